@@ -1,0 +1,1083 @@
+/* check.c - scopes and types; annotates the AST (TML-SUBSET.md 3-6).
+ *
+ * Takes the parsed Program; sets every expression's `ty`, resolves names
+ * to Vars, Funcs and builtins (Node.builtin = BI_*), numbers each async
+ * function's awaits (Func.awaits, Node.await_id), records which async
+ * functions each one awaits (Func.callees) and which are spawned.
+ * Rejects, each with `file:line:col: error:` and a hint where one helps:
+ * unknown names, wrong argument counts, type mismatches, `await` outside
+ * `async func`, an async call that is neither awaited nor spawned,
+ * assignment to an immutable binding, break/continue outside a loop.
+ * Integer widths are lax as upstream TML: any integer converts to any
+ * other (emit_c inserts the cast); never int <-> float. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tmlc.h"
+
+typedef struct Scope {
+    Vec vars;                   /* Var* */
+    struct Scope *parent;
+} Scope;
+
+typedef struct Checker {
+    Program *prog;
+    Func *fn;                   /* function being checked */
+    Scope *scope;
+    int loops;                  /* enclosing loops */
+    int next_id;                /* unique suffix for C names */
+} Checker;
+
+static Type *expr(Checker *c, Node *n, Type *want);
+static Type *value(Checker *c, Node *n, Type *want);
+static void pattern(Checker *c, Node *p, Type *t);
+
+static Type *T(TypeKind k) { return ty_prim(k); }
+
+/* ------------------------------------------------------ helpers */
+
+static void push_scope(Checker *c) {
+    Scope *s = arena_alloc(sizeof *s);
+    s->parent = c->scope;
+    c->scope = s;
+}
+
+static void pop_scope(Checker *c) { c->scope = c->scope->parent; }
+
+static Var *declare(Checker *c, const char *name, Type *ty, bool mutable_) {
+    Var *v = arena_alloc(sizeof *v);
+    v->name = name;
+    v->cname = arena_printf("%s_%d", name, ++c->next_id);
+    v->ty = ty;
+    v->mutable_ = mutable_;
+    v->owner = c->fn;
+    vec_push(&c->scope->vars, v);
+    return v;
+}
+
+static Var *lookup_var(Checker *c, const char *name) {
+    for (Scope *s = c->scope; s; s = s->parent)
+        for (int i = s->vars.n - 1; i >= 0; i--)
+            if (!strcmp(((Var *)s->vars.v[i])->name, name))
+                return s->vars.v[i];
+    return NULL;
+}
+
+static Func *lookup_func(Checker *c, const char *name) {
+    for (int i = 0; i < c->prog->funcs.n; i++)
+        if (!strcmp(((Func *)c->prog->funcs.v[i])->name, name))
+            return c->prog->funcs.v[i];
+    return NULL;
+}
+
+static StructDecl *lookup_struct(Checker *c, const char *name) {
+    for (int i = 0; i < c->prog->structs.n; i++)
+        if (!strcmp(((StructDecl *)c->prog->structs.v[i])->name, name))
+            return c->prog->structs.v[i];
+    return NULL;
+}
+
+static int edit_distance(const char *a, const char *b) {
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 30 || lb > 30)
+        return 99;
+    int d[31][31];
+    for (int i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* Returns a "did you mean `x`?" hint for the closest candidate, or NULL. */
+static const char *suggest(const char *name, const char **cands, int n) {
+    const char *best = NULL;
+    int bestd = (int)strlen(name) <= 3 ? 1 : 2;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(name, cands[i]);
+        if (d <= bestd && strcmp(name, cands[i])) {
+            bestd = d;
+            best = cands[i];
+        }
+    }
+    return best ? arena_printf("did you mean `%s`?", best) : NULL;
+}
+
+static const char *global_builtins[] = {
+    "print", "println", "panic", "assert", "assert_eq", "assert_ne", "spawn",
+    "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing",
+};
+enum { NGLOBAL = sizeof global_builtins / sizeof global_builtins[0] };
+
+static const char *name_hint(Checker *c, const char *name) {
+    Vec cands = {0};
+    for (Scope *s = c->scope; s; s = s->parent)
+        for (int i = 0; i < s->vars.n; i++)
+            vec_push(&cands, (void *)((Var *)s->vars.v[i])->name);
+    for (int i = 0; i < c->prog->funcs.n; i++)
+        vec_push(&cands, (void *)((Func *)c->prog->funcs.v[i])->name);
+    for (int i = 0; i < NGLOBAL; i++)
+        vec_push(&cands, (void *)global_builtins[i]);
+    return suggest(name, (const char **)cands.v, cands.n);
+}
+
+/* Can a value of type `got` be used where `want` is expected? */
+static bool compatible(Type *got, Type *want) {
+    if (got == want || got->kind == TY_NEVER)
+        return true;
+    if (ty_is_int(got) && ty_is_int(want))
+        return true;
+    return ty_is_float(got) && ty_is_float(want);
+}
+
+static void mismatch(Node *n, Type *got, Type *want) {
+    diag_error(n->loc, "type mismatch: expected %s, found %s", ty_name(want), ty_name(got));
+}
+
+/* Checks `n` as a value of type `want` (NULL: any type). */
+static Type *expect_type(Checker *c, Node *n, Type *want) {
+    Type *got = value(c, n, want);
+    if (want && !compatible(got, want) && got->kind != TY_FUTURE)
+        mismatch(n, got, want);
+    return got;
+}
+
+static bool is_primitive(Type *t) { return t->kind <= TY_STR; }
+
+/* ---------------------------------------------------------- types */
+
+static Type *resolve_type(Checker *c, TypeExpr *te);
+
+static Type *type_arg(Checker *c, TypeExpr *te, int i) {
+    return resolve_type(c, te->args.v[i]);
+}
+
+static bool arity(TypeExpr *te, int n) {
+    if (te->args.n == n)
+        return true;
+    diag_error(te->loc, "'%s' takes %d type argument%s but %d %s given", te->name, n,
+               n == 1 ? "" : "s", te->args.n, te->args.n == 1 ? "was" : "were");
+    return false;
+}
+
+static Type *resolve_type(Checker *c, TypeExpr *te) {
+    static const struct { const char *name; TypeKind kind; } prims[] = {
+        {"Unit", TY_UNIT}, {"Bool", TY_BOOL}, {"I8", TY_I8}, {"I16", TY_I16},
+        {"I32", TY_I32}, {"I64", TY_I64}, {"U8", TY_U8}, {"U16", TY_U16},
+        {"U32", TY_U32}, {"U64", TY_U64}, {"F32", TY_F32}, {"F64", TY_F64},
+        {"Char", TY_CHAR}, {"Str", TY_STR}, {"String", TY_STR}, {"Never", TY_NEVER},
+    };
+    if (!te->name) {
+        if (te->args.n == 0)
+            return T(TY_UNIT);
+        Vec elems = {0};
+        for (int i = 0; i < te->args.n; i++)
+            vec_push(&elems, type_arg(c, te, i));
+        return ty_tuple(&elems);
+    }
+    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
+        if (!strcmp(te->name, prims[i].name) && arity(te, 0))
+            return T(prims[i].kind);
+    static const struct { const char *name; TypeKind kind; int n; } generics[] = {
+        {"Maybe", TY_MAYBE, 1}, {"Outcome", TY_OUTCOME, 2}, {"JoinHandle", TY_JOIN, 1},
+        {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
+        {"SendError", TY_SEND_ERROR, 1}, {"Duration", TY_DURATION, 0},
+        {"Instant", TY_INSTANT, 0}, {"RecvError", TY_RECV_ERROR, 0},
+        {"JoinError", TY_JOIN_ERROR, 0},
+    };
+    for (size_t i = 0; i < sizeof generics / sizeof generics[0]; i++) {
+        if (strcmp(te->name, generics[i].name))
+            continue;
+        if (!arity(te, generics[i].n))
+            return T(TY_UNIT);
+        Type *a = generics[i].n > 0 ? type_arg(c, te, 0) : NULL;
+        Type *b = generics[i].n > 1 ? type_arg(c, te, 1) : NULL;
+        return ty_make(generics[i].kind, a, b);
+    }
+    StructDecl *sd = lookup_struct(c, te->name);
+    if (sd && arity(te, 0))
+        return sd->ty;
+    if (!sd)
+        diag_error(te->loc, "unknown type '%s'", te->name);
+    return T(TY_UNIT);
+}
+
+/* ----------------------------------------------------- literals */
+
+static Type *int_lit(Node *n, Type *want) {
+    static const struct { const char *s; TypeKind k; } sfx[] = {
+        {"i8", TY_I8}, {"i16", TY_I16}, {"i32", TY_I32}, {"i64", TY_I64},
+        {"u8", TY_U8}, {"u16", TY_U16}, {"u32", TY_U32}, {"u64", TY_U64},
+    };
+    if (n->suffix)
+        for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++)
+            if (!strcmp(n->suffix, sfx[i].s))
+                return T(sfx[i].k);
+    if (want && ty_is_int(want))
+        return want;
+    if (n->ival > INT64_MAX)
+        return T(TY_U64);
+    return T(TY_I64);
+}
+
+static Type *str_lit(Checker *c, Node *n) {
+    for (int i = 0; i < n->args.n; i++) {
+        Node *e = n->args.v[i];
+        Type *t = value(c, e, NULL);
+        if (!is_primitive(t) && t->kind != TY_DURATION && t->kind != TY_NEVER)
+            diag_error(e->loc, "cannot interpolate a value of type %s", ty_name(t));
+    }
+    return T(TY_STR);
+}
+
+/* ---------------------------------------------------------- calls */
+
+static bool check_argc(Node *n, const char *name, int lo, int hi) {
+    if (n->args.n >= lo && n->args.n <= hi)
+        return true;
+    if (lo == hi)
+        diag_error(n->loc, "'%s' takes %d argument%s but %d %s given", name, lo,
+                   lo == 1 ? "" : "s", n->args.n, n->args.n == 1 ? "was" : "were");
+    else
+        diag_error(n->loc, "'%s' takes %d to %d arguments but %d %s given", name, lo, hi,
+                   n->args.n, n->args.n == 1 ? "was" : "were");
+    return false;
+}
+
+static Node *arg(Node *n, int i) { return n->args.v[i]; }
+
+static Type *user_call(Checker *c, Node *n, Func *f) {
+    n->fn = f;
+    if (check_argc(n, f->name, f->params.n, f->params.n))
+        for (int i = 0; i < n->args.n; i++)
+            expect_type(c, arg(n, i), ((Param *)f->params.v[i])->var->ty);
+    return f->is_async ? ty_future(f) : f->ret;
+}
+
+/* The operand of spawn/block_on/await: a call of an async function. */
+static Func *async_operand(Checker *c, Node *e, const char *what) {
+    Type *t = expr(c, e, NULL);
+    if (t->kind == TY_FUTURE)
+        return t->fn;
+    if (t->kind != TY_NEVER)
+        diag_error(e->loc, "%s needs a call of an async function, found %s", what, ty_name(t));
+    return NULL;
+}
+
+static Type *enum_ctor(Checker *c, Node *n, const char *name, Type *want) {
+    bool outcome = !strcmp(name, "Ok") || !strcmp(name, "Err");
+    n->builtin = BI_ENUM_CTOR;
+    if (!want || want->kind != (outcome ? TY_OUTCOME : TY_MAYBE)) {
+        diag_error_hint(n->loc, "annotate the binding, e.g. `let x: Outcome[I64, Str] = ...`",
+                        "cannot infer the type of '%s' here", name);
+        for (int i = 0; i < n->args.n; i++)
+            value(c, arg(n, i), NULL);
+        return T(TY_NEVER);
+    }
+    n->variant = !strcmp(name, "Err") || !strcmp(name, "Just");
+    if (!strcmp(name, "Nothing"))
+        return want;
+    if (check_argc(n, name, 1, 1))
+        expect_type(c, arg(n, 0), !strcmp(name, "Err") ? want->b : want->a);
+    return want;
+}
+
+static Type *duration_ctor(Checker *c, Node *n, const char *unit) {
+    static const char *units[] = {"from_secs", "from_millis", "from_micros", "from_nanos"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(unit, units[i])) {
+            n->builtin = BI_DUR_FROM;
+            n->variant = i;
+            if (check_argc(n, unit, 1, 1))
+                expect_type(c, arg(n, 0), T(TY_I64));
+            return T(TY_DURATION);
+        }
+    diag_error_hint(n->loc, suggest(unit, units, 4), "no function 'Duration::%s'", unit);
+    return T(TY_DURATION);
+}
+
+static Type *printable_arg(Checker *c, Node *a) {
+    Type *t = value(c, a, NULL);
+    if (!is_primitive(t) && t->kind != TY_NEVER && t->kind != TY_DURATION)
+        diag_error(a->loc, "cannot print a value of type %s", ty_name(t));
+    return t;
+}
+
+static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
+    const char *name = callee->name;
+    if (callee->qual && !strcmp(callee->qual, "Duration"))
+        return duration_ctor(c, n, name);
+    if (callee->qual && !strcmp(callee->qual, "Instant") && !strcmp(name, "now")) {
+        n->builtin = BI_INSTANT_NOW;
+        check_argc(n, "Instant::now", 0, 0);
+        return T(TY_INSTANT);
+    }
+    if (!strcmp(name, "print") || !strcmp(name, "println")) {
+        n->builtin = name[5] ? BI_PRINTLN : BI_PRINT;
+        if (check_argc(n, name, 1, 1))
+            printable_arg(c, arg(n, 0));
+        return T(TY_UNIT);
+    }
+    if (!strcmp(name, "panic")) {
+        n->builtin = BI_PANIC;
+        if (check_argc(n, name, 1, 1))
+            expect_type(c, arg(n, 0), T(TY_STR));
+        return T(TY_NEVER);
+    }
+    if (!strcmp(name, "assert")) {
+        n->builtin = BI_ASSERT;
+        if (check_argc(n, name, 1, 2)) {
+            expect_type(c, arg(n, 0), T(TY_BOOL));
+            if (n->args.n == 2)
+                expect_type(c, arg(n, 1), T(TY_STR));
+        }
+        return T(TY_UNIT);
+    }
+    if (!strcmp(name, "assert_eq") || !strcmp(name, "assert_ne")) {
+        n->builtin = name[7] == 'e' ? BI_ASSERT_EQ : BI_ASSERT_NE;
+        if (check_argc(n, name, 2, 3)) {
+            Type *t = printable_arg(c, arg(n, 0));
+            expect_type(c, arg(n, 1), t);
+            if (n->args.n == 3)
+                expect_type(c, arg(n, 2), T(TY_STR));
+        }
+        return T(TY_UNIT);
+    }
+    if (!strcmp(name, "spawn") || !strcmp(name, "block_on")) {
+        bool spawn = name[0] == 's';
+        n->builtin = spawn ? BI_SPAWN : BI_BLOCK_ON;
+        if (!check_argc(n, name, 1, 1))
+            return T(TY_NEVER);
+        if (!spawn && c->fn->is_async)
+            diag_error_hint(n->loc, "use `await` instead",
+                            "'block_on' cannot be called inside an async func");
+        Func *f = async_operand(c, arg(n, 0), arena_printf("'%s'", name));
+        if (!f)
+            return T(TY_NEVER);
+        f->spawned = true;
+        return spawn ? ty_make(TY_JOIN, f->ret, NULL) : f->ret;
+    }
+    if (!strcmp(name, "sleep")) {
+        n->builtin = BI_SLEEP;
+        if (check_argc(n, name, 1, 1))
+            expect_type(c, arg(n, 0), T(TY_DURATION));
+        return T(TY_UNIT);
+    }
+    if (!strcmp(name, "channel")) {
+        n->builtin = BI_CHANNEL;
+        if (callee->targs.n != 1) {
+            diag_error_hint(n->loc, "write `channel[I64](16)`",
+                            "'channel' needs its element type");
+            return T(TY_NEVER);
+        }
+        Type *el = resolve_type(c, callee->targs.v[0]);
+        if (check_argc(n, name, 0, 1) && n->args.n == 1)
+            expect_type(c, arg(n, 0), T(TY_I64));
+        Vec pair = {0};
+        vec_push(&pair, ty_make(TY_SENDER, el, NULL));
+        vec_push(&pair, ty_make(TY_RECEIVER, el, NULL));
+        return ty_tuple(&pair);
+    }
+    if (!strcmp(name, "Ok") || !strcmp(name, "Err") || !strcmp(name, "Just"))
+        return enum_ctor(c, n, name, want);
+    diag_error_hint(n->loc, name_hint(c, name), "unknown function '%s'", name);
+    for (int i = 0; i < n->args.n; i++)
+        value(c, arg(n, i), NULL);
+    return T(TY_NEVER);
+}
+
+static Type *call(Checker *c, Node *n, Type *want) {
+    Node *callee = n->lhs;
+    if (callee->kind != ND_PATH) {
+        diag_error(n->loc, "only named functions can be called");
+        return T(TY_NEVER);
+    }
+    Func *f = callee->qual ? NULL : lookup_func(c, callee->name);
+    if (f && !lookup_var(c, callee->name))
+        return user_call(c, n, f);
+    if (lookup_var(c, callee->name)) {
+        diag_error(n->loc, "'%s' is a variable, not a function", callee->name);
+        return T(TY_NEVER);
+    }
+    return builtin_call(c, n, callee, want);
+}
+
+/* -------------------------------------------------------- methods */
+
+typedef struct Method {
+    TypeKind recv;              /* receiver kind; TY_NEVER = any printable */
+    const char *name;
+    int builtin, nargs, variant;
+} Method;
+
+static const Method methods[] = {
+    {TY_NEVER, "to_string", BI_TO_STRING, 0, 0},
+    {TY_STR, "len", BI_STR_LEN, 0, 0},
+    {TY_STR, "is_empty", BI_STR_IS_EMPTY, 0, 0},
+    {TY_MAYBE, "unwrap", BI_UNWRAP, 0, 0},
+    {TY_MAYBE, "expect", BI_EXPECT, 1, 0},
+    {TY_MAYBE, "unwrap_or", BI_UNWRAP_OR, 1, 0},
+    {TY_MAYBE, "is_just", BI_IS_A, 0, 1},
+    {TY_MAYBE, "is_nothing", BI_IS_B, 0, 0},
+    {TY_OUTCOME, "unwrap", BI_UNWRAP, 0, 0},
+    {TY_OUTCOME, "expect", BI_EXPECT, 1, 0},
+    {TY_OUTCOME, "unwrap_or", BI_UNWRAP_OR, 1, 0},
+    {TY_OUTCOME, "is_ok", BI_IS_A, 0, 0},
+    {TY_OUTCOME, "is_err", BI_IS_B, 0, 1},
+    {TY_OUTCOME, "unwrap_err", BI_UNWRAP_ERR, 0, 0},
+    {TY_OUTCOME, "ok", BI_OK, 0, 0},
+    {TY_OUTCOME, "err", BI_ERR, 0, 0},
+    {TY_JOIN, "join", BI_JOIN, 0, 0},
+    {TY_JOIN, "is_finished", BI_IS_FINISHED, 0, 0},
+    {TY_SENDER, "send", BI_SEND, 1, 0},
+    {TY_SENDER, "close", BI_CLOSE, 0, 0},
+    {TY_SENDER, "duplicate", BI_DUPLICATE, 0, 0},
+    {TY_SENDER, "clone", BI_DUPLICATE, 0, 0},
+    {TY_RECEIVER, "recv", BI_RECV, 0, 0},
+    {TY_RECEIVER, "close", BI_CLOSE, 0, 0},
+    {TY_DURATION, "as_secs", BI_DUR_AS, 0, 0},
+    {TY_DURATION, "as_millis", BI_DUR_AS, 0, 1},
+    {TY_DURATION, "as_micros", BI_DUR_AS, 0, 2},
+    {TY_DURATION, "as_nanos", BI_DUR_AS, 0, 3},
+    {TY_INSTANT, "elapsed", BI_ELAPSED, 0, 0},
+    {TY_INSTANT, "duration_since", BI_DURATION_SINCE, 1, 0},
+    {TY_INSTANT, "as_nanos", BI_INSTANT_AS_NANOS, 0, 0},
+};
+enum { NMETHODS = sizeof methods / sizeof methods[0] };
+
+static bool has_to_string(Type *t) {
+    return is_primitive(t) || t->kind == TY_DURATION || t->kind == TY_RECV_ERROR ||
+           t->kind == TY_JOIN_ERROR;
+}
+
+static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
+    switch (m->builtin) {
+    case BI_TO_STRING: return T(TY_STR);
+    case BI_STR_LEN: case BI_DUR_AS: case BI_INSTANT_AS_NANOS: return T(TY_I64);
+    case BI_STR_IS_EMPTY: case BI_IS_A: case BI_IS_B: case BI_IS_FINISHED: return T(TY_BOOL);
+    case BI_UNWRAP: return rt->a;
+    case BI_EXPECT:
+        expect_type(c, arg(n, 0), T(TY_STR));
+        return rt->a;
+    case BI_UNWRAP_OR:
+        expect_type(c, arg(n, 0), rt->a);
+        return rt->a;
+    case BI_UNWRAP_ERR: return rt->b;
+    case BI_OK: return ty_make(TY_MAYBE, rt->a, NULL);
+    case BI_ERR: return ty_make(TY_MAYBE, rt->b, NULL);
+    case BI_JOIN: return ty_make(TY_OUTCOME, rt->a, T(TY_JOIN_ERROR));
+    case BI_SEND:
+        expect_type(c, arg(n, 0), rt->a);
+        return ty_make(TY_OUTCOME, T(TY_UNIT), ty_make(TY_SEND_ERROR, rt->a, NULL));
+    case BI_RECV: return ty_make(TY_OUTCOME, rt->a, T(TY_RECV_ERROR));
+    case BI_CLOSE: return T(TY_UNIT);
+    case BI_DUPLICATE: return rt;
+    case BI_ELAPSED: return T(TY_DURATION);
+    case BI_DURATION_SINCE:
+        expect_type(c, arg(n, 0), T(TY_INSTANT));
+        return T(TY_DURATION);
+    }
+    return T(TY_NEVER);
+}
+
+static Type *method(Checker *c, Node *n) {
+    Type *rt = value(c, n->lhs, NULL);
+    if (rt->kind == TY_NEVER)
+        return rt;
+    const char *cands[NMETHODS];
+    int ncands = 0;
+    for (int i = 0; i < NMETHODS; i++) {
+        const Method *m = &methods[i];
+        bool fits = m->recv == TY_NEVER ? has_to_string(rt) : m->recv == rt->kind;
+        if (!fits)
+            continue;
+        cands[ncands++] = m->name;
+        if (strcmp(m->name, n->name))
+            continue;
+        n->builtin = m->builtin;
+        n->variant = m->variant;
+        if (!check_argc(n, n->name, m->nargs, m->nargs))
+            return m->builtin == BI_SEND ? T(TY_NEVER) : method_result(c, n, m, rt);
+        return method_result(c, n, m, rt);
+    }
+    diag_error_hint(n->loc, suggest(n->name, cands, ncands), "no method '%s' on type %s",
+                    n->name, ty_name(rt));
+    return T(TY_NEVER);
+}
+
+/* -------------------------------------------------------- operators */
+
+static bool is_cmp(const char *op) {
+    return !strcmp(op, "==") || !strcmp(op, "!=") || !strcmp(op, "<") || !strcmp(op, ">") ||
+           !strcmp(op, "<=") || !strcmp(op, ">=");
+}
+
+static Type *binary(Checker *c, Node *n) {
+    const char *op = n->op;
+    if (!strcmp(op, "and") || !strcmp(op, "or")) {
+        expect_type(c, n->lhs, T(TY_BOOL));
+        expect_type(c, n->rhs, T(TY_BOOL));
+        return T(TY_BOOL);
+    }
+    Type *l = value(c, n->lhs, NULL);
+    Type *r = value(c, n->rhs, ty_is_num(l) ? l : NULL);
+    if (l->kind == TY_NEVER || r->kind == TY_NEVER)
+        return is_cmp(op) ? T(TY_BOOL) : (l->kind == TY_NEVER ? r : l);
+    if (is_cmp(op)) {
+        bool eq = op[0] == '=' || op[0] == '!';
+        bool ok = compatible(r, l) &&
+                  (ty_is_num(l) || l->kind == TY_CHAR || l->kind == TY_STR ||
+                   (eq && (l->kind == TY_BOOL)));
+        if (!ok)
+            diag_error(n->loc, "cannot compare %s with %s using '%s'", ty_name(l), ty_name(r), op);
+        return T(TY_BOOL);
+    }
+    if (!strcmp(op, "+") && l->kind == TY_STR) {
+        if (r->kind != TY_STR)
+            diag_error_hint(n->rhs->loc, "convert it with `.to_string()`",
+                            "type mismatch: expected Str, found %s", ty_name(r));
+        return l;
+    }
+    bool bits = strchr("&|^", op[0]) || !strcmp(op, "<<") || !strcmp(op, ">>");
+    bool ok = bits ? ty_is_int(l) && ty_is_int(r) : ty_is_num(l) && compatible(r, l);
+    if (!ok)
+        diag_error(n->loc, "operator '%s' cannot be applied to %s and %s", op, ty_name(l),
+                   ty_name(r));
+    return l;
+}
+
+static Type *unary(Checker *c, Node *n) {
+    if (!strcmp(n->op, "not")) {
+        expect_type(c, n->lhs, T(TY_BOOL));
+        return T(TY_BOOL);
+    }
+    Type *t = value(c, n->lhs, NULL);
+    bool ok = !strcmp(n->op, "-") ? ty_is_num(t) : ty_is_int(t);
+    if (!ok && t->kind != TY_NEVER)
+        diag_error(n->loc, "operator '%s' cannot be applied to %s", n->op, ty_name(t));
+    return t;
+}
+
+static Type *cast(Checker *c, Node *n) {
+    Type *from = value(c, n->lhs, NULL);
+    Type *to = resolve_type(c, n->texpr);
+    bool ok = (ty_is_num(from) || from->kind == TY_CHAR || from->kind == TY_BOOL) &&
+              ty_is_num(to);
+    if (!ok && from->kind != TY_NEVER)
+        diag_error(n->loc, "cannot convert %s to %s with 'as'", ty_name(from), ty_name(to));
+    return to;
+}
+
+/* ------------------------------------------------------ async */
+
+static Type *await_expr(Checker *c, Node *n) {
+    if (!c->fn->is_async)
+        diag_error_hint(n->loc, "make the enclosing function an `async func`",
+                        "'await' is only allowed inside 'async func'");
+    Node *e = n->lhs;
+    Type *t = expr(c, e, NULL);
+    n->await_id = c->fn->awaits.n;
+    vec_push(&c->fn->awaits, n);
+    if (t->kind == TY_FUTURE) {
+        Func *f = t->fn;
+        bool known = false;
+        for (int i = 0; i < c->fn->callees.n; i++)
+            known |= c->fn->callees.v[i] == f;
+        if (!known)
+            vec_push(&c->fn->callees, f);
+        return f->ret;
+    }
+    if (t->kind == TY_JOIN)
+        return ty_make(TY_OUTCOME, t->a, T(TY_JOIN_ERROR));
+    bool waitable = (e->kind == ND_CALL || e->kind == ND_METHOD) &&
+                    (e->builtin == BI_SLEEP || e->builtin == BI_SEND || e->builtin == BI_RECV);
+    if (waitable || t->kind == TY_NEVER)
+        return t;
+    diag_error(n->loc, "cannot await a value of type %s", ty_name(t));
+    return t;
+}
+
+/* --------------------------------------------------- control flow */
+
+/* The type two branches agree on: Never yields to the other one. */
+static Type *join_types(Node *at, Type *a, Type *b) {
+    if (a->kind == TY_NEVER)
+        return b;
+    if (b->kind == TY_NEVER || compatible(b, a))
+        return a;
+    diag_error(at->loc, "branches have different types: %s and %s", ty_name(a), ty_name(b));
+    return a;
+}
+
+static Type *block(Checker *c, Node *n, Type *want) {
+    push_scope(c);
+    Type *last = T(TY_UNIT);
+    for (int i = 0; i < n->args.n; i++)
+        last = expr(c, n->args.v[i], NULL);
+    Type *t = n->lhs ? value(c, n->lhs, want) : (last->kind == TY_NEVER ? last : T(TY_UNIT));
+    pop_scope(c);
+    return t;
+}
+
+static Type *if_expr(Checker *c, Node *n, Type *want) {
+    expect_type(c, n->cond, T(TY_BOOL));
+    Type *a = value(c, n->then, n->els ? want : NULL);
+    if (!n->els)
+        return T(TY_UNIT);
+    Type *b = value(c, n->els, a->kind == TY_NEVER ? want : a);
+    return join_types(n->els, a, b);
+}
+
+static Type *when_expr(Checker *c, Node *n, Type *want) {
+    Type *st = value(c, n->cond, NULL);
+    Type *result = T(TY_NEVER);
+    for (int i = 0; i < n->args.n; i++) {
+        Node *arm = n->args.v[i];
+        push_scope(c);
+        for (int j = 0; j < arm->args.n; j++) {
+            Node *p = arm->args.v[j];
+            pattern(c, p, st);
+            if (arm->args.n > 1 && c->scope->vars.n > 0) {
+                diag_error(p->loc, "alternative patterns cannot bind names");
+                break;
+            }
+        }
+        if (arm->cond)
+            expect_type(c, arm->cond, T(TY_BOOL));
+        Type *t = expr(c, arm->body, result->kind == TY_NEVER ? want : result);
+        if (t->kind == TY_FUTURE)
+            t = value(c, arm->body, NULL);
+        result = join_types(arm->body, result, arm->body->kind == ND_ASSIGN ? T(TY_UNIT) : t);
+        pop_scope(c);
+    }
+    return n->args.n ? result : T(TY_UNIT);
+}
+
+static Type *loop_body(Checker *c, Node *body) {
+    c->loops++;
+    value(c, body, NULL);
+    c->loops--;
+    return T(TY_UNIT);
+}
+
+static Type *loop_expr(Checker *c, Node *n) {
+    push_scope(c);
+    if (n->loop_var) {
+        Node *let = n->init;
+        Type *t = resolve_type(c, let->texpr);
+        if (!ty_is_int(t))
+            diag_error(let->loc, "a loop counter must have an integer type, found %s", ty_name(t));
+        let->var = let->pat->var = declare(c, let->pat->name, t, true);
+        expect_type(c, n->cond, t);
+    } else {
+        expect_type(c, n->cond, T(TY_BOOL));
+    }
+    loop_body(c, n->body);
+    pop_scope(c);
+    return T(TY_UNIT);
+}
+
+static Type *for_expr(Checker *c, Node *n) {
+    Node *r = n->cond;
+    Type *t = T(TY_I64);
+    if (r->kind != ND_RANGE) {
+        value(c, r, NULL);
+        diag_error_hint(r->loc, "iterate over a range: `for i in 0 to n`",
+                        "'for' needs a range ('a to b' or 'a through b')");
+    } else {
+        t = value(c, r->lhs, NULL);
+        if (!ty_is_int(t) && t->kind != TY_NEVER) {
+            diag_error(r->lhs->loc, "a range bound must be an integer, found %s", ty_name(t));
+            t = T(TY_I64);
+        }
+        expect_type(c, r->rhs, t);
+        r->ty = t;
+    }
+    push_scope(c);
+    if (n->pat->kind == ND_PBIND)
+        n->var = n->pat->var = declare(c, n->pat->name, t, false);
+    else if (n->pat->kind != ND_PWILD)
+        diag_error(n->pat->loc, "a 'for' loop binds one name or '_'");
+    loop_body(c, n->body);
+    pop_scope(c);
+    return T(TY_UNIT);
+}
+
+static Type *return_expr(Checker *c, Node *n) {
+    if (n->lhs)
+        expect_type(c, n->lhs, c->fn->ret);
+    else if (c->fn->ret->kind != TY_UNIT)
+        diag_error(n->loc, "'return' needs a value of type %s", ty_name(c->fn->ret));
+    return T(TY_NEVER);
+}
+
+/* ---------------------------------------------------- aggregates */
+
+static Type *struct_lit(Checker *c, Node *n) {
+    StructDecl *sd = lookup_struct(c, n->name);
+    if (!sd) {
+        diag_error(n->loc, "unknown type '%s'", n->name);
+        for (int i = 0; i < n->args.n; i++)
+            value(c, n->args.v[i], NULL);
+        return T(TY_NEVER);
+    }
+    /* reorder the initialisers into declaration order */
+    Vec ordered = {0};
+    for (int f = 0; f < sd->fields.n; f++) {
+        Param *fld = sd->fields.v[f];
+        Node *init = NULL;
+        for (int i = 0; i < n->args.n; i++)
+            if (!strcmp(n->fields.v[i], fld->name)) {
+                if (init)
+                    diag_error(((Node *)n->args.v[i])->loc, "field '%s' is given twice",
+                               fld->name);
+                init = n->args.v[i];
+            }
+        if (!init) {
+            diag_error(n->loc, "missing field '%s' in '%s'", fld->name, sd->name);
+            continue;
+        }
+        expect_type(c, init, fld->var->ty);
+        vec_push(&ordered, init);
+    }
+    for (int i = 0; i < n->args.n; i++) {
+        bool known = false;
+        for (int f = 0; f < sd->fields.n; f++)
+            known |= !strcmp(n->fields.v[i], ((Param *)sd->fields.v[f])->name);
+        if (!known)
+            diag_error(((Node *)n->args.v[i])->loc, "'%s' has no field '%s'", sd->name,
+                       (const char *)n->fields.v[i]);
+    }
+    n->args = ordered;
+    return sd->ty;
+}
+
+static Type *tuple(Checker *c, Node *n, Type *want) {
+    Vec elems = {0};
+    for (int i = 0; i < n->args.n; i++) {
+        Type *w = want && want->kind == TY_TUPLE && want->elems.n == n->args.n
+                      ? want->elems.v[i] : NULL;
+        vec_push(&elems, value(c, n->args.v[i], w));
+    }
+    return ty_tuple(&elems);
+}
+
+static Type *field(Checker *c, Node *n) {
+    Type *t = value(c, n->lhs, NULL);
+    if (t->kind == TY_NEVER)
+        return t;
+    if (n->ival != UINT64_MAX) {
+        if (t->kind == TY_TUPLE && n->ival < (uint64_t)t->elems.n)
+            return t->elems.v[n->ival];
+        diag_error(n->loc, "type %s has no field %s", ty_name(t), n->name);
+        return T(TY_NEVER);
+    }
+    if (t->kind == TY_STRUCT)
+        for (int i = 0; i < t->sd->fields.n; i++)
+            if (!strcmp(((Param *)t->sd->fields.v[i])->name, n->name)) {
+                n->ival = (uint64_t)i;
+                return t->elems.v[i];
+            }
+    if (t->kind == TY_SEND_ERROR && !strcmp(n->name, "value"))
+        return t->a;
+    diag_error(n->loc, "type %s has no field '%s'", ty_name(t), n->name);
+    return T(TY_NEVER);
+}
+
+/* -------------------------------------------------- bindings */
+
+static Var *root_var(Node *n) {
+    while (n->kind == ND_FIELD)
+        n = n->lhs;
+    return n->kind == ND_PATH ? n->var : NULL;
+}
+
+static Type *assign(Checker *c, Node *n) {
+    Node *l = n->lhs;
+    if (l->kind != ND_PATH && l->kind != ND_FIELD) {
+        diag_error(l->loc, "cannot assign to this expression");
+        value(c, n->rhs, NULL);
+        return T(TY_UNIT);
+    }
+    Type *lt = value(c, l, NULL);
+    Var *v = root_var(l);
+    if (!v)
+        diag_error(l->loc, "cannot assign to this expression");
+    else if (!v->mutable_)
+        diag_error_hint(l->loc, arena_printf("declare it with `var %s` or `let mut %s`",
+                                             v->name, v->name),
+                        "cannot assign to immutable binding '%s'", v->name);
+    if (strcmp(n->op, "=")) {
+        Type *rt = value(c, n->rhs, lt);
+        bool ok = lt->kind == TY_STR ? !strcmp(n->op, "+=") && rt->kind == TY_STR
+                                     : ty_is_num(lt) && compatible(rt, lt);
+        if (!ok)
+            diag_error(n->loc, "operator '%s' cannot be applied to %s and %s", n->op,
+                       ty_name(lt), ty_name(rt));
+    } else {
+        expect_type(c, n->rhs, lt);
+    }
+    return T(TY_UNIT);
+}
+
+static bool is_variant_name(const char *s) {
+    return !strcmp(s, "Ok") || !strcmp(s, "Err") || !strcmp(s, "Just") || !strcmp(s, "Nothing");
+}
+
+static void pattern(Checker *c, Node *p, Type *t) {
+    p->ty = t;
+    if (p->kind == ND_PBIND && is_variant_name(p->name))
+        p->kind = ND_PVARIANT;
+    switch (p->kind) {
+    case ND_PWILD:
+        return;
+    case ND_PBIND:
+        p->var = declare(c, p->name, t, false);
+        return;
+    case ND_PLIT: {
+        Type *lt = value(c, p->lhs, t);
+        if (!compatible(lt, t) || !(is_primitive(t)))
+            diag_error(p->loc, "pattern of type %s cannot match a value of type %s",
+                       ty_name(lt), ty_name(t));
+        return;
+    }
+    case ND_PTUPLE:
+        if (t->kind != TY_TUPLE || t->elems.n != p->args.n) {
+            diag_error(p->loc, "tuple pattern cannot match a value of type %s", ty_name(t));
+            return;
+        }
+        for (int i = 0; i < p->args.n; i++)
+            pattern(c, p->args.v[i], t->elems.v[i]);
+        return;
+    case ND_PVARIANT: {
+        bool outcome = !strcmp(p->name, "Ok") || !strcmp(p->name, "Err");
+        bool maybe = !strcmp(p->name, "Just") || !strcmp(p->name, "Nothing");
+        if ((!outcome && !maybe) || t->kind != (outcome ? TY_OUTCOME : TY_MAYBE)) {
+            diag_error(p->loc, "pattern '%s' cannot match a value of type %s", p->name,
+                       ty_name(t));
+            return;
+        }
+        p->variant = !strcmp(p->name, "Err") || !strcmp(p->name, "Just");
+        int want = strcmp(p->name, "Nothing") ? 1 : 0;
+        if (p->args.n != want) {
+            diag_error(p->loc, "pattern '%s' takes %d field%s but %d %s given", p->name, want,
+                       want == 1 ? "" : "s", p->args.n, p->args.n == 1 ? "was" : "were");
+            return;
+        }
+        if (want)
+            pattern(c, p->args.v[0], !strcmp(p->name, "Err") ? t->b : t->a);
+        return;
+    }
+    default:
+        diag_error(p->loc, "invalid pattern");
+    }
+}
+
+static Type *let(Checker *c, Node *n) {
+    Type *ann = n->texpr ? resolve_type(c, n->texpr) : NULL;
+    Type *t = ann;
+    if (n->init) {
+        Type *it = value(c, n->init, ann);
+        if (ann && !compatible(it, ann))
+            mismatch(n->init, it, ann);
+        if (!ann)
+            t = it->kind == TY_NEVER ? T(TY_UNIT) : it;
+    } else if (n->pat->kind != ND_PBIND) {
+        diag_error(n->loc, "a binding without an initializer must name one variable");
+        return T(TY_UNIT);
+    } else if (ty_managed(t) && t->kind != TY_STR) {
+        diag_error(n->loc, "a binding of type %s needs an initializer", ty_name(t));
+    }
+    if (n->pat->kind == ND_PBIND && !is_variant_name(n->pat->name)) {
+        n->pat->ty = t;
+        n->var = n->pat->var = declare(c, n->pat->name, t, n->is_var || !n->init);
+    } else if (n->pat->kind == ND_PTUPLE || n->pat->kind == ND_PWILD) {
+        pattern(c, n->pat, t);
+    } else {
+        diag_error(n->pat->loc, "this pattern is not allowed in 'let'; use 'when'");
+    }
+    return T(TY_UNIT);
+}
+
+static Type *path(Checker *c, Node *n, Type *want) {
+    Var *v = n->qual ? NULL : lookup_var(c, n->name);
+    if (v) {
+        n->var = v;
+        return v->ty;
+    }
+    if (!strcmp(n->name, "Nothing"))
+        return enum_ctor(c, n, "Nothing", want);
+    Func *f = lookup_func(c, n->name);
+    if (f) {
+        diag_error_hint(n->loc, arena_printf("call it: `%s(...)`", f->name),
+                        "function '%s' used as a value", n->name);
+        return T(TY_NEVER);
+    }
+    diag_error_hint(n->loc, name_hint(c, n->name), "unknown name '%s'", n->name);
+    return T(TY_NEVER);
+}
+
+/* ------------------------------------------------------ dispatch */
+
+static Type *expr_kind(Checker *c, Node *n, Type *want) {
+    switch (n->kind) {
+    case ND_INT: return int_lit(n, want);
+    case ND_FLOAT:
+        return (n->suffix && !strcmp(n->suffix, "f32")) || (want && want->kind == TY_F32)
+                   ? T(TY_F32) : T(TY_F64);
+    case ND_BOOL: return T(TY_BOOL);
+    case ND_CHAR: return T(TY_CHAR);
+    case ND_STR: return str_lit(c, n);
+    case ND_UNIT: return T(TY_UNIT);
+    case ND_PATH: return path(c, n, want);
+    case ND_CALL: return call(c, n, want);
+    case ND_METHOD: return method(c, n);
+    case ND_FIELD: return field(c, n);
+    case ND_UNARY: return unary(c, n);
+    case ND_BINARY: return binary(c, n);
+    case ND_AWAIT: return await_expr(c, n);
+    case ND_IF: return if_expr(c, n, want);
+    case ND_WHEN: return when_expr(c, n, want);
+    case ND_BLOCK: return block(c, n, want);
+    case ND_LOOP: return loop_expr(c, n);
+    case ND_WHILE:
+        expect_type(c, n->cond, T(TY_BOOL));
+        return loop_body(c, n->body);
+    case ND_FOR: return for_expr(c, n);
+    case ND_BREAK: case ND_CONTINUE:
+        if (c->loops == 0)
+            diag_error(n->loc, "'%s' outside of a loop", n->kind == ND_BREAK ? "break" : "continue");
+        return T(TY_NEVER);
+    case ND_RETURN: return return_expr(c, n);
+    case ND_STRUCTLIT: return struct_lit(c, n);
+    case ND_TUPLE: return tuple(c, n, want);
+    case ND_CAST: return cast(c, n);
+    case ND_TERNARY: {
+        expect_type(c, n->cond, T(TY_BOOL));
+        Type *a = value(c, n->then, want);
+        return join_types(n->els, a, value(c, n->els, a));
+    }
+    case ND_ASSIGN: return assign(c, n);
+    case ND_LET: return let(c, n);
+    case ND_RANGE:
+        diag_error(n->loc, "a range can only be used in a 'for' loop");
+        return T(TY_NEVER);
+    default:
+        diag_error(n->loc, "unexpected expression");
+        return T(TY_NEVER);
+    }
+}
+
+/* Checks any expression, async calls included (the operand of await,
+ * spawn and block_on). */
+static Type *expr(Checker *c, Node *n, Type *want) {
+    n->ty = expr_kind(c, n, want);
+    return n->ty;
+}
+
+/* Checks an expression used as a value: an async call is not one. */
+static Type *value(Checker *c, Node *n, Type *want) {
+    Type *t = expr(c, n, want);
+    if (t->kind == TY_FUTURE) {
+        diag_error_hint(n->loc, arena_printf("write `await %s(...)` or `spawn(%s(...))`",
+                                             t->fn->name, t->fn->name),
+                        "the result of async function '%s' must be awaited", t->fn->name);
+        n->ty = T(TY_NEVER);
+        return n->ty;
+    }
+    return t;
+}
+
+/* ---------------------------------------------------------- items */
+
+static void check_signature(Checker *c, Func *f) {
+    f->ret = f->ret_texpr ? resolve_type(c, f->ret_texpr) : T(TY_UNIT);
+    for (int i = 0; i < f->params.n; i++) {
+        Param *pa = f->params.v[i];
+        Var *v = arena_alloc(sizeof *v);
+        v->name = pa->name;
+        v->cname = arena_printf("%s_%d", pa->name, ++c->next_id);
+        v->ty = resolve_type(c, pa->texpr);
+        v->is_param = true;
+        v->owner = f;
+        pa->var = v;
+    }
+}
+
+static void check_body(Checker *c, Func *f) {
+    c->fn = f;
+    c->scope = NULL;
+    push_scope(c);
+    for (int i = 0; i < f->params.n; i++)
+        vec_push(&c->scope->vars, ((Param *)f->params.v[i])->var);
+    Type *t = value(c, f->body, f->ret);
+    if (f->ret->kind != TY_UNIT && !compatible(t, f->ret)) {
+        Node *at = f->body->lhs ? f->body->lhs : f->body;
+        if (t->kind == TY_UNIT && !f->body->lhs)
+            diag_error(f->loc, "function '%s' must return a value of type %s", f->name,
+                       ty_name(f->ret));
+        else
+            mismatch(at, t, f->ret);
+    }
+    pop_scope(c);
+}
+
+static void check_main(Checker *c) {
+    Func *m = lookup_func(c, "main");
+    if (!m) {
+        Loc start = {c->prog->src, 1, 1, 0};
+        diag_error_hint(start, "add `func main() { ... }` or `async func main() { ... }`",
+                        "no 'main' function");
+        return;
+    }
+    if (m->params.n)
+        diag_error(m->loc, "'main' takes no parameters");
+    if (m->ret->kind != TY_UNIT && !(ty_is_int(m->ret)))
+        diag_error(m->loc, "'main' must return Unit or I32, not %s", ty_name(m->ret));
+    if (m->is_async)
+        m->spawned = true;
+}
+
+int check(Program *prog) {
+    Checker c = {.prog = prog};
+    for (int i = 0; i < prog->structs.n; i++) {
+        StructDecl *sd = prog->structs.v[i];
+        for (int j = 0; j < i; j++)
+            if (!strcmp(sd->name, ((StructDecl *)prog->structs.v[j])->name))
+                diag_error(sd->loc, "type '%s' is defined twice", sd->name);
+        sd->ty = ty_struct(sd);
+    }
+    for (int i = 0; i < prog->structs.n; i++) {
+        StructDecl *sd = prog->structs.v[i];
+        for (int j = 0; j < sd->fields.n; j++) {
+            Param *fld = sd->fields.v[j];
+            fld->var = arena_alloc(sizeof *fld->var);
+            fld->var->name = fld->name;
+            fld->var->ty = resolve_type(&c, fld->texpr);
+            if (fld->var->ty == sd->ty)
+                diag_error(fld->loc, "type '%s' cannot contain itself", sd->name);
+            vec_push(&sd->ty->elems, fld->var->ty);
+        }
+    }
+    for (int i = 0; i < prog->funcs.n; i++) {
+        Func *f = prog->funcs.v[i];
+        for (int j = 0; j < i; j++)
+            if (!strcmp(f->name, ((Func *)prog->funcs.v[j])->name))
+                diag_error(f->loc, "function '%s' is defined twice", f->name);
+        check_signature(&c, f);
+    }
+    for (int i = 0; i < prog->funcs.n; i++)
+        check_body(&c, prog->funcs.v[i]);
+    check_main(&c);
+    return diag_count();
+}

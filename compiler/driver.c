@@ -1,0 +1,235 @@
+/* driver.c - the `tml` command: argv, the passes, $CC, linking libtmlrt.
+ *
+ *   tml run FILE [ARGS...]   compile to a temporary executable and run it;
+ *                            exits with the program's status
+ *   tml build FILE -o OUT    compile to the executable OUT
+ *   tml emit-c FILE          print the generated C on stdout
+ *
+ * The runtime is found next to this binary (a build tree: DIR/libtmlrt.a
+ * and DIR/include) or in an installed layout (DIR/../lib/libtmlrt.a and
+ * DIR/../include): the user never passes a runtime path. $CC (default
+ * `cc`) compiles the generated C with $TML_CFLAGS (default -O2); the
+ * flags this compiler was configured with for sanitizers (TML_CC_EXTRA)
+ * are added so programs link the same sanitizer runtime as libtmlrt.a.
+ * Exit status: 1 on a compile error (diagnostics on stderr), 2 on a usage
+ * error; `run` otherwise returns the program's own status. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tmlc.h"
+
+#ifndef TML_CC_EXTRA
+#define TML_CC_EXTRA ""
+#endif
+
+static _Noreturn void usage(void) {
+    fputs("usage: tml run FILE [ARGS...]\n"
+          "       tml build FILE -o OUT\n"
+          "       tml emit-c FILE\n",
+          stderr);
+    exit(2);
+}
+
+static _Noreturn void fatal(const char *fmt, const char *arg) {
+    fputs("tml: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static Source *read_source(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fatal("cannot open %s", arena_printf("'%s': %s", path, strerror(errno)));
+    Buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        for (size_t i = 0; i < n; i++)
+            buf_putc(&b, chunk[i]);
+    fclose(f);
+    Source *src = arena_alloc(sizeof *src);
+    src->path = path;
+    src->len = b.len;
+    src->text = b.s ? arena_strndup(b.s, b.len) : "";
+    buf_free(&b);
+    if (strlen(src->text) != src->len) {
+        Loc at = {src, 1, 1, 0};
+        diag_error(at, "source file contains a NUL byte");
+        exit(1);
+    }
+    return src;
+}
+
+/* Runs every pass up to and including C generation into `out`.
+ * Exits 1 when the program has errors. */
+static void compile_to_c(const char *path, FILE *out) {
+    Source *src = read_source(path);
+    Program *prog = parse(src);
+    if (diag_count() == 0)
+        check(prog);
+    if (diag_count() > 0)
+        exit(1);
+    lower_async(prog);
+    emit_c(prog, out);
+}
+
+static bool exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Finds libtmlrt.a and the include dir relative to this executable. */
+static void find_runtime(const char **lib, const char **inc) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n < 0)
+        fatal("cannot locate the tml executable: %s", strerror(errno));
+    self[n] = '\0';
+    const char *dir = arena_strndup(dirname(self), strlen(self));
+    const char *cands[][2] = {
+        {arena_printf("%s/libtmlrt.a", dir), arena_printf("%s/include", dir)},
+        {arena_printf("%s/../lib/libtmlrt.a", dir), arena_printf("%s/../include", dir)},
+    };
+    for (int i = 0; i < 2; i++)
+        if (exists(cands[i][0]) && exists(arena_printf("%s/tml/rt.h", cands[i][1]))) {
+            *lib = cands[i][0];
+            *inc = cands[i][1];
+            return;
+        }
+    fatal("cannot find libtmlrt.a and include/tml/rt.h next to %s", dir);
+}
+
+/* Runs argv[0] with argv; returns its exit status (128+signal). */
+static int run_cmd(char **argv) {
+    pid_t pid = fork();
+    if (pid < 0)
+        fatal("fork failed: %s", strerror(errno));
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "tml: cannot run '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            fatal("waitpid failed: %s", strerror(errno));
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+/* Splits a flags string on spaces into argv entries. */
+static void push_words(Vec *args, const char *s) {
+    char *copy = arena_strndup(s, strlen(s));
+    for (char *w = strtok(copy, " \t"); w; w = strtok(NULL, " \t"))
+        vec_push(args, w);
+}
+
+/* Compiles `path` to the executable `out` through a C file in `tmpdir`. */
+static void build(const char *path, const char *out, const char *tmpdir) {
+    const char *cfile = arena_printf("%s/prog.c", tmpdir);
+    FILE *f = fopen(cfile, "w");
+    if (!f)
+        fatal("cannot write %s", cfile);
+    compile_to_c(path, f);
+    if (fclose(f) != 0)
+        fatal("cannot write %s", cfile);
+    const char *lib, *inc;
+    find_runtime(&lib, &inc);
+    const char *cc = getenv("CC");
+    const char *cflags = getenv("TML_CFLAGS");
+    Vec args = {0};
+    push_words(&args, cc && *cc ? cc : "cc");
+    vec_push(&args, "-std=c11");
+    vec_push(&args, "-D_GNU_SOURCE");
+    push_words(&args, cflags ? cflags : "-O2");
+    push_words(&args, TML_CC_EXTRA);
+    vec_push(&args, arena_printf("-I%s", inc));
+    vec_push(&args, (void *)cfile);
+    vec_push(&args, (void *)lib);
+    vec_push(&args, "-latomic_ops");
+    vec_push(&args, "-lpthread");
+    vec_push(&args, "-lm");
+    vec_push(&args, "-o");
+    vec_push(&args, (void *)out);
+    vec_push(&args, NULL);
+    if (run_cmd((char **)args.v) != 0)
+        fatal("%s", "internal error: the C compiler rejected the generated code "
+                    "(please report it with the .tml file)");
+}
+
+static char *make_tmpdir(void) {
+    const char *base = getenv("TMPDIR");
+    char *dir = arena_printf("%s/tml-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(dir))
+        fatal("cannot create a temporary directory: %s", strerror(errno));
+    return dir;
+}
+
+static void remove_tmpdir(const char *dir) {
+    unlink(arena_printf("%s/prog.c", dir));
+    unlink(arena_printf("%s/prog", dir));
+    rmdir(dir);
+}
+
+static int cmd_run(int argc, char **argv) {
+    if (argc < 1)
+        usage();
+    char *dir = make_tmpdir();
+    const char *exe = arena_printf("%s/prog", dir);
+    build(argv[0], exe, dir);
+    Vec args = {0};
+    vec_push(&args, (void *)exe);
+    for (int i = 1; i < argc; i++)
+        vec_push(&args, argv[i]);
+    vec_push(&args, NULL);
+    fflush(stdout);
+    int st = run_cmd((char **)args.v);
+    remove_tmpdir(dir);
+    return st;
+}
+
+static int cmd_build(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            out = argv[++i];
+        else if (!in)
+            in = argv[i];
+        else
+            usage();
+    }
+    if (!in || !out)
+        usage();
+    char *dir = make_tmpdir();
+    build(in, out, dir);
+    remove_tmpdir(dir);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3)
+        usage();
+    const char *cmd = argv[1];
+    int st;
+    if (!strcmp(cmd, "run")) {
+        st = cmd_run(argc - 2, argv + 2);
+    } else if (!strcmp(cmd, "build")) {
+        st = cmd_build(argc - 2, argv + 2);
+    } else if (!strcmp(cmd, "emit-c") && argc == 3) {
+        compile_to_c(argv[2], stdout);
+        st = 0;
+    } else {
+        usage();
+    }
+    arena_free_all();
+    return st;
+}

@@ -1,0 +1,1571 @@
+/* emit_c.c - checked AST -> one readable C translation unit.
+ *
+ * Takes the Program after check and lower_async; writes C that includes
+ * only tml/rt.h. Expressions are emitted in A-normal form: every value
+ * that is not a variable or literal lands in a named temporary, so an
+ * `await` may sit anywhere inside an expression.
+ *
+ * Async functions (DESIGN.md section 3): `struct tml_u_F_frame` holds the
+ * resume state, the parameters, every local and temporary, the `aw` union
+ * of the futures awaited (callee frames inline, or boxed on call edges
+ * that close a cycle, see lower_async.c) and the result. The poll
+ * function starts with a switch that jumps to the label after the await
+ * it stopped at; labels may sit inside loops and branches because every
+ * value lives in the frame. (Keeping only values live across an await in
+ * the frame is a later refinement: see the issue on lowering quality.)
+ *
+ * Ownership (DESIGN.md section 3b): Str and handles are reference
+ * counted. A Val is either owned (+1, the consumer must store or release
+ * it) or borrowed (a variable or a field path of one). Consumers that
+ * keep a value (let, assignment, arguments, return, channel send) take
+ * ownership, duplicating borrowed values; locals are released when their
+ * scope ends, also through break, continue and return. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tmlc.h"
+
+typedef struct Val {
+    const char *c;              /* side-effect-free C expression */
+    bool owned;
+} Val;
+
+typedef struct EScope {
+    Vec vars;                   /* Var*: managed locals to release */
+    bool loop;                  /* break/continue target boundary */
+} EScope;
+
+typedef struct Fn {
+    Func *f;
+    bool async;
+    Buf body;                   /* statements */
+    Buf fields;                 /* async: frame fields */
+    Buf aw;                     /* async: aw union members */
+    Vec scopes;                 /* EScope* */
+    int indent, ntemp, nlabel;
+} Fn;
+
+typedef struct Emitter {
+    Program *prog;
+    Buf lits;                   /* string literal objects */
+    int nlits;
+} Emitter;
+
+static Emitter E;
+
+static Val emit(Fn *F, Node *n);
+static void emit_block_stmts(Fn *F, Node *b);
+
+static Val val(const char *c, bool owned) { return (Val){c, owned}; }
+static Val unit_val(void) { return val("0", false); }
+static bool is_unit(const Type *t) { return t->kind == TY_UNIT || t->kind == TY_NEVER; }
+
+/* ----------------------------------------------------------- output */
+
+__attribute__((format(printf, 2, 3)))
+static void line(Fn *F, const char *fmt, ...) {
+    for (int i = 0; i < F->indent; i++)
+        buf_puts(&F->body, "    ");
+    va_list ap;
+    va_start(ap, fmt);
+    char *s;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    if (s) {
+        buf_puts(&F->body, s);
+        free(s);
+    }
+    buf_putc(&F->body, '\n');
+}
+
+static void line_directive(Fn *F, Loc loc) {
+    buf_printf(&F->body, "#line %d \"%s\"\n", loc.line, loc.src->path);
+}
+
+/* Declares a temporary of type t; returns its C lvalue. */
+static const char *tmp(Fn *F, Type *t) {
+    int id = ++F->ntemp;
+    if (F->async) {
+        buf_printf(&F->fields, "    %s t%d;\n", ty_c(t), id);
+        return arena_printf("fr->t%d", id);
+    }
+    line(F, "%s t%d;", ty_c(t), id);
+    return arena_printf("t%d", id);
+}
+
+static Val to_tmp(Fn *F, Type *t, const char *expr) {
+    const char *name = tmp(F, t);
+    line(F, "%s = %s;", name, expr);
+    return val(name, true);
+}
+
+static const char *var_c(Fn *F, Var *v) {
+    return F->async ? arena_printf("fr->%s", v->cname) : v->cname;
+}
+
+/* ------------------------------------------------- reference counts */
+
+static const char *dup_expr(Type *t, const char *x) {
+    switch (t->kind) {
+    case TY_STR: return arena_printf("tml_str_retain(%s)", x);
+    case TY_JOIN: return arena_printf("(tml_join_retain(%s), %s)", x, x);
+    case TY_SENDER: return arena_printf("(tml_sender_retain(%s), %s)", x, x);
+    case TY_RECEIVER: return arena_printf("(tml_receiver_retain(%s), %s)", x, x);
+    default: return arena_printf("tml_dup_%s(%s)", t->mangled, x);
+    }
+}
+
+static const char *drop_stmt(Type *t, const char *x) {
+    switch (t->kind) {
+    case TY_STR: return arena_printf("tml_str_release(%s);", x);
+    case TY_JOIN: return arena_printf("tml_join_release(%s);", x);
+    case TY_SENDER: return arena_printf("tml_sender_release(%s);", x);
+    case TY_RECEIVER: return arena_printf("tml_receiver_release(%s);", x);
+    default: return arena_printf("tml_drop_%s(&%s);", t->mangled, x);
+    }
+}
+
+static Val own(Fn *F, Val v, Type *t) {
+    if (v.owned || !ty_managed(t))
+        return val(v.c, true);
+    return to_tmp(F, t, dup_expr(t, v.c));
+}
+
+static void release(Fn *F, Val v, Type *t) {
+    if (v.owned && ty_managed(t))
+        line(F, "%s", drop_stmt(t, v.c));
+}
+
+/* Converts between integer widths (or float widths): TML is lax here. */
+static Val coerce(Val v, Type *from, Type *to) {
+    if (!to || from == to || from->kind == TY_NEVER || !ty_is_num(from) || !ty_is_num(to))
+        return v;
+    return val(arena_printf("((%s)(%s))", ty_c(to), v.c), v.owned);
+}
+
+/* An owned value of type `to` for a consumer that keeps it. */
+static Val take(Fn *F, Node *n, Type *to) {
+    Val v = emit(F, n);
+    return own(F, coerce(v, n->ty, to), to ? to : n->ty);
+}
+
+/* ----------------------------------------------------------- scopes */
+
+static void scope_push(Fn *F, bool loop) {
+    EScope *s = arena_alloc(sizeof *s);
+    s->loop = loop;
+    vec_push(&F->scopes, s);
+}
+
+static void drop_scope_vars(Fn *F, EScope *s) {
+    for (int i = s->vars.n - 1; i >= 0; i--) {
+        Var *v = s->vars.v[i];
+        line(F, "%s", drop_stmt(v->ty, var_c(F, v)));
+    }
+}
+
+static void scope_pop(Fn *F) {
+    drop_scope_vars(F, F->scopes.v[--F->scopes.n]);
+}
+
+/* Releases the locals of every scope from `from` to the innermost. */
+static void drops_from(Fn *F, int from) {
+    for (int i = F->scopes.n - 1; i >= from; i--)
+        drop_scope_vars(F, F->scopes.v[i]);
+}
+
+static int innermost_loop(Fn *F) {
+    for (int i = F->scopes.n - 1; i >= 0; i--)
+        if (((EScope *)F->scopes.v[i])->loop)
+            return i;
+    return 0;
+}
+
+static void add_local(Fn *F, Var *v) {
+    if (F->async)
+        buf_printf(&F->fields, "    %s %s;\n", ty_c(v->ty), v->cname);
+    if (ty_managed(v->ty))
+        vec_push(&((EScope *)F->scopes.v[F->scopes.n - 1])->vars, v);
+}
+
+/* Declares `v` and initialises it with the owned value `init`. */
+static void bind_var(Fn *F, Var *v, const char *init) {
+    if (F->async)
+        line(F, "fr->%s = %s;", v->cname, init);
+    else
+        line(F, "%s %s = %s;", ty_c(v->ty), v->cname, init);
+    add_local(F, v);
+}
+
+/* --------------------------------------------------------- literals */
+
+static const char *c_string(const char *s, int len) {
+    Buf b = {0};
+    buf_putc(&b, '"');
+    for (int i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            buf_printf(&b, "\\%c", c);
+        else if (c == '?')
+            buf_puts(&b, "\\?");     /* no trigraphs */
+        else if (c >= 0x20 && c < 0x7F)
+            buf_putc(&b, (char)c);
+        else
+            buf_printf(&b, "\\%03o", c);
+    }
+    buf_putc(&b, '"');
+    const char *r = arena_strndup(b.s, b.len);
+    buf_free(&b);
+    return r;
+}
+
+/* A static Str literal; borrowed (literals are never counted). */
+static Val str_lit(const char *s, int len) {
+    int id = ++E.nlits;
+    buf_printf(&E.lits, "static tml_str tml_lit%d = TML_STR_LIT(%s);\n", id, c_string(s, len));
+    return val(arena_printf("(&tml_lit%d)", id), false);
+}
+
+static const char *loc_args(Loc l) { return arena_printf("tml_file, %d, %d", l.line, l.col); }
+
+/* The value as an owned-or-borrowed Str (to_string). */
+static Val str_of(Fn *F, Val v, Type *t) {
+    switch (t->kind) {
+    case TY_STR: return v;
+    case TY_BOOL: return val(arena_printf("tml_str_from_bool(%s)", v.c), false);
+    case TY_CHAR: return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_str_from_char(%s)", v.c));
+    case TY_F32: case TY_F64:
+        return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_str_from_f64(%s)", v.c));
+    case TY_UNIT: case TY_NEVER: return str_lit("()", 2);
+    case TY_DURATION:
+        return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_dur_to_string(%s)", v.c));
+    case TY_RECV_ERROR: return str_lit("receiving on a closed channel", 29);
+    case TY_JOIN_ERROR:
+        return val(arena_printf("tml_join_error_string(%s)", v.c), false);
+    default:
+        if (ty_is_signed(t))
+            return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_str_from_i64(%s)", v.c));
+        return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_str_from_u64(%s)", v.c));
+    }
+}
+
+static Val interp(Fn *F, Node *n) {
+    Type *str = ty_prim(TY_STR);
+    Val acc = {0};
+    bool have = false;
+    int arg = 0;
+    for (StrPart *p = n->parts; p; p = p->next) {
+        Val piece;
+        if (p->is_expr) {
+            Node *e = n->args.v[arg++];
+            Val v = emit(F, e);
+            piece = str_of(F, v, e->ty);
+            if (e->ty->kind != TY_STR)
+                release(F, v, e->ty);
+        } else {
+            piece = str_lit(p->text, p->len);
+        }
+        if (!have) {
+            acc = piece;
+            have = true;
+            continue;
+        }
+        Val next = to_tmp(F, str, arena_printf("tml_str_concat(%s, %s)", acc.c, piece.c));
+        release(F, acc, str);
+        release(F, piece, str);
+        acc = next;
+    }
+    return have ? acc : str_lit("", 0);
+}
+
+/* -------------------------------------------------------- operators */
+
+static const char *int_suffix(Type *t) {
+    static const char *names[] = {[TY_I8] = "i8", [TY_I16] = "i16", [TY_I32] = "i32",
+                                  [TY_I64] = "i64", [TY_U8] = "u8", [TY_U16] = "u16",
+                                  [TY_U32] = "u32", [TY_U64] = "u64"};
+    return names[t->kind];
+}
+
+static Val arith(Fn *F, const char *op, Val l, Val r, Type *t, Loc loc) {
+    if (t->kind == TY_STR) {
+        Val s = to_tmp(F, t, arena_printf("tml_str_concat(%s, %s)", l.c, r.c));
+        return s;
+    }
+    if (ty_is_float(t)) {
+        if (!strcmp(op, "%"))
+            return to_tmp(F, t, arena_printf("(%s)__builtin_fmod(%s, %s)", ty_c(t), l.c, r.c));
+        return to_tmp(F, t, arena_printf("%s %s %s", l.c, op, r.c));
+    }
+    const char *sfx = int_suffix(t);
+    static const struct { const char *op, *fn; } fns[] = {
+        {"+", "add"}, {"-", "sub"}, {"*", "mul"}, {"<<", "shl"}, {">>", "shr"},
+    };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (!strcmp(op, fns[i].op))
+            return to_tmp(F, t, arena_printf("tml_%s_%s(%s, %s)", fns[i].fn, sfx, l.c, r.c));
+    if (!strcmp(op, "/") || !strcmp(op, "%"))
+        return to_tmp(F, t, arena_printf("tml_%s_%s(%s, %s, %d, %d)", op[0] == '/' ? "div" : "rem",
+                                         sfx, l.c, r.c, loc.line, loc.col));
+    return to_tmp(F, t, arena_printf("(%s)(%s %s %s)", ty_c(t), l.c, op, r.c));
+}
+
+static Val compare(Fn *F, const char *op, Val l, Val r, Type *t) {
+    Type *b = ty_prim(TY_BOOL);
+    if (t->kind == TY_STR) {
+        if (!strcmp(op, "=="))
+            return to_tmp(F, b, arena_printf("tml_str_eq(%s, %s)", l.c, r.c));
+        if (!strcmp(op, "!="))
+            return to_tmp(F, b, arena_printf("!tml_str_eq(%s, %s)", l.c, r.c));
+        return to_tmp(F, b, arena_printf("tml_str_cmp(%s, %s) %s 0", l.c, r.c, op));
+    }
+    return to_tmp(F, b, arena_printf("%s %s %s", l.c, op, r.c));
+}
+
+static Val logical(Fn *F, Node *n) {
+    bool is_and = !strcmp(n->op, "and");
+    Val l = emit(F, n->lhs);
+    const char *res = tmp(F, ty_prim(TY_BOOL));
+    line(F, "%s = %s;", res, l.c);
+    line(F, "if (%s%s) {", is_and ? "" : "!", res);
+    F->indent++;
+    Val r = emit(F, n->rhs);
+    line(F, "%s = %s;", res, r.c);
+    F->indent--;
+    line(F, "}");
+    return val(res, true);
+}
+
+static bool is_cmp_op(const char *op) {
+    return !strcmp(op, "==") || !strcmp(op, "!=") || !strcmp(op, "<") || !strcmp(op, ">") ||
+           !strcmp(op, "<=") || !strcmp(op, ">=");
+}
+
+static Val binary(Fn *F, Node *n) {
+    if (!strcmp(n->op, "and") || !strcmp(n->op, "or"))
+        return logical(F, n);
+    Type *lt = n->lhs->ty;
+    Val l = emit(F, n->lhs);
+    Val r = coerce(emit(F, n->rhs), n->rhs->ty, lt);
+    Val res = is_cmp_op(n->op) ? compare(F, n->op, l, r, lt) : arith(F, n->op, l, r, lt, n->loc);
+    release(F, l, lt);
+    release(F, r, lt);
+    return res;
+}
+
+static Val unary(Fn *F, Node *n) {
+    Val v = emit(F, n->lhs);
+    Type *t = n->ty;
+    if (!strcmp(n->op, "not"))
+        return to_tmp(F, t, arena_printf("!%s", v.c));
+    if (!strcmp(n->op, "~"))
+        return to_tmp(F, t, arena_printf("(%s)~%s", ty_c(t), v.c));
+    if (ty_is_float(t))
+        return to_tmp(F, t, arena_printf("-%s", v.c));
+    return to_tmp(F, t, arena_printf("tml_neg_%s(%s)", int_suffix(t), v.c));
+}
+
+/* ------------------------------------------------------------ paths */
+
+static Val field(Fn *F, Node *n) {
+    Val base = emit(F, n->lhs);
+    Type *bt = n->lhs->ty;
+    const char *f;
+    if (bt->kind == TY_TUPLE)
+        f = arena_printf("f%d", (int)n->ival);
+    else if (bt->kind == TY_SEND_ERROR)
+        f = "value";
+    else
+        f = arena_printf("%s_", n->name);
+    Val fv = val(arena_printf("%s.%s", base.c, f), false);
+    if (!base.owned || !ty_managed(bt))
+        return fv;
+    Val kept = own(F, fv, n->ty);
+    release(F, base, bt);
+    return kept;
+}
+
+static const char *lvalue(Fn *F, Node *n) {
+    if (n->kind == ND_PATH)
+        return var_c(F, n->var);
+    const char *base = lvalue(F, n->lhs);
+    if (n->lhs->ty->kind == TY_TUPLE)
+        return arena_printf("%s.f%d", base, (int)n->ival);
+    return arena_printf("%s.%s_", base, n->name);
+}
+
+/* ------------------------------------------------------- aggregates */
+
+static Val aggregate(Fn *F, Type *t, Vec *elems, Vec *types) {
+    Buf b = {0};
+    buf_printf(&b, "(%s){", ty_c(t));
+    for (int i = 0; i < elems->n; i++) {
+        Node *e = elems->v[i];
+        Val v = take(F, e, types->v[i]);
+        buf_printf(&b, "%s%s", i ? ", " : "", v.c);
+    }
+    buf_putc(&b, '}');
+    Val r = to_tmp(F, t, b.s);
+    buf_free(&b);
+    return r;
+}
+
+/* Outcome/Maybe value with tag and one payload (NULL for none). */
+static Val tagged(Fn *F, Type *t, int tag, const char *payload) {
+    const char *r = tmp(F, t);
+    line(F, "memset(&%s, 0, sizeof %s);", r, r);
+    line(F, "%s.tag = %d;", r, tag);
+    if (payload) {
+        const char *slot = t->kind == TY_MAYBE ? "val" : tag ? "err" : "ok";
+        line(F, "%s.%s = %s;", r, slot, payload);
+    }
+    return val(r, true);
+}
+
+static Val enum_ctor(Fn *F, Node *n) {
+    Type *t = n->ty;
+    if (n->kind == ND_PATH)
+        return tagged(F, t, 0, NULL);   /* Nothing */
+    Type *pt = t->kind == TY_MAYBE ? t->a : n->variant ? t->b : t->a;
+    Val v = take(F, n->args.v[0], pt);
+    return tagged(F, t, n->variant, is_unit(pt) ? NULL : v.c);
+}
+
+/* --------------------------------------------------------- payloads */
+
+/* The payload slot of a tagged value. */
+static const char *slot(Type *t, bool second) {
+    if (t->kind == TY_MAYBE)
+        return "val";
+    return second ? "err" : "ok";
+}
+
+/* Moves (owned) or copies (borrowed) the payload of `v` into a new Val. */
+static Val payload(Fn *F, Val v, Type *t, bool second) {
+    Type *pt = t->kind == TY_MAYBE ? t->a : second ? t->b : t->a;
+    if (is_unit(pt))
+        return unit_val();
+    Val p = val(arena_printf("%s.%s", v.c, slot(t, second)), v.owned);
+    return own(F, p, pt);
+}
+
+/* Tag of the "good" variant: Ok = 0, Just = 1. */
+static int good_tag(Type *t) { return t->kind == TY_MAYBE ? 1 : 0; }
+
+static Val unwrap(Fn *F, Node *n, Val v, Type *t) {
+    int good = good_tag(t);
+    line(F, "if (%s.tag != %d) {", v.c, good);
+    F->indent++;
+    if (n->builtin == BI_EXPECT) {
+        Val msg = emit(F, n->args.v[0]);
+        line(F, "tml_panic_str(%s, %s);", loc_args(n->loc), msg.c);
+    } else {
+        line(F, "tml_panic_at(%s, \"called unwrap() on %s\");", loc_args(n->loc),
+             t->kind == TY_MAYBE ? "Nothing" : "Err");
+    }
+    F->indent--;
+    line(F, "}");
+    return payload(F, v, t, t->kind == TY_OUTCOME && good);
+}
+
+static Val unwrap_or(Fn *F, Node *n, Val v, Type *t) {
+    Type *pt = n->ty;
+    Val d = take(F, n->args.v[0], pt);
+    const char *r = tmp(F, pt);
+    line(F, "if (%s.tag == %d) {", v.c, good_tag(t));
+    F->indent++;
+    line(F, "%s = %s;", r, payload(F, v, t, false).c);
+    release(F, d, pt);
+    F->indent--;
+    line(F, "} else {");
+    F->indent++;
+    if (v.owned && ty_managed(t))
+        line(F, "%s", drop_stmt(t, v.c));
+    line(F, "%s = %s;", r, d.c);
+    F->indent--;
+    line(F, "}");
+    return val(r, true);
+}
+
+/* Outcome.ok() / .err(): Maybe of one side. */
+static Val outcome_side(Fn *F, Node *n, Val v, Type *t, bool err) {
+    Type *mt = n->ty;
+    const char *r = tmp(F, mt);
+    line(F, "memset(&%s, 0, sizeof %s);", r, r);
+    line(F, "if (%s.tag == %d) {", v.c, err);
+    F->indent++;
+    line(F, "%s.tag = 1;", r);
+    if (!is_unit(mt->a))
+        line(F, "%s.val = %s;", r, payload(F, v, t, err).c);
+    F->indent--;
+    line(F, "}");
+    if (v.owned && ty_managed(t)) {
+        line(F, "else {");
+        F->indent++;
+        line(F, "%s", drop_stmt(t, v.c));
+        F->indent--;
+        line(F, "}");
+    }
+    return val(r, true);
+}
+
+/* ------------------------------------------------ leaves and awaits */
+
+/* A fresh resume point: sets the state and places its label. */
+static int resume_point(Fn *F, int await_id) {
+    int state = await_id + 1;
+    line(F, "fr->state = %d;", state);
+    buf_printf(&F->body, "resume%d:\n", state);
+    return state;
+}
+
+static void poll_leaf(Fn *F, const char *poll_call) {
+    line(F, "if (%s == TML_PENDING)", poll_call);
+    line(F, "    return TML_PENDING;");
+}
+
+static const char *dur_ns(Fn *F, Node *d) {
+    Val v = emit(F, d);
+    return arena_printf("tml_dur_ns(%s)", v.c);
+}
+
+static Val outcome_from_status(Fn *F, Type *t, const char *status, const char *ok_payload,
+                               const char *err_payload) {
+    const char *r = tmp(F, t);
+    line(F, "memset(&%s, 0, sizeof %s);", r, r);
+    line(F, "%s.tag = %s != 0;", r, status);
+    if (ok_payload)
+        line(F, "if (!%s.tag) %s.ok = %s;", r, r, ok_payload);
+    if (err_payload)
+        line(F, "if (%s.tag) %s.err = %s;", r, r, err_payload);
+    return val(r, true);
+}
+
+/* await h / h.join(): Outcome[T, JoinError]. */
+static Val join(Fn *F, Node *at, Node *h, bool awaited) {
+    Type *t = at->ty;
+    Val hv = emit(F, h);
+    const char *out = is_unit(t->a) ? NULL : tmp(F, t->a);
+    const char *outp = out ? arena_printf("&%s", out) : "NULL";
+    const char *err;
+    if (awaited) {
+        const char *aw = arena_printf("fr->aw.a%d", at->await_id);
+        buf_printf(&F->aw, "        tml_join_fut a%d;\n", at->await_id);
+        line(F, "tml_join_init(&%s, %s, %s);", aw, hv.c, outp);
+        resume_point(F, at->await_id);
+        poll_leaf(F, arena_printf("tml_join_poll(&%s, cx)", aw));
+        err = arena_printf("%s.err", aw);
+    } else {
+        err = to_tmp(F, ty_prim(TY_JOIN_ERROR), arena_printf("tml_join_blocking(%s, %s)", hv.c,
+                                                             outp)).c;
+    }
+    Val r = outcome_from_status(F, t, err, out, err);
+    release(F, hv, h->ty);
+    return r;
+}
+
+/* tx.send(v): Outcome[Unit, SendError[T]]. */
+static Val send(Fn *F, Node *at, Node *m, bool awaited) {
+    Val ch = emit(F, m->lhs);
+    Type *et = m->lhs->ty->a;
+    Val v = take(F, m->args.v[0], et);
+    const char *slotv = tmp(F, et);
+    line(F, "%s = %s;", slotv, v.c);
+    const char *status;
+    if (awaited) {
+        const char *aw = arena_printf("fr->aw.a%d", at->await_id);
+        buf_printf(&F->aw, "        tml_send_fut a%d;\n", at->await_id);
+        line(F, "tml_send_init(&%s, %s, &%s);", aw, ch.c, slotv);
+        resume_point(F, at->await_id);
+        poll_leaf(F, arena_printf("tml_send_poll(&%s, cx)", aw));
+        status = arena_printf("%s.status", aw);
+    } else {
+        status = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_send_blocking(%s, &%s)", ch.c,
+                                                         slotv)).c;
+    }
+    Type *set = m->ty->b;
+    Val r = outcome_from_status(F, m->ty, status, NULL,
+                                arena_printf("(%s){%s}", ty_c(set), slotv));
+    release(F, ch, m->lhs->ty);
+    return r;
+}
+
+/* rx.recv(): Outcome[T, RecvError]. */
+static Val recv(Fn *F, Node *at, Node *m, bool awaited) {
+    Val ch = emit(F, m->lhs);
+    Type *et = m->lhs->ty->a;
+    const char *out = tmp(F, et);
+    const char *status;
+    if (awaited) {
+        const char *aw = arena_printf("fr->aw.a%d", at->await_id);
+        buf_printf(&F->aw, "        tml_recv_fut a%d;\n", at->await_id);
+        line(F, "tml_recv_init(&%s, %s, &%s);", aw, ch.c, out);
+        resume_point(F, at->await_id);
+        poll_leaf(F, arena_printf("tml_recv_poll(&%s, cx)", aw));
+        status = arena_printf("%s.status", aw);
+    } else {
+        status = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_recv_blocking(%s, &%s)", ch.c,
+                                                         out)).c;
+    }
+    Val r = outcome_from_status(F, m->ty, status, out, NULL);
+    release(F, ch, m->lhs->ty);
+    return r;
+}
+
+static Val sleep_(Fn *F, Node *at, Node *call, bool awaited) {
+    const char *ns = dur_ns(F, call->args.v[0]);
+    if (!awaited) {
+        line(F, "tml_sleep_blocking(%s);", ns);
+        return unit_val();
+    }
+    const char *aw = arena_printf("fr->aw.a%d", at->await_id);
+    buf_printf(&F->aw, "        tml_sleep_fut a%d;\n", at->await_id);
+    line(F, "tml_sleep_init(&%s, %s);", aw, ns);
+    resume_point(F, at->await_id);
+    poll_leaf(F, arena_printf("tml_sleep_poll(&%s, cx)", aw));
+    return unit_val();
+}
+
+static const char *frame_struct(Func *f) { return arena_printf("struct tml_u_%s_frame", f->name); }
+
+/* Evaluates the arguments of an async call (owned, converted to the
+ * parameter types) before the callee frame is initialised: an argument
+ * may itself await, and its future shares the `aw` union. */
+static Vec call_args(Fn *F, Node *call) {
+    Vec vals = {0};
+    for (int i = 0; i < call->args.n; i++) {
+        Param *pa = call->fn->params.v[i];
+        vec_push(&vals, (void *)take(F, call->args.v[i], pa->var->ty).c);
+    }
+    return vals;
+}
+
+/* Stores evaluated arguments into the callee frame `frame` (`sep` is "."
+ * for a struct lvalue, "->" for a pointer). */
+static void store_params(Fn *F, Func *g, Vec *vals, const char *frame, const char *sep) {
+    for (int i = 0; i < vals->n; i++)
+        line(F, "%s%s%s = %s;", frame, sep, ((Param *)g->params.v[i])->var->cname,
+             (char *)vals->v[i]);
+}
+
+/* await f(args): the callee frame lives in this frame's aw union. */
+static Val await_call(Fn *F, Node *at, Node *call) {
+    Func *g = call->fn;
+    bool boxed = lower_edge_boxed(F->f, g);
+    const char *aw = arena_printf("fr->aw.a%d", at->await_id);
+    buf_printf(&F->aw, "        %s %sa%d;\n", frame_struct(g), boxed ? "*" : "", at->await_id);
+    Vec vals = call_args(F, call);
+    if (boxed) {
+        line(F, "%s = tml_alloc(sizeof *%s);", aw, aw);
+        line(F, "memset(%s, 0, sizeof *%s);", aw, aw);
+    } else {
+        line(F, "memset(&%s, 0, sizeof %s);", aw, aw);
+    }
+    store_params(F, g, &vals, aw, boxed ? "->" : ".");
+    resume_point(F, at->await_id);
+    poll_leaf(F, arena_printf("tml_u_%s_poll(%s%s, cx)", g->name, boxed ? "" : "&", aw));
+    Val r = unit_val();
+    if (!is_unit(g->ret))
+        r = to_tmp(F, g->ret, arena_printf("%s%sret", aw, boxed ? "->" : "."));
+    if (boxed)
+        line(F, "tml_free(%s);", aw);
+    return r;
+}
+
+static Val await_expr(Fn *F, Node *n) {
+    Node *e = n->lhs;
+    if (e->kind == ND_CALL && e->fn && e->fn->is_async)
+        return await_call(F, n, e);
+    if (e->builtin == BI_SLEEP)
+        return sleep_(F, n, e, true);
+    if (e->builtin == BI_SEND)
+        return send(F, n, e, true);
+    if (e->builtin == BI_RECV)
+        return recv(F, n, e, true);
+    if (e->ty->kind == TY_JOIN)
+        return join(F, n, e, true);
+    return emit(F, e);   /* Never-typed operand */
+}
+
+/* spawn(f(args)) / block_on(f(args)) */
+static Val spawn_or_block(Fn *F, Node *n) {
+    Node *call = n->args.v[0];
+    Func *g = call->fn;
+    Vec vals = call_args(F, call);
+    Val r = unit_val();
+    const char *res = is_unit(n->ty) ? NULL : tmp(F, n->ty);
+    line(F, "{");
+    F->indent++;
+    line(F, "%s sp;", frame_struct(g));
+    line(F, "memset(&sp, 0, sizeof sp);");
+    store_params(F, g, &vals, "sp", ".");
+    if (n->builtin == BI_SPAWN)
+        line(F, "%s = tml_spawn(&tml_u_%s_vt, &sp);", res, g->name);
+    else
+        line(F, "tml_block_on(&tml_u_%s_vt, &sp, %s);", g->name,
+             res ? arena_printf("&%s", res) : "NULL");
+    F->indent--;
+    line(F, "}");
+    if (res)
+        r = val(res, true);
+    return r;
+}
+
+/* ------------------------------------------------------------ calls */
+
+static Val print(Fn *F, Node *n) {
+    Node *a = n->args.v[0];
+    Val v = emit(F, a);
+    Val s = str_of(F, v, a->ty);
+    line(F, "tml_%s(%s);", n->builtin == BI_PRINTLN ? "println" : "print", s.c);
+    if (a->ty->kind != TY_STR)
+        release(F, v, a->ty);
+    release(F, s, ty_prim(TY_STR));
+    return unit_val();
+}
+
+static Val assert_(Fn *F, Node *n) {
+    if (n->builtin == BI_ASSERT) {
+        Val c = emit(F, n->args.v[0]);
+        line(F, "if (!%s) {", c.c);
+        F->indent++;
+        if (n->args.n == 2)
+            line(F, "tml_panic_str(%s, %s);", loc_args(n->loc), emit(F, n->args.v[1]).c);
+        else
+            line(F, "tml_panic_at(%s, \"assertion failed\");", loc_args(n->loc));
+        F->indent--;
+        line(F, "}");
+        return unit_val();
+    }
+    Node *a = n->args.v[0], *b = n->args.v[1];
+    bool eq = n->builtin == BI_ASSERT_EQ;
+    Val av = emit(F, a), bv = coerce(emit(F, b), b->ty, a->ty);
+    Val same = compare(F, "==", av, bv, a->ty);
+    line(F, "if (%s%s) {", eq ? "!" : "", same.c);
+    F->indent++;
+    Val as = str_of(F, av, a->ty), bs = str_of(F, bv, a->ty);
+    const char *msg = n->args.n == 3 ? emit(F, n->args.v[2]).c : "NULL";
+    line(F, "tml_assert_fail(%d, %d, \"%s\", %s, %s, %s);", n->loc.line, n->loc.col,
+         eq ? "==" : "!=", as.c, bs.c, msg);
+    F->indent--;
+    line(F, "}");
+    release(F, av, a->ty);
+    release(F, bv, a->ty);
+    return unit_val();
+}
+
+static Val user_call(Fn *F, Node *n) {
+    Func *g = n->fn;
+    Buf b = {0};
+    buf_printf(&b, "tml_u_%s(", g->name);
+    for (int i = 0; i < n->args.n; i++) {
+        Param *pa = g->params.v[i];
+        Val v = take(F, n->args.v[i], pa->var->ty);
+        buf_printf(&b, "%s%s", i ? ", " : "", v.c);
+    }
+    buf_putc(&b, ')');
+    Val r = unit_val();
+    if (is_unit(g->ret))
+        line(F, "%s;", b.s);
+    else
+        r = to_tmp(F, g->ret, b.s);
+    buf_free(&b);
+    return r;
+}
+
+static Val channel(Fn *F, Node *n) {
+    Type *st = ((Type *)n->ty->elems.v[0]);
+    Type *et = st->a;
+    const char *cap = n->args.n ? emit(F, n->args.v[0]).c : "-1";
+    const char *drop = ty_managed(et) ? arena_printf("tml_vdrop_%s", et->mangled) : "NULL";
+    const char *ch = to_tmp(F, st, arena_printf("tml_chan_new(sizeof(%s), %s, %s)", ty_c(et),
+                                                cap, drop)).c;
+    return to_tmp(F, n->ty, arena_printf("(%s){%s, %s}", ty_c(n->ty), ch, ch));
+}
+
+static Val call(Fn *F, Node *n) {
+    switch (n->builtin) {
+    case BI_PRINT: case BI_PRINTLN: return print(F, n);
+    case BI_PANIC: {
+        Val m = emit(F, n->args.v[0]);
+        line(F, "tml_panic_str(%s, %s);", loc_args(n->loc), m.c);
+        return unit_val();
+    }
+    case BI_ASSERT: case BI_ASSERT_EQ: case BI_ASSERT_NE: return assert_(F, n);
+    case BI_SPAWN: case BI_BLOCK_ON: return spawn_or_block(F, n);
+    case BI_SLEEP: return sleep_(F, NULL, n, false);
+    case BI_CHANNEL: return channel(F, n);
+    case BI_DUR_FROM: {
+        static const char *units[] = {"1", "1000", "1000000", "1000000000"};
+        Val v = emit(F, n->args.v[0]);
+        return to_tmp(F, n->ty, arena_printf("tml_dur_from(%s, %s)", v.c, units[n->variant]));
+    }
+    case BI_INSTANT_NOW: return to_tmp(F, n->ty, "tml_now_ns()");
+    case BI_ENUM_CTOR: return enum_ctor(F, n);
+    default: return user_call(F, n);
+    }
+}
+
+static Val method(Fn *F, Node *n) {
+    Node *r = n->lhs;
+    Type *rt = r->ty;
+    if (n->builtin == BI_SEND)
+        return send(F, NULL, n, false);
+    if (n->builtin == BI_RECV)
+        return recv(F, NULL, n, false);
+    if (n->builtin == BI_JOIN)
+        return join(F, n, r, false);
+    Val v = emit(F, r);
+    Val res;
+    switch (n->builtin) {
+    case BI_TO_STRING:
+        if (rt->kind == TY_STR)
+            return own(F, v, rt);
+        res = own(F, str_of(F, v, rt), ty_prim(TY_STR));
+        break;
+    case BI_UNWRAP: case BI_EXPECT: return unwrap(F, n, v, rt);
+    case BI_UNWRAP_OR: return unwrap_or(F, n, v, rt);
+    case BI_UNWRAP_ERR: {
+        line(F, "if (%s.tag != 1)", v.c);
+        line(F, "    tml_panic_at(%s, \"called unwrap_err() on Ok\");", loc_args(n->loc));
+        return payload(F, v, rt, true);
+    }
+    case BI_OK: case BI_ERR: return outcome_side(F, n, v, rt, n->builtin == BI_ERR);
+    case BI_IS_A: case BI_IS_B: {
+        int tag = n->builtin == BI_IS_A ? good_tag(rt) : !good_tag(rt);
+        res = to_tmp(F, n->ty, arena_printf("%s.tag == %d", v.c, tag));
+        break;
+    }
+    case BI_STR_LEN: res = to_tmp(F, n->ty, arena_printf("%s->len", v.c)); break;
+    case BI_STR_IS_EMPTY: res = to_tmp(F, n->ty, arena_printf("%s->len == 0", v.c)); break;
+    case BI_IS_FINISHED:
+        res = to_tmp(F, n->ty, arena_printf("tml_join_is_finished(%s)", v.c));
+        break;
+    case BI_CLOSE:
+        line(F, "tml_chan_close(%s);", v.c);
+        res = unit_val();
+        break;
+    case BI_DUPLICATE: return own(F, v, rt);
+    case BI_DUR_AS: {
+        static const char *per[] = {"1", "1000", "1000000", "1000000000"};
+        res = to_tmp(F, n->ty, arena_printf("tml_dur_as(%s, %s)", v.c, per[n->variant]));
+        break;
+    }
+    case BI_ELAPSED:
+        res = to_tmp(F, n->ty, arena_printf("tml_dur_from(tml_now_ns() - %s, 1000000000)", v.c));
+        break;
+    case BI_DURATION_SINCE: {
+        Val o = emit(F, n->args.v[0]);
+        res = to_tmp(F, n->ty, arena_printf("tml_dur_from(%s - %s, 1000000000)", v.c, o.c));
+        break;
+    }
+    case BI_INSTANT_AS_NANOS: res = to_tmp(F, n->ty, v.c); break;
+    default: res = unit_val(); break;
+    }
+    release(F, v, rt);
+    return res;
+}
+
+/* ---------------------------------------------------- control flow */
+
+/* Assigns branch value `v` (of node `b`) into the result slot `res`. */
+static void store_branch(Fn *F, const char *res, Node *b, Type *t) {
+    Val v = emit(F, b);
+    if (res && b->ty->kind != TY_NEVER)
+        line(F, "%s = %s;", res, own(F, coerce(v, b->ty, t), t).c);
+    else
+        release(F, v, b->ty);
+}
+
+static Val if_expr(Fn *F, Node *n) {
+    Val c = emit(F, n->cond);
+    const char *res = n->els && !is_unit(n->ty) ? tmp(F, n->ty) : NULL;
+    line(F, "if (%s) {", c.c);
+    F->indent++;
+    store_branch(F, res, n->then, n->ty);
+    F->indent--;
+    if (n->els) {
+        line(F, "} else {");
+        F->indent++;
+        store_branch(F, res, n->els, n->ty);
+        F->indent--;
+    }
+    line(F, "}");
+    return res ? val(res, true) : unit_val();
+}
+
+static Val ternary(Fn *F, Node *n) {
+    Node fake = *n;
+    fake.kind = ND_IF;
+    return if_expr(F, &fake);
+}
+
+/* C condition that `x` (of type t) matches pattern p; no side effects. */
+static const char *match_cond(Fn *F, Node *p, const char *x, Type *t) {
+    switch (p->kind) {
+    case ND_PLIT: {
+        Val lit = emit(F, p->lhs);
+        if (t->kind == TY_STR)
+            return arena_printf("tml_str_eq(%s, %s)", x, lit.c);
+        return arena_printf("%s == %s", x, lit.c);
+    }
+    case ND_PTUPLE: {
+        const char *c = "1";
+        for (int i = 0; i < p->args.n; i++)
+            c = arena_printf("%s && (%s)", c,
+                             match_cond(F, p->args.v[i], arena_printf("%s.f%d", x, i),
+                                        t->elems.v[i]));
+        return c;
+    }
+    case ND_PVARIANT: {
+        const char *c = arena_printf("%s.tag == %d", x, p->variant);
+        if (p->args.n) {
+            Type *pt = t->kind == TY_MAYBE ? t->a : p->variant ? t->b : t->a;
+            c = arena_printf("%s && (%s)", c,
+                             match_cond(F, p->args.v[0],
+                                        arena_printf("%s.%s", x, slot(t, p->variant)), pt));
+        }
+        return c;
+    }
+    default:
+        return "1";
+    }
+}
+
+/* Binds the names of pattern p to copies of the parts of `x`. */
+static void bind_pattern(Fn *F, Node *p, const char *x, Type *t) {
+    switch (p->kind) {
+    case ND_PBIND:
+        bind_var(F, p->var, own(F, val(x, false), t).c);
+        return;
+    case ND_PTUPLE:
+        for (int i = 0; i < p->args.n; i++)
+            bind_pattern(F, p->args.v[i], arena_printf("%s.f%d", x, i), t->elems.v[i]);
+        return;
+    case ND_PVARIANT:
+        if (p->args.n) {
+            Type *pt = t->kind == TY_MAYBE ? t->a : p->variant ? t->b : t->a;
+            if (!is_unit(pt))
+                bind_pattern(F, p->args.v[0], arena_printf("%s.%s", x, slot(t, p->variant)), pt);
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+// when = if-chain over the arms; each arm: match, bind, guard, body.
+static Val when_expr(Fn *F, Node *n) {
+    Type *st = n->cond->ty;
+    Val s = emit(F, n->cond);
+    const char *res = is_unit(n->ty) ? NULL : tmp(F, n->ty);
+    int id = ++F->nlabel;
+    for (int i = 0; i < n->args.n; i++) {
+        Node *arm = n->args.v[i];
+        const char *cond = "0";
+        for (int j = 0; j < arm->args.n; j++)
+            cond = arena_printf("%s || (%s)", cond, match_cond(F, arm->args.v[j], s.c, st));
+        line(F, "if (%s) {", cond);
+        F->indent++;
+        scope_push(F, false);
+        bind_pattern(F, arm->args.v[0], s.c, st);
+        if (arm->cond) {
+            Val g = emit(F, arm->cond);
+            line(F, "if (!%s) {", g.c);
+            F->indent++;
+            drops_from(F, F->scopes.n - 1);
+            line(F, "goto when%d_arm%d;", id, i + 1);
+            F->indent--;
+            line(F, "}");
+        }
+        store_branch(F, res, arm->body, n->ty);
+        scope_pop(F);
+        line(F, "goto when%d_end;", id);
+        F->indent--;
+        line(F, "}");
+        buf_printf(&F->body, "when%d_arm%d:;\n", id, i + 1);
+    }
+    line(F, "tml_panic_at(%s, \"no 'when' arm matched\");", loc_args(n->loc));
+    buf_printf(&F->body, "when%d_end:;\n", id);
+    release(F, s, st);
+    return res ? val(res, true) : unit_val();
+}
+
+static void loop_body(Fn *F, Node *body) {
+    scope_push(F, true);
+    Val v = emit(F, body);
+    release(F, v, body->ty);
+    scope_pop(F);
+}
+
+static Val loop_expr(Fn *F, Node *n) {
+    if (n->loop_var) {
+        Var *v = n->init->var;
+        bind_var(F, v, "0");
+    }
+    line(F, "for (;;) {");
+    F->indent++;
+    Val c = emit(F, n->cond);
+    if (n->loop_var)
+        line(F, "if (!(%s < %s)) break;", var_c(F, n->init->var),
+             coerce(c, n->cond->ty, n->init->var->ty).c);
+    else
+        line(F, "if (!%s) break;", c.c);
+    loop_body(F, n->body);
+    F->indent--;
+    line(F, "}");
+    return unit_val();
+}
+
+static Val for_expr(Fn *F, Node *n) {
+    Node *r = n->cond;
+    Type *t = r->ty;
+    Val lo = coerce(emit(F, r->lhs), r->lhs->ty, t);
+    Val hi = coerce(emit(F, r->rhs), r->rhs->ty, t);
+    const char *i = n->var ? var_c(F, n->var) : tmp(F, t);
+    if (n->var && F->async)
+        buf_printf(&F->fields, "    %s %s;\n", ty_c(t), n->var->cname);
+    else if (n->var)
+        line(F, "%s %s;", ty_c(t), i);
+    const char *end = tmp(F, t);
+    line(F, "%s = %s;", end, hi.c);
+    if (r->inclusive) {
+        const char *go = tmp(F, ty_prim(TY_BOOL));
+        line(F, "for (%s = %s, %s = %s <= %s; %s; %s = %s != %s, %s = tml_add_%s(%s, 1)) {", i,
+             lo.c, go, lo.c, end, go, go, i, end, i, int_suffix(t), i);
+    } else {
+        line(F, "for (%s = %s; %s < %s; %s = tml_add_%s(%s, 1)) {", i, lo.c, i, end, i,
+             int_suffix(t), i);
+    }
+    F->indent++;
+    loop_body(F, n->body);
+    F->indent--;
+    line(F, "}");
+    return unit_val();
+}
+
+static Val while_expr(Fn *F, Node *n) {
+    line(F, "for (;;) {");
+    F->indent++;
+    Val c = emit(F, n->cond);
+    line(F, "if (!%s) break;", c.c);
+    loop_body(F, n->body);
+    F->indent--;
+    line(F, "}");
+    return unit_val();
+}
+
+/* Leaves the function with the owned value `v` (NULL: Unit). */
+static void leave(Fn *F, const char *v) {
+    drops_from(F, 0);
+    if (F->async) {
+        if (v)
+            line(F, "fr->ret = %s;", v);
+        line(F, "return TML_READY;");
+    } else if (v) {
+        line(F, "return %s;", v);
+    } else {
+        line(F, "return;");
+    }
+}
+
+static Val return_expr(Fn *F, Node *n) {
+    Type *rt = F->f->ret;
+    if (n->lhs && !is_unit(rt)) {
+        Val v = take(F, n->lhs, rt);
+        const char *keep = tmp(F, rt);   /* survives the drops below */
+        line(F, "%s = %s;", keep, v.c);
+        leave(F, keep);
+    } else {
+        if (n->lhs)
+            release(F, emit(F, n->lhs), n->lhs->ty);
+        leave(F, NULL);
+    }
+    return unit_val();
+}
+
+static Val block_expr(Fn *F, Node *n) {
+    scope_push(F, false);
+    emit_block_stmts(F, n);
+    Val v = unit_val();
+    if (n->lhs) {
+        v = emit(F, n->lhs);
+        if (ty_managed(n->lhs->ty))
+            v = own(F, v, n->lhs->ty);
+    }
+    scope_pop(F);
+    return v;
+}
+
+/* -------------------------------------------------------- bindings */
+
+static Val let(Fn *F, Node *n) {
+    Node *p = n->pat;
+    if (p->kind == ND_PBIND) {
+        Var *v = n->var;
+        if (!n->init && v->ty->kind == TY_STR) {
+            bind_var(F, v, "(&tml_lit_empty)");
+        } else if (!n->init) {   /* late init of plain data (check.c) */
+            if (F->async)
+                line(F, "memset(&fr->%s, 0, sizeof fr->%s);", v->cname, v->cname);
+            else
+                line(F, "%s %s = {0};", ty_c(v->ty), v->cname);
+            add_local(F, v);
+        }
+        if (!n->init)
+            return unit_val();
+        Val init = take(F, n->init, v->ty);
+        bind_var(F, v, init.c);
+        return unit_val();
+    }
+    Val init = emit(F, n->init);
+    if (!init.owned && p->kind != ND_PWILD) {
+        bind_pattern(F, p, init.c, n->init->ty);
+        return unit_val();
+    }
+    const char *hold = init.c;
+    bind_pattern(F, p, hold, n->init->ty);
+    release(F, init, n->init->ty);
+    return unit_val();
+}
+
+static Val assign(Fn *F, Node *n) {
+    Type *lt = n->lhs->ty;
+    Val nv;
+    if (!strcmp(n->op, "=")) {
+        nv = take(F, n->rhs, lt);
+    } else {
+        Val cur = val(lvalue(F, n->lhs), false);
+        Val r = coerce(emit(F, n->rhs), n->rhs->ty, lt);
+        const char *op = arena_strndup(n->op, strlen(n->op) - 1);
+        nv = arith(F, op, cur, r, lt, n->loc);
+        release(F, r, lt);
+    }
+    const char *lv = lvalue(F, n->lhs);
+    if (ty_managed(lt))
+        line(F, "%s", drop_stmt(lt, lv));
+    line(F, "%s = %s;", lv, nv.c);
+    return unit_val();
+}
+
+/* ---------------------------------------------------------- dispatch */
+
+static Val emit(Fn *F, Node *n) {
+    switch (n->kind) {
+    case ND_INT:
+        if (ty_is_float(n->ty))
+            return val(arena_printf("%llu.0", (unsigned long long)n->ival), false);
+        return val(ty_is_signed(n->ty) && n->ival <= INT64_MAX
+                       ? arena_printf("INT64_C(%llu)", (unsigned long long)n->ival)
+                       : arena_printf("UINT64_C(%llu)", (unsigned long long)n->ival),
+                   false);
+    case ND_FLOAT: return val(arena_printf("%.17g", n->fval), false);
+    case ND_BOOL: return val(n->ival ? "true" : "false", false);
+    case ND_CHAR: return val(arena_printf("%lluu", (unsigned long long)n->ival), false);
+    case ND_STR: return interp(F, n);
+    case ND_UNIT: return unit_val();
+    case ND_PATH:
+        if (n->builtin == BI_ENUM_CTOR)
+            return enum_ctor(F, n);
+        return n->var ? val(var_c(F, n->var), false) : unit_val();
+    case ND_CALL: return call(F, n);
+    case ND_METHOD: return method(F, n);
+    case ND_FIELD: return field(F, n);
+    case ND_UNARY: return unary(F, n);
+    case ND_BINARY: return binary(F, n);
+    case ND_AWAIT: return await_expr(F, n);
+    case ND_IF: return if_expr(F, n);
+    case ND_TERNARY: return ternary(F, n);
+    case ND_WHEN: return when_expr(F, n);
+    case ND_BLOCK: return block_expr(F, n);
+    case ND_LOOP: return loop_expr(F, n);
+    case ND_WHILE: return while_expr(F, n);
+    case ND_FOR: return for_expr(F, n);
+    case ND_BREAK: case ND_CONTINUE:
+        drops_from(F, innermost_loop(F));
+        line(F, "%s", n->kind == ND_BREAK ? "break;" : "continue;");
+        return unit_val();
+    case ND_RETURN: return return_expr(F, n);
+    case ND_STRUCTLIT: return aggregate(F, n->ty, &n->args, &n->ty->elems);
+    case ND_TUPLE: return aggregate(F, n->ty, &n->args, &n->ty->elems);
+    case ND_CAST: {
+        Val v = emit(F, n->lhs);
+        return to_tmp(F, n->ty, arena_printf("(%s)%s", ty_c(n->ty), v.c));
+    }
+    case ND_ASSIGN: return assign(F, n);
+    case ND_LET: return let(F, n);
+    default: return unit_val();
+    }
+}
+
+static void emit_block_stmts(Fn *F, Node *b) {
+    for (int i = 0; i < b->args.n; i++) {
+        Node *s = b->args.v[i];
+        line_directive(F, s->loc);
+        Val v = emit(F, s);
+        release(F, v, s->ty);
+    }
+    if (b->lhs)
+        line_directive(F, b->lhs->loc);
+}
+
+/* ------------------------------------------------------- functions */
+
+static void emit_params_scope(Fn *F) {
+    scope_push(F, false);
+    for (int i = 0; i < F->f->params.n; i++) {
+        Var *v = ((Param *)F->f->params.v[i])->var;
+        if (F->async)
+            buf_printf(&F->fields, "    %s %s;\n", ty_c(v->ty), v->cname);
+        if (ty_managed(v->ty))
+            vec_push(&((EScope *)F->scopes.v[0])->vars, v);
+    }
+}
+
+/* Emits the function body: its value, or falling off its end, returns. */
+static void emit_body(Fn *F) {
+    Func *f = F->f;
+    F->indent = 1;
+    emit_params_scope(F);
+    Val v = emit(F, f->body);
+    if (f->body->ty->kind == TY_NEVER)
+        return;
+    if (!is_unit(f->ret)) {
+        Val r = own(F, coerce(v, f->body->ty, f->ret), f->ret);
+        leave(F, r.c);
+    } else {
+        release(F, v, f->body->ty);
+        leave(F, NULL);
+    }
+}
+
+static Fn *emit_func(Func *f) {
+    Fn *F = arena_alloc(sizeof *F);
+    F->f = f;
+    F->async = f->is_async;
+    emit_body(F);
+    return F;
+}
+
+static const char *sync_signature(Func *f) {
+    Buf b = {0};
+    buf_printf(&b, "static %s tml_u_%s(", is_unit(f->ret) ? "void" : ty_c(f->ret), f->name);
+    for (int i = 0; i < f->params.n; i++) {
+        Var *v = ((Param *)f->params.v[i])->var;
+        buf_printf(&b, "%s%s %s", i ? ", " : "", ty_c(v->ty), v->cname);
+    }
+    if (!f->params.n)
+        buf_puts(&b, "void");
+    buf_putc(&b, ')');
+    const char *s = arena_strndup(b.s, b.len);
+    buf_free(&b);
+    return s;
+}
+
+/* --------------------------------------------------- type definitions */
+
+static const char *field_name(const char *n) { return arena_printf("%s_", n); }
+
+static void emit_type(FILE *out, Type *t);
+
+static void emit_deps(FILE *out, Type *t) {
+    if (t->a)
+        emit_type(out, t->a);
+    if (t->b)
+        emit_type(out, t->b);
+    for (int i = 0; i < t->elems.n; i++)
+        emit_type(out, t->elems.v[i]);
+}
+
+static void emit_drop_dup(FILE *out, Type *t) {
+    const char *c = ty_c(t);
+    fprintf(out, "static inline void tml_drop_%s(%s *v) {\n", t->mangled, c);
+    switch (t->kind) {
+    case TY_MAYBE:
+        fprintf(out, "    if (v->tag == 1) { %s }\n", drop_stmt(t->a, "v->val"));
+        break;
+    case TY_OUTCOME:
+        if (ty_managed(t->a))
+            fprintf(out, "    if (v->tag == 0) { %s }\n", drop_stmt(t->a, "v->ok"));
+        if (ty_managed(t->b))
+            fprintf(out, "    if (v->tag == 1) { %s }\n", drop_stmt(t->b, "v->err"));
+        break;
+    case TY_SEND_ERROR:
+        fprintf(out, "    %s\n", drop_stmt(t->a, "v->value"));
+        break;
+    default:
+        for (int i = 0; i < t->elems.n; i++) {
+            Type *e = t->elems.v[i];
+            const char *f = t->kind == TY_TUPLE
+                                ? arena_printf("v->f%d", i)
+                                : arena_printf("v->%s", field_name(((Param *)t->sd->fields.v[i])->name));
+            if (ty_managed(e))
+                fprintf(out, "    %s\n", drop_stmt(e, f));
+        }
+    }
+    fprintf(out, "}\n");
+    fprintf(out, "static inline %s tml_dup_%s(%s v) {\n", c, t->mangled, c);
+    switch (t->kind) {
+    case TY_MAYBE:
+        fprintf(out, "    if (v.tag == 1) v.val = %s;\n", dup_expr(t->a, "v.val"));
+        break;
+    case TY_OUTCOME:
+        if (ty_managed(t->a))
+            fprintf(out, "    if (v.tag == 0) v.ok = %s;\n", dup_expr(t->a, "v.ok"));
+        if (ty_managed(t->b))
+            fprintf(out, "    if (v.tag == 1) v.err = %s;\n", dup_expr(t->b, "v.err"));
+        break;
+    case TY_SEND_ERROR:
+        fprintf(out, "    v.value = %s;\n", dup_expr(t->a, "v.value"));
+        break;
+    default:
+        for (int i = 0; i < t->elems.n; i++) {
+            Type *e = t->elems.v[i];
+            const char *f = t->kind == TY_TUPLE
+                                ? arena_printf("v.f%d", i)
+                                : arena_printf("v.%s", field_name(((Param *)t->sd->fields.v[i])->name));
+            if (ty_managed(e))
+                fprintf(out, "    %s = %s;\n", f, dup_expr(e, f));
+        }
+    }
+    fprintf(out, "    return v;\n}\n");
+}
+
+static void emit_vdrop(FILE *out, Type *t) {
+    fprintf(out, "static inline void tml_vdrop_%s(void *p) { %s v = *(%s *)p; %s }\n",
+            t->mangled, ty_c(t), ty_c(t), drop_stmt(t, "v"));
+}
+
+static void emit_type(FILE *out, Type *t) {
+    if (t->emitted || t->kind <= TY_NEVER) {
+        if (t->kind == TY_STR && !t->emitted) {
+            t->emitted = true;
+            emit_vdrop(out, t);
+        }
+        return;
+    }
+    t->emitted = true;
+    emit_deps(out, t);
+    const char *c = ty_c(t);
+    switch (t->kind) {
+    case TY_MAYBE:
+        fprintf(out, "typedef struct %s { uint8_t tag; %s val; } %s;\n", c + 0, ty_c(t->a), c);
+        break;
+    case TY_OUTCOME:
+        fprintf(out, "typedef struct %s { uint8_t tag; %s ok; %s err; } %s;\n", c, ty_c(t->a),
+                ty_c(t->b), c);
+        break;
+    case TY_SEND_ERROR:
+        fprintf(out, "typedef struct %s { %s value; } %s;\n", c, ty_c(t->a), c);
+        break;
+    case TY_TUPLE:
+        fprintf(out, "typedef struct %s {", c);
+        for (int i = 0; i < t->elems.n; i++)
+            fprintf(out, " %s f%d;", ty_c(t->elems.v[i]), i);
+        fprintf(out, " } %s;\n", c);
+        break;
+    case TY_STRUCT:
+        fprintf(out, "typedef struct %s {", c);
+        for (int i = 0; i < t->elems.n; i++)
+            fprintf(out, " %s %s;", ty_c(t->elems.v[i]),
+                    field_name(((Param *)t->sd->fields.v[i])->name));
+        if (!t->elems.n)
+            fprintf(out, " uint8_t empty_;");
+        fprintf(out, " } %s;\n", c);
+        break;
+    default:
+        break;                  /* handles and runtime types: no definition */
+    }
+    if (ty_managed(t) && t->kind != TY_JOIN && t->kind != TY_SENDER && t->kind != TY_RECEIVER) {
+        emit_drop_dup(out, t);
+        emit_vdrop(out, t);
+    } else if (ty_managed(t)) {
+        emit_vdrop(out, t);
+    }
+}
+
+/* -------------------------------------------------------- preamble */
+
+static const char preamble[] =
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include <string.h>\n"
+    "#include \"tml/rt.h\"\n"
+    "\n"
+    "typedef uint8_t tml_unit;\n"
+    "typedef struct tml_Duration { int64_t secs; int32_t nanos; } tml_Duration;\n"
+    "typedef int64_t tml_Instant;\n"
+    "typedef uint8_t tml_RecvError;\n"
+    "typedef int32_t tml_JoinError;\n"
+    "static tml_str tml_lit_empty = TML_STR_LIT(\"\");\n"
+    "\n"
+    "#define TML_INT_OPS(N, T, UT, S, BITS) \\\n"
+    "static inline T tml_add_##N(T a, T b) { return (T)((UT)a + (UT)b); } \\\n"
+    "static inline T tml_sub_##N(T a, T b) { return (T)((UT)a - (UT)b); } \\\n"
+    "static inline T tml_mul_##N(T a, T b) { return (T)((UT)a * (UT)b); } \\\n"
+    "static inline T tml_neg_##N(T a) { return (T)((UT)0 - (UT)a); } \\\n"
+    "static inline T tml_shl_##N(T a, T b) { return (T)((UT)a << (b & (BITS - 1))); } \\\n"
+    "static inline T tml_shr_##N(T a, T b) { return (T)(a >> (b & (BITS - 1))); } \\\n"
+    "static inline T tml_div_##N(T a, T b, int line, int col) { \\\n"
+    "    if (b == 0) tml_panic_at(tml_file, line, col, \"division by zero\"); \\\n"
+    "    if (S && b == (T)-1) return tml_neg_##N(a); \\\n"
+    "    return a / b; } \\\n"
+    "static inline T tml_rem_##N(T a, T b, int line, int col) { \\\n"
+    "    if (b == 0) tml_panic_at(tml_file, line, col, \"division by zero\"); \\\n"
+    "    if (S && b == (T)-1) return 0; \\\n"
+    "    return a % b; }\n"
+    "TML_INT_OPS(i8, int8_t, uint32_t, 1, 8)\n"
+    "TML_INT_OPS(i16, int16_t, uint32_t, 1, 16)\n"
+    "TML_INT_OPS(i32, int32_t, uint32_t, 1, 32)\n"
+    "TML_INT_OPS(i64, int64_t, uint64_t, 1, 64)\n"
+    "TML_INT_OPS(u8, uint8_t, uint32_t, 0, 8)\n"
+    "TML_INT_OPS(u16, uint16_t, uint32_t, 0, 16)\n"
+    "TML_INT_OPS(u32, uint32_t, uint32_t, 0, 32)\n"
+    "TML_INT_OPS(u64, uint64_t, uint64_t, 0, 64)\n"
+    "\n"
+    "/* Duration from `v` units of which `per_sec` make a second. */\n"
+    "static inline tml_Duration tml_dur_from(int64_t v, int64_t per_sec) {\n"
+    "    tml_Duration d = { v / per_sec, (int32_t)((v % per_sec) * (1000000000 / per_sec)) };\n"
+    "    if (d.nanos < 0) { d.secs -= 1; d.nanos += 1000000000; }\n"
+    "    return d;\n"
+    "}\n"
+    "static inline int64_t tml_dur_as(tml_Duration d, int64_t per_sec) {\n"
+    "    return d.secs * per_sec + d.nanos / (1000000000 / per_sec);\n"
+    "}\n"
+    "static inline int64_t tml_dur_ns(tml_Duration d) { return tml_dur_as(d, 1000000000); }\n"
+    "static inline tml_str *tml_dur_to_string(tml_Duration d) {\n"
+    "    char b[64];\n"
+    "    if (d.nanos == 0) snprintf(b, sizeof b, \"%llds\", (long long)d.secs);\n"
+    "    else if (d.nanos % 1000000 == 0)\n"
+    "        snprintf(b, sizeof b, \"%lld.%d\", (long long)d.secs, (int)(d.nanos / 1000000));\n"
+    "    else snprintf(b, sizeof b, \"%lld.%d\", (long long)d.secs, (int)d.nanos);\n"
+    "    return tml_str_new(b, (int64_t)strlen(b));\n"
+    "}\n"
+    "static inline tml_str *tml_join_error_string(tml_JoinError e) {\n"
+    "    static tml_str s[] = { TML_STR_LIT(\"no error\"), TML_STR_LIT(\"task was already joined\"),\n"
+    "        TML_STR_LIT(\"task failed with an OS error\"), TML_STR_LIT(\"task produced no result\"),\n"
+    "        TML_STR_LIT(\"task panicked\") };\n"
+    "    return &s[e >= 0 && e <= 4 ? e : 0];\n"
+    "}\n"
+    "static _Noreturn void tml_assert_fail(int line, int col, const char *op, tml_str *l,\n"
+    "                                      tml_str *r, tml_str *msg) {\n"
+    "    char b[512];\n"
+    "    snprintf(b, sizeof b, \"assertion failed: left %s right (left: %.*s, right: %.*s)%s%.*s\",\n"
+    "             op, (int)l->len, l->ptr, (int)r->len, r->ptr, msg ? \": \" : \"\",\n"
+    "             msg ? (int)msg->len : 0, msg ? msg->ptr : \"\");\n"
+    "    tml_panic_at(tml_file, line, col, b);\n"
+    "}\n";
+
+/* ------------------------------------------------------------ program */
+
+static void emit_frame(FILE *out, Func *f, Fn *F) {
+    fprintf(out, "%s {\n    uint32_t state;\n", frame_struct(f));
+    if (F->fields.s)
+        fputs(F->fields.s, out);
+    if (F->aw.s)
+        fprintf(out, "    union {\n%s    } aw;\n", F->aw.s);
+    if (!is_unit(f->ret))
+        fprintf(out, "    %s ret;\n", ty_c(f->ret));
+    fprintf(out, "};\n");
+}
+
+static void emit_poll(FILE *out, Func *f, Fn *F) {
+    fprintf(out, "static tml_poll tml_u_%s_poll(void *vfr, tml_cx *cx) {\n", f->name);
+    fprintf(out, "    %s *fr = vfr;\n", frame_struct(f));
+    fprintf(out, "    (void)cx;\n");
+    fprintf(out, "    switch (fr->state) {\n    case 0: break;\n");
+    for (int i = 0; i < f->awaits.n; i++)
+        fprintf(out, "    case %d: goto resume%d;\n", i + 1, i + 1);
+    fprintf(out, "    default: tml_panic_at(NULL, 0, 0, \"poll of a finished future\");\n    }\n");
+    fputs(F->body.s, out);
+    fprintf(out, "}\n\n");
+}
+
+static void emit_main(FILE *out, Func *m) {
+    fprintf(out, "int main(int argc, char **argv) {\n    tml_main_enter(argc, argv);\n");
+    bool status = !is_unit(m->ret);
+    if (status)
+        fprintf(out, "    %s status = 0;\n", ty_c(m->ret));
+    if (m->is_async) {
+        fprintf(out, "    %s fr;\n    memset(&fr, 0, sizeof fr);\n", frame_struct(m));
+        fprintf(out, "    tml_block_on(&tml_u_main_vt, &fr, %s);\n", status ? "&status" : "NULL");
+    } else {
+        fprintf(out, "    %stml_u_main();\n", status ? "status = " : "");
+    }
+    fprintf(out, "    return tml_main_exit(%s);\n}\n", status ? "(int)status" : "0");
+}
+
+static Func *find_main(Program *prog) {
+    for (int i = 0; i < prog->funcs.n; i++)
+        if (!strcmp(((Func *)prog->funcs.v[i])->name, "main"))
+            return prog->funcs.v[i];
+    return NULL;
+}
+
+void emit_c(Program *prog, FILE *out) {
+    E = (Emitter){.prog = prog};
+    int n = prog->funcs.n;
+    Fn **fns = arena_alloc(sizeof *fns * (size_t)n);
+    for (int i = 0; i < n; i++)
+        fns[i] = emit_func(prog->funcs.v[i]);
+
+    fprintf(out, "/* generated by tml from %s; do not edit */\n", prog->src->path);
+    fprintf(out, "static const char tml_file[] = %s;\n",
+            c_string(prog->src->path, (int)strlen(prog->src->path)));
+    fputs(preamble, out);
+    emit_type(out, ty_prim(TY_STR));
+    Vec *all = ty_all();
+    for (int i = 0; i < all->n; i++)
+        emit_type(out, all->v[i]);
+    if (E.lits.s)
+        fputs(E.lits.s, out);
+
+    for (int i = 0; i < n; i++) {
+        Func *f = prog->funcs.v[i];
+        if (f->is_async)
+            fprintf(out, "%s;\n", frame_struct(f));
+    }
+    for (int order = 1; order <= n; order++)
+        for (int i = 0; i < n; i++) {
+            Func *f = prog->funcs.v[i];
+            if (f->is_async && f->order == order)
+                emit_frame(out, f, fns[i]);
+        }
+    for (int i = 0; i < n; i++) {
+        Func *f = prog->funcs.v[i];
+        if (f->is_async)
+            fprintf(out, "static tml_poll tml_u_%s_poll(void *vfr, tml_cx *cx);\n", f->name);
+        else
+            fprintf(out, "%s;\n", sync_signature(f));
+    }
+    for (int i = 0; i < n; i++) {
+        Func *f = prog->funcs.v[i];
+        if (!f->spawned)
+            continue;
+        bool res = !is_unit(f->ret);
+        fprintf(out,
+                "static const tml_task_vt tml_u_%s_vt = { tml_u_%s_poll, sizeof(%s), %s, %s, %s, "
+                "\"%s\" };\n",
+                f->name, f->name, frame_struct(f),
+                res ? arena_printf("offsetof(%s, ret)", frame_struct(f)) : "0",
+                res ? arena_printf("sizeof(%s)", ty_c(f->ret)) : "0",
+                res && ty_managed(f->ret) ? arena_printf("tml_vdrop_%s", f->ret->mangled) : "NULL",
+                f->name);
+    }
+    fputc('\n', out);
+    for (int i = 0; i < n; i++) {
+        Func *f = prog->funcs.v[i];
+        if (f->is_async) {
+            emit_poll(out, f, fns[i]);
+        } else {
+            fprintf(out, "%s {\n%s}\n\n", sync_signature(f), fns[i]->body.s ? fns[i]->body.s : "");
+        }
+        buf_free(&fns[i]->body);
+        buf_free(&fns[i]->fields);
+        buf_free(&fns[i]->aw);
+    }
+    emit_main(out, find_main(prog));
+    buf_free(&E.lits);
+}

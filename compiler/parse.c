@@ -1,0 +1,966 @@
+/* parse.c - tokens -> AST (TML-SUBSET.md sections 2, 3 and 8).
+ *
+ * One function per grammar rule, with the rule above it. Newlines end
+ * statements except inside ( ), [ ], argument lists and struct literals
+ * (p->nl_quiet > 0), after a trailing binary operator, and before a line
+ * that starts with a continuing operator (section 3.1).
+ * Errors: the first error of a statement is reported; the parser then
+ * skips to the statement's end (panic mode), so one typo yields one error.
+ * Rejects with a message: constructs of the language outside the subset
+ * this compiler implements (enums, impl, const, if let, indexing). */
+#include <ctype.h>
+#include <string.h>
+
+#include "tmlc.h"
+
+typedef struct Parser {
+    Source *src;
+    Tok *toks;
+    int pos, ntok;
+    int nl_quiet;               /* > 0: newlines are insignificant */
+    bool panic;                 /* an error was reported in this statement */
+    Program *prog;
+} Parser;
+
+static Node *expr(Parser *p);
+static Node *block(Parser *p);
+static Node *pattern(Parser *p);
+static TypeExpr *type_expr(Parser *p);
+
+/* ----------------------------------------------------------- tokens */
+
+static Tok *peek(Parser *p) {
+    if (p->nl_quiet > 0)
+        while (p->toks[p->pos].kind == TK_NL)
+            p->pos++;
+    return &p->toks[p->pos];
+}
+
+static Tok *peek_at(Parser *p, int k) {   /* k-th token after the current,
+                                             newlines counted */
+    int i = p->pos + k;
+    return &p->toks[i < p->ntok ? i : p->ntok - 1];
+}
+
+static Tok *next(Parser *p) {
+    Tok *t = peek(p);
+    if (t->kind != TK_EOF)
+        p->pos++;
+    return t;
+}
+
+static bool is(Parser *p, const char *s) { return tok_is(peek(p), s); }
+
+static bool accept(Parser *p, const char *s) {
+    if (!is(p, s))
+        return false;
+    next(p);
+    return true;
+}
+
+static const char *describe(const Tok *t) {
+    switch (t->kind) {
+    case TK_EOF: return "end of file";
+    case TK_NL: return "newline";
+    case TK_STR: return "string literal";
+    case TK_INT: case TK_FLOAT: return arena_printf("'%s'", t->str);
+    case TK_CHAR: return "character literal";
+    default: return arena_printf("'%s'", t->str);
+    }
+}
+
+static void error_at(Parser *p, Tok *t, const char *msg) {
+    if (!p->panic)
+        diag_error(t->loc, "%s", msg);
+    p->panic = true;
+}
+
+static Tok *expect(Parser *p, const char *s) {
+    Tok *t = peek(p);
+    if (tok_is(t, s))
+        return next(p);
+    error_at(p, t, arena_printf("expected '%s' but found %s", s, describe(t)));
+    return t;
+}
+
+static const char *expect_ident(Parser *p, const char *what) {
+    Tok *t = peek(p);
+    if (t->kind == TK_IDENT) {
+        next(p);
+        return t->str;
+    }
+    error_at(p, t, arena_printf("expected %s but found %s", what, describe(t)));
+    return "_error";
+}
+
+static bool is_assign_op(const Tok *t) {
+    static const char *ops[] = {"=", "+=", "-=", "*=", "/=", "%=", "&=", "|=",
+                                "^=", "<<=", ">>=", NULL};
+    for (int i = 0; ops[i]; i++)
+        if (tok_is(t, ops[i]))
+            return true;
+    return false;
+}
+
+static void skip_nl(Parser *p) {
+    while (p->toks[p->pos].kind == TK_NL)
+        p->pos++;
+}
+
+static Node *node(NodeKind kind, Tok *t) {
+    Node *n = arena_alloc(sizeof *n);
+    n->kind = kind;
+    n->loc = t->loc;
+    return n;
+}
+
+/* Skips to the end of the current statement: a newline or ';' at this
+ * nesting depth, or the '}' closing the enclosing block (not consumed). */
+static void recover(Parser *p) {
+    int depth = 0;
+    for (;;) {
+        Tok *t = &p->toks[p->pos];
+        if (t->kind == TK_EOF)
+            break;
+        if (depth == 0 && (t->kind == TK_NL || tok_is(t, ";") || tok_is(t, "}")))
+            break;
+        if (tok_is(t, "{") || tok_is(t, "(") || tok_is(t, "["))
+            depth++;
+        else if ((tok_is(t, "}") || tok_is(t, ")") || tok_is(t, "]")) && depth > 0)
+            depth--;
+        p->pos++;
+    }
+    p->panic = false;
+}
+
+/* -------------------------------------------------------------- types */
+
+// type = path [ "[" type { "," type } "]" ] | "(" [ type { "," type } ] ")"
+static TypeExpr *type_expr(Parser *p) {
+    Tok *t = peek(p);
+    TypeExpr *te = arena_alloc(sizeof *te);
+    te->loc = t->loc;
+    if (accept(p, "(")) {
+        p->nl_quiet++;
+        while (!is(p, ")") && peek(p)->kind != TK_EOF) {
+            vec_push(&te->args, type_expr(p));
+            if (!accept(p, ","))
+                break;
+        }
+        expect(p, ")");
+        p->nl_quiet--;
+        return te;
+    }
+    te->name = expect_ident(p, "a type");
+    while (is(p, "::")) {
+        next(p);
+        te->name = expect_ident(p, "a type");
+    }
+    if (accept(p, "[")) {
+        p->nl_quiet++;
+        do
+            vec_push(&te->args, type_expr(p));
+        while (accept(p, ","));
+        expect(p, "]");
+        p->nl_quiet--;
+    }
+    return te;
+}
+
+/* ------------------------------------------------------- expressions */
+
+// args = [ expr { "," expr } [ "," ] ] ")"    (after the "(")
+static void call_args(Parser *p, Vec *args) {
+    p->nl_quiet++;
+    while (!is(p, ")") && peek(p)->kind != TK_EOF) {
+        vec_push(args, expr(p));
+        if (!accept(p, ","))
+            break;
+    }
+    expect(p, ")");
+    p->nl_quiet--;
+}
+
+static bool is_upper_ident(const Tok *t) {
+    return t->kind == TK_IDENT && isupper((unsigned char)t->str[0]);
+}
+
+/* `Name {` starts a struct literal only when Name is capitalised and the
+ * brace is followed by `}`, `..`, or an identifier and `:` `,` `}`. */
+static bool struct_lit_ahead(Parser *p, const char *name) {
+    if (!isupper((unsigned char)name[0]) || !tok_is(&p->toks[p->pos], "{"))
+        return false;
+    int i = p->pos + 1;
+    while (p->toks[i].kind == TK_NL)
+        i++;
+    Tok *a = &p->toks[i];
+    if (tok_is(a, "}") || tok_is(a, ".."))
+        return true;
+    int j = i + 1;
+    while (p->toks[j].kind == TK_NL)
+        j++;
+    Tok *b = &p->toks[j];
+    return a->kind == TK_IDENT && (tok_is(b, ":") || tok_is(b, ",") || tok_is(b, "}"));
+}
+
+// struct_lit = "{" [ init { "," init } ] "}"    init = ident [ ":" expr ]
+static Node *struct_lit(Parser *p, Node *path) {
+    Node *n = node(ND_STRUCTLIT, &p->toks[p->pos]);
+    n->loc = path->loc;
+    n->name = path->name;
+    expect(p, "{");
+    p->nl_quiet++;
+    while (!is(p, "}") && peek(p)->kind != TK_EOF) {
+        if (is(p, "..")) {
+            error_at(p, peek(p), "struct update syntax '..' is not supported yet");
+            break;
+        }
+        Tok *ft = peek(p);
+        const char *field = expect_ident(p, "a field name");
+        vec_push(&n->fields, (void *)field);
+        if (accept(p, ":")) {
+            vec_push(&n->args, expr(p));
+        } else {
+            Node *v = node(ND_PATH, ft);
+            v->name = field;
+            vec_push(&n->args, v);
+        }
+        if (!accept(p, ","))
+            break;
+    }
+    expect(p, "}");
+    p->nl_quiet--;
+    return n;
+}
+
+// path = ident { "::" ident } [ "[" type { "," type } "]" ] [ struct_lit ]
+static Node *path_expr(Parser *p) {
+    Tok *t = next(p);
+    Node *n = node(ND_PATH, t);
+    n->name = t->str;
+    while (is(p, "::") && peek_at(p, 1)->kind == TK_IDENT) {
+        next(p);
+        n->qual = n->name;
+        n->name = next(p)->str;
+    }
+    if (tok_is(&p->toks[p->pos], "[") && is_upper_ident(peek_at(p, 1))) {
+        next(p);
+        p->nl_quiet++;
+        do
+            vec_push(&n->targs, type_expr(p));
+        while (accept(p, ","));
+        expect(p, "]");
+        p->nl_quiet--;
+        if (is(p, "::") && peek_at(p, 1)->kind == TK_IDENT) {   /* List[T]::new */
+            next(p);
+            n->qual = n->name;
+            n->name = next(p)->str;
+        }
+    }
+    if (struct_lit_ahead(p, n->name))
+        return struct_lit(p, n);
+    return n;
+}
+
+/* Parses an interpolated `{expr}` of a string literal from its range. */
+static Node *interp_expr(Parser *p, StrPart *part) {
+    Parser sub = {.src = p->src, .prog = p->prog};
+    sub.toks = lex(p->src, part->expr_off, part->expr_end, &sub.ntok);
+    sub.nl_quiet = 1;
+    Node *e = expr(&sub);
+    if (peek(&sub)->kind != TK_EOF)
+        error_at(&sub, peek(&sub), arena_printf("unexpected %s in interpolation",
+                                                describe(peek(&sub))));
+    return e;
+}
+
+static Node *string_lit(Parser *p) {
+    Tok *t = next(p);
+    Node *n = node(ND_STR, t);
+    n->parts = t->parts;
+    for (StrPart *part = t->parts; part; part = part->next)
+        if (part->is_expr)
+            vec_push(&n->args, interp_expr(p, part));
+    return n;
+}
+
+// paren = "(" ")" | "(" expr ")" | "(" expr "," [ expr { "," expr } ] ")"
+static Node *paren(Parser *p) {
+    Tok *t = next(p);
+    p->nl_quiet++;
+    Node *n;
+    if (is(p, ")")) {
+        n = node(ND_UNIT, t);
+    } else {
+        Node *e = expr(p);
+        if (is(p, ",")) {
+            n = node(ND_TUPLE, t);
+            vec_push(&n->args, e);
+            while (accept(p, ",") && !is(p, ")"))
+                vec_push(&n->args, expr(p));
+        } else {
+            n = e;
+        }
+    }
+    expect(p, ")");
+    p->nl_quiet--;
+    return n;
+}
+
+/* A block or `then`-branch body; `{` starts a block. */
+static Node *branch(Parser *p, bool then_form) {
+    if (!then_form)
+        return block(p);
+    return expr(p);
+}
+
+// if = "if" expr ( block [ "else" ( if | block ) ] | "then" expr [ "else" expr ] )
+static Node *if_expr(Parser *p) {
+    Node *n = node(ND_IF, next(p));
+    if (is(p, "let")) {
+        error_at(p, peek(p), "'if let' is not supported yet; use 'when'");
+        return n;
+    }
+    int quiet = p->nl_quiet;
+    p->nl_quiet = 0;
+    n->cond = expr(p);
+    bool then_form = accept(p, "then");
+    n->then = branch(p, then_form);
+    int save = p->pos;
+    skip_nl(p);
+    if (accept(p, "else")) {
+        if (is(p, "if"))
+            n->els = if_expr(p);
+        else
+            n->els = branch(p, then_form);
+    } else {
+        p->pos = save;
+    }
+    p->nl_quiet = quiet;
+    return n;
+}
+
+// arm = pattern { ( "," | "|" ) pattern } [ "if" expr ] "=>" expr
+static Node *when_arm(Parser *p) {
+    Node *arm = node(ND_ARM, peek(p));
+    p->nl_quiet++;
+    do
+        vec_push(&arm->args, pattern(p));
+    while ((accept(p, ",") || accept(p, "|")) && !is(p, "=>"));
+    if (accept(p, "if"))
+        arm->cond = expr(p);
+    expect(p, "=>");
+    p->nl_quiet--;
+    Node *body = expr(p);
+    if (is_assign_op(peek(p))) {
+        Node *a = node(ND_ASSIGN, next(p));
+        a->op = p->toks[p->pos - 1].str;
+        a->lhs = body;
+        a->rhs = expr(p);
+        body = a;
+    }
+    arm->body = body;
+    return arm;
+}
+
+// when = "when" expr "{" { arm ( "," | NL ) } "}"
+static Node *when_expr(Parser *p) {
+    Node *n = node(ND_WHEN, next(p));
+    int quiet = p->nl_quiet;
+    p->nl_quiet = 0;
+    n->cond = expr(p);
+    expect(p, "{");
+    skip_nl(p);
+    while (!is(p, "}") && peek(p)->kind != TK_EOF) {
+        int before = p->pos;
+        vec_push(&n->args, when_arm(p));
+        accept(p, ",");
+        skip_nl(p);
+        if (p->panic) {
+            recover(p);
+            skip_nl(p);
+        }
+        if (p->pos == before)
+            next(p);
+    }
+    expect(p, "}");
+    p->nl_quiet = quiet;
+    return n;
+}
+
+// loop = "loop" "(" ( expr | "var" ident ":" type "<" expr ) ")" block
+static Node *loop_expr(Parser *p) {
+    Node *n = node(ND_LOOP, next(p));
+    expect(p, "(");
+    p->nl_quiet++;
+    if (is(p, "var")) {
+        Tok *vt = next(p);
+        Node *let = node(ND_LET, vt);
+        let->is_var = true;
+        Node *bind = node(ND_PBIND, peek(p));
+        bind->name = expect_ident(p, "a loop variable name");
+        let->pat = bind;
+        expect(p, ":");
+        let->texpr = type_expr(p);
+        expect(p, "<");
+        n->loop_var = true;
+        n->init = let;
+        n->cond = expr(p);
+    } else {
+        n->cond = expr(p);
+    }
+    expect(p, ")");
+    p->nl_quiet--;
+    n->body = block(p);
+    return n;
+}
+
+// while = "while" expr block
+static Node *while_expr(Parser *p) {
+    Node *n = node(ND_WHILE, next(p));
+    int quiet = p->nl_quiet;
+    p->nl_quiet = 0;
+    n->cond = expr(p);
+    n->body = block(p);
+    p->nl_quiet = quiet;
+    return n;
+}
+
+// for = "for" pattern "in" expr block      (expr: a `to`/`through` range)
+static Node *for_expr(Parser *p) {
+    Node *n = node(ND_FOR, next(p));
+    int quiet = p->nl_quiet;
+    p->nl_quiet = 0;
+    n->pat = pattern(p);
+    expect(p, "in");
+    n->cond = expr(p);
+    n->body = block(p);
+    p->nl_quiet = quiet;
+    return n;
+}
+
+/* Does the current token start an expression (for `return [expr]`)? */
+static bool starts_expr(Parser *p) {
+    Tok *t = &p->toks[p->pos];
+    if (t->kind == TK_NL || t->kind == TK_EOF)
+        return false;
+    return !(tok_is(t, "}") || tok_is(t, ")") || tok_is(t, "]") || tok_is(t, ",") ||
+             tok_is(t, ";") || tok_is(t, "else"));
+}
+
+// primary = literal | path | paren | block | if | when | loop | while | for
+//         | "return" [ expr ] | "break" | "continue"
+static Node *primary(Parser *p) {
+    Tok *t = peek(p);
+    Node *n;
+    switch (t->kind) {
+    case TK_INT:
+        n = node(ND_INT, next(p));
+        n->ival = t->ival;
+        n->suffix = t->suffix;
+        return n;
+    case TK_FLOAT:
+        n = node(ND_FLOAT, next(p));
+        n->fval = t->fval;
+        n->suffix = t->suffix;
+        return n;
+    case TK_CHAR:
+        n = node(ND_CHAR, next(p));
+        n->ival = t->ival;
+        return n;
+    case TK_STR:
+        return string_lit(p);
+    case TK_IDENT:
+        return path_expr(p);
+    default:
+        break;
+    }
+    if (tok_is(t, "true") || tok_is(t, "false")) {
+        n = node(ND_BOOL, next(p));
+        n->ival = tok_is(t, "true");
+        return n;
+    }
+    if (tok_is(t, "("))
+        return paren(p);
+    if (tok_is(t, "{"))
+        return block(p);
+    if (tok_is(t, "if"))
+        return if_expr(p);
+    if (tok_is(t, "when"))
+        return when_expr(p);
+    if (tok_is(t, "loop"))
+        return loop_expr(p);
+    if (tok_is(t, "while"))
+        return while_expr(p);
+    if (tok_is(t, "for"))
+        return for_expr(p);
+    if (tok_is(t, "return")) {
+        n = node(ND_RETURN, next(p));
+        if (starts_expr(p))
+            n->lhs = expr(p);
+        return n;
+    }
+    if (tok_is(t, "break"))
+        return node(ND_BREAK, next(p));
+    if (tok_is(t, "continue"))
+        return node(ND_CONTINUE, next(p));
+    if (tok_is(t, "this") || tok_is(t, "self"))
+        error_at(p, t, "methods ('this') are not supported yet");
+    else
+        error_at(p, t, arena_printf("expected an expression but found %s", describe(t)));
+    n = node(ND_UNIT, t);
+    if (t->kind != TK_EOF && t->kind != TK_NL && !tok_is(t, "}") && !tok_is(t, ")"))
+        next(p);
+    return n;
+}
+
+/* A newline followed by `.` continues a postfix chain (section 3.1). */
+static bool continues_postfix(Parser *p) {
+    Tok *t = &p->toks[p->pos];
+    if (t->kind != TK_NL)
+        return tok_is(t, "(") || tok_is(t, ".") || tok_is(t, "[");
+    return tok_is(peek_at(p, 1), ".");
+}
+
+// postfix = primary { "(" args | "." ( ident [ "(" args ] | int | "await" ) }
+static Node *postfix(Parser *p) {
+    Node *n = primary(p);
+    while (continues_postfix(p)) {
+        skip_nl(p);
+        Tok *t = next(p);
+        if (tok_is(t, "(")) {
+            Node *c = node(ND_CALL, t);
+            c->loc = n->loc;
+            c->lhs = n;
+            call_args(p, &c->args);
+            n = c;
+        } else if (tok_is(t, "[")) {
+            error_at(p, t, "indexing is not supported yet");
+            return n;
+        } else if (accept(p, "await")) {
+            Node *a = node(ND_AWAIT, t);
+            a->lhs = n;
+            n = a;
+        } else if (peek(p)->kind == TK_INT) {
+            Node *f = node(ND_FIELD, next(p));
+            f->lhs = n;
+            f->ival = p->toks[p->pos - 1].ival;
+            f->name = p->toks[p->pos - 1].str;
+            n = f;
+        } else {
+            Tok *nt = peek(p);
+            const char *name = expect_ident(p, "a field or method name");
+            if (tok_is(&p->toks[p->pos], "(")) {
+                Node *m = node(ND_METHOD, nt);
+                next(p);
+                m->lhs = n;
+                m->name = name;
+                call_args(p, &m->args);
+                n = m;
+            } else {
+                Node *f = node(ND_FIELD, nt);
+                f->lhs = n;
+                f->name = name;
+                f->ival = UINT64_MAX;
+                n = f;
+            }
+        }
+    }
+    return n;
+}
+
+// unary = ( "-" | "not" | "!" | "~" | "await" ) unary | postfix
+static Node *unary(Parser *p) {
+    Tok *t = peek(p);
+    if (tok_is(t, "await")) {
+        Node *n = node(ND_AWAIT, next(p));
+        n->lhs = unary(p);
+        return n;
+    }
+    if (tok_is(t, "-") || tok_is(t, "not") || tok_is(t, "!") || tok_is(t, "~")) {
+        Node *n = node(ND_UNARY, next(p));
+        n->op = tok_is(t, "!") ? "not" : t->str;
+        n->lhs = unary(p);
+        return n;
+    }
+    if (tok_is(t, "*")) {
+        error_at(p, t, "dereference '*' is not supported yet");
+        next(p);
+    }
+    return postfix(p);
+}
+
+// cast = unary { "as" type | ( "to" | "through" ) postfix }
+static Node *cast(Parser *p) {
+    Node *n = unary(p);
+    for (;;) {
+        Tok *t = peek(p);
+        if (tok_is(t, "as")) {
+            Node *c = node(ND_CAST, next(p));
+            c->lhs = n;
+            c->texpr = type_expr(p);
+            n = c;
+        } else if (tok_is(t, "to") || tok_is(t, "through")) {
+            Node *r = node(ND_RANGE, next(p));
+            r->inclusive = tok_is(t, "through");
+            r->lhs = n;
+            r->rhs = postfix(p);
+            n = r;
+        } else {
+            return n;
+        }
+    }
+}
+
+/* Binary operator levels, lowest first; aliases map to one spelling. */
+static const char *levels[][7] = {
+    {"or", "||"},
+    {"and", "&&"},
+    {"==", "!=", "<", ">", "<=", ">="},
+    {"|"},
+    {"^", "xor"},
+    {"&"},
+    {"<<", ">>", "shl", "shr"},
+    {"+", "-"},
+    {"*", "/", "%"},
+};
+enum { NLEVELS = sizeof levels / sizeof levels[0] };
+
+static bool op_in_level(const Tok *t, int level) {
+    for (int i = 0; i < 7 && levels[level][i]; i++)
+        if (tok_is(t, levels[level][i]))
+            return true;
+    return false;
+}
+
+static bool is_binop(const Tok *t) {
+    for (int l = 0; l < NLEVELS; l++)
+        if (op_in_level(t, l))
+            return true;
+    return false;
+}
+
+/* The operator token at this level, looking past one newline when the
+ * next line starts with a continuing operator (not `*`, section 3.1). */
+static Tok *level_op(Parser *p, int level) {
+    Tok *t = &p->toks[p->pos];
+    if (t->kind == TK_NL && p->nl_quiet == 0) {
+        Tok *n = peek_at(p, 1);
+        if (is_binop(n) && !tok_is(n, "*") && op_in_level(n, level)) {
+            p->pos++;
+            return n;
+        }
+        return NULL;
+    }
+    t = peek(p);
+    return op_in_level(t, level) ? t : NULL;
+}
+
+static const char *canonical_op(const char *s) {
+    if (!strcmp(s, "||")) return "or";
+    if (!strcmp(s, "&&")) return "and";
+    if (!strcmp(s, "xor")) return "^";
+    if (!strcmp(s, "shl")) return "<<";
+    if (!strcmp(s, "shr")) return ">>";
+    return s;
+}
+
+// binary(l) = binary(l+1) { op(l) binary(l+1) }
+static Node *binary(Parser *p, int level) {
+    if (level == NLEVELS)
+        return cast(p);
+    Node *n = binary(p, level + 1);
+    Tok *t;
+    while ((t = level_op(p, level))) {
+        next(p);
+        skip_nl(p);   /* a trailing operator continues the expression */
+        Node *b = node(ND_BINARY, t);
+        b->op = canonical_op(t->str);
+        b->lhs = n;
+        b->rhs = binary(p, level + 1);
+        n = b;
+    }
+    return n;
+}
+
+// expr = binary [ "?" expr ":" expr ]
+static Node *expr(Parser *p) {
+    Node *n = binary(p, 0);
+    Tok *t = &p->toks[p->pos];
+    if (t->kind == TK_NL && p->nl_quiet == 0 && tok_is(peek_at(p, 1), "?"))
+        p->pos++;
+    if (is(p, "?")) {
+        Node *c = node(ND_TERNARY, next(p));
+        c->cond = n;
+        skip_nl(p);
+        c->then = expr(p);
+        skip_nl(p);
+        expect(p, ":");
+        skip_nl(p);
+        c->els = expr(p);
+        return c;
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------- patterns */
+
+static bool is_lit_tok(const Tok *t) {
+    return t->kind == TK_INT || t->kind == TK_FLOAT || t->kind == TK_STR ||
+           t->kind == TK_CHAR || tok_is(t, "true") || tok_is(t, "false");
+}
+
+// pattern = "_" | [ "mut" ] ident | literal | "(" pattern { "," pattern } ")"
+//         | path [ "(" pattern { "," pattern } ")" ]
+static Node *pattern(Parser *p) {
+    Tok *t = peek(p);
+    if (is_lit_tok(t)) {
+        Node *n = node(ND_PLIT, t);
+        n->lhs = primary(p);
+        return n;
+    }
+    if (tok_is(t, "(")) {
+        Node *n = node(ND_PTUPLE, next(p));
+        p->nl_quiet++;
+        do
+            vec_push(&n->args, pattern(p));
+        while (accept(p, ",") && !is(p, ")"));
+        expect(p, ")");
+        p->nl_quiet--;
+        return n;
+    }
+    accept(p, "mut");
+    t = peek(p);
+    if (t->kind != TK_IDENT) {
+        error_at(p, t, arena_printf("expected a pattern but found %s", describe(t)));
+        if (t->kind != TK_EOF)
+            next(p);
+        return node(ND_PWILD, t);
+    }
+    next(p);
+    if (!strcmp(t->str, "_"))
+        return node(ND_PWILD, t);
+    Node *n = node(ND_PBIND, t);
+    n->name = t->str;
+    while (is(p, "::") && peek_at(p, 1)->kind == TK_IDENT) {
+        next(p);
+        n->qual = n->name;
+        n->name = next(p)->str;
+        n->kind = ND_PVARIANT;
+    }
+    if (accept(p, "(")) {
+        n->kind = ND_PVARIANT;
+        p->nl_quiet++;
+        while (!is(p, ")") && peek(p)->kind != TK_EOF) {
+            vec_push(&n->args, pattern(p));
+            if (!accept(p, ","))
+                break;
+        }
+        expect(p, ")");
+        p->nl_quiet--;
+    }
+    return n;
+}
+
+/* -------------------------------------------------------- statements */
+
+// let = ( "let" [ "mut" ] pattern | "var" ident ) [ ":" type ] [ "=" expr ]
+static Node *let_stmt(Parser *p) {
+    Tok *t = next(p);
+    Node *n = node(ND_LET, t);
+    n->is_var = tok_is(t, "var");
+    if (!n->is_var && accept(p, "mut"))
+        n->is_var = true;
+    n->pat = pattern(p);
+    if (accept(p, ":"))
+        n->texpr = type_expr(p);
+    if (accept(p, "="))
+        n->init = expr(p);
+    else if (!n->texpr)
+        error_at(p, peek(p), "a binding needs a type annotation or an initializer");
+    return n;
+}
+
+// stmt = let | expr [ assign_op expr ]
+static Node *stmt(Parser *p) {
+    if (is(p, "let") || is(p, "var"))
+        return let_stmt(p);
+    if (is(p, "const")) {
+        error_at(p, peek(p), "'const' is not supported yet");
+        return node(ND_UNIT, peek(p));
+    }
+    Node *e = expr(p);
+    if (is_assign_op(peek(p))) {
+        Node *a = node(ND_ASSIGN, next(p));
+        a->op = p->toks[p->pos - 1].str;
+        a->lhs = e;
+        skip_nl(p);
+        a->rhs = expr(p);
+        return a;
+    }
+    return e;
+}
+
+// block = "{" { stmt ( NL | ";" ) } [ expr ] "}"
+static Node *block(Parser *p) {
+    Node *n = node(ND_BLOCK, peek(p));
+    int quiet = p->nl_quiet;
+    expect(p, "{");
+    p->nl_quiet = 0;
+    skip_nl(p);
+    while (!tok_is(&p->toks[p->pos], "}") && p->toks[p->pos].kind != TK_EOF) {
+        int before = p->pos;
+        Node *s = stmt(p);
+        Tok *t = &p->toks[p->pos];
+        if (!p->panic && tok_is(t, "}") && s->kind != ND_LET && s->kind != ND_ASSIGN) {
+            n->lhs = s;                           /* the block's value */
+            break;
+        }
+        vec_push(&n->args, s);
+        if (!p->panic && t->kind != TK_NL && !tok_is(t, ";") && !tok_is(t, "}"))
+            error_at(p, t, arena_printf("expected newline or ';' after statement but found %s",
+                                        describe(t)));
+        if (p->panic)
+            recover(p);
+        while (p->toks[p->pos].kind == TK_NL || tok_is(&p->toks[p->pos], ";"))
+            p->pos++;
+        if (p->pos == before)
+            p->pos++;
+    }
+    p->nl_quiet = quiet;
+    expect(p, "}");
+    return n;
+}
+
+/* ------------------------------------------------------------- items */
+
+// params = "(" [ ident ":" type { "," ident ":" type } [ "," ] ] ")"
+static void params(Parser *p, Func *f) {
+    expect(p, "(");
+    p->nl_quiet++;
+    while (!is(p, ")") && peek(p)->kind != TK_EOF) {
+        Param *pa = arena_alloc(sizeof *pa);
+        pa->loc = peek(p)->loc;
+        accept(p, "mut");
+        if (is(p, "this")) {
+            error_at(p, peek(p), "methods ('this') are not supported yet");
+            break;
+        }
+        pa->name = expect_ident(p, "a parameter name");
+        expect(p, ":");
+        pa->texpr = type_expr(p);
+        vec_push(&f->params, pa);
+        if (!accept(p, ","))
+            break;
+    }
+    expect(p, ")");
+    p->nl_quiet--;
+}
+
+// func = [ "async" ] "func" ident params [ "->" type ] block
+static Func *func(Parser *p, bool is_test) {
+    Func *f = arena_alloc(sizeof *f);
+    f->is_async = accept(p, "async");
+    f->is_test = is_test;
+    expect(p, "func");
+    f->loc = peek(p)->loc;
+    f->name = expect_ident(p, "a function name");
+    params(p, f);
+    if (accept(p, "->"))
+        f->ret_texpr = type_expr(p);
+    skip_nl(p);
+    f->body = block(p);
+    return f;
+}
+
+// struct = "type" ident "{" [ field { ( "," | NL ) field } ] "}"
+static void type_decl(Parser *p) {
+    Tok *kw = next(p);
+    StructDecl *sd = arena_alloc(sizeof *sd);
+    sd->loc = peek(p)->loc;
+    sd->name = expect_ident(p, "a type name");
+    if (tok_is(kw, "enum") || is(p, "=")) {
+        error_at(p, kw, "enum types are not supported yet");
+        return;
+    }
+    expect(p, "{");
+    skip_nl(p);
+    while (!is(p, "}") && peek(p)->kind != TK_EOF && !p->panic) {
+        Param *fld = arena_alloc(sizeof *fld);
+        fld->loc = peek(p)->loc;
+        accept(p, "pub");
+        fld->name = expect_ident(p, "a field name");
+        if (!is(p, ":")) {
+            error_at(p, peek(p), "enum types are not supported yet");
+            return;
+        }
+        next(p);
+        fld->texpr = type_expr(p);
+        vec_push(&sd->fields, fld);
+        accept(p, ",");
+        skip_nl(p);
+    }
+    expect(p, "}");
+    vec_push(&p->prog->structs, sd);
+}
+
+// decorator = "@" ident [ "(" args ")" ]
+static bool decorators(Parser *p) {
+    bool is_test = false;
+    while (accept(p, "@")) {
+        const char *name = expect_ident(p, "a decorator name");
+        is_test |= !strcmp(name, "test");
+        if (accept(p, "(")) {
+            Vec ignored = {0};
+            call_args(p, &ignored);
+        }
+        skip_nl(p);
+    }
+    return is_test;
+}
+
+// item = { decorator } [ "pub" ] ( func | type | use | mod )
+static void item(Parser *p) {
+    bool is_test = decorators(p);
+    accept(p, "pub");
+    Tok *t = peek(p);
+    if (tok_is(t, "func") || tok_is(t, "async")) {
+        vec_push(&p->prog->funcs, func(p, is_test));
+    } else if (tok_is(t, "type") || tok_is(t, "enum")) {
+        type_decl(p);
+    } else if (tok_is(t, "use") || tok_is(t, "mod")) {
+        while (p->toks[p->pos].kind != TK_NL && p->toks[p->pos].kind != TK_EOF)
+            p->pos++;                 /* `use` paths name the always-visible std */
+    } else if (tok_is(t, "impl") || tok_is(t, "const")) {
+        error_at(p, t, arena_printf("'%s' is not supported yet", t->str));
+    } else {
+        error_at(p, t, arena_printf("expected 'func', 'async func' or 'type' but found %s",
+                                    describe(t)));
+    }
+}
+
+Program *parse(Source *src) {
+    Parser p = {.src = src};
+    p.prog = arena_alloc(sizeof *p.prog);
+    p.prog->src = src;
+    p.toks = lex(src, 0, (int)src->len, &p.ntok);
+    skip_nl(&p);
+    while (p.toks[p.pos].kind != TK_EOF) {
+        int before = p.pos;
+        item(&p);
+        if (p.panic) {
+            /* skip to the next line that starts an item */
+            while (p.toks[p.pos].kind != TK_EOF &&
+                   !(p.toks[p.pos].nl_before &&
+                     (tok_is(&p.toks[p.pos], "func") || tok_is(&p.toks[p.pos], "async") ||
+                      tok_is(&p.toks[p.pos], "type") || tok_is(&p.toks[p.pos], "@"))))
+                p.pos++;
+            p.panic = false;
+        }
+        while (p.toks[p.pos].kind == TK_NL || tok_is(&p.toks[p.pos], ";"))
+            p.pos++;
+        if (p.pos == before)
+            p.pos++;
+    }
+    return p.prog;
+}

@@ -1,0 +1,265 @@
+/* tmlc.h - the compiler's internal header, one section per pass.
+ *
+ * Pipeline (DESIGN.md section 2): lex -> parse -> check -> lower_async ->
+ * emit_c -> driver runs $CC. All compiler memory comes from one arena
+ * freed at exit; no node is freed on its own. */
+#ifndef TMLC_H
+#define TMLC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ------------------------------------------------------------ arena.c */
+
+void *arena_alloc(size_t bytes);               /* zeroed; never NULL */
+char *arena_strndup(const char *s, size_t n);
+char *arena_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void arena_free_all(void);
+
+/* Growable array of pointers in the arena. */
+typedef struct Vec {
+    void **v;
+    int n, cap;
+} Vec;
+void vec_push(Vec *v, void *p);
+
+/* A growable text buffer (malloc'd; freed with buf_free). */
+typedef struct Buf {
+    char *s;
+    size_t len, cap;
+} Buf;
+void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_puts(Buf *b, const char *s);
+void buf_putc(Buf *b, char c);
+void buf_free(Buf *b);
+
+/* ------------------------------------------------------------- diag.c */
+
+typedef struct Source {
+    const char *path;   /* as given on the command line */
+    const char *text;   /* whole file, NUL-terminated */
+    size_t len;
+} Source;
+
+typedef struct Loc {
+    const Source *src;
+    int line, col;      /* 1-based; col counts bytes */
+    int off;            /* byte offset of the token */
+} Loc;
+
+/* Prints `file:line:col: error: msg`, the source line and a caret, and
+ * counts the error. Stops the compilation (exit 1) after 20 errors. */
+void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, with a `hint: ...` line after the caret. */
+void diag_error_hint(Loc loc, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int diag_count(void);
+
+/* -------------------------------------------------------------- lex.c */
+
+typedef enum TokKind {
+    TK_EOF, TK_NL, TK_IDENT, TK_INT, TK_FLOAT, TK_STR, TK_CHAR, TK_KEYWORD,
+    TK_PUNCT,
+} TokKind;
+
+/* One segment of a string literal: literal bytes, or an interpolated
+ * expression given as a source range lexed again by the parser. */
+typedef struct StrPart {
+    bool is_expr;
+    char *text;         /* decoded bytes (literal part) */
+    int len;
+    int expr_off, expr_end; /* byte range in the source (expr part) */
+    struct StrPart *next;
+} StrPart;
+
+typedef struct Tok {
+    TokKind kind;
+    Loc loc;
+    int len;            /* bytes of source text */
+    const char *str;    /* NUL-terminated spelling (ident, keyword, punct) */
+    uint64_t ival;      /* TK_INT value, TK_CHAR code point */
+    double fval;        /* TK_FLOAT */
+    const char *suffix; /* "i32", "u64", "f64"... or NULL */
+    StrPart *parts;     /* TK_STR */
+    bool nl_before;     /* a newline separated it from the previous token */
+} Tok;
+
+/* Lexes src->text[off, end) into a TK_EOF-terminated token array.
+ * Lexical errors are reported through diag and the offending bytes are
+ * skipped, so the parser always gets a well-formed stream. */
+Tok *lex(const Source *src, int off, int end, int *ntok);
+bool tok_is(const Tok *t, const char *s);   /* keyword or punct spelling */
+
+/* ------------------------------------------------------------ parse.c */
+
+typedef enum NodeKind {
+    /* expressions */
+    ND_INT, ND_FLOAT, ND_BOOL, ND_CHAR, ND_STR, ND_UNIT, ND_PATH, ND_CALL,
+    ND_METHOD, ND_FIELD, ND_UNARY, ND_BINARY, ND_AWAIT, ND_IF, ND_WHEN,
+    ND_BLOCK, ND_LOOP, ND_WHILE, ND_FOR, ND_BREAK, ND_CONTINUE, ND_RETURN,
+    ND_STRUCTLIT, ND_TUPLE, ND_CAST, ND_TERNARY, ND_ASSIGN, ND_LET, ND_RANGE,
+    ND_ARM,                     /* when arm: args = alternatives, cond =
+                                   guard, body = arm body */
+    /* patterns */
+    ND_PWILD, ND_PBIND, ND_PLIT, ND_PVARIANT, ND_PTUPLE,
+} NodeKind;
+
+typedef struct TypeExpr {
+    Loc loc;
+    const char *name;           /* NULL for a tuple type */
+    Vec args;                   /* TypeExpr*: generic args or tuple elems */
+} TypeExpr;
+
+typedef struct Type Type;
+typedef struct Var Var;
+typedef struct Func Func;
+
+typedef struct Node {
+    NodeKind kind;
+    Loc loc;
+    Type *ty;                   /* set by check */
+    const char *name;           /* path's last segment, field, method */
+    const char *qual;           /* path qualifier (`Duration` in Duration::x) */
+    const char *op;             /* operator spelling */
+    struct Node *lhs, *rhs, *cond, *then, *els, *body, *init;
+    Vec args;                   /* Node*: call args, block stmts, elems,
+                                   when arms (ND_LET nodes hold pat+body) */
+    Vec fields;                 /* const char*: struct literal field names */
+    Vec targs;                  /* TypeExpr*: generic args of a path */
+    TypeExpr *texpr;            /* let annotation, cast target */
+    struct Node *pat;           /* let / for / when-arm pattern */
+    uint64_t ival;
+    double fval;
+    const char *suffix;         /* literal suffix */
+    StrPart *parts;             /* ND_STR */
+    const char *src_file;       /* for ND_STR interpolation sub-lexing */
+    bool inclusive;             /* for: `through` */
+    bool is_var;                /* let: `var` / `let mut` */
+    bool loop_var;              /* loop (var i: T < n) */
+    /* filled by check */
+    Var *var;                   /* ND_PATH / ND_PBIND / ND_LET / ND_FOR */
+    Func *fn;                   /* call of a user function */
+    int builtin;                /* BI_* for builtin calls / methods */
+    int await_id;               /* ND_AWAIT: index of its aw slot */
+    int variant;                /* ND_PVARIANT: 0 Ok/Just/Nothing?, see check.c */
+} Node;
+
+typedef struct Param {
+    const char *name;
+    TypeExpr *texpr;
+    Loc loc;
+    Var *var;
+} Param;
+
+struct Func {
+    const char *name;
+    Loc loc;
+    bool is_async, is_test;
+    Vec params;                 /* Param* */
+    TypeExpr *ret_texpr;
+    Type *ret;
+    Node *body;
+    /* filled by lower_async */
+    Vec awaits;                 /* Node* (ND_AWAIT), index = await_id */
+    Vec callees;                /* Func*: async functions awaited */
+    int scc;                    /* strongly connected component id */
+    int order;                  /* emission order of frame structs */
+    bool spawned;               /* needs a tml_task_vt */
+};
+
+typedef struct StructDecl {
+    const char *name;
+    Loc loc;
+    Vec fields;                 /* Param*: name + type */
+    Type *ty;
+} StructDecl;
+
+typedef struct Program {
+    Source *src;
+    Vec funcs;                  /* Func* */
+    Vec structs;                /* StructDecl* */
+} Program;
+
+Program *parse(Source *src);
+
+/* ------------------------------------------------------------ types.c */
+
+typedef enum TypeKind {
+    TY_UNIT, TY_BOOL, TY_I8, TY_I16, TY_I32, TY_I64, TY_U8, TY_U16, TY_U32,
+    TY_U64, TY_F32, TY_F64, TY_CHAR, TY_STR, TY_NEVER,
+    TY_STRUCT, TY_TUPLE, TY_MAYBE, TY_OUTCOME, TY_JOIN, TY_SENDER,
+    TY_RECEIVER, TY_DURATION, TY_INSTANT, TY_RECV_ERROR, TY_JOIN_ERROR,
+    TY_SEND_ERROR, TY_FUTURE,
+} TypeKind;
+
+struct Type {
+    TypeKind kind;
+    Type *a, *b;                /* element types (Maybe a, Outcome a b, ...) */
+    Vec elems;                  /* Type*: tuple elements, struct fields */
+    StructDecl *sd;             /* TY_STRUCT */
+    Func *fn;                   /* TY_FUTURE: the async function called */
+    const char *mangled;        /* unique C-safe name, e.g. Outcome_I64_Str */
+    bool emitted;               /* emit_c: C definition written */
+};
+
+Type *ty_prim(TypeKind k);
+Type *ty_make(TypeKind k, Type *a, Type *b);    /* interned generic */
+Type *ty_tuple(Vec *elems);                      /* interned */
+Type *ty_struct(StructDecl *sd);
+Type *ty_future(Func *fn);
+bool ty_is_int(const Type *t);
+bool ty_is_signed(const Type *t);
+bool ty_is_float(const Type *t);
+bool ty_is_num(const Type *t);
+bool ty_managed(const Type *t);   /* holds references: needs dup/drop */
+bool ty_eq(const Type *a, const Type *b);
+const char *ty_name(const Type *t);   /* TML spelling, for diagnostics */
+const char *ty_c(const Type *t);      /* C type spelling */
+int ty_bits(const Type *t);           /* integer width */
+Vec *ty_all(void);                    /* every interned composite type, in
+                                         creation order (deps first) */
+
+/* ------------------------------------------------------------ check.c */
+
+struct Var {
+    const char *name;
+    const char *cname;          /* unique C identifier */
+    Type *ty;
+    bool mutable_;
+    bool is_param;
+    Func *owner;
+};
+
+/* Builtin operations resolved by check, executed by emit_c. */
+enum {
+    BI_NONE,
+    BI_PRINT, BI_PRINTLN, BI_PANIC, BI_ASSERT, BI_ASSERT_EQ, BI_ASSERT_NE,
+    BI_SPAWN, BI_BLOCK_ON, BI_SLEEP, BI_CHANNEL, BI_DUR_FROM, BI_INSTANT_NOW,
+    BI_TO_STRING, BI_STR_LEN, BI_STR_IS_EMPTY,
+    BI_UNWRAP, BI_EXPECT, BI_UNWRAP_OR, BI_IS_A, BI_IS_B, BI_UNWRAP_ERR,
+    BI_OK, BI_ERR,
+    BI_JOIN, BI_IS_FINISHED, BI_SEND, BI_RECV, BI_CLOSE, BI_DUPLICATE,
+    BI_DUR_AS, BI_ELAPSED, BI_DURATION_SINCE, BI_INSTANT_AS_NANOS,
+    BI_ENUM_CTOR,               /* Ok(x) / Err(x) / Just(x) / Nothing */
+};
+
+/* Resolves names and types, annotating the AST; reports every error it
+ * finds. Returns the number of errors. */
+int check(Program *prog);
+
+/* ------------------------------------------------------ lower_async.c */
+
+/* Numbers each async function's awaits, builds the async call graph,
+ * marks the call edges that close a cycle (their callee frames are boxed)
+ * and orders frame structs so embedded frames are defined first. */
+void lower_async(Program *prog);
+bool lower_edge_boxed(const Func *caller, const Func *callee);
+
+/* ------------------------------------------------------------ emit_c.c */
+
+/* Writes the whole program as one C translation unit. */
+void emit_c(Program *prog, FILE *out);
+
+#endif /* TMLC_H */
