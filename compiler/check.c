@@ -834,8 +834,35 @@ static bool is_variant_name(const char *s) {
     return !strcmp(s, "Ok") || !strcmp(s, "Err") || !strcmp(s, "Just") || !strcmp(s, "Nothing");
 }
 
+/* JoinError's variants, in the order of the TML_JOIN_* codes. */
+static int join_error_variant(const char *name) {
+    static const char *names[] = {"AlreadyJoined", "OsError", "NoResult", "Panicked"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i]))
+            return i + 1;
+    return 0;
+}
+
+static void join_error_pattern(Checker *c, Node *p) {
+    p->variant = join_error_variant(p->name);
+    int want = p->variant == 2 ? 1 : 0;    /* OsError(I32) */
+    if (p->args.n != want)
+        diag_error(p->loc, "pattern '%s' takes %d field%s but %d %s given", p->name, want,
+                   want == 1 ? "" : "s", p->args.n, p->args.n == 1 ? "was" : "were");
+    else if (want && ((Node *)p->args.v[0])->kind != ND_PWILD)
+        diag_error(((Node *)p->args.v[0])->loc, "the OS error code cannot be bound yet; use '_'");
+    else if (want)
+        pattern(c, p->args.v[0], T(TY_I32));
+}
+
 static void pattern(Checker *c, Node *p, Type *t) {
     p->ty = t;
+    if ((p->kind == ND_PBIND || p->kind == ND_PVARIANT) && t->kind == TY_JOIN_ERROR &&
+        join_error_variant(p->name)) {
+        p->kind = ND_PVARIANT;
+        join_error_pattern(c, p);
+        return;
+    }
     if (p->kind == ND_PBIND && is_variant_name(p->name))
         p->kind = ND_PVARIANT;
     switch (p->kind) {

@@ -349,6 +349,8 @@ static Val binary(Fn *F, Node *n) {
     Type *lt = n->lhs->ty;
     Val l = emit(F, n->lhs);
     Val r = coerce(emit(F, n->rhs), n->rhs->ty, lt);
+    if (lt->kind == TY_NEVER || n->rhs->ty->kind == TY_NEVER)
+        return unit_val();      /* unreachable: an operand left the function */
     Val res = is_cmp_op(n->op) ? compare(F, n->op, l, r, lt) : arith(F, n->op, l, r, lt, n->loc);
     release(F, l, lt);
     release(F, r, lt);
@@ -358,6 +360,8 @@ static Val binary(Fn *F, Node *n) {
 static Val unary(Fn *F, Node *n) {
     Val v = emit(F, n->lhs);
     Type *t = n->ty;
+    if (t->kind == TY_NEVER)
+        return v;
     if (!strcmp(n->op, "not"))
         return to_tmp(F, t, arena_printf("!%s", v.c));
     if (!strcmp(n->op, "~"))
@@ -920,6 +924,8 @@ static const char *match_cond(Fn *F, Node *p, const char *x, Type *t) {
         return c;
     }
     case ND_PVARIANT: {
+        if (t->kind == TY_JOIN_ERROR)
+            return arena_printf("%s == %d", x, p->variant);
         const char *c = arena_printf("%s.tag == %d", x, p->variant);
         if (p->args.n) {
             Type *pt = t->kind == TY_MAYBE ? t->a : p->variant ? t->b : t->a;
@@ -945,7 +951,7 @@ static void bind_pattern(Fn *F, Node *p, const char *x, Type *t) {
             bind_pattern(F, p->args.v[i], arena_printf("%s.f%d", x, i), t->elems.v[i]);
         return;
     case ND_PVARIANT:
-        if (p->args.n) {
+        if (p->args.n && t->kind != TY_JOIN_ERROR) {
             Type *pt = t->kind == TY_MAYBE ? t->a : p->variant ? t->b : t->a;
             if (!is_unit(pt))
                 bind_pattern(F, p->args.v[0], arena_printf("%s.%s", x, slot(t, p->variant)), pt);
@@ -985,7 +991,8 @@ static Val when_expr(Fn *F, Node *n) {
         line(F, "goto when%d_end;", id);
         F->indent--;
         line(F, "}");
-        buf_printf(&F->body, "when%d_arm%d:;\n", id, i + 1);
+        if (arm->cond)
+            buf_printf(&F->body, "when%d_arm%d:;\n", id, i + 1);
     }
     line(F, "tml_panic_at(%s, \"no 'when' arm matched\");", loc_args(n->loc));
     buf_printf(&F->body, "when%d_end:;\n", id);
@@ -1192,6 +1199,8 @@ static Val emit(Fn *F, Node *n) {
     case ND_TUPLE: return aggregate(F, n->ty, &n->args, &n->ty->elems);
     case ND_CAST: {
         Val v = emit(F, n->lhs);
+        if (n->lhs->ty->kind == TY_NEVER)
+            return v;
         return to_tmp(F, n->ty, arena_printf("(%s)%s", ty_c(n->ty), v.c));
     }
     case ND_ASSIGN: return assign(F, n);

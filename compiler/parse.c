@@ -812,7 +812,12 @@ static Node *block(Parser *p) {
         int before = p->pos;
         Node *s = stmt(p);
         Tok *t = &p->toks[p->pos];
-        if (!p->panic && tok_is(t, "}") && s->kind != ND_LET && s->kind != ND_ASSIGN) {
+        int after = p->pos;
+        while (p->toks[after].kind == TK_NL)
+            after++;
+        if (!p->panic && tok_is(&p->toks[after], "}") && s->kind != ND_LET &&
+            s->kind != ND_ASSIGN) {
+            p->pos = after;
             n->lhs = s;                           /* the block's value */
             break;
         }
