@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""configure.py - writes build.ninja for `tml` and `libtmlrt`; the only build script.
+
+    ./configure.py                        # debug: -O0 -g, asserts on
+    ./configure.py --release              # -O2 -DNDEBUG
+    ./configure.py --cc=clang --sanitize=thread --builddir=build-tsan
+    ./configure.py --install-deps         # apt packages the build needs, then configure
+    ninja && ninja test                   # (ninja -f DIR/build.ninja for another builddir)
+
+One configuration per --builddir. The default one (--builddir=build) writes
+./build.ninja, so plain `ninja` builds it; any other --builddir writes
+DIR/build.ninja instead, run from the repo root as `ninja -f DIR/build.ninja`,
+so a sanitizer configuration never overwrites the default one. Paths inside
+build.ninja are relative to the repo root either way, and ninja keeps its
+.ninja_log/.ninja_deps in the builddir.
+
+build.ninja records the options and re-runs this script when configure.py
+changes or when a source directory gains or loses a file (sources are
+globbed: compiler/*.c, runtime/*.c, stdlib/*.c, tests/runtime/*_test.c).
+An empty glob leaves its targets out, so a partial tree still configures.
+
+Targets: all (default: $builddir/tml, $builddir/libtmlrt.a,
+$builddir/include/tml/*.h, one Criterion binary per tests/runtime/*_test.c),
+unit (runs the Criterion binaries), spec (runs tests/spec/run_spec.py),
+test (unit then spec, fails if either fails), install (--prefix).
+"""
+
+import argparse
+import glob
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+os.chdir(ROOT)
+
+ap = argparse.ArgumentParser(description='Write build.ninja for tml and libtmlrt.')
+ap.add_argument('--cc', default=os.environ.get('CC') or 'cc',
+                help='C compiler (default: $CC or cc)')
+mode = ap.add_mutually_exclusive_group()
+mode.add_argument('--debug', dest='release', action='store_false',
+                  help='-O0 -g, asserts on (default)')
+mode.add_argument('--release', dest='release', action='store_true',
+                  help='-O2 -DNDEBUG')
+ap.set_defaults(release=False)
+ap.add_argument('--sanitize', choices=['thread', 'address'],
+                help='build everything, and every program tml builds, with -fsanitize=...')
+ap.add_argument('--builddir', default='build', help='output directory (default: build)')
+ap.add_argument('--prefix', default='/usr/local', help='`ninja install` root (default: /usr/local)')
+ap.add_argument('--werror', action='store_true', help='add -Werror (CI uses it)')
+ap.add_argument('--install-deps', action='store_true',
+                help='apt-get install the packages the build needs, then configure')
+args = ap.parse_args()
+
+builddir = os.path.normpath(args.builddir)
+if os.path.isabs(builddir) or builddir.startswith('..'):
+    sys.exit('configure.py: --builddir must be a path inside the repo: %s' % args.builddir)
+ninja_file = 'build.ninja' if builddir == 'build' else os.path.join(builddir, 'build.ninja')
+
+
+# --- --install-deps: apt packages the build needs ------------------------
+
+def compiler_package(cc):
+    """Debian package that provides `cc`, or None when we cannot tell."""
+    name = os.path.basename(shlex.split(cc)[0])
+    if name in ('cc', 'c99', 'c89'):
+        return 'gcc'
+    if name.startswith('gcc') or name.startswith('clang'):
+        return name
+    return None
+
+
+def dpkg_installed(pkg):
+    r = subprocess.run(['dpkg-query', '-W', '-f=${Status}', pkg],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return r.returncode == 0 and r.stdout.strip().endswith(' installed')
+
+
+def install_deps(cc):
+    if shutil.which('dpkg-query') is None or shutil.which('apt-get') is None:
+        sys.exit('configure.py: --install-deps needs apt-get and dpkg-query (Debian/Ubuntu); '
+                 'install ninja, Criterion, libatomic_ops, a C compiler and python3 by hand')
+    wanted = ['ninja-build', 'libatomic-ops-dev', 'libcriterion-dev', 'libc6-dev', 'python3']
+    pkg = compiler_package(cc)
+    if pkg is None:
+        print('configure.py: cannot tell which package provides %r; not installing a compiler' % cc)
+    else:
+        wanted.insert(0, pkg)
+    missing = [p for p in wanted if not dpkg_installed(p)]
+    if not missing:
+        print('configure.py: build dependencies already installed')
+        return
+    sudo = [] if os.geteuid() == 0 else ['sudo']
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    print('configure.py: installing ' + ' '.join(missing), flush=True)
+    subprocess.run(sudo + ['apt-get', 'update'], env=env, check=True, stdin=subprocess.DEVNULL)
+    subprocess.run(sudo + ['apt-get', 'install', '-y'] + missing, env=env, check=True,
+                   stdin=subprocess.DEVNULL)
+
+
+if args.install_deps:
+    install_deps(args.cc)
+
+
+# --- a tiny ninja writer ---------------------------------------------------
+
+lines = []
+
+
+def esc(path):
+    """Escapes a path for a build line."""
+    return path.replace('$', '$$').replace(' ', '$ ').replace(':', '$:')
+
+
+def paths(items):
+    return ' '.join(esc(p) for p in items)
+
+
+def variable(key, value, indent=0):
+    lines.append('%s%s = %s' % ('  ' * indent, key, value.strip()))
+
+
+def raw(text):
+    """Escapes user text (flags, arguments) for a variable or command."""
+    return text.replace('$', '$$')
+
+
+def rule(name, command, **kw):
+    lines.append('rule ' + name)
+    variable('command', command, 1)
+    for k, v in kw.items():
+        variable(k, v, 1)
+    lines.append('')
+
+
+def build(outputs, rule_name, inputs=(), implicit=(), order_only=(), **kw):
+    line = 'build %s: %s' % (paths(outputs), rule_name)
+    if inputs:
+        line += ' ' + paths(inputs)
+    if implicit:
+        line += ' | ' + paths(implicit)
+    if order_only:
+        line += ' || ' + paths(order_only)
+    lines.append(line)
+    for k, v in kw.items():
+        variable(k, v, 1)
+
+
+def src(pattern):
+    return sorted(glob.glob(pattern))
+
+
+def obj(source):
+    return os.path.join(builddir, 'obj', os.path.splitext(source)[0] + '.o')
+
+
+def bld(name):
+    return os.path.join(builddir, name)
+
+
+# --- flags -------------------------------------------------------------------
+
+cflags = ['-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra']
+cflags += ['-O2', '-DNDEBUG'] if args.release else ['-O0', '-g']
+san = ['-fsanitize=' + args.sanitize, '-g', '-O1'] if args.sanitize else []
+cflags += san
+if args.werror:
+    cflags.append('-Werror')
+# CFLAGS/LDFLAGS from the environment go in as written, like make does.
+cflags += [os.environ.get('CFLAGS', '')]
+ldflags = san + [os.environ.get('LDFLAGS', '')]
+# Programs that `tml` builds link libtmlrt.a, so they need the same sanitizer.
+cc_extra = '-fsanitize=%s -g' % args.sanitize if args.sanitize else ''
+compiler_incs = '-Icompiler'
+if cc_extra:
+    compiler_incs += ' ' + shlex.quote('-DTML_CC_EXTRA="%s"' % cc_extra)
+
+# Arguments to re-run this script with, for the generator rule.
+regen_env = ['%s=%s' % (k, shlex.quote(os.environ[k])) for k in ('CFLAGS', 'LDFLAGS', 'AR')
+             if os.environ.get(k)]
+regen_args = ['--cc=' + args.cc, '--release' if args.release else '--debug']
+regen_args += ['--sanitize=' + args.sanitize] if args.sanitize else []
+regen_args += ['--builddir=' + builddir, '--prefix=' + args.prefix]
+regen_args += ['--werror'] if args.werror else []
+
+compiler_srcs = src('compiler/*.c')
+runtime_srcs = src('runtime/*.c') + src('stdlib/*.c')
+public_headers = src('runtime/include/tml/*.h')
+unit_srcs = src('tests/runtime/*_test.c')
+# tests/bench/ has no sources yet; give it a `bench` target when it does.
+
+# --- build.ninja ------------------------------------------------------------
+
+lines.append('# Generated by: %s' % ' '.join(regen_env + ['./configure.py']
+                                             + [shlex.quote(a) for a in regen_args]))
+lines.append('# Do not edit; edit configure.py (this file regenerates itself).')
+lines.append('ninja_required_version = 1.10')
+lines.append('')
+variable('builddir', builddir)  # also where ninja keeps .ninja_log and .ninja_deps
+variable('cc', raw(args.cc))
+variable('ar', raw(os.environ.get('AR') or 'ar'))
+variable('cflags', raw(' '.join(cflags)))
+variable('ldflags', raw(' '.join(ldflags)))
+variable('prefix', raw(args.prefix))
+lines.append('')
+
+rule('cc', '$cc -MMD -MF $out.d $cflags $incs -c $in -o $out',
+     depfile='$out.d', deps='gcc', description='CC $out')
+rule('link', '$cc $ldflags -o $out $in $libs', description='LINK $out')
+rule('ar', 'rm -f $out && $ar crs $out $in', description='AR $out')
+rule('copy', 'cp $in $out', description='COPY $out')
+rule('configure', raw(' '.join(regen_env + ['python3', 'configure.py']
+                               + [shlex.quote(a) for a in regen_args])),
+     generator='1', description='CONFIGURE ' + ninja_file)
+
+all_targets = []
+
+# The compiler: compiler/*.c -> $builddir/tml.
+tml = bld('tml')
+if compiler_srcs:
+    for s in compiler_srcs:
+        build([obj(s)], 'cc', [s], incs=compiler_incs)
+    build([tml], 'link', [obj(s) for s in compiler_srcs])
+    all_targets.append(tml)
+lines.append('')
+
+# The runtime: runtime/*.c + stdlib/*.c -> $builddir/libtmlrt.a.
+librt = bld('libtmlrt.a')
+if runtime_srcs:
+    for s in runtime_srcs:
+        build([obj(s)], 'cc', [s], incs='-Iruntime/include -Iruntime')
+    build([librt], 'ar', [obj(s) for s in runtime_srcs])
+    all_targets.append(librt)
+lines.append('')
+
+# The public header, where the driver looks for it: next to the binary.
+headers = []
+for h in public_headers:
+    out = bld(os.path.join('include', 'tml', os.path.basename(h)))
+    build([out], 'copy', [h])
+    headers.append(out)
+all_targets += headers
+lines.append('')
+
+# Criterion unit tests: one binary per tests/runtime/*_test.c.
+unit_bins = []
+if runtime_srcs:
+    for s in unit_srcs:
+        exe = bld(os.path.join('tests', os.path.basename(os.path.splitext(s)[0])))
+        build([obj(s)], 'cc', [s], incs='-Iruntime/include -Iruntime')
+        build([exe], 'link', [obj(s)], implicit=[librt],
+              libs='%s -lcriterion -latomic_ops -lpthread -lm' % esc(librt))
+        unit_bins.append(exe)
+all_targets += unit_bins
+lines.append('')
+
+build(['all'], 'phony', all_targets)
+lines.append('default all')
+lines.append('')
+
+# unit: every Criterion binary (each prints its "Synthesis" line);
+# spec: the conformance programs; test: both, failing if either failed.
+# Criterion cannot start under ThreadSanitizer (its BoxFort arena maps at
+# fixed random addresses that TSan refuses: "Could not initialize inheritable
+# arena", Snaipe/Criterion#274), so a TSan configuration builds the unit tests
+# but does not run them; run them under --sanitize=address instead.
+if args.sanitize == 'thread' and unit_bins:
+    unit_cmd = ('rc=0; echo "unit tests not run: Criterion cannot run under'
+                ' ThreadSanitizer (use --sanitize=address)"')
+elif unit_bins:
+    unit_cmd = ('rc=0; for t in %s; do echo "== $$t"; ./$$t || rc=1; done'
+                % ' '.join(shlex.quote(b) for b in unit_bins))
+else:
+    unit_cmd = 'rc=0'
+spec_cmd = 'python3 tests/spec/run_spec.py --tml %s || rc=1' % shlex.quote(tml)
+rule('unit', unit_cmd + '; exit $$rc', pool='console', description='UNIT')
+rule('spec', 'rc=0; ' + spec_cmd + '; exit $$rc', pool='console', description='SPEC')
+rule('test', unit_cmd + '; ' + spec_cmd + '; exit $$rc', pool='console', description='TEST')
+build(['unit'], 'unit', implicit=unit_bins)
+build(['spec'], 'spec', implicit=all_targets)
+build(['test'], 'test', implicit=all_targets)
+lines.append('')
+
+# install: bin/tml, lib/libtmlrt.a, include/tml/*.h under --prefix (and $DESTDIR).
+dest = '"$$DESTDIR"%s' % shlex.quote(args.prefix)
+steps = ['install -d %s/bin %s/lib %s/include/tml' % (dest, dest, dest)]
+if compiler_srcs:
+    steps.append('install -m 755 %s %s/bin/tml' % (shlex.quote(tml), dest))
+if runtime_srcs:
+    steps.append('install -m 644 %s %s/lib/libtmlrt.a' % (shlex.quote(librt), dest))
+steps += ['install -m 644 %s %s/include/tml/' % (shlex.quote(h), dest) for h in headers]
+rule('install', ' && '.join(steps), description='INSTALL $prefix')
+build(['install'], 'install', implicit=all_targets)
+lines.append('')
+
+# Re-run configure.py when it changes or a source directory gains/loses a file.
+watched = []
+for d in ['compiler', 'runtime', 'runtime/include/tml', 'stdlib', 'tests/runtime', 'tests/bench']:
+    while not os.path.isdir(d):
+        d = os.path.dirname(d) or '.'
+    if d not in watched:
+        watched.append(d)
+build([ninja_file], 'configure', implicit=['configure.py'] + watched)
+
+os.makedirs(builddir, exist_ok=True)
+with open(ninja_file, 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+
+run = 'ninja' if ninja_file == 'build.ninja' else 'ninja -f ' + ninja_file
+print('configure.py: wrote %s (%s%s, cc=%s); now run `%s`' % (
+    ninja_file, 'release' if args.release else 'debug',
+    ', sanitize=' + args.sanitize if args.sanitize else '', args.cc, run))
