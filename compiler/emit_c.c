@@ -1168,7 +1168,10 @@ static Val emit(Fn *F, Node *n) {
                        ? arena_printf("INT64_C(%llu)", (unsigned long long)n->ival)
                        : arena_printf("UINT64_C(%llu)", (unsigned long long)n->ival),
                    false);
-    case ND_FLOAT: return val(arena_printf("%.17g", n->fval), false);
+    case ND_FLOAT: {
+        const char *f = arena_printf("%.17g", n->fval);
+        return val(strpbrk(f, ".eni") ? f : arena_printf("%s.0", f), false);  /* stay a double */
+    }
     case ND_BOOL: return val(n->ival ? "true" : "false", false);
     case ND_CHAR: return val(arena_printf("%lluu", (unsigned long long)n->ival), false);
     case ND_STR: return interp(F, n);

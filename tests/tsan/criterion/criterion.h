@@ -1,0 +1,170 @@
+/* criterion.h - Criterion's test API, for ThreadSanitizer builds only.
+ *
+ * Why this exists: Criterion 2.4 cannot start under ThreadSanitizer. Its
+ * BoxFort "inheritable arena" is mmap'ed at random fixed addresses that
+ * TSan's shadow memory already owns, so every run aborts with "Could not
+ * initialize inheritable arena" (Snaipe/Criterion#274, open). The plain
+ * and ASan builds use the real Criterion; `./configure.py
+ * --sanitize=thread` puts tests/tsan/ first on the include path instead,
+ * so the same test sources run here unchanged.
+ *
+ * Supported: Test(suite, name, .timeout = S, .init = f, .fini = f,
+ * .disabled = b), cr_assert / cr_expect and their _eq _neq _lt _leq _gt
+ * _geq _null _not_null _not _str_eq _str_neq forms with optional printf
+ * messages, cr_fail, cr_log_info / cr_log_warn. Each test runs in its own
+ * forked child (the parent stays single-threaded, as TSan requires to
+ * fork), killed after its timeout. Output follows Criterion's: a line per
+ * failure and the closing `[====] Synthesis:` line; the exit status is 1
+ * when a test failed or crashed (a TSan report makes the child exit 66). */
+#ifndef TML_TSAN_CRITERION_H
+#define TML_TSAN_CRITERION_H
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct cr_shim_opts {
+    double timeout;             /* seconds; 0 = none */
+    void (*init)(void);
+    void (*fini)(void);
+    bool disabled;
+};
+
+struct cr_shim_test {
+    const char *suite, *name;
+    void (*fn)(void);
+    struct cr_shim_opts opts;
+    struct cr_shim_test *next;
+};
+
+static struct cr_shim_test *cr_shim_tests, **cr_shim_tail = &cr_shim_tests;
+static int cr_shim_failed;      /* in the child: a non-fatal check failed */
+
+#define Test(suite, name, ...)                                                      \
+    static void suite##_##name##_impl(void);                                        \
+    static struct cr_shim_test suite##_##name##_desc;                               \
+    __attribute__((constructor)) static void suite##_##name##_register(void) {      \
+        suite##_##name##_desc = (struct cr_shim_test){                              \
+            #suite, #name, suite##_##name##_impl, {__VA_ARGS__}, NULL};             \
+        *cr_shim_tail = &suite##_##name##_desc;                                     \
+        cr_shim_tail = &suite##_##name##_desc.next;                                 \
+    }                                                                               \
+    static void suite##_##name##_impl(void)
+
+/* Reports a failed check: the user's message when given, else `text`.
+ * `fmt` is the user's format behind a one-character marker, so that an
+ * absent message is not a zero-length format. */
+__attribute__((format(printf, 6, 7))) static inline void
+cr_shim_check(bool ok, bool fatal, const char *file, int line, const char *text,
+              const char *fmt, ...) {
+    if (ok)
+        return;
+    fprintf(stderr, "[----] %s:%d: Assertion Failed\n[----]   ", file, line);
+    if (fmt[1]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt + 1, ap);
+        va_end(ap);
+    } else {
+        fputs(text, stderr);
+    }
+    fputc('\n', stderr);
+    if (fatal) {
+        fflush(NULL);
+        _exit(1);
+    }
+    cr_shim_failed = 1;
+}
+
+#define CR_SHIM_(fatal, cond, text, ...) \
+    cr_shim_check((cond), (fatal), __FILE__, __LINE__, (text), "@" __VA_ARGS__)
+#define CR_SHIM_BIN_(fatal, a, op, b, ...) CR_SHIM_(fatal, (a)op(b), #a " " #op " " #b, __VA_ARGS__)
+
+#define cr_assert(c, ...) CR_SHIM_(1, (c), #c, __VA_ARGS__)
+#define cr_expect(c, ...) CR_SHIM_(0, (c), #c, __VA_ARGS__)
+#define cr_assert_not(c, ...) CR_SHIM_(1, !(c), "!(" #c ")", __VA_ARGS__)
+#define cr_expect_not(c, ...) CR_SHIM_(0, !(c), "!(" #c ")", __VA_ARGS__)
+#define cr_assert_eq(a, b, ...) CR_SHIM_BIN_(1, a, ==, b, __VA_ARGS__)
+#define cr_expect_eq(a, b, ...) CR_SHIM_BIN_(0, a, ==, b, __VA_ARGS__)
+#define cr_assert_neq(a, b, ...) CR_SHIM_BIN_(1, a, !=, b, __VA_ARGS__)
+#define cr_expect_neq(a, b, ...) CR_SHIM_BIN_(0, a, !=, b, __VA_ARGS__)
+#define cr_assert_lt(a, b, ...) CR_SHIM_BIN_(1, a, <, b, __VA_ARGS__)
+#define cr_expect_lt(a, b, ...) CR_SHIM_BIN_(0, a, <, b, __VA_ARGS__)
+#define cr_assert_leq(a, b, ...) CR_SHIM_BIN_(1, a, <=, b, __VA_ARGS__)
+#define cr_expect_leq(a, b, ...) CR_SHIM_BIN_(0, a, <=, b, __VA_ARGS__)
+#define cr_assert_gt(a, b, ...) CR_SHIM_BIN_(1, a, >, b, __VA_ARGS__)
+#define cr_expect_gt(a, b, ...) CR_SHIM_BIN_(0, a, >, b, __VA_ARGS__)
+#define cr_assert_geq(a, b, ...) CR_SHIM_BIN_(1, a, >=, b, __VA_ARGS__)
+#define cr_expect_geq(a, b, ...) CR_SHIM_BIN_(0, a, >=, b, __VA_ARGS__)
+#define cr_assert_null(p, ...) CR_SHIM_(1, (p) == NULL, #p " == NULL", __VA_ARGS__)
+#define cr_assert_not_null(p, ...) CR_SHIM_(1, (p) != NULL, #p " != NULL", __VA_ARGS__)
+#define cr_assert_str_eq(a, b, ...) CR_SHIM_(1, strcmp((a), (b)) == 0, #a " == " #b, __VA_ARGS__)
+#define cr_assert_str_neq(a, b, ...) CR_SHIM_(1, strcmp((a), (b)) != 0, #a " != " #b, __VA_ARGS__)
+#define cr_fail(...) CR_SHIM_(0, false, "cr_fail", __VA_ARGS__)
+#define cr_assert_fail(...) CR_SHIM_(1, false, "cr_assert_fail", __VA_ARGS__)
+#define cr_log_info(...) (fprintf(stderr, "[----] " __VA_ARGS__), fputc('\n', stderr))
+#define cr_log_warn(...) cr_log_info(__VA_ARGS__)
+
+/* Runs one test in a forked child; returns 0 passed, 1 failed, 2 crashed. */
+static inline int cr_shim_run(struct cr_shim_test *t) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 2;
+    }
+    if (pid == 0) {
+        if (t->opts.timeout > 0)
+            alarm((unsigned)(t->opts.timeout + 0.999));
+        if (t->opts.init)
+            t->opts.init();
+        t->fn();
+        if (t->opts.fini)
+            t->opts.fini();
+        fflush(NULL);
+        _exit(cr_shim_failed);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        ;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    if (WIFSIGNALED(st)) {
+        fprintf(stderr, "[----] %s::%s: CRASH (signal %d%s)\n", t->suite, t->name,
+                WTERMSIG(st), WTERMSIG(st) == SIGALRM ? ": timed out" : "");
+        return 2;
+    }
+    if (WEXITSTATUS(st) != 1)
+        fprintf(stderr, "[----] %s::%s: exit status %d%s\n", t->suite, t->name,
+                WEXITSTATUS(st), WEXITSTATUS(st) == 66 ? " (ThreadSanitizer report)" : "");
+    return WEXITSTATUS(st) == 1 ? 1 : 2;
+}
+
+__attribute__((weak)) int main(void) {
+    int tested = 0, passing = 0, failing = 0, crashing = 0;
+    for (struct cr_shim_test *t = cr_shim_tests; t; t = t->next) {
+        if (t->opts.disabled)
+            continue;
+        tested++;
+        int r = cr_shim_run(t);
+        if (r == 0) {
+            passing++;
+            continue;
+        }
+        fprintf(stderr, "[FAIL] %s::%s\n", t->suite, t->name);
+        if (r == 1)
+            failing++;
+        else
+            crashing++;
+    }
+    printf("[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | Crashing: %d \n", tested,
+           passing, failing, crashing);
+    return failing + crashing ? 1 : 0;
+}
+
+#endif /* TML_TSAN_CRITERION_H */
