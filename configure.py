@@ -173,7 +173,8 @@ cflags += [os.environ.get('CFLAGS', '')]
 ldflags = san + [os.environ.get('LDFLAGS', '')]
 # Programs that `tml` builds link libtmlrt.a, so they need the same sanitizer.
 cc_extra = '-fsanitize=%s -g' % args.sanitize if args.sanitize else ''
-compiler_incs = '-Icompiler'
+# ...and the same C compiler, unless $CC says otherwise when tml runs.
+compiler_incs = '-Icompiler ' + shlex.quote('-DTML_DEFAULT_CC="%s"' % args.cc)
 if cc_extra:
     compiler_incs += ' ' + shlex.quote('-DTML_CC_EXTRA="%s"' % cc_extra)
 

@@ -7,8 +7,8 @@
  *
  * The runtime is found next to this binary (a build tree: DIR/libtmlrt.a
  * and DIR/include) or in an installed layout (DIR/../lib/libtmlrt.a and
- * DIR/../include): the user never passes a runtime path. $CC (default
- * `cc`) compiles the generated C with $TML_CFLAGS (default -O2); the
+ * DIR/../include): the user never passes a runtime path. $CC (default:
+ * the compiler tml itself was configured with) compiles the generated C with $TML_CFLAGS (default -O2); the
  * flags this compiler was configured with for sanitizers (TML_CC_EXTRA)
  * are added so programs link the same sanitizer runtime as libtmlrt.a.
  * Exit status: 1 on a compile error (diagnostics on stderr), 2 on a usage
@@ -25,6 +25,9 @@
 
 #include "tmlc.h"
 
+#ifndef TML_DEFAULT_CC
+#define TML_DEFAULT_CC "cc"
+#endif
 #ifndef TML_CC_EXTRA
 #define TML_CC_EXTRA ""
 #endif
@@ -147,7 +150,7 @@ static void build(const char *path, const char *out, const char *tmpdir) {
     const char *cc = getenv("CC");
     const char *cflags = getenv("TML_CFLAGS");
     Vec args = {0};
-    push_words(&args, cc && *cc ? cc : "cc");
+    push_words(&args, cc && *cc ? cc : TML_DEFAULT_CC);
     vec_push(&args, "-std=c11");
     vec_push(&args, "-D_GNU_SOURCE");
     push_words(&args, cflags ? cflags : "-O2");
