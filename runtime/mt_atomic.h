@@ -1,0 +1,86 @@
+/* mt_atomic.h - the only place the runtime spells atomic operations.
+ *
+ * A thin wrapper over libatomic_ops (AO_*), so every atomic access in
+ * runtime/ reads the same on every platform and names its ordering.
+ * On gcc >= 4.8 and clang the AO_* primitives used here compile to the
+ * __atomic builtins, which ThreadSanitizer understands; under
+ * -fsanitize=thread we define AO_THREAD_SANITIZER before including
+ * <atomic_ops.h> so the library avoids its inline-asm paths.
+ *
+ * Invariants:
+ *   - an mt_atomic is only ever touched through these functions (the
+ *     struct wrapper makes a plain read or write a compile error);
+ *   - every value is a 64-bit word (AO_t is 64 bits on the LP64 targets
+ *     we support; a task's state word needs 32 generation bits + state);
+ *   - read-modify-writes are at least acquire+release (AO_*_full; the
+ *     __atomic path gives seq_cst for add, acq_rel for CAS);
+ *   - there is deliberately no standalone fence: ThreadSanitizer does not
+ *     model fences (gcc rejects them under -fsanitize=thread). A protocol
+ *     that needs store->load ordering ("announce, then re-check") gets it
+ *     from a mutex both sides take, or keeps both flags in one word so a
+ *     single modification order decides (mt_park.c, mt_runtime.c).
+ * Callers comment each use with the access it pairs with (STYLE.md). */
+#ifndef MT_ATOMIC_H
+#define MT_ATOMIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define MT_THREAD_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MT_THREAD_SANITIZER 1
+#endif
+#endif
+#if defined(MT_THREAD_SANITIZER) && !defined(AO_THREAD_SANITIZER)
+#define AO_THREAD_SANITIZER
+#endif
+
+#include <atomic_ops.h>
+
+_Static_assert(sizeof(AO_t) == sizeof(uint64_t), "mt_atomic needs a 64-bit AO_t");
+
+/* A 64-bit word accessed only atomically. Zero-initialise it or use
+ * MT_ATOMIC_INIT(v) in a static initializer. */
+typedef struct mt_atomic {
+    volatile AO_t v;
+} mt_atomic;
+
+#define MT_ATOMIC_INIT(x) { (AO_t)(x) }
+
+/* Relaxed load: atomicity only, no ordering. */
+static inline uint64_t mt_atomic_load(const mt_atomic *a) {
+    return AO_load(&a->v);
+}
+
+/* Acquire load: later accesses cannot move before it. */
+static inline uint64_t mt_atomic_load_acquire(const mt_atomic *a) {
+    return AO_load_acquire(&a->v);
+}
+
+/* Relaxed store: atomicity only, no ordering. */
+static inline void mt_atomic_store(mt_atomic *a, uint64_t x) {
+    AO_store(&a->v, (AO_t)x);
+}
+
+/* Release store: earlier accesses cannot move after it. */
+static inline void mt_atomic_store_release(mt_atomic *a, uint64_t x) {
+    AO_store_release(&a->v, (AO_t)x);
+}
+
+/* Atomic add (at least acquire+release); returns the previous value.
+ * Subtract by adding the two's complement: mt_atomic_fetch_add(a, -1). */
+static inline uint64_t mt_atomic_fetch_add(mt_atomic *a, uint64_t delta) {
+    return AO_fetch_and_add_full(&a->v, (AO_t)delta);
+}
+
+/* Compare-and-swap (acquire+release on success, acquire on failure):
+ * stores `desired` if the word equals `expected`. Returns the value
+ * seen, which equals `expected` exactly when the swap happened, so CAS
+ * loops need no second load. */
+static inline uint64_t mt_atomic_cas(mt_atomic *a, uint64_t expected, uint64_t desired) {
+    return AO_fetch_compare_and_swap_full(&a->v, (AO_t)expected, (AO_t)desired);
+}
+
+#endif /* MT_ATOMIC_H */

@@ -1,0 +1,287 @@
+/* mt_runtime_test.c - the runtime object and the ABI around it: wakes
+ * from foreign threads (the seed bug), stale tokens after slot reuse and
+ * after destroy, TML_WORKERS, block_on, shutdown refusing foreign spawns,
+ * several runtimes side by side, the worker-id budget. */
+#include <errno.h>
+
+#include "rt_test.h"
+
+/* What a waiting task and the thread that wakes it share. */
+typedef struct handoff {
+    mt_atomic token; /* the task's waker, published at each Pending */
+    mt_atomic go;    /* set by the waker before it wakes */
+    mt_atomic polls;
+    latch published, done;
+} handoff;
+
+static void handoff_init(handoff *h) {
+    mt_atomic_store(&h->token, 0);
+    mt_atomic_store(&h->go, 0);
+    mt_atomic_store(&h->polls, 0);
+    latch_init(&h->published);
+    latch_init(&h->done);
+}
+
+/* async func waiter(h) { until h.go { publish waker; Pending } }
+ * Returns Pending after publishing its waker, like any leaf that must be
+ * woken from outside (an I/O completion, a foreign callback). */
+typedef struct waiter_frame {
+    uint32_t state;
+    handoff *h;
+} waiter_frame;
+
+static tml_poll waiter_poll(void *frame, tml_cx *cx) {
+    handoff *h = ((waiter_frame *)frame)->h;
+    mt_atomic_fetch_add(&h->polls, 1);
+    if (mt_atomic_load_acquire(&h->go)) { /* pairs with the release in wake_it */
+        latch_add(&h->done, 1);
+        return TML_READY;
+    }
+    mt_atomic_store_release(&h->token, cx->waker);
+    latch_add(&h->published, 1);
+    return TML_PENDING;
+}
+
+static const tml_task_vt waiter_vt = {waiter_poll, sizeof(waiter_frame), 0, 0, NULL, "waiter"};
+
+/* The foreign side: a plain pthread the runtime did not create. */
+static void *wake_it(void *arg) {
+    handoff *h = arg;
+    mt_atomic_store_release(&h->go, 1);
+    tml_wake(mt_atomic_load_acquire(&h->token));
+    return NULL;
+}
+
+Test(mt_runtime, foreign_thread_wake_completes_a_pending_task, .timeout = 10) {
+    mt_runtime *rt;
+    cr_assert_eq(mt_runtime_new(2, &rt), 0);
+    for (int i = 0; i < 300; i++) { /* workers parked or parking: both orders */
+        handoff h;
+        tml_join *j;
+        handoff_init(&h);
+        cr_assert_eq(mt_runtime_spawn(rt, &waiter_vt, &(waiter_frame){.h = &h}, &j), 0);
+        cr_assert(latch_wait(&h.published, 1));
+        pthread_join(foreign_thread(wake_it, &h), NULL);
+        cr_assert(latch_wait(&h.done, 1));
+        tml_join_release(j);
+    }
+    mt_runtime_destroy(rt);
+}
+
+/* async func record(out) { *out = my waker } */
+typedef struct record_frame {
+    uint32_t state;
+    tml_waker *out;
+} record_frame;
+
+static tml_poll record_poll(void *frame, tml_cx *cx) {
+    *((record_frame *)frame)->out = cx->waker;
+    return TML_READY;
+}
+
+static const tml_task_vt record_vt = {record_poll, sizeof(record_frame), 0, 0, NULL, "record"};
+
+/* Every earlier wake that reached the global queue of a one-worker
+ * runtime has been run once this returns (FIFO queue, one worker). */
+static void barrier(mt_runtime *rt) {
+    tml_waker ignored;
+    cr_assert_eq(mt_runtime_block_on(rt, &record_vt, &(record_frame){.out = &ignored}, NULL), 0);
+}
+
+/* Spawns a waiter on `rt` and returns its token once it is pending. */
+static tml_waker pending_waiter(mt_runtime *rt, handoff *h, tml_join **j) {
+    handoff_init(h);
+    cr_assert_eq(mt_runtime_spawn(rt, &waiter_vt, &(waiter_frame){.h = h}, j), 0);
+    cr_assert(latch_wait(&h->published, 1));
+    return mt_atomic_load_acquire(&h->token);
+}
+
+Test(mt_runtime, stale_token_wake_after_slot_reuse_does_not_poll_the_new_task, .timeout = 10) {
+    mt_runtime *rt;
+    cr_assert_eq(mt_runtime_new(1, &rt), 0);
+    tml_waker old;
+    cr_assert_eq(mt_runtime_block_on(rt, &record_vt, &(record_frame){.out = &old}, NULL), 0);
+    handoff h;
+    tml_join *j;
+    tml_waker now = pending_waiter(rt, &h, &j);
+    cr_assert_eq(mt_token_slot(now), mt_token_slot(old)); /* the slot was reused */
+    cr_assert_eq(mt_token_gen(now), mt_token_gen(old) + 1);
+    tml_wake(old); /* stale: must not schedule the new task */
+    barrier(rt);
+    cr_assert_eq(mt_atomic_load(&h.polls), 1);
+    pthread_join(foreign_thread(wake_it, &h), NULL); /* its own token does */
+    cr_assert(latch_wait(&h.done, 1));
+    cr_assert_eq(mt_atomic_load(&h.polls), 2);
+    tml_join_release(j);
+    mt_runtime_destroy(rt);
+}
+
+Test(mt_runtime, wake_after_destroy_is_a_noop, .timeout = 10) {
+    mt_runtime *rt;
+    tml_waker t;
+    cr_assert_eq(mt_runtime_new(2, &rt), 0);
+    cr_assert_eq(mt_runtime_block_on(rt, &record_vt, &(record_frame){.out = &t}, NULL), 0);
+    mt_runtime_destroy(rt);
+    tml_wake(t); /* its slab is freed: ASan would catch any access */
+    tml_wake(~t);
+    tml_wake(0);
+}
+
+Test(mt_runtime, old_token_misses_a_later_runtime_reusing_its_worker_id, .timeout = 10) {
+    mt_runtime *rt;
+    tml_waker old;
+    cr_assert_eq(mt_runtime_new(1, &rt), 0);
+    cr_assert_eq(mt_runtime_block_on(rt, &record_vt, &(record_frame){.out = &old}, NULL), 0);
+    mt_runtime_destroy(rt);
+    cr_assert_eq(mt_runtime_new(1, &rt), 0);
+    handoff h;
+    tml_join *j;
+    tml_waker now = pending_waiter(rt, &h, &j);
+    cr_assert_eq(mt_token_worker(now), mt_token_worker(old)); /* same id ... */
+    cr_assert_eq(mt_token_slot(now), mt_token_slot(old));     /* same slot ... */
+    cr_assert_neq(mt_token_gen(now), mt_token_gen(old));      /* new generation */
+    tml_wake(old);
+    barrier(rt);
+    cr_assert_eq(mt_atomic_load(&h.polls), 1);
+    pthread_join(foreign_thread(wake_it, &h), NULL);
+    cr_assert(latch_wait(&h.done, 1));
+    tml_join_release(j);
+    mt_runtime_destroy(rt);
+}
+
+typedef struct destroy_arg {
+    mt_runtime *rt;
+    latch done;
+} destroy_arg;
+
+static void *destroy_it(void *arg) {
+    destroy_arg *d = arg;
+    mt_runtime_destroy(d->rt);
+    latch_add(&d->done, 1);
+    return NULL;
+}
+
+/* async func gate_then_spawn(g) { await g.recv(); spawn(ready()) } */
+static mt_atomic children;
+
+static tml_poll child_poll(void *frame, tml_cx *cx) {
+    (void)frame;
+    (void)cx;
+    mt_atomic_fetch_add(&children, 1);
+    return TML_READY;
+}
+
+static const tml_task_vt child_vt = {child_poll, sizeof(uint32_t), 0, 0, NULL, "child"};
+
+typedef struct gate_frame {
+    uint32_t state;
+    tml_chan *g;
+    int64_t v;
+    tml_recv_fut aw;
+} gate_frame;
+
+static tml_poll gate_poll(void *frame, tml_cx *cx) {
+    gate_frame *f = frame;
+    if (f->state == 0) {
+        tml_recv_init(&f->aw, f->g, &f->v);
+        f->state = 1;
+    }
+    if (tml_recv_poll(&f->aw, cx) == TML_PENDING)
+        return TML_PENDING;
+    tml_join_release(tml_spawn(&child_vt, &(uint32_t){0})); /* from inside: allowed */
+    tml_receiver_release(f->g);
+    return TML_READY;
+}
+
+static const tml_task_vt gate_vt = {gate_poll, sizeof(gate_frame), 0, 0, NULL, "gate"};
+
+Test(mt_runtime, shutdown_refuses_foreign_spawns_and_waits_for_tasks, .timeout = 10) {
+    destroy_arg d;
+    tml_join *j;
+    latch_init(&d.done);
+    cr_assert_eq(mt_runtime_new(2, &d.rt), 0);
+    tml_chan *g = tml_chan_new(sizeof(int64_t), 1, NULL);
+    cr_assert_eq(mt_runtime_spawn(d.rt, &gate_vt, &(gate_frame){.g = g}, &j), 0);
+    tml_join_release(j);
+    pthread_t t = foreign_thread(destroy_it, &d);
+    int err;
+    int64_t deadline = tml_now_ns() + (int64_t)WAIT_MS * 1000000;
+    do { /* until destroy has begun; the gate keeps it from finishing */
+        err = mt_runtime_spawn(d.rt, &child_vt, &(uint32_t){0}, &j);
+        if (err == 0)
+            tml_join_release(j);
+    } while (err == 0 && tml_now_ns() < deadline);
+    cr_assert_eq(err, -ESHUTDOWN);
+    cr_assert_eq(latch_count(&d.done), 0); /* still waiting for the gate */
+    tml_sender_release(g);                 /* closes: the gate opens */
+    cr_assert(latch_wait(&d.done, 1));
+    pthread_join(t, NULL);
+    cr_assert_geq(mt_atomic_load(&children), 1); /* its inside spawn ran */
+}
+
+Test(mt_runtime, block_on_returns_the_result_and_can_repeat, .timeout = 10) {
+    enter_with_workers("2");
+    for (int i = 0; i < 50; i++) {
+        tml_waker t = 0;
+        tml_block_on(&record_vt, &(record_frame){.out = &t}, NULL);
+        cr_assert_neq(t, 0);
+    }
+    cr_assert_eq(tml_main_exit(3), 3);
+}
+
+Test(mt_runtime, tml_workers_sets_the_worker_count, .timeout = 10) {
+    enter_with_workers("3");
+    cr_assert_eq(mt_runtime_current()->nworkers, 3);
+    tml_main_exit(0);
+}
+
+Test(mt_runtime, tml_workers_zero_panics, .timeout = 10, .exit_code = 101) {
+    enter_with_workers("0");
+}
+
+Test(mt_runtime, tml_workers_negative_panics, .timeout = 10, .exit_code = 101) {
+    enter_with_workers("-2");
+}
+
+Test(mt_runtime, tml_workers_garbage_panics, .timeout = 10, .exit_code = 101) {
+    enter_with_workers("4x");
+}
+
+Test(mt_runtime, tml_workers_empty_panics, .timeout = 10, .exit_code = 101) {
+    enter_with_workers("");
+}
+
+/* async func whoami() -> U32: the worker id in the task's own token. */
+static tml_poll whoami_poll(void *frame, tml_cx *cx) {
+    *(unsigned *)frame = mt_token_worker(cx->waker);
+    return TML_READY;
+}
+
+static const tml_task_vt whoami_vt = {whoami_poll, sizeof(unsigned), 0, sizeof(unsigned), NULL, "whoami"};
+
+Test(mt_runtime, runtimes_side_by_side_get_distinct_worker_ids, .timeout = 10) {
+    mt_runtime *a, *b;
+    unsigned ida = 0, idb = 0;
+    cr_assert_eq(mt_runtime_new(2, &a), 0);
+    cr_assert_eq(mt_runtime_new(3, &b), 0);
+    cr_assert_eq(mt_runtime_block_on(a, &whoami_vt, &(unsigned){0}, &ida), 0);
+    cr_assert_eq(mt_runtime_block_on(b, &whoami_vt, &(unsigned){0}, &idb), 0);
+    cr_assert(ida - a->id_base < 2);
+    cr_assert(idb - b->id_base < 3);
+    cr_assert(a->id_base + 2 <= b->id_base || b->id_base + 3 <= a->id_base);
+    mt_runtime_destroy(a);
+    mt_runtime_destroy(b);
+}
+
+Test(mt_runtime, worker_ids_are_a_budget_of_256, .timeout = 10) {
+    mt_runtime *a, *b, *c;
+    cr_assert_eq(mt_runtime_new(0, &a), -EINVAL);
+    cr_assert_eq(mt_runtime_new(MT_MAX_WORKERS + 1, &a), -EINVAL);
+    cr_assert_eq(mt_runtime_new(200, &a), 0);
+    cr_assert_eq(mt_runtime_new(100, &b), -EAGAIN);
+    cr_assert_eq(mt_runtime_new(56, &b), 0);
+    mt_runtime_destroy(a);
+    cr_assert_eq(mt_runtime_new(100, &c), 0); /* freed ids are reused */
+    mt_runtime_destroy(b);
+    mt_runtime_destroy(c);
+}

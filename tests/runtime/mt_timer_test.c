@@ -1,0 +1,160 @@
+/* mt_timer_test.c - the timer heap driven with a fake `now`, the arming
+ * rule, and sleeps end to end: never early, zero sleeps, deadline order,
+ * timers firing while every worker is parked, blocking sleep. */
+#include "rt_test.h"
+
+#define MS INT64_C(1000000)
+
+Test(mt_timer, expires_due_entries_in_deadline_order, .timeout = 10) {
+    mt_timers t;
+    bool unpark;
+    tml_waker out[8];
+    mt_timers_init(&t);
+    cr_assert_eq(mt_timers_next(&t), MT_NO_DEADLINE);
+    const int64_t deadlines[] = {50, 10, 40, 20, 30, 10};
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(mt_timers_insert(&t, deadlines[i], (tml_waker)deadlines[i], &unpark), 0);
+    cr_assert_eq(mt_timers_next(&t), 10);
+    cr_assert_eq(mt_timers_expire(&t, 9, out, 8), 0); /* nothing due yet */
+    size_t n = mt_timers_expire(&t, 30, out, 8);      /* 10, 10, 20, 30 */
+    cr_assert_eq(n, 4);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_leq(out[i - 1], out[i]);
+    cr_assert_eq(out[3], 30);
+    cr_assert_eq(mt_timers_next(&t), 40);
+    cr_assert_eq(mt_timers_expire(&t, 1000, out, 1), 1); /* batch limit */
+    cr_assert_eq(out[0], 40);
+    cr_assert_eq(mt_timers_expire(&t, 1000, out, 8), 1);
+    cr_assert_eq(mt_timers_next(&t), MT_NO_DEADLINE);
+    mt_timers_fini(&t);
+}
+
+Test(mt_timer, one_parked_worker_arms_the_earliest_deadline, .timeout = 10) {
+    mt_timers t;
+    bool unpark;
+    mt_timers_init(&t);
+    cr_assert_eq(mt_timers_arm(&t), MT_NO_DEADLINE); /* nothing pending */
+    cr_assert_eq(mt_timers_insert(&t, 100, 1, &unpark), 0);
+    cr_assert(unpark);                       /* nobody wakes for it yet */
+    cr_assert_eq(mt_timers_arm(&t), 100);    /* first parker arms it */
+    cr_assert_eq(mt_timers_arm(&t), MT_NO_DEADLINE); /* the next parks untimed */
+    cr_assert_eq(mt_timers_insert(&t, 200, 2, &unpark), 0);
+    cr_assert_not(unpark);                   /* the armed worker wakes first */
+    cr_assert_eq(mt_timers_insert(&t, 50, 3, &unpark), 0);
+    cr_assert(unpark);                       /* earlier than anyone wakes */
+    cr_assert_eq(mt_timers_arm(&t), 50);
+    mt_timers_disarm(&t, 100);               /* stale: 50 stays armed */
+    cr_assert_eq(mt_timers_arm(&t), MT_NO_DEADLINE);
+    mt_timers_disarm(&t, 50);
+    cr_assert_eq(mt_timers_arm(&t), 50);     /* re-armed by the next parker */
+    mt_timers_fini(&t);
+}
+
+/* async func nap(ms: I64) { await sleep(ms); record when } */
+typedef struct nap_frame {
+    uint32_t state;
+    int64_t ns;
+    int64_t deadline;   /* what the test checks against */
+    tml_sleep_fut aw;
+    int64_t *woke_at;   /* out: clock at Ready */
+    latch *order;       /* counts wake-ups; the position is the count */
+    int64_t *position;  /* out: 1-based wake-up position */
+} nap_frame;
+
+static tml_poll nap_poll(void *frame, tml_cx *cx) {
+    nap_frame *f = frame;
+    if (f->state == 0) {
+        tml_sleep_init(&f->aw, f->ns);
+        f->deadline = f->aw.deadline_ns;
+        f->state = 1;
+    }
+    if (tml_sleep_poll(&f->aw, cx) == TML_PENDING)
+        return TML_PENDING;
+    int64_t now = tml_now_ns();
+    cr_assert_geq(now, f->deadline); /* never early */
+    if (f->woke_at)
+        *f->woke_at = now;
+    if (f->order) {
+        latch_add(f->order, 1);
+        *f->position = latch_count(f->order);
+    }
+    return TML_READY;
+}
+
+static const tml_task_vt nap_vt = {nap_poll, sizeof(nap_frame), 0, 0, NULL, "nap"};
+
+Test(mt_timer, sleep_never_fires_early, .timeout = 10) {
+    enum { N = 40 };
+    enter_with_workers("2");
+    tml_join *h[N];
+    int64_t woke[N], start[N];
+    for (int i = 0; i < N; i++) {
+        start[i] = tml_now_ns();
+        h[i] = tml_spawn(&nap_vt, &(nap_frame){.ns = (i % 8) * MS, .woke_at = &woke[i]});
+    }
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(tml_join_blocking(h[i], NULL), TML_JOIN_OK);
+        cr_assert_geq(woke[i] - start[i], (i % 8) * MS);
+        tml_join_release(h[i]);
+    }
+    tml_main_exit(0);
+}
+
+Test(mt_timer, zero_and_negative_sleeps_complete, .timeout = 10) {
+    enter_with_workers("1");
+    tml_block_on(&nap_vt, &(nap_frame){.ns = 0}, NULL);
+    tml_block_on(&nap_vt, &(nap_frame){.ns = -5 * MS}, NULL);
+    tml_main_exit(0);
+}
+
+Test(mt_timer, sleeping_tasks_resume_in_deadline_order, .timeout = 10) {
+    enter_with_workers("1"); /* one worker: wake-ups run in queue order */
+    latch order;
+    latch_init(&order);
+    int64_t pos[3];
+    const int64_t ms[3] = {60, 20, 40};
+    tml_join *h[3];
+    for (int i = 0; i < 3; i++)
+        h[i] = tml_spawn(&nap_vt, &(nap_frame){.ns = ms[i] * MS, .order = &order, .position = &pos[i]});
+    for (int i = 0; i < 3; i++) {
+        tml_join_blocking(h[i], NULL);
+        tml_join_release(h[i]);
+    }
+    cr_assert_eq(pos[1], 1);
+    cr_assert_eq(pos[2], 2);
+    cr_assert_eq(pos[0], 3);
+    tml_main_exit(0);
+}
+
+Test(mt_timer, timer_fires_while_every_worker_is_parked, .timeout = 10) {
+    enter_with_workers("4");
+    latch done;
+    latch_init(&done);
+    int64_t pos;
+    /* nothing else runs: all four workers park; one must wake on time */
+    tml_join_release(tml_spawn(&nap_vt, &(nap_frame){.ns = 30 * MS, .order = &done, .position = &pos}));
+    cr_assert(latch_wait(&done, 1));
+    tml_main_exit(0);
+}
+
+Test(mt_timer, sleeping_tasks_do_not_occupy_the_worker, .timeout = 10) {
+    enter_with_workers("1");
+    latch done;
+    latch_init(&done);
+    int64_t pos[50];
+    int64_t start = tml_now_ns();
+    for (int i = 0; i < 50; i++) /* 50 x 100 ms on one worker */
+        tml_join_release(tml_spawn(&nap_vt, &(nap_frame){.ns = 100 * MS, .order = &done, .position = &pos[i]}));
+    cr_assert(latch_wait(&done, 50));
+    cr_assert_lt(tml_now_ns() - start, 2500 * MS); /* far below the 5 s sum */
+    tml_main_exit(0);
+}
+
+Test(mt_timer, blocking_sleep_never_returns_early, .timeout = 10) {
+    for (int i = 0; i < 5; i++) {
+        int64_t start = tml_now_ns();
+        tml_sleep_blocking(2 * MS);
+        cr_assert_geq(tml_now_ns() - start, 2 * MS);
+    }
+    tml_sleep_blocking(-1); /* returns at once */
+}

@@ -1,0 +1,78 @@
+/* rt_test.h - helpers shared by the runtime's Criterion tests.
+ *
+ * Tests never sleep to synchronise: they wait for an event with a bounded
+ * timeout (latch_wait), and each Test has `.timeout = 10` on top. Frames
+ * are written by hand exactly as generated code would write them: a
+ * struct with a resume `state`, the locals live across awaits, the leaf
+ * being awaited, and the result; a poll function; a tml_task_vt. */
+#ifndef RT_TEST_H
+#define RT_TEST_H
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "mt_internal.h"
+
+#define WAIT_MS 5000 /* bound on any single wait; well under .timeout */
+
+/* A counter that threads bump and a test waits on. */
+typedef struct latch {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    int64_t count;
+} latch;
+
+static inline void latch_init(latch *l) {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&l->lock, NULL);
+    l->count = 0;
+}
+
+static inline void latch_add(latch *l, int64_t n) {
+    pthread_mutex_lock(&l->lock);
+    l->count += n;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+static inline int64_t latch_count(latch *l) {
+    pthread_mutex_lock(&l->lock);
+    int64_t n = l->count;
+    pthread_mutex_unlock(&l->lock);
+    return n;
+}
+
+/* Waits until the count reaches `target`; false after WAIT_MS. */
+static inline bool latch_wait(latch *l, int64_t target) {
+    int64_t deadline = tml_now_ns() + (int64_t)WAIT_MS * 1000000;
+    struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
+    int err = 0;
+    pthread_mutex_lock(&l->lock);
+    while (l->count < target && err == 0)
+        err = pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+    bool reached = l->count >= target;
+    pthread_mutex_unlock(&l->lock);
+    return reached;
+}
+
+/* Starts the process runtime with `workers` workers, as generated main
+ * does with TML_WORKERS set. */
+static inline void enter_with_workers(const char *workers) {
+    setenv("TML_WORKERS", workers, 1);
+    tml_main_enter(0, NULL);
+}
+
+/* Runs `fn(arg)` on a new plain pthread (not a runtime worker). */
+static inline pthread_t foreign_thread(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fn, arg), 0);
+    return t;
+}
+
+#endif /* RT_TEST_H */
