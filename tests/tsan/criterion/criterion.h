@@ -9,7 +9,7 @@
  * so the same test sources run here unchanged.
  *
  * Supported: Test(suite, name, .timeout = S, .init = f, .fini = f,
- * .disabled = b), cr_assert / cr_expect and their _eq _neq _lt _leq _gt
+ * .disabled = b, .exit_code = N, .signal = S), cr_assert / cr_expect and their _eq _neq _lt _leq _gt
  * _geq _null _not_null _not _str_eq _str_neq forms with optional printf
  * messages, cr_fail, cr_log_info / cr_log_warn. Each test runs in its own
  * forked child (the parent stays single-threaded, as TSan requires to
@@ -33,6 +33,8 @@ struct cr_shim_opts {
     void (*init)(void);
     void (*fini)(void);
     bool disabled;
+    int exit_code;              /* the status a passing test exits with */
+    int signal;                 /* the signal a passing test dies of; 0 none */
 };
 
 struct cr_shim_test {
@@ -132,7 +134,9 @@ static inline int cr_shim_run(struct cr_shim_test *t) {
     int st;
     while (waitpid(pid, &st, 0) < 0)
         ;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    if (t->opts.signal)
+        return WIFSIGNALED(st) && WTERMSIG(st) == t->opts.signal ? 0 : 1;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == t->opts.exit_code)
         return 0;
     if (WIFSIGNALED(st)) {
         fprintf(stderr, "[----] %s::%s: CRASH (signal %d%s)\n", t->suite, t->name,
