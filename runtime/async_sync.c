@@ -14,11 +14,12 @@
  *   - receivers wait only while len == 0 and the channel is open;
  *   - senders wait only while len == cap and the channel is open;
  *   - a waiting leaf is completed by the thread that makes progress
- *     possible ("hand-off"): a send moves its value straight into the
- *     oldest waiting receiver's `out`; a receive that frees a slot moves
- *     the oldest waiting sender's value into the ring. Its `status` is set
- *     before its task is woken, so a woken leaf never retries, waiters are
- *     served in FIFO order, and no wake-up is wasted or lost;
+ *     possible ("hand-off", as Go's chansend/chanrecv, runtime/chan.go):
+ *     a send moves its value straight into the oldest waiting receiver's
+ *     `out`; a receive that frees a slot moves the oldest waiting
+ *     sender's value into the ring. Its `status` is set before its task
+ *     is woken, so a woken leaf never retries, waiters are served in FIFO
+ *     order, and no wake-up is wasted or lost;
  *   - once closed: sends fail (the value stays with the caller), receives
  *     drain the ring and then fail; close completes every waiter.
  * The ring grows by doubling (up to cap), so a bounded channel with a

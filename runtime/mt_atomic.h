@@ -41,13 +41,10 @@
 
 _Static_assert(sizeof(AO_t) == sizeof(uint64_t), "mt_atomic needs a 64-bit AO_t");
 
-/* A 64-bit word accessed only atomically. Zero-initialise it or use
- * MT_ATOMIC_INIT(v) in a static initializer. */
+/* A 64-bit word accessed only atomically; all-zero bytes are the value 0. */
 typedef struct mt_atomic {
     volatile AO_t v;
 } mt_atomic;
-
-#define MT_ATOMIC_INIT(x) { (AO_t)(x) }
 
 /* Relaxed load: atomicity only, no ordering. */
 static inline uint64_t mt_atomic_load(const mt_atomic *a) {

@@ -73,7 +73,7 @@ typedef struct mt_idle {
     pthread_mutex_t lock;
     unsigned *stack;   /* worker indices, most recently parked last; lock */
     unsigned len;      /* lock */
-    mt_atomic parked;  /* == len, for wakers that must not take the lock */
+    mt_atomic parked;  /* mirrors len, for wakers that do not take the lock */
 } mt_idle;
 
 int mt_idle_init(mt_idle *idle, unsigned nworkers);

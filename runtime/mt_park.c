@@ -39,6 +39,9 @@
  * A worker popped in (c) just after it left in step 3 keeps the sticky
  * notification: its next park returns at once and it loops one extra
  * time, harmless.
+ * Sources: Tokio's parker (mutex + condvar + notified state) and idle
+ * set (tokio/src/runtime/scheduler/multi_thread/{park,idle}.rs); Go's
+ * "spinning M re-checks after announcing" (runtime/proc.go, findRunnable).
  * Rejected: a futex word per worker (lighter, but ThreadSanitizer does not
  * model futex hand-offs; the parking issue may switch, keeping this
  * interface); waking every parked worker (thundering herd); a sleep/poll
@@ -115,6 +118,7 @@ int mt_idle_init(mt_idle *idle, unsigned nworkers) {
     return 0;
 }
 
+/* Frees the set. Threads: no worker may use it any more. */
 void mt_idle_fini(mt_idle *idle) {
     pthread_mutex_destroy(&idle->lock);
     free(idle->stack);
@@ -126,7 +130,7 @@ void mt_idle_fini(mt_idle *idle) {
 void mt_idle_announce(mt_idle *idle, unsigned index) {
     pthread_mutex_lock(&idle->lock);
     idle->stack[idle->len++] = index;
-    mt_atomic_fetch_add(&idle->parked, 1);
+    mt_atomic_store(&idle->parked, idle->len); /* relaxed: the protocol's locks order it */
     pthread_mutex_unlock(&idle->lock);
 }
 
@@ -139,7 +143,7 @@ bool mt_idle_cancel(mt_idle *idle, unsigned index) {
     for (unsigned i = 0; i < idle->len; i++) {
         if (idle->stack[i] == index) {
             idle->stack[i] = idle->stack[--idle->len];
-            mt_atomic_fetch_add(&idle->parked, (uint64_t)-1);
+            mt_atomic_store(&idle->parked, idle->len); /* relaxed: as in announce */
             found = true;
             break;
         }
@@ -164,7 +168,7 @@ bool mt_idle_pop(mt_idle *idle, unsigned *index) {
     pthread_mutex_lock(&idle->lock);
     if (idle->len > 0) {
         *index = idle->stack[--idle->len];
-        mt_atomic_fetch_add(&idle->parked, (uint64_t)-1);
+        mt_atomic_store(&idle->parked, idle->len); /* relaxed: as in announce */
         found = true;
     }
     pthread_mutex_unlock(&idle->lock);

@@ -66,6 +66,8 @@ static uint32_t gen_floors[MT_MAX_WORKERS]; /* by worker id; write lock */
  * threads that are not workers (workers use their own runtime). */
 static mt_runtime *process_rt;
 
+/* Panics with "what: reason" for a negative errno `err` from the runtime
+ * (used where an ABI function has no way to return the error). */
 _Noreturn void mt_panic_err(const char *what, int err) {
     char buf[96], msg[224];
     const char *why;

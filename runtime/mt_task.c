@@ -9,6 +9,9 @@
  * table. Chunk pointers are published once (release) and read without a
  * lock (acquire) by wakers; the free list and growth are under the slab
  * mutex (any worker frees a slot when the task it polled completes).
+ * Sources: the geometric pages of Tokio's slab (tokio/src/util/slab.rs);
+ * the state word with a notified bit, re-polled instead of polled twice,
+ * from Tokio's task state (tokio/src/runtime/task/state.rs).
  *
  * State word. Each slot has one 64-bit atomic word: generation << 32 |
  * state bits (MT_TASK_*). The generation is bumped when the slot is freed,
@@ -232,7 +235,7 @@ tml_join *mt_join_new(const tml_task_vt *vt, const void *frame, mt_parker *block
     MT_ASSERT(vt && vt->poll && frame);
     MT_ASSERT(vt->result_size == 0 || vt->result_offset + vt->result_size <= vt->frame_size);
     tml_join *j = tml_alloc(sizeof *j + vt->frame_size);
-    mt_atomic_store(&j->refs, 2); /* before the block is shared */
+    mt_atomic_store(&j->refs, 2); /* relaxed, both: the block is not shared yet */
     mt_atomic_store(&j->done, 0);
     pthread_mutex_init(&j->lock, NULL);
     j->waiters = (mt_waitlist){NULL, NULL};

@@ -1,8 +1,9 @@
 /* mt_timer.c - the monotonic clock, a runtime's pending timers, and the
  * sleep leaf.
  *
- * Timers: a binary min-heap of (deadline_ns, waker) under a mutex. Insert
- * is O(log n). There is no cancellation: an entry that outlives its sleep
+ * Timers: a binary min-heap of (deadline_ns, waker) under a mutex
+ * (textbook: CLRS chapter 6; Go's timers were a 4-ary heap). Insert is
+ * O(log n). There is no cancellation: an entry that outlives its sleep
  * (the task finished, or slept again) later fires a stale or spurious
  * wake, which is harmless: a stale token is a no-op and a sleep leaf
  * re-checks the clock. The timer-wheel issue replaces the heap (O(1)

@@ -10,7 +10,8 @@
  *      it), the local queue again, then the global queue;
  *   4. nothing: park (mt_park.c protocol), or exit once `stopping`.
  * Stealing from other workers' local queues comes with the scheduler
- * issue, between steps 3 and 4.
+ * issue, between steps 3 and 4. Source: Go's schedule() (runtime/proc.go:
+ * the global queue every 61 ticks), Tokio's worker run loop.
  *
  * Running a task: SCHEDULED -> RUNNING, poll the frame with cx = {token,
  * worker}. Pending: RUNNING -> IDLE, or back to this worker's local queue
@@ -60,6 +61,7 @@ uint32_t mt_worker_fini(mt_worker *w) {
     return mt_slab_fini(&w->slab);
 }
 
+/* The worker running on the calling thread, or NULL. Threads: any. */
 mt_worker *mt_worker_current(void) {
     return current;
 }
