@@ -1291,57 +1291,62 @@ static void emit_deps(FILE *out, Type *t) {
         emit_type(out, t->elems.v[i]);
 }
 
+/* The parts of a value `v` of aggregate type t that hold references:
+ * for each, the C condition under which it is live (NULL: always), its
+ * lvalue spelled through `v` and `sep` ("." or "->"), and its type. */
+typedef struct Part {
+    const char *live;
+    const char *lv;
+    Type *ty;
+} Part;
+
+static int managed_parts(Type *t, const char *v, const char *sep, Part *out) {
+    int n = 0;
+    switch (t->kind) {
+    case TY_MAYBE:
+        out[n++] = (Part){arena_printf("%s%stag == 1", v, sep), arena_printf("%s%sval", v, sep), t->a};
+        break;
+    case TY_OUTCOME:
+        if (ty_managed(t->a))
+            out[n++] = (Part){arena_printf("%s%stag == 0", v, sep), arena_printf("%s%sok", v, sep), t->a};
+        if (ty_managed(t->b))
+            out[n++] = (Part){arena_printf("%s%stag == 1", v, sep), arena_printf("%s%serr", v, sep), t->b};
+        break;
+    case TY_SEND_ERROR:
+        out[n++] = (Part){NULL, arena_printf("%s%svalue", v, sep), t->a};
+        break;
+    default:
+        for (int i = 0; i < t->elems.n; i++) {
+            Type *e = t->elems.v[i];
+            const char *f = t->kind == TY_TUPLE
+                                ? arena_printf("f%d", i)
+                                : field_name(((Param *)t->sd->fields.v[i])->name);
+            if (ty_managed(e))
+                out[n++] = (Part){NULL, arena_printf("%s%s%s", v, sep, f), e};
+        }
+    }
+    return n;
+}
+
+static const char *guard(const char *live) {
+    return live ? arena_printf("if (%s) ", live) : "";
+}
+
+/* tml_drop_T(T *v) and tml_dup_T(T v) for an aggregate type holding
+ * references: release, or retain, every live part. */
 static void emit_drop_dup(FILE *out, Type *t) {
     const char *c = ty_c(t);
+    Part *parts = arena_alloc(sizeof *parts * (size_t)(t->elems.n + 2));
+    int n = managed_parts(t, "v", "->", parts);
     fprintf(out, "static inline void tml_drop_%s(%s *v) {\n", t->mangled, c);
-    switch (t->kind) {
-    case TY_MAYBE:
-        fprintf(out, "    if (v->tag == 1) { %s }\n", drop_stmt(t->a, "v->val"));
-        break;
-    case TY_OUTCOME:
-        if (ty_managed(t->a))
-            fprintf(out, "    if (v->tag == 0) { %s }\n", drop_stmt(t->a, "v->ok"));
-        if (ty_managed(t->b))
-            fprintf(out, "    if (v->tag == 1) { %s }\n", drop_stmt(t->b, "v->err"));
-        break;
-    case TY_SEND_ERROR:
-        fprintf(out, "    %s\n", drop_stmt(t->a, "v->value"));
-        break;
-    default:
-        for (int i = 0; i < t->elems.n; i++) {
-            Type *e = t->elems.v[i];
-            const char *f = t->kind == TY_TUPLE
-                                ? arena_printf("v->f%d", i)
-                                : arena_printf("v->%s", field_name(((Param *)t->sd->fields.v[i])->name));
-            if (ty_managed(e))
-                fprintf(out, "    %s\n", drop_stmt(e, f));
-        }
-    }
+    for (int i = 0; i < n; i++)
+        fprintf(out, "    %s%s\n", guard(parts[i].live), drop_stmt(parts[i].ty, parts[i].lv));
     fprintf(out, "}\n");
+    n = managed_parts(t, "v", ".", parts);
     fprintf(out, "static inline %s tml_dup_%s(%s v) {\n", c, t->mangled, c);
-    switch (t->kind) {
-    case TY_MAYBE:
-        fprintf(out, "    if (v.tag == 1) v.val = %s;\n", dup_expr(t->a, "v.val"));
-        break;
-    case TY_OUTCOME:
-        if (ty_managed(t->a))
-            fprintf(out, "    if (v.tag == 0) v.ok = %s;\n", dup_expr(t->a, "v.ok"));
-        if (ty_managed(t->b))
-            fprintf(out, "    if (v.tag == 1) v.err = %s;\n", dup_expr(t->b, "v.err"));
-        break;
-    case TY_SEND_ERROR:
-        fprintf(out, "    v.value = %s;\n", dup_expr(t->a, "v.value"));
-        break;
-    default:
-        for (int i = 0; i < t->elems.n; i++) {
-            Type *e = t->elems.v[i];
-            const char *f = t->kind == TY_TUPLE
-                                ? arena_printf("v.f%d", i)
-                                : arena_printf("v.%s", field_name(((Param *)t->sd->fields.v[i])->name));
-            if (ty_managed(e))
-                fprintf(out, "    %s = %s;\n", f, dup_expr(e, f));
-        }
-    }
+    for (int i = 0; i < n; i++)
+        fprintf(out, "    %s%s = %s;\n", guard(parts[i].live), parts[i].lv,
+                dup_expr(parts[i].ty, parts[i].lv));
     fprintf(out, "    return v;\n}\n");
 }
 
