@@ -174,22 +174,15 @@ static tml_poll child_poll(void *frame, tml_cx *cx) {
 static const tml_task_vt child_vt = {child_poll, sizeof(uint32_t), 0, 0, NULL, "child"};
 
 typedef struct gate_frame {
-    uint32_t state;
-    tml_chan *g;
-    int64_t v;
-    tml_recv_fut aw;
+    gate gate;
 } gate_frame;
 
 static tml_poll gate_poll(void *frame, tml_cx *cx) {
     gate_frame *f = frame;
-    if (f->state == 0) {
-        tml_recv_init(&f->aw, f->g, &f->v);
-        f->state = 1;
-    }
-    if (tml_recv_poll(&f->aw, cx) == TML_PENDING)
+    if (gate_wait(&f->gate, cx) == TML_PENDING)
         return TML_PENDING;
     tml_join_release(tml_spawn(&child_vt, &(uint32_t){0})); /* from inside: allowed */
-    tml_receiver_release(f->g);
+    tml_receiver_release(f->gate.g);
     return TML_READY;
 }
 
@@ -201,7 +194,7 @@ Test(mt_runtime, shutdown_refuses_foreign_spawns_and_waits_for_tasks, .timeout =
     latch_init(&d.done);
     cr_assert_eq(mt_runtime_new(2, &d.rt), 0);
     tml_chan *g = tml_chan_new(sizeof(int64_t), 1, NULL);
-    cr_assert_eq(mt_runtime_spawn(d.rt, &gate_vt, &(gate_frame){.g = g}, &j), 0);
+    cr_assert_eq(mt_runtime_spawn(d.rt, &gate_vt, &(gate_frame){.gate.g = g}, &j), 0);
     tml_join_release(j);
     pthread_t t = foreign_thread(destroy_it, &d);
     int err;

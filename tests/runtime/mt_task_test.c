@@ -151,22 +151,15 @@ Test(mt_task, join_moves_the_result_once_then_already_joined, .timeout = 10) {
 /* async func gate(g: Receiver[I64]) -> I64 { return (await g.recv()).unwrap() }
  * A task that finishes only when the test lets it. */
 typedef struct gate_frame {
-    uint32_t state;
-    tml_chan *g;
-    int64_t v;
-    tml_recv_fut aw;
+    gate gate;
     int64_t ret;
 } gate_frame;
 
 static tml_poll gate_poll(void *frame, tml_cx *cx) {
     gate_frame *f = frame;
-    if (f->state == 0) {
-        tml_recv_init(&f->aw, f->g, &f->v);
-        f->state = 1;
-    }
-    if (tml_recv_poll(&f->aw, cx) == TML_PENDING)
+    if (gate_wait(&f->gate, cx) == TML_PENDING)
         return TML_PENDING;
-    f->ret = f->v;
+    f->ret = f->gate.v;
     return TML_READY;
 }
 
@@ -203,7 +196,7 @@ static const tml_task_vt joiner_vt = {joiner_poll, sizeof(joiner_frame), offseto
 Test(mt_task, tasks_awaiting_one_handle_get_the_result_once, .timeout = 10) {
     enter_with_workers("3");
     tml_chan *g = tml_chan_new(sizeof(int64_t), 1, NULL);
-    tml_join *target = tml_spawn(&gate_vt, &(gate_frame){.g = g});
+    tml_join *target = tml_spawn(&gate_vt, &(gate_frame){.gate.g = g});
     latch registered;
     latch_init(&registered);
     tml_join *a = tml_spawn(&joiner_vt, &(joiner_frame){.h = target, .registered = &registered});

@@ -75,4 +75,22 @@ static inline pthread_t foreign_thread(void *(*fn)(void *), void *arg) {
     return t;
 }
 
+/* The start of a task that waits for the test to open it:
+ * `await g.recv()` into `v`. A test's frame embeds it first and calls
+ * gate_wait from its poll function until it returns TML_READY. */
+typedef struct gate {
+    uint32_t state;
+    tml_chan *g;
+    int64_t v;
+    tml_recv_fut aw;
+} gate;
+
+static inline tml_poll gate_wait(gate *f, tml_cx *cx) {
+    if (f->state == 0) {
+        tml_recv_init(&f->aw, f->g, &f->v);
+        f->state = 1;
+    }
+    return tml_recv_poll(&f->aw, cx);
+}
+
 #endif /* RT_TEST_H */
