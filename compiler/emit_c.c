@@ -1338,12 +1338,12 @@ static void emit_drop_dup(FILE *out, Type *t) {
     const char *c = ty_c(t);
     Part *parts = arena_alloc(sizeof *parts * (size_t)(t->elems.n + 2));
     int n = managed_parts(t, "v", "->", parts);
-    fprintf(out, "static inline void tml_drop_%s(%s *v) {\n", t->mangled, c);
+    fprintf(out, "TML_HELPER void tml_drop_%s(%s *v) {\n", t->mangled, c);
     for (int i = 0; i < n; i++)
         fprintf(out, "    %s%s\n", guard(parts[i].live), drop_stmt(parts[i].ty, parts[i].lv));
     fprintf(out, "}\n");
     n = managed_parts(t, "v", ".", parts);
-    fprintf(out, "static inline %s tml_dup_%s(%s v) {\n", c, t->mangled, c);
+    fprintf(out, "TML_HELPER %s tml_dup_%s(%s v) {\n", c, t->mangled, c);
     for (int i = 0; i < n; i++)
         fprintf(out, "    %s%s = %s;\n", guard(parts[i].live), parts[i].lv,
                 dup_expr(parts[i].ty, parts[i].lv));
@@ -1351,7 +1351,7 @@ static void emit_drop_dup(FILE *out, Type *t) {
 }
 
 static void emit_vdrop(FILE *out, Type *t) {
-    fprintf(out, "static inline void tml_vdrop_%s(void *p) { %s v = *(%s *)p; %s }\n",
+    fprintf(out, "TML_HELPER void tml_vdrop_%s(void *p) { %s v = *(%s *)p; %s }\n",
             t->mangled, ty_c(t), ty_c(t), drop_stmt(t, "v"));
 }
 
@@ -1411,25 +1411,27 @@ static const char preamble[] =
     "#include <string.h>\n"
     "#include \"tml/rt.h\"\n"
     "\n"
+    "/* helpers every program may use; unused ones cost nothing */\n"
+    "#define TML_HELPER static inline __attribute__((unused))\n"
     "typedef uint8_t tml_unit;\n"
     "typedef struct tml_Duration { int64_t secs; int32_t nanos; } tml_Duration;\n"
     "typedef int64_t tml_Instant;\n"
     "typedef uint8_t tml_RecvError;\n"
     "typedef int32_t tml_JoinError;\n"
-    "static tml_str tml_lit_empty = TML_STR_LIT(\"\");\n"
+    "static __attribute__((unused)) tml_str tml_lit_empty = TML_STR_LIT(\"\");\n"
     "\n"
     "#define TML_INT_OPS(N, T, UT, S, BITS) \\\n"
-    "static inline T tml_add_##N(T a, T b) { return (T)((UT)a + (UT)b); } \\\n"
-    "static inline T tml_sub_##N(T a, T b) { return (T)((UT)a - (UT)b); } \\\n"
-    "static inline T tml_mul_##N(T a, T b) { return (T)((UT)a * (UT)b); } \\\n"
-    "static inline T tml_neg_##N(T a) { return (T)((UT)0 - (UT)a); } \\\n"
-    "static inline T tml_shl_##N(T a, T b) { return (T)((UT)a << (b & (BITS - 1))); } \\\n"
-    "static inline T tml_shr_##N(T a, T b) { return (T)(a >> (b & (BITS - 1))); } \\\n"
-    "static inline T tml_div_##N(T a, T b, int line, int col) { \\\n"
+    "TML_HELPER T tml_add_##N(T a, T b) { return (T)((UT)a + (UT)b); } \\\n"
+    "TML_HELPER T tml_sub_##N(T a, T b) { return (T)((UT)a - (UT)b); } \\\n"
+    "TML_HELPER T tml_mul_##N(T a, T b) { return (T)((UT)a * (UT)b); } \\\n"
+    "TML_HELPER T tml_neg_##N(T a) { return (T)((UT)0 - (UT)a); } \\\n"
+    "TML_HELPER T tml_shl_##N(T a, T b) { return (T)((UT)a << (b & (BITS - 1))); } \\\n"
+    "TML_HELPER T tml_shr_##N(T a, T b) { return (T)(a >> (b & (BITS - 1))); } \\\n"
+    "TML_HELPER T tml_div_##N(T a, T b, int line, int col) { \\\n"
     "    if (b == 0) tml_panic_at(tml_file, line, col, \"division by zero\"); \\\n"
     "    if (S && b == (T)-1) return tml_neg_##N(a); \\\n"
     "    return a / b; } \\\n"
-    "static inline T tml_rem_##N(T a, T b, int line, int col) { \\\n"
+    "TML_HELPER T tml_rem_##N(T a, T b, int line, int col) { \\\n"
     "    if (b == 0) tml_panic_at(tml_file, line, col, \"division by zero\"); \\\n"
     "    if (S && b == (T)-1) return 0; \\\n"
     "    return a % b; }\n"
@@ -1443,16 +1445,16 @@ static const char preamble[] =
     "TML_INT_OPS(u64, uint64_t, uint64_t, 0, 64)\n"
     "\n"
     "/* Duration from `v` units of which `per_sec` make a second. */\n"
-    "static inline tml_Duration tml_dur_from(int64_t v, int64_t per_sec) {\n"
+    "TML_HELPER tml_Duration tml_dur_from(int64_t v, int64_t per_sec) {\n"
     "    tml_Duration d = { v / per_sec, (int32_t)((v % per_sec) * (1000000000 / per_sec)) };\n"
     "    if (d.nanos < 0) { d.secs -= 1; d.nanos += 1000000000; }\n"
     "    return d;\n"
     "}\n"
-    "static inline int64_t tml_dur_as(tml_Duration d, int64_t per_sec) {\n"
+    "TML_HELPER int64_t tml_dur_as(tml_Duration d, int64_t per_sec) {\n"
     "    return d.secs * per_sec + d.nanos / (1000000000 / per_sec);\n"
     "}\n"
-    "static inline int64_t tml_dur_ns(tml_Duration d) { return tml_dur_as(d, 1000000000); }\n"
-    "static inline tml_str *tml_dur_to_string(tml_Duration d) {\n"
+    "TML_HELPER int64_t tml_dur_ns(tml_Duration d) { return tml_dur_as(d, 1000000000); }\n"
+    "TML_HELPER tml_str *tml_dur_to_string(tml_Duration d) {\n"
     "    char b[64];\n"
     "    if (d.nanos == 0) snprintf(b, sizeof b, \"%llds\", (long long)d.secs);\n"
     "    else if (d.nanos % 1000000 == 0)\n"
@@ -1460,14 +1462,14 @@ static const char preamble[] =
     "    else snprintf(b, sizeof b, \"%lld.%d\", (long long)d.secs, (int)d.nanos);\n"
     "    return tml_str_new(b, (int64_t)strlen(b));\n"
     "}\n"
-    "static inline tml_str *tml_join_error_string(tml_JoinError e) {\n"
+    "TML_HELPER tml_str *tml_join_error_string(tml_JoinError e) {\n"
     "    static tml_str s[] = { TML_STR_LIT(\"no error\"), TML_STR_LIT(\"task was already joined\"),\n"
     "        TML_STR_LIT(\"task failed with an OS error\"), TML_STR_LIT(\"task produced no result\"),\n"
     "        TML_STR_LIT(\"task panicked\") };\n"
     "    return &s[e >= 0 && e <= 4 ? e : 0];\n"
     "}\n"
-    "static _Noreturn void tml_assert_fail(int line, int col, const char *op, tml_str *l,\n"
-    "                                      tml_str *r, tml_str *msg) {\n"
+    "TML_HELPER _Noreturn void tml_assert_fail(int line, int col, const char *op,\n"
+    "                                          tml_str *l, tml_str *r, tml_str *msg) {\n"
     "    char b[512];\n"
     "    snprintf(b, sizeof b, \"assertion failed: left %s right (left: %.*s, right: %.*s)%s%.*s\",\n"
     "             op, (int)l->len, l->ptr, (int)r->len, r->ptr, msg ? \": \" : \"\",\n"
