@@ -269,16 +269,22 @@ lines.append('default all')
 lines.append('')
 
 # unit: every unit-test binary (each prints its "Synthesis" line);
-# spec: the conformance programs; test: both, failing if either failed.
+# spec: the conformance programs; test: both and the compiler's mutation
+# test, failing if any of them failed.
 if unit_bins:
     unit_cmd = ('rc=0; for t in %s; do echo "== $$t"; ./$$t || rc=1; done'
                 % ' '.join(shlex.quote(b) for b in unit_bins))
 else:
     unit_cmd = 'rc=0'
 spec_cmd = 'python3 tests/spec/run_spec.py --tml %s || rc=1' % shlex.quote(tml)
+# Bad input never crashes tml nor yields C that cc rejects: mutants of the
+# spec programs, with a fixed seed (tests/compiler/mutate_test.py).
+mutate_cmd = ('python3 tests/compiler/mutate_test.py --tml %s --count 1500 || rc=1'
+              % shlex.quote(tml))
 rule('unit', unit_cmd + '; exit $$rc', pool='console', description='UNIT')
 rule('spec', 'rc=0; ' + spec_cmd + '; exit $$rc', pool='console', description='SPEC')
-rule('test', unit_cmd + '; ' + spec_cmd + '; exit $$rc', pool='console', description='TEST')
+rule('test', '; '.join([unit_cmd, spec_cmd, mutate_cmd, 'exit $$rc']), pool='console',
+     description='TEST')
 build(['unit'], 'unit', implicit=unit_bins)
 build(['spec'], 'spec', implicit=all_targets)
 build(['test'], 'test', implicit=all_targets)

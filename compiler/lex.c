@@ -79,7 +79,7 @@ static void skip_space(Lexer *L) {
                 L->p++;
         } else if (p + 1 < L->end && p[0] == '/' && p[1] == '*') {
             int depth = 0;
-            const char *start = p;
+            Loc start = here(L, p);   /* before the comment's newlines */
             do {
                 if (L->p + 1 < L->end && L->p[0] == '/' && L->p[1] == '*')
                     depth++, L->p += 2;
@@ -90,7 +90,7 @@ static void skip_space(Lexer *L) {
                 else if (L->p < L->end)
                     L->p++;
                 else {
-                    diag_error(here(L, start), "unterminated block comment");
+                    diag_error(start, "unterminated block comment");
                     return;
                 }
             } while (depth > 0);
