@@ -31,8 +31,14 @@ typedef struct Val {
     bool owned;
 } Val;
 
+/* A value a scope owns and releases on every way out of it. */
+typedef struct Owned {
+    const char *lv;             /* C lvalue */
+    Type *ty;
+} Owned;
+
 typedef struct EScope {
-    Vec vars;                   /* Var*: managed locals to release */
+    Vec owned;                  /* Owned*: managed locals and temporaries */
     bool loop;                  /* break/continue target boundary */
 } EScope;
 
@@ -160,10 +166,20 @@ static void scope_push(Fn *F, bool loop) {
 }
 
 static void drop_scope_vars(Fn *F, EScope *s) {
-    for (int i = s->vars.n - 1; i >= 0; i--) {
-        Var *v = s->vars.v[i];
-        line(F, "%s", drop_stmt(v->ty, var_c(F, v)));
+    for (int i = s->owned.n - 1; i >= 0; i--) {
+        Owned *o = s->owned.v[i];
+        line(F, "%s", drop_stmt(o->ty, o->lv));
     }
+}
+
+/* The innermost scope takes over releasing `lv` (if its type needs it). */
+static void own_in_scope(Fn *F, const char *lv, Type *ty) {
+    if (!ty_managed(ty))
+        return;
+    Owned *o = arena_alloc(sizeof *o);
+    o->lv = lv;
+    o->ty = ty;
+    vec_push(&((EScope *)F->scopes.v[F->scopes.n - 1])->owned, o);
 }
 
 static void scope_pop(Fn *F) {
@@ -186,8 +202,7 @@ static int innermost_loop(Fn *F) {
 static void add_local(Fn *F, Var *v) {
     if (F->async)
         buf_printf(&F->fields, "    %s %s;\n", ty_c(v->ty), v->cname);
-    if (ty_managed(v->ty))
-        vec_push(&((EScope *)F->scopes.v[F->scopes.n - 1])->vars, v);
+    own_in_scope(F, var_c(F, v), v->ty);
 }
 
 /* Declares `v` and initialises it with the owned value `init`. */
@@ -968,6 +983,9 @@ static Val when_expr(Fn *F, Node *n) {
     Val s = emit(F, n->cond);
     const char *res = is_unit(n->ty) ? NULL : tmp(F, n->ty);
     int id = ++F->nlabel;
+    scope_push(F, false);       /* releases an owned scrutinee on every exit */
+    if (s.owned)
+        own_in_scope(F, s.c, st);
     for (int i = 0; i < n->args.n; i++) {
         Node *arm = n->args.v[i];
         const char *cond = "0";
@@ -996,7 +1014,7 @@ static Val when_expr(Fn *F, Node *n) {
     }
     line(F, "tml_panic_at(%s, \"no 'when' arm matched\");", loc_args(n->loc));
     buf_printf(&F->body, "when%d_end:;\n", id);
-    release(F, s, st);
+    scope_pop(F);
     return res ? val(res, true) : unit_val();
 }
 
@@ -1227,13 +1245,8 @@ static void emit_block_stmts(Fn *F, Node *b) {
 
 static void emit_params_scope(Fn *F) {
     scope_push(F, false);
-    for (int i = 0; i < F->f->params.n; i++) {
-        Var *v = ((Param *)F->f->params.v[i])->var;
-        if (F->async)
-            buf_printf(&F->fields, "    %s %s;\n", ty_c(v->ty), v->cname);
-        if (ty_managed(v->ty))
-            vec_push(&((EScope *)F->scopes.v[0])->vars, v);
-    }
+    for (int i = 0; i < F->f->params.n; i++)
+        add_local(F, ((Param *)F->f->params.v[i])->var);
 }
 
 /* Emits the function body: its value, or falling off its end, returns. */
