@@ -146,6 +146,44 @@ int32_t tml_join_blocking(tml_join *h, void *out);
 /* `h.is_finished()`: true once the task returned Ready. Any thread. */
 bool tml_join_is_finished(tml_join *h);
 
+/* Leaf future for `await yield_now()`: the first poll reschedules the
+ * task behind the work already queued on its worker (never through the
+ * LIFO slot) and returns Pending; the next poll returns Ready. */
+typedef struct tml_yield_fut {
+    int32_t yielded;
+    int32_t reserved;
+} tml_yield_fut;
+
+void tml_yield_init(tml_yield_fut *f);
+tml_poll tml_yield_poll(tml_yield_fut *f, tml_cx *cx);
+
+/* Blocking `yield_now()` without await: yields the OS thread. */
+void tml_yield_blocking(void);
+
+/* Cooperative budget (as Tokio's, 128 per poll): every leaf poll that
+ * would return Ready first spends one unit of the running task's budget;
+ * with none left it wakes the task and returns Pending instead, so a task
+ * that never waits still lets its worker run others. Leaves do this
+ * themselves; generated code does nothing. */
+
+/* --------------------------------------------------------- metrics */
+
+/* Counters of one worker, since the runtime started. Relaxed reads: a
+ * snapshot, not a consistent cut. */
+typedef struct tml_worker_metrics {
+    uint64_t polls;        /* task polls */
+    uint64_t steals;       /* successful steal batches from other workers */
+    uint64_t stolen;       /* tasks taken by those batches */
+    uint64_t parks;        /* times the worker parked */
+    uint64_t global_pops;  /* tasks taken from the global queue */
+    uint64_t overflows;    /* local-queue halves moved to the global queue */
+} tml_worker_metrics;
+
+/* Copies the counters of up to `max` workers of the process runtime into
+ * `out` (caller memory); returns the number of workers (which may exceed
+ * `max`), or 0 before tml_main_enter / after tml_main_exit. Any thread. */
+int tml_runtime_metrics(tml_worker_metrics *out, int max);
+
 /* ------------------------------------------------------------- timers */
 
 /* Monotonic clock, ns. */
@@ -238,7 +276,8 @@ int32_t tml_chan_recv_blocking(tml_chan *c, void *out);
 void tml_main_enter(int argc, char **argv);
 
 /* Called last by a generated `main`: waits until every spawned task has
- * finished, stops the workers, frees the runtime, flushes stdout, and
+ * finished, stops the workers, prints the metrics to stderr when the
+ * environment has TML_STATS=1, frees the runtime, flushes stdout, and
  * returns `status` for main to return. */
 int tml_main_exit(int status);
 
@@ -279,6 +318,31 @@ void tml_println(const tml_str *s);
  * process with status 101 without running other threads' code. */
 _Noreturn void tml_panic_at(const char *file, int line, int col, const char *msg);
 _Noreturn void tml_panic_str(const char *file, int line, int col, const tml_str *msg);
+
+/* ------------------------------------------------------------ atomics */
+
+/* TML's AtomicI64 / AtomicI32 / AtomicU64 / AtomicBool: a handle to one
+ * 64-bit cell, shared by copies (reference counted), any thread. The
+ * compiler converts narrower types on the way in and out. `order` is a
+ * TML_ORDER_*; a compare_exchange failure order stronger than its
+ * success order is strengthened to be valid rather than rejected. */
+typedef struct tml_atomic tml_atomic;
+
+enum { TML_ORDER_RELAXED, TML_ORDER_ACQUIRE, TML_ORDER_RELEASE, TML_ORDER_ACQ_REL,
+       TML_ORDER_SEQ_CST };
+
+tml_atomic *tml_atomic_new(int64_t v);    /* one reference, owned by the caller */
+void tml_atomic_retain(tml_atomic *a);
+void tml_atomic_release(tml_atomic *a);
+int64_t tml_atomic_load(tml_atomic *a, int order);
+void tml_atomic_store(tml_atomic *a, int64_t v, int order);
+int64_t tml_atomic_swap(tml_atomic *a, int64_t v, int order);
+int64_t tml_atomic_fetch_add(tml_atomic *a, int64_t v, int order);   /* returns the old value */
+int64_t tml_atomic_fetch_sub(tml_atomic *a, int64_t v, int order);
+/* Stores `desired` if the cell holds *expected and returns true; else
+ * writes the current value to *expected and returns false. */
+bool tml_atomic_compare_exchange(tml_atomic *a, int64_t *expected, int64_t desired, int success,
+                                 int failure);
 
 /* Allocation that panics instead of returning NULL. */
 void *tml_alloc(size_t bytes);
