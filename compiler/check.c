@@ -158,6 +158,27 @@ static bool is_primitive(Type *t) { return t->kind <= TY_STR; }
 
 static Type *resolve_type(Checker *c, TypeExpr *te);
 
+/* AtomicI64 / AtomicI32 / AtomicU64 / AtomicBool, or NULL. */
+static Type *atomic_type(const char *name) {
+    static const struct { const char *name; TypeKind value; } kinds[] = {
+        {"AtomicI64", TY_I64}, {"AtomicI32", TY_I32}, {"AtomicU64", TY_U64},
+        {"AtomicBool", TY_BOOL},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(name, kinds[i].name))
+            return ty_make(TY_ATOMIC, T(kinds[i].value), NULL);
+    return NULL;
+}
+
+/* Ordering::Relaxed ... as TML_ORDER_* codes, or -1. */
+static int ordering_code(const char *name) {
+    static const char *names[] = {"Relaxed", "Acquire", "Release", "AcqRel", "SeqCst"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(name, names[i]))
+            return i;
+    return -1;
+}
+
 static Type *type_arg(Checker *c, TypeExpr *te, int i) {
     return resolve_type(c, te->args.v[i]);
 }
@@ -193,7 +214,7 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
         {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
         {"SendError", TY_SEND_ERROR, 1}, {"Duration", TY_DURATION, 0},
         {"Instant", TY_INSTANT, 0}, {"RecvError", TY_RECV_ERROR, 0},
-        {"JoinError", TY_JOIN_ERROR, 0},
+        {"JoinError", TY_JOIN_ERROR, 0}, {"Ordering", TY_ORDERING, 0},
     };
     for (size_t i = 0; i < sizeof generics / sizeof generics[0]; i++) {
         if (strcmp(te->name, generics[i].name))
@@ -204,6 +225,9 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
         Type *b = generics[i].n > 1 ? type_arg(c, te, 1) : NULL;
         return ty_make(generics[i].kind, a, b);
     }
+    Type *atomic = atomic_type(te->name);
+    if (atomic && arity(te, 0))
+        return atomic;
     StructDecl *sd = lookup_struct(c, te->name);
     if (sd && arity(te, 0))
         return sd->ty;
@@ -317,6 +341,18 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
     const char *name = callee->name;
     if (callee->qual && !strcmp(callee->qual, "Duration"))
         return duration_ctor(c, n, name);
+    Type *atomic = callee->qual ? atomic_type(callee->qual) : NULL;
+    if (atomic && !strcmp(name, "new")) {
+        n->builtin = BI_ATOMIC_NEW;
+        if (check_argc(n, "new", 1, 1))
+            expect_type(c, arg(n, 0), atomic->a);
+        return atomic;
+    }
+    if (!strcmp(name, "yield_now")) {
+        n->builtin = BI_YIELD;
+        check_argc(n, name, 0, 0);
+        return T(TY_UNIT);
+    }
     if (callee->qual && !strcmp(callee->qual, "Instant") && !strcmp(name, "now")) {
         n->builtin = BI_INSTANT_NOW;
         check_argc(n, "Instant::now", 0, 0);
@@ -452,6 +488,12 @@ static const Method methods[] = {
     {TY_INSTANT, "elapsed", BI_ELAPSED, 0, 0},
     {TY_INSTANT, "duration_since", BI_DURATION_SINCE, 1, 0},
     {TY_INSTANT, "as_nanos", BI_INSTANT_AS_NANOS, 0, 0},
+    {TY_ATOMIC, "load", BI_ATOMIC_LOAD, 1, 0},
+    {TY_ATOMIC, "store", BI_ATOMIC_STORE, 2, 0},
+    {TY_ATOMIC, "swap", BI_ATOMIC_RMW, 2, 0},
+    {TY_ATOMIC, "fetch_add", BI_ATOMIC_RMW, 2, 1},
+    {TY_ATOMIC, "fetch_sub", BI_ATOMIC_RMW, 2, 2},
+    {TY_ATOMIC, "compare_exchange", BI_ATOMIC_CAS, 4, 0},
 };
 enum { NMETHODS = sizeof methods / sizeof methods[0] };
 
@@ -483,6 +525,21 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
     case BI_CLOSE: return T(TY_UNIT);
     case BI_DUPLICATE: return rt;
     case BI_ELAPSED: return T(TY_DURATION);
+    case BI_ATOMIC_LOAD:
+        expect_type(c, arg(n, 0), T(TY_ORDERING));
+        return rt->a;
+    case BI_ATOMIC_STORE: case BI_ATOMIC_RMW:
+        if (m->variant && rt->a->kind == TY_BOOL)
+            diag_error(n->loc, "'%s' needs an integer atomic, not %s", m->name, ty_name(rt));
+        expect_type(c, arg(n, 0), rt->a);
+        expect_type(c, arg(n, 1), T(TY_ORDERING));
+        return m->builtin == BI_ATOMIC_STORE ? T(TY_UNIT) : rt->a;
+    case BI_ATOMIC_CAS:
+        expect_type(c, arg(n, 0), rt->a);
+        expect_type(c, arg(n, 1), rt->a);
+        expect_type(c, arg(n, 2), T(TY_ORDERING));
+        expect_type(c, arg(n, 3), T(TY_ORDERING));
+        return ty_make(TY_OUTCOME, rt->a, rt->a);
     case BI_DURATION_SINCE:
         expect_type(c, arg(n, 0), T(TY_INSTANT));
         return T(TY_DURATION);
@@ -600,7 +657,8 @@ static Type *await_expr(Checker *c, Node *n) {
     if (t->kind == TY_JOIN)
         return ty_make(TY_OUTCOME, t->a, T(TY_JOIN_ERROR));
     bool waitable = (e->kind == ND_CALL || e->kind == ND_METHOD) &&
-                    (e->builtin == BI_SLEEP || e->builtin == BI_SEND || e->builtin == BI_RECV);
+                    (e->builtin == BI_SLEEP || e->builtin == BI_SEND || e->builtin == BI_RECV ||
+                     e->builtin == BI_YIELD);
     if (waitable || t->kind == TY_NEVER)
         return t;
     diag_error(n->loc, "cannot await a value of type %s", ty_name(t));
@@ -944,6 +1002,16 @@ static Type *path(Checker *c, Node *n, Type *want) {
     }
     if (!strcmp(n->name, "Nothing"))
         return enum_ctor(c, n, "Nothing", want);
+    if (n->qual && !strcmp(n->qual, "Ordering")) {
+        n->builtin = BI_ORDERING;
+        n->variant = ordering_code(n->name);
+        if (n->variant < 0) {
+            static const char *names[] = {"Relaxed", "Acquire", "Release", "AcqRel", "SeqCst"};
+            diag_error_hint(n->loc, suggest(n->name, names, 5), "no ordering 'Ordering::%s'",
+                            n->name);
+        }
+        return T(TY_ORDERING);
+    }
     Func *f = lookup_func(c, n->name);
     if (f) {
         diag_error_hint(n->loc, arena_printf("call it: `%s(...)`", f->name),

@@ -119,6 +119,7 @@ static const char *dup_expr(Type *t, const char *x) {
     case TY_JOIN: return arena_printf("(tml_join_retain(%s), %s)", x, x);
     case TY_SENDER: return arena_printf("(tml_sender_retain(%s), %s)", x, x);
     case TY_RECEIVER: return arena_printf("(tml_receiver_retain(%s), %s)", x, x);
+    case TY_ATOMIC: return arena_printf("(tml_atomic_retain(%s), %s)", x, x);
     default: return arena_printf("tml_dup_%s(%s)", t->mangled, x);
     }
 }
@@ -129,6 +130,7 @@ static const char *drop_stmt(Type *t, const char *x) {
     case TY_JOIN: return arena_printf("tml_join_release(%s);", x);
     case TY_SENDER: return arena_printf("tml_sender_release(%s);", x);
     case TY_RECEIVER: return arena_printf("tml_receiver_release(%s);", x);
+    case TY_ATOMIC: return arena_printf("tml_atomic_release(%s);", x);
     default: return arena_printf("tml_drop_%s(&%s);", t->mangled, x);
     }
 }
@@ -647,6 +649,19 @@ static Val sleep_(Fn *F, Node *at, Node *call, bool awaited) {
     return unit_val();
 }
 
+static Val yield_(Fn *F, Node *at, bool awaited) {
+    if (!awaited) {
+        line(F, "tml_yield_blocking();");
+        return unit_val();
+    }
+    const char *aw = arena_printf("fr->aw.a%d", at->await_id);
+    buf_printf(&F->aw, "        tml_yield_fut a%d;\n", at->await_id);
+    line(F, "tml_yield_init(&%s);", aw);
+    resume_point(F, at->await_id);
+    poll_leaf(F, arena_printf("tml_yield_poll(&%s, cx)", aw));
+    return unit_val();
+}
+
 static const char *frame_struct(Func *f) { return arena_printf("struct tml_u_%s_frame", f->name); }
 
 /* Evaluates the arguments of an async call (owned, converted to the
@@ -703,6 +718,8 @@ static Val await_expr(Fn *F, Node *n) {
         return send(F, n, e, true);
     if (e->builtin == BI_RECV)
         return recv(F, n, e, true);
+    if (e->builtin == BI_YIELD)
+        return yield_(F, n, true);
     if (e->ty->kind == TY_JOIN)
         return join(F, n, e, true);
     return emit(F, e);   /* Never-typed operand */
@@ -822,8 +839,46 @@ static Val call(Fn *F, Node *n) {
         return to_tmp(F, n->ty, arena_printf("tml_dur_from(%s, %s)", v.c, units[n->variant]));
     }
     case BI_INSTANT_NOW: return to_tmp(F, n->ty, "tml_now_ns()");
+    case BI_YIELD: return yield_(F, NULL, false);
+    case BI_ATOMIC_NEW: {
+        Val v = emit(F, n->args.v[0]);
+        return to_tmp(F, n->ty, arena_printf("tml_atomic_new((int64_t)%s)", v.c));
+    }
     case BI_ENUM_CTOR: return enum_ctor(F, n);
     default: return user_call(F, n);
+    }
+}
+
+/* The int64_t an atomic cell returns, as the TML value type `t`. */
+static const char *from_cell(Type *t, const char *x) {
+    if (t->kind == TY_BOOL)
+        return arena_printf("(%s != 0)", x);
+    return arena_printf("(%s)%s", ty_c(t), x);
+}
+
+static Val atomic_op(Fn *F, Node *n, Val a, Type *at) {
+    static const char *rmw[] = {"swap", "fetch_add", "fetch_sub"};
+    Type *t = at->a;
+    const char *args[4];
+    for (int i = 0; i < n->args.n; i++)
+        args[i] = emit(F, n->args.v[i]).c;
+    switch (n->builtin) {
+    case BI_ATOMIC_LOAD:
+        return to_tmp(F, t, from_cell(t, arena_printf("tml_atomic_load(%s, %s)", a.c, args[0])));
+    case BI_ATOMIC_STORE:
+        line(F, "tml_atomic_store(%s, (int64_t)%s, %s);", a.c, args[0], args[1]);
+        return unit_val();
+    case BI_ATOMIC_RMW:
+        return to_tmp(F, t, from_cell(t, arena_printf("tml_atomic_%s(%s, (int64_t)%s, %s)",
+                                                      rmw[n->variant], a.c, args[0], args[1])));
+    default: {   /* compare_exchange: Ok(previous) or Err(actual) */
+        const char *cur = to_tmp(F, ty_prim(TY_I64), arena_printf("(int64_t)%s", args[0])).c;
+        const char *ok = to_tmp(F, ty_prim(TY_BOOL),
+                                arena_printf("tml_atomic_compare_exchange(%s, &%s, (int64_t)%s, %s, %s)",
+                                             a.c, cur, args[1], args[2], args[3])).c;
+        return outcome_from_status(F, n->ty, arena_printf("!%s", ok), from_cell(t, cur),
+                                   from_cell(t, cur));
+    }
     }
 }
 
@@ -881,6 +936,9 @@ static Val method(Fn *F, Node *n) {
         break;
     }
     case BI_INSTANT_AS_NANOS: res = to_tmp(F, n->ty, v.c); break;
+    case BI_ATOMIC_LOAD: case BI_ATOMIC_STORE: case BI_ATOMIC_RMW: case BI_ATOMIC_CAS:
+        res = atomic_op(F, n, v, rt);
+        break;
     default: res = unit_val(); break;
     }
     release(F, v, rt);
@@ -1197,6 +1255,10 @@ static Val emit(Fn *F, Node *n) {
     case ND_PATH:
         if (n->builtin == BI_ENUM_CTOR)
             return enum_ctor(F, n);
+        if (n->builtin == BI_ORDERING) {
+            static const char *orders[] = {"RELAXED", "ACQUIRE", "RELEASE", "ACQ_REL", "SEQ_CST"};
+            return val(arena_printf("TML_ORDER_%s", orders[n->variant < 0 ? 4 : n->variant]), false);
+        }
         return n->var ? val(var_c(F, n->var), false) : unit_val();
     case ND_CALL: return call(F, n);
     case ND_METHOD: return method(F, n);

@@ -191,7 +191,7 @@ typedef enum TypeKind {
     TY_U64, TY_F32, TY_F64, TY_CHAR, TY_STR, TY_NEVER,
     TY_STRUCT, TY_TUPLE, TY_MAYBE, TY_OUTCOME, TY_JOIN, TY_SENDER,
     TY_RECEIVER, TY_DURATION, TY_INSTANT, TY_RECV_ERROR, TY_JOIN_ERROR,
-    TY_SEND_ERROR, TY_FUTURE,
+    TY_SEND_ERROR, TY_ATOMIC, TY_ORDERING, TY_FUTURE,
 } TypeKind;
 
 struct Type {
@@ -243,6 +243,9 @@ enum {
     BI_JOIN, BI_IS_FINISHED, BI_SEND, BI_RECV, BI_CLOSE, BI_DUPLICATE,
     BI_DUR_AS, BI_ELAPSED, BI_DURATION_SINCE, BI_INSTANT_AS_NANOS,
     BI_ENUM_CTOR,               /* Ok(x) / Err(x) / Just(x) / Nothing */
+    BI_YIELD, BI_ATOMIC_NEW, BI_ORDERING, BI_ATOMIC_LOAD, BI_ATOMIC_STORE,
+    BI_ATOMIC_RMW,              /* swap / fetch_add / fetch_sub: variant */
+    BI_ATOMIC_CAS,
 };
 
 /* Resolves names and types, annotating the AST; reports every error it

@@ -46,6 +46,7 @@ static const char *generic_name(TypeKind k) {
     case TY_MAYBE: return "Maybe";
     case TY_OUTCOME: return "Outcome";
     case TY_JOIN: return "JoinHandle";
+    case TY_ORDERING: return "Ordering";
     case TY_SENDER: return "Sender";
     case TY_RECEIVER: return "Receiver";
     case TY_SEND_ERROR: return "SendError";
@@ -74,7 +75,9 @@ static Type *intern(Type *probe) {
 
 Type *ty_make(TypeKind k, Type *a, Type *b) {
     Type probe = {.kind = k, .a = a, .b = b};
-    if (b)
+    if (k == TY_ATOMIC)
+        probe.mangled = arena_printf("Atomic%s", a->mangled);
+    else if (b)
         probe.mangled = arena_printf("%s_%s_%s", generic_name(k), a->mangled, b->mangled);
     else if (a)
         probe.mangled = arena_printf("%s_%s", generic_name(k), a->mangled);
@@ -124,7 +127,7 @@ int ty_bits(const Type *t) {
 
 bool ty_managed(const Type *t) {
     switch (t->kind) {
-    case TY_STR: case TY_JOIN: case TY_SENDER: case TY_RECEIVER:
+    case TY_STR: case TY_JOIN: case TY_SENDER: case TY_RECEIVER: case TY_ATOMIC:
         return true;
     case TY_MAYBE: case TY_SEND_ERROR:
         return ty_managed(t->a);
@@ -158,6 +161,8 @@ const char *ty_name(const Type *t) {
     }
     case TY_FUTURE:
         return arena_printf("async call of '%s'", t->fn->name);
+    case TY_ATOMIC:
+        return t->mangled;
     default:
         if (t->kind <= TY_NEVER)
             return prim_names[t->kind];
@@ -173,6 +178,8 @@ const char *ty_name(const Type *t) {
 const char *ty_c(const Type *t) {
     switch (t->kind) {
     case TY_JOIN: return "tml_join *";
+    case TY_ATOMIC: return "tml_atomic *";
+    case TY_ORDERING: return "int32_t";
     case TY_SENDER: case TY_RECEIVER: return "tml_chan *";
     case TY_DURATION: return "tml_Duration";
     case TY_INSTANT: return "tml_Instant";
