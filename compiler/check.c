@@ -26,6 +26,8 @@ typedef struct Checker {
     Func *fn;                   /* function being checked */
     Scope *scope;
     int loops;                  /* enclosing loops */
+    Node *stmt;                 /* the block statement being checked: its
+                                   value is discarded */
     int next_id;                /* unique suffix for C names */
 } Checker;
 
@@ -667,36 +669,48 @@ static Type *await_expr(Checker *c, Node *n) {
 
 /* --------------------------------------------------- control flow */
 
-/* The type two branches agree on: Never yields to the other one. */
-static Type *join_types(Node *at, Type *a, Type *b) {
+/* The type two branches agree on: Never yields to the other one. When
+ * the value is discarded, branches of different types make a Unit. */
+static Type *join_types(Node *at, Type *a, Type *b, bool discard) {
     if (a->kind == TY_NEVER)
         return b;
     if (b->kind == TY_NEVER || compatible(b, a))
         return a;
+    if (discard)
+        return T(TY_UNIT);
     diag_error(at->loc, "branches have different types: %s and %s", ty_name(a), ty_name(b));
     return a;
+}
+
+/* Is the value of `n` (an if or when) thrown away? */
+static bool discarded(Checker *c, Node *n, Type *want) {
+    return c->stmt == n || (want && want->kind == TY_UNIT);
 }
 
 static Type *block(Checker *c, Node *n, Type *want) {
     push_scope(c);
     Type *last = T(TY_UNIT);
-    for (int i = 0; i < n->args.n; i++)
+    for (int i = 0; i < n->args.n; i++) {
+        c->stmt = n->args.v[i];
         last = expr(c, n->args.v[i], NULL);
+    }
     Type *t = n->lhs ? value(c, n->lhs, want) : (last->kind == TY_NEVER ? last : T(TY_UNIT));
     pop_scope(c);
     return t;
 }
 
 static Type *if_expr(Checker *c, Node *n, Type *want) {
+    bool discard = discarded(c, n, want);
     expect_type(c, n->cond, T(TY_BOOL));
     Type *a = value(c, n->then, n->els ? want : NULL);
     if (!n->els)
         return T(TY_UNIT);
     Type *b = value(c, n->els, a->kind == TY_NEVER ? want : a);
-    return join_types(n->els, a, b);
+    return join_types(n->els, a, b, discard);
 }
 
 static Type *when_expr(Checker *c, Node *n, Type *want) {
+    bool discard = discarded(c, n, want);
     Type *st = value(c, n->cond, NULL);
     Type *result = T(TY_NEVER);
     for (int i = 0; i < n->args.n; i++) {
@@ -715,7 +729,8 @@ static Type *when_expr(Checker *c, Node *n, Type *want) {
         Type *t = expr(c, arm->body, result->kind == TY_NEVER ? want : result);
         if (t->kind == TY_FUTURE)
             t = value(c, arm->body, NULL);
-        result = join_types(arm->body, result, arm->body->kind == ND_ASSIGN ? T(TY_UNIT) : t);
+        result = join_types(arm->body, result, arm->body->kind == ND_ASSIGN ? T(TY_UNIT) : t,
+                            discard);
         pop_scope(c);
     }
     return n->args.n ? result : T(TY_UNIT);
@@ -1060,7 +1075,7 @@ static Type *expr_kind(Checker *c, Node *n, Type *want) {
     case ND_TERNARY: {
         expect_type(c, n->cond, T(TY_BOOL));
         Type *a = value(c, n->then, want);
-        return join_types(n->els, a, value(c, n->els, a));
+        return join_types(n->els, a, value(c, n->els, a), false);
     }
     case ND_ASSIGN: return assign(c, n);
     case ND_LET: return let(c, n);
