@@ -190,7 +190,6 @@ compiler_srcs = src('compiler/*.c')
 runtime_srcs = src('runtime/*.c') + src('stdlib/*.c')
 public_headers = src('runtime/include/tml/*.h')
 unit_srcs = src('tests/runtime/*_test.c')
-# tests/bench/ has no sources yet; give it a `bench` target when it does.
 
 # --- build.ninja ------------------------------------------------------------
 
@@ -289,6 +288,19 @@ build(['unit'], 'unit', implicit=unit_bins)
 build(['spec'], 'spec', implicit=all_targets)
 build(['test'], 'test', implicit=all_targets)
 lines.append('')
+
+# bench: the scheduler benchmarks (tests/bench/run_bench.py), always on a
+# release build of tml and libtmlrt, configured in $builddir/release.
+if src('tests/bench/*.tml'):
+    rel = os.path.join(builddir, 'release')
+    rule('bench', ' && '.join([
+        'python3 configure.py --release --cc=%s --builddir=%s > /dev/null' % (
+            shlex.quote(args.cc), shlex.quote(rel)),
+        'ninja -f %s' % shlex.quote(os.path.join(rel, 'build.ninja')),
+        'python3 tests/bench/run_bench.py --tml %s' % shlex.quote(os.path.join(rel, 'tml'))]),
+        pool='console', description='BENCH')
+    build(['bench'], 'bench')
+    lines.append('')
 
 # install: bin/tml, lib/libtmlrt.a, include/tml/*.h under --prefix (and $DESTDIR).
 dest = '"$$DESTDIR"%s' % shlex.quote(args.prefix)
