@@ -117,7 +117,8 @@ static const char *suggest(const char *name, const char **cands, int n) {
 
 static const char *global_builtins[] = {
     "print", "println", "panic", "assert", "assert_eq", "assert_ne", "spawn",
-    "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing",
+    "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing", "yield_now",
+    "runtime_metrics",
 };
 enum { NGLOBAL = sizeof global_builtins / sizeof global_builtins[0] };
 
@@ -349,6 +350,16 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
         if (check_argc(n, "new", 1, 1))
             expect_type(c, arg(n, 0), atomic->a);
         return atomic;
+    }
+    if (!strcmp(name, "runtime_metrics")) {
+        n->builtin = BI_METRICS;
+        check_argc(n, name, 0, 0);
+        StructDecl *sd = lookup_struct(c, "RuntimeMetrics");
+        if (parse_is_prelude(&sd->loc))
+            return sd->ty;
+        diag_error(n->loc, "'runtime_metrics' returns the library type RuntimeMetrics, which this "
+                           "program redefines");
+        return T(TY_NEVER);
     }
     if (!strcmp(name, "yield_now")) {
         n->builtin = BI_YIELD;

@@ -840,6 +840,7 @@ static Val call(Fn *F, Node *n) {
     }
     case BI_INSTANT_NOW: return to_tmp(F, n->ty, "tml_now_ns()");
     case BI_YIELD: return yield_(F, NULL, false);
+    case BI_METRICS: return to_tmp(F, n->ty, "tml_metrics_total()");
     case BI_ATOMIC_NEW: {
         Val v = emit(F, n->args.v[0]);
         return to_tmp(F, n->ty, arena_printf("tml_atomic_new((int64_t)%s)", v.c));
@@ -1591,6 +1592,31 @@ static void emit_main(FILE *out, Func *m) {
     fprintf(out, "    return tml_main_exit(%s);\n}\n", status ? "(int)status" : "0");
 }
 
+/* tml_metrics_total(): the library type RuntimeMetrics (parse.c's
+ * prelude) filled with tml_runtime_metrics summed over the workers. */
+static void emit_metrics_total(FILE *out, Program *prog) {
+    for (int i = 0; i < prog->structs.n; i++) {
+        StructDecl *sd = prog->structs.v[i];
+        if (strcmp(sd->name, "RuntimeMetrics") || !parse_is_prelude(&sd->loc))
+            continue;
+        fputs("TML_HELPER tml_u_RuntimeMetrics tml_metrics_total(void) {\n"
+              "    tml_worker_metrics m[256];\n"
+              "    int n = tml_runtime_metrics(m, 256);\n"
+              "    tml_u_RuntimeMetrics t = {0};\n"
+              "    t.workers_ = n;\n"
+              "    for (int i = 0; i < n && i < 256; i++) {\n"
+              "        t.polls_ += (int64_t)m[i].polls;\n"
+              "        t.steals_ += (int64_t)m[i].steals;\n"
+              "        t.stolen_ += (int64_t)m[i].stolen;\n"
+              "        t.parks_ += (int64_t)m[i].parks;\n"
+              "        t.global_pops_ += (int64_t)m[i].global_pops;\n"
+              "        t.overflows_ += (int64_t)m[i].overflows;\n"
+              "    }\n"
+              "    return t;\n"
+              "}\n", out);
+    }
+}
+
 static Func *find_main(Program *prog) {
     for (int i = 0; i < prog->funcs.n; i++)
         if (!strcmp(((Func *)prog->funcs.v[i])->name, "main"))
@@ -1613,6 +1639,7 @@ void emit_c(Program *prog, FILE *out) {
     Vec *all = ty_all();
     for (int i = 0; i < all->n; i++)
         emit_type(out, all->v[i]);
+    emit_metrics_total(out, prog);
     if (E.lits.s)
         fputs(E.lits.s, out);
 

@@ -944,7 +944,41 @@ static void item(Parser *p) {
     }
 }
 
+/* Library types written in TML, visible in every program unless the
+ * program declares a type of the same name. RuntimeMetrics is what
+ * runtime_metrics() returns: the scheduler's counters summed over the
+ * workers (tml/rt.h, tml_runtime_metrics). */
+static const char prelude_text[] =
+    "type RuntimeMetrics {\n"
+    "    workers: I64, polls: I64, steals: I64, stolen: I64,\n"
+    "    parks: I64, global_pops: I64, overflows: I64\n"
+    "}\n";
+
+static Source prelude = {"<prelude>", prelude_text, sizeof prelude_text - 1};
+
+static Program *parse_source(Source *src);
+
+static bool declares(Program *prog, const char *name) {
+    for (int i = 0; i < prog->structs.n; i++)
+        if (!strcmp(((StructDecl *)prog->structs.v[i])->name, name))
+            return true;
+    return false;
+}
+
+bool parse_is_prelude(const Loc *loc) { return loc->src == &prelude; }
+
 Program *parse(Source *src) {
+    Program *prog = parse_source(src);
+    Program *lib = parse_source(&prelude);
+    for (int i = 0; i < lib->structs.n; i++) {
+        StructDecl *sd = lib->structs.v[i];
+        if (!declares(prog, sd->name))
+            vec_push(&prog->structs, sd);
+    }
+    return prog;
+}
+
+static Program *parse_source(Source *src) {
     Parser p = {.src = src};
     p.prog = arena_alloc(sizeof *p.prog);
     p.prog->src = src;

@@ -182,7 +182,9 @@ typedef struct Program {
     Vec structs;                /* StructDecl* */
 } Program;
 
+/* Parses `src` and adds the prelude's library types it does not shadow. */
 Program *parse(Source *src);
+bool parse_is_prelude(const Loc *loc);   /* declared by the prelude? */
 
 /* ------------------------------------------------------------ types.c */
 
@@ -245,7 +247,7 @@ enum {
     BI_ENUM_CTOR,               /* Ok(x) / Err(x) / Just(x) / Nothing */
     BI_YIELD, BI_ATOMIC_NEW, BI_ORDERING, BI_ATOMIC_LOAD, BI_ATOMIC_STORE,
     BI_ATOMIC_RMW,              /* swap / fetch_add / fetch_sub: variant */
-    BI_ATOMIC_CAS,
+    BI_ATOMIC_CAS, BI_METRICS,
 };
 
 /* Resolves names and types, annotating the AST; reports every error it
