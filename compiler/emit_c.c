@@ -1431,6 +1431,12 @@ static void emit_vdrop(FILE *out, Type *t) {
             t->mangled, ty_c(t), ty_c(t), drop_stmt(t, "v"));
 }
 
+/* A pointer to a reference-counted runtime object. */
+static bool is_handle(const Type *t) {
+    return t->kind == TY_JOIN || t->kind == TY_SENDER || t->kind == TY_RECEIVER ||
+           t->kind == TY_ATOMIC;
+}
+
 static void emit_type(FILE *out, Type *t) {
     if (t->emitted || t->kind <= TY_NEVER) {
         if (t->kind == TY_STR && !t->emitted) {
@@ -1471,12 +1477,11 @@ static void emit_type(FILE *out, Type *t) {
     default:
         break;                  /* handles and runtime types: no definition */
     }
-    if (ty_managed(t) && t->kind != TY_JOIN && t->kind != TY_SENDER && t->kind != TY_RECEIVER) {
+    if (!ty_managed(t))
+        return;
+    if (!is_handle(t))             /* handles are released by one call */
         emit_drop_dup(out, t);
-        emit_vdrop(out, t);
-    } else if (ty_managed(t)) {
-        emit_vdrop(out, t);
-    }
+    emit_vdrop(out, t);
 }
 
 /* -------------------------------------------------------- preamble */
