@@ -16,7 +16,9 @@ os.cpu_count() programs at a time, and checks:
              1 when FILE.err exists, else 0.
 
 FILE.env, when present, holds KEY=VALUE lines added to the environment of
-`tml run` (and so of the program), e.g. TML_WORKERS=1.
+`tml run` (and so of the program), e.g. TML_WORKERS=1. The generated C is
+compiled with -Wall -Wextra -Werror (unless TML_CFLAGS is set), so a
+warning in generated code fails its program.
 
 Each program is named `<ID>_<name>.tml` and its first line is a comment
 naming the spec IDs it covers (`// RT-SPAWN-1: ...`); the ID in the file name
@@ -88,6 +90,11 @@ def tail(label, text, n=10):
     return ['    %s: %s' % (label, l) for l in lines[-n:]]
 
 
+# The generated C must compile without a warning: each program is built
+# with these flags unless TML_CFLAGS says otherwise.
+WARNING_FREE = '-O1 -Wall -Wextra -Werror'
+
+
 def load_env(path):
     env = {}
     for line in (read(path) or '').splitlines():
@@ -118,6 +125,7 @@ def check(tml, path, known_ids, timeout):
 
     with tempfile.TemporaryDirectory(prefix='tml-spec-') as tmp:
         env = dict(os.environ, TMPDIR=tmp)
+        env.setdefault('TML_CFLAGS', WARNING_FREE)
         env.update(load_env(base + '.env'))
         proc = subprocess.Popen([tml, 'run', path], cwd=tmp, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
