@@ -46,7 +46,10 @@ typedef struct Fn {
     Func *f;
     bool async;
     Buf body;                   /* statements */
-    Buf fields;                 /* async: frame fields */
+    Buf fields;                 /* async: frame fields (locals, live temps) */
+    Buf locals;                 /* async: temps kept as C locals of poll */
+    Vec temp_types;             /* async: Type* of temp N at index N - 1 */
+    Vec pinned;                 /* async: temps that stay in the frame */
     Buf aw;                     /* async: aw union members */
     Vec scopes;                 /* EScope* */
     int indent, ntemp, nlabel;
@@ -93,12 +96,21 @@ static void line_directive(Fn *F, Loc loc) {
 /* Declares a temporary of type t; returns its C lvalue. */
 static const char *tmp(Fn *F, Type *t) {
     int id = ++F->ntemp;
-    if (F->async) {
-        buf_printf(&F->fields, "    %s t%d;\n", ty_c(t), id);
+    if (F->async) {             /* frame or C local: decided by place_temps */
+        vec_push(&F->temp_types, t);
         return arena_printf("fr->t%d", id);
     }
     line(F, "%s t%d;", ty_c(t), id);
     return arena_printf("t%d", id);
+}
+
+/* A temporary that stays in the frame even when all its mentions sit in
+ * one stretch of code: one the loop header reuses after the body ran. */
+static const char *loop_tmp(Fn *F, Type *t) {
+    const char *name = tmp(F, t);
+    if (F->async)
+        vec_push(&F->pinned, (void *)(intptr_t)F->ntemp);
+    return name;
 }
 
 static Val to_tmp(Fn *F, Type *t, const char *expr) {
@@ -1108,15 +1120,15 @@ static Val for_expr(Fn *F, Node *n) {
     Type *t = r->ty;
     Val lo = coerce(emit(F, r->lhs), r->lhs->ty, t);
     Val hi = coerce(emit(F, r->rhs), r->rhs->ty, t);
-    const char *i = n->var ? var_c(F, n->var) : tmp(F, t);
+    const char *i = n->var ? var_c(F, n->var) : loop_tmp(F, t);
     if (n->var && F->async)
         buf_printf(&F->fields, "    %s %s;\n", ty_c(t), n->var->cname);
     else if (n->var)
         line(F, "%s %s;", ty_c(t), i);
-    const char *end = tmp(F, t);
+    const char *end = loop_tmp(F, t);
     line(F, "%s = %s;", end, hi.c);
     if (r->inclusive) {
-        const char *go = tmp(F, ty_prim(TY_BOOL));
+        const char *go = loop_tmp(F, ty_prim(TY_BOOL));
         line(F, "for (%s = %s, %s = %s <= %s; %s; %s = %s != %s, %s = tml_add_%s(%s, 1)) {", i,
              lo.c, go, lo.c, end, go, go, i, end, i, int_suffix(t), i);
     } else {
@@ -1329,11 +1341,73 @@ static void emit_body(Fn *F) {
     }
 }
 
+/* If body[i..] is the temp reference `fr->tN` (N not followed by more of
+ * an identifier), returns N and sets *len to its length; else 0. */
+static int temp_ref(const char *s, size_t i, size_t *len) {
+    if (strncmp(s + i, "fr->t", 5) || s[i + 5] < '0' || s[i + 5] > '9')
+        return 0;
+    size_t j = i + 5;
+    int n = 0;
+    while (s[j] >= '0' && s[j] <= '9')
+        n = n * 10 + (s[j++] - '0');
+    if (s[j] == '_' || (s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z'))
+        return 0;
+    *len = j - i;
+    return n;
+}
+
+/* Keeps in the frame only the temporaries live across an await. An ANF
+ * temporary is defined before it is used on every path through one
+ * straight stretch of code, so if every mention of it lies between the
+ * same two resume labels, no await separates its definition from its
+ * uses: it becomes a C local of the poll function. The exceptions are
+ * values a loop carries from one iteration to the next: user variables
+ * (a `var` mutated in a loop) and a `for` header's temporaries (loop_tmp)
+ * are live across an await in the body although all their mentions may
+ * precede its label; they stay in the frame. */
+static void place_temps(Fn *F) {
+    int n = F->temp_types.n;
+    if (!n || !F->body.s)
+        return;
+    int *seg = arena_alloc(sizeof *seg * (size_t)(n + 1));   /* 0: unseen */
+    bool *live = arena_alloc(sizeof *live * (size_t)(n + 1));
+    for (int i = 0; i < F->pinned.n; i++)
+        live[(intptr_t)F->pinned.v[i]] = true;
+    const char *s = F->body.s;
+    int cur = 1;
+    for (size_t i = 0, len; s[i]; i++) {
+        if ((i == 0 || s[i - 1] == '\n') && !strncmp(s + i, "resume", 6))
+            cur++;
+        int t = temp_ref(s, i, &len);
+        if (t && seg[t] && seg[t] != cur)
+            live[t] = true;
+        if (t && !seg[t])
+            seg[t] = cur;
+    }
+    Buf body = {0};
+    for (size_t i = 0, len; s[i];) {
+        int t = temp_ref(s, i, &len);
+        if (t && !live[t]) {
+            buf_printf(&body, "t%d", t);
+            i += len;
+        } else {
+            buf_putc(&body, s[i++]);
+        }
+    }
+    for (int t = 1; t <= n; t++)
+        buf_printf(live[t] ? &F->fields : &F->locals, "    %s t%d;\n",
+                   ty_c(F->temp_types.v[t - 1]), t);
+    buf_free(&F->body);
+    F->body = body;
+}
+
 static Fn *emit_func(Func *f) {
     Fn *F = arena_alloc(sizeof *F);
     F->f = f;
     F->async = f->is_async;
     emit_body(F);
+    if (F->async)
+        place_temps(F);
     return F;
 }
 
@@ -1574,6 +1648,8 @@ static void emit_frame(FILE *out, Func *f, Fn *F) {
 static void emit_poll(FILE *out, Func *f, Fn *F) {
     fprintf(out, "static tml_poll tml_u_%s_poll(void *vfr, tml_cx *cx) {\n", f->name);
     fprintf(out, "    %s *fr = vfr;\n", frame_struct(f));
+    if (F->locals.s)
+        fputs(F->locals.s, out);
     fprintf(out, "    (void)cx;\n");
     fprintf(out, "    switch (fr->state) {\n    case 0: break;\n");
     for (int i = 0; i < f->awaits.n; i++)
@@ -1689,6 +1765,7 @@ void emit_c(Program *prog, FILE *out) {
             fprintf(out, "%s {\n%s}\n\n", sync_signature(f), fns[i]->body.s ? fns[i]->body.s : "");
         }
         buf_free(&fns[i]->body);
+        buf_free(&fns[i]->locals);
         buf_free(&fns[i]->fields);
         buf_free(&fns[i]->aw);
     }
