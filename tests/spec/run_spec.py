@@ -23,8 +23,10 @@ warning in generated code fails its program.
 Each program is named `<ID>_<name>.tml` and its first line is a comment
 naming the spec IDs it covers (`// RT-SPAWN-1: ...`); the ID in the file name
 must be among them and every ID must exist in spec/*.md. A full run (no
-FILTER) also fails each ID in spec/*.md that no program names, except those
-marked "not implemented yet".
+FILTER) also fails each ID in spec/*.md that no test names, except those
+marked "not implemented yet"; besides the programs, a Criterion test in
+tests/runtime/ names IDs with a comment that starts with them and a colon,
+`/* RT-STEAL-1: ... */`.
 
 Prints `ok   NAME` or `FAIL NAME: why` (plus a short diff) per program and
 closes with `N passed, N failed`. Exits 1 if anything failed or nothing ran.
@@ -75,6 +77,20 @@ def named_ids(source):
     if not first.startswith('//'):
         return []
     return ID_RE.findall(first[2:].split(':', 1)[0])
+
+
+def unit_test_ids():
+    """IDs named by Criterion tests: in tests/runtime/*.c, a comment whose
+    text starts with IDs and a colon, `/* RT-STEAL-1: ... */`."""
+    ids = set()
+    unit = os.path.join(ROOT, 'tests', 'runtime')
+    comment = re.compile(r'(?://|/\*|^\s*\*)\s*((?:%s)(?:\s*,\s*(?:%s))*)\s*:'
+                         % (ID_RE.pattern, ID_RE.pattern), re.M)
+    for name in sorted(os.listdir(unit)) if os.path.isdir(unit) else []:
+        if name.endswith('.c'):
+            for m in comment.finditer(read(os.path.join(unit, name)) or ''):
+                ids.update(ID_RE.findall(m.group(1)))
+    return ids
 
 
 def diff(label, expected, actual):
@@ -196,14 +212,15 @@ def main():
                 print('\n'.join(['FAIL %s: %s' % (name, why)] + detail), flush=True)
 
     if not args.filters:
-        covered = set()
+        covered = unit_test_ids()
         for f in os.listdir(SPEC_DIR):
             if f.endswith('.tml'):
                 covered.update(named_ids(read(os.path.join(SPEC_DIR, f))))
         for spec_id, implemented in sorted(known_ids.items()):
             if implemented and spec_id not in covered:
                 failed += 1
-                print('FAIL %s: no tests/spec program names this spec ID' % spec_id)
+                print('FAIL %s: no tests/spec program or tests/runtime test names this spec ID'
+                      % spec_id)
 
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed or not passed else 0
