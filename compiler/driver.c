@@ -2,7 +2,10 @@
  *
  *   tml run FILE [ARGS...]   compile to a temporary executable and run it;
  *                            exits with the program's status
- *   tml build FILE -o OUT    compile to the executable OUT
+ *   tml build FILE -o OUT [--frame-sizes]
+ *                            compile to the executable OUT; with
+ *                            --frame-sizes also print each async
+ *                            function's frame size in bytes
  *   tml emit-c FILE          print the generated C on stdout
  *
  * The runtime is found next to this binary (a build tree: DIR/libtmlrt.a
@@ -34,7 +37,7 @@
 
 static _Noreturn void usage(void) {
     fputs("usage: tml run FILE [ARGS...]\n"
-          "       tml build FILE -o OUT\n"
+          "       tml build FILE -o OUT [--frame-sizes]\n"
           "       tml emit-c FILE\n",
           stderr);
     exit(2);
@@ -73,7 +76,7 @@ static Source *read_source(const char *path) {
 
 /* Runs every pass up to and including C generation into `out`.
  * Exits 1 when the program has errors. */
-static void compile_to_c(const char *path, FILE *out) {
+static Program *compile_to_c(const char *path, FILE *out) {
     Source *src = read_source(path);
     Program *prog = parse(src);
     if (diag_count() == 0)
@@ -82,6 +85,7 @@ static void compile_to_c(const char *path, FILE *out) {
         exit(1);
     lower_async(prog);
     emit_c(prog, out);
+    return prog;
 }
 
 static bool exists(const char *p) {
@@ -136,15 +140,8 @@ static void push_words(Vec *args, const char *s) {
         vec_push(args, w);
 }
 
-/* Compiles `path` to the executable `out` through a C file in `tmpdir`. */
-static void build(const char *path, const char *out, const char *tmpdir) {
-    const char *cfile = arena_printf("%s/prog.c", tmpdir);
-    FILE *f = fopen(cfile, "w");
-    if (!f)
-        fatal("cannot write %s", cfile);
-    compile_to_c(path, f);
-    if (fclose(f) != 0)
-        fatal("cannot write %s", cfile);
+/* Compiles the C file `cfile` and links it with libtmlrt into `out`. */
+static void cc_link(const char *cfile, const char *out) {
     const char *lib, *inc;
     find_runtime(&lib, &inc);
     const char *cc = getenv("CC");
@@ -167,6 +164,40 @@ static void build(const char *path, const char *out, const char *tmpdir) {
     if (run_cmd((char **)args.v) != 0)
         fatal("%s", "internal error: the C compiler rejected the generated code "
                     "(please report it with the .tml file)");
+}
+
+/* Compiles `path` to the executable `out` through tmpdir/prog.c. */
+static Program *build(const char *path, const char *out, const char *tmpdir) {
+    const char *cfile = arena_printf("%s/prog.c", tmpdir);
+    FILE *f = fopen(cfile, "w");
+    if (!f)
+        fatal("cannot write %s", cfile);
+    Program *prog = compile_to_c(path, f);
+    if (fclose(f) != 0)
+        fatal("cannot write %s", cfile);
+    cc_link(cfile, out);
+    return prog;
+}
+
+/* Prints the size of every async function's frame, as the C compiler
+ * lays it out: tmpdir/prog.c is compiled again with its main renamed and
+ * a main that prints the sizes (emit_frame_probe). */
+static void print_frame_sizes(Program *prog, const char *tmpdir) {
+    const char *probe_c = arena_printf("%s/probe.c", tmpdir);
+    const char *probe = arena_printf("%s/probe", tmpdir);
+    FILE *f = fopen(probe_c, "w");
+    if (!f)
+        fatal("cannot write %s", probe_c);
+    fputs("#define main tml_program_main\n#include \"prog.c\"\n#undef main\n", f);
+    emit_frame_probe(prog, f);
+    if (fclose(f) != 0)
+        fatal("cannot write %s", probe_c);
+    cc_link(probe_c, probe);
+    fflush(stdout);
+    char *argv[] = {(char *)probe, NULL};
+    run_cmd(argv);
+    unlink(probe_c);
+    unlink(probe);
 }
 
 static char *make_tmpdir(void) {
@@ -202,9 +233,12 @@ static int cmd_run(int argc, char **argv) {
 
 static int cmd_build(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
+    bool frame_sizes = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
             out = argv[++i];
+        else if (!strcmp(argv[i], "--frame-sizes"))
+            frame_sizes = true;
         else if (!in)
             in = argv[i];
         else
@@ -213,7 +247,9 @@ static int cmd_build(int argc, char **argv) {
     if (!in || !out)
         usage();
     char *dir = make_tmpdir();
-    build(in, out, dir);
+    Program *prog = build(in, out, dir);
+    if (frame_sizes)
+        print_frame_sizes(prog, dir);
     remove_tmpdir(dir);
     return 0;
 }

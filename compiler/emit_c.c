@@ -1698,6 +1698,17 @@ static void emit_metrics_total(FILE *out, Program *prog) {
     }
 }
 
+void emit_frame_probe(Program *prog, FILE *out) {
+    fputs("int main(void) {\n    printf(\"frame sizes (bytes):\\n\");\n", out);
+    for (int i = 0; i < prog->funcs.n; i++) {
+        Func *f = prog->funcs.v[i];
+        if (f->is_async)
+            fprintf(out, "    printf(\"  %%-24s %%zu\\n\", \"%s\", sizeof(%s));\n", f->name,
+                    frame_struct(f));
+    }
+    fputs("    return 0;\n}\n", out);
+}
+
 static Func *find_main(Program *prog) {
     for (int i = 0; i < prog->funcs.n; i++)
         if (!strcmp(((Func *)prog->funcs.v[i])->name, "main"))

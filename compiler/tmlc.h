@@ -266,5 +266,8 @@ bool lower_edge_boxed(const Func *caller, const Func *callee);
 
 /* Writes the whole program as one C translation unit. */
 void emit_c(Program *prog, FILE *out);
+/* Writes a C `main` that prints `NAME BYTES` for every async function's
+ * frame; compiled together with the program's C (its main renamed). */
+void emit_frame_probe(Program *prog, FILE *out);
 
 #endif /* TMLC_H */

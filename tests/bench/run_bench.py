@@ -16,8 +16,8 @@ writes every RESULT line, for pooling with the peers' raw files.
 
 It then measures runtime memory per pending task: M1 parks N tasks on a
 channel and releases them; (peak RSS with N = 1,000,000) - (peak RSS with
-N = 0), divided by N, less the task frame's size (read from the generated
-C), is the runtime's own cost per parked task.
+N = 0), divided by N, less the task frame's size (`tml build
+--frame-sizes`), is the runtime's own cost per parked task.
 
 Figures only: nothing here passes or fails on time. Exits 1 only when a
 workload did not build, crashed, or printed ok=0."""
@@ -141,22 +141,11 @@ def aggregate(label, lines, runs):
 
 
 def frame_size(tml, src, tmp, func):
-    """sizeof the frame struct of async func `func`: the generated C is
-    compiled with its `main` renamed and a main that prints the size (it
-    still links libtmlrt.a, which the program's functions reference)."""
-    c = subprocess.run([tml, 'emit-c', src], capture_output=True, text=True, check=True).stdout
-    probe = os.path.join(tmp, 'probe.c')
-    with open(probe, 'w') as f:
-        f.write('#define main tml_program_main\n%s\n#undef main\n' % c)
-        f.write('int main(void) { printf("%%zu\\n", sizeof(struct tml_u_%s_frame)); return 0; }\n'
-                % func)
-    bindir = os.path.dirname(tml)
-    exe = os.path.join(tmp, 'probe')
-    subprocess.run([os.environ.get('CC', 'cc'), '-std=c11', '-D_GNU_SOURCE', '-w',
-                    '-I' + os.path.join(bindir, 'include'), probe,
-                    os.path.join(bindir, 'libtmlrt.a'), '-latomic_ops', '-lpthread', '-lm',
-                    '-o', exe], check=True)
-    return int(subprocess.run([exe], capture_output=True, text=True, check=True).stdout)
+    """Bytes of async func `func`'s frame (`tml build --frame-sizes`)."""
+    r = subprocess.run([tml, 'build', src, '-o', os.path.join(tmp, 'sizes'), '--frame-sizes'],
+                       capture_output=True, text=True, check=True)
+    m = re.search(r'^\s+%s\s+(\d+)$' % re.escape(func), r.stdout, re.M)
+    return int(m.group(1))
 
 
 def memory_per_task(tml, tmp, workers):
