@@ -80,15 +80,4 @@ static inline uint64_t mt_atomic_cas(mt_atomic *a, uint64_t expected, uint64_t d
     return AO_fetch_compare_and_swap_full(&a->v, (AO_t)expected, (AO_t)desired);
 }
 
-/* Spin-wait hint for busy-wait loops (x86 PAUSE: yields the core's
- * pipeline to its sibling, saves power); not an atomic access, kept here
- * so that no other file spells a CPU-specific primitive. */
-static inline void mt_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    AO_compiler_barrier();
-#endif
-}
-
 #endif /* MT_ATOMIC_H */

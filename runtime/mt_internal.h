@@ -13,10 +13,7 @@
  *           generation and the task's state bits, so "check generation and
  *           mark notified" is a single CAS (mt_task_notify).
  *   task    slot + one heap block (struct tml_join): join state and frame.
- *           Run queues carry task block pointers, never tokens: a queued
- *           task is SCHEDULED, so its block cannot be freed under the queue.
- *   live    a runtime's spawned tasks that have not completed; counted by
- *           monotonic per-worker counters (mt_runtime.c, "Quiescence").
+ *   live    a runtime's count of spawned tasks that have not completed.
  * Worker ids are unique among live runtimes (mt_runtime.c's registry), so
  * a token can always be routed to its slab, or found stale. */
 #ifndef MT_INTERNAL_H
@@ -45,7 +42,6 @@
 #define MT_MAX_WORKERS (1u << MT_WORKER_BITS)
 #define MT_MAX_SLOTS (1u << MT_SLOT_BITS)
 #define MT_NO_DEADLINE INT64_MAX /* "wait without a timeout" */
-#define MT_CACHE_LINE 64         /* per-thread hot fields are padded to it */
 
 typedef struct mt_runtime mt_runtime;
 typedef struct mt_worker mt_worker;
@@ -72,84 +68,47 @@ void mt_parker_fini(mt_parker *p);
 bool mt_parker_park(mt_parker *p, int64_t deadline_ns);
 void mt_parker_unpark(mt_parker *p);
 
-/* The searching and parked workers of one runtime (protocol in mt_park.c). */
+/* The parked workers of one runtime (see the protocol in mt_park.c). */
 typedef struct mt_idle {
-    _Alignas(MT_CACHE_LINE) mt_atomic state; /* CLOSED | unparked << 32 | searching */
-    unsigned nworkers;
     pthread_mutex_t lock;
-    unsigned *sleepers; /* parked worker indices, most recent last; lock */
-    unsigned nsleepers; /* lock */
+    unsigned *stack;   /* worker indices, most recently parked last; lock */
+    unsigned len;      /* lock */
+    mt_atomic parked;  /* mirrors len, for wakers that do not take the lock */
 } mt_idle;
-
-/* What mt_idle_park tells the parking worker. */
-enum {
-    MT_IDLE_RECHECK = 1, /* no searcher is left: re-check every queue */
-    MT_IDLE_CLOSED = 2   /* the runtime is shutting down: check quiescence */
-};
 
 int mt_idle_init(mt_idle *idle, unsigned nworkers);
 void mt_idle_fini(mt_idle *idle);
-bool mt_idle_try_search(mt_idle *idle);
-bool mt_idle_stop_search(mt_idle *idle);
-unsigned mt_idle_park(mt_idle *idle, unsigned index, bool searching);
-bool mt_idle_unparked(mt_idle *idle, unsigned index);
-bool mt_idle_may_notify(mt_idle *idle);
-bool mt_idle_notify(mt_idle *idle, unsigned *index);
-void mt_idle_close(mt_idle *idle);
+void mt_idle_announce(mt_idle *idle, unsigned index);
+bool mt_idle_cancel(mt_idle *idle, unsigned index);
+bool mt_idle_any(mt_idle *idle);
+bool mt_idle_pop(mt_idle *idle, unsigned *index);
 
 /* ----------------------------------------------------------- mt_queue.c */
 
-/* One cell of the global ring (Vyukov's bounded MPMC queue). */
-typedef struct mt_queue_cell {
-    mt_atomic seq;  /* position it is ready for; see mt_queue.c */
-    tml_join *task; /* ordered by seq's release/acquire */
-} mt_queue_cell;
-
-/* The global (injector) queue: a lock-free ring, spilling to a mutex
- * protected overflow list when full. Any thread pushes and pops. */
+/* The global (injector) queue: FIFO of tokens, any thread. */
 typedef struct mt_queue {
-    _Alignas(MT_CACHE_LINE) mt_atomic head; /* next position to pop */
-    _Alignas(MT_CACHE_LINE) mt_atomic tail; /* next position to push */
-    _Alignas(MT_CACHE_LINE) mt_queue_cell *cells;
-    uint64_t mask;        /* capacity - 1 */
-    mt_atomic spilled;    /* == over_len, readable without the lock */
-    mt_atomic waiters;    /* threads blocked in mt_queue_pop */
-    pthread_mutex_t lock; /* the overflow list; the waiters' condvar */
-    pthread_cond_t nonempty; /* CLOCK_MONOTONIC */
-    tml_join **over;      /* overflow FIFO ring of over_cap; lock */
-    size_t over_cap, over_head, over_len; /* lock */
+    pthread_mutex_t lock;
+    tml_waker *buf;   /* ring of cap tokens; lock */
+    size_t cap, head, len;
+    mt_atomic size;   /* == len, read without the lock */
 } mt_queue;
 
-int mt_queue_init(mt_queue *q, size_t capacity);
+int mt_queue_init(mt_queue *q, size_t initial_cap);
 void mt_queue_fini(mt_queue *q);
-bool mt_queue_try_push(mt_queue *q, tml_join *t);
-int mt_queue_push(mt_queue *q, tml_join *t);
-int mt_queue_push_batch(mt_queue *q, tml_join *const *ts, size_t n);
-bool mt_queue_try_pop(mt_queue *q, tml_join **out);
-size_t mt_queue_steal(mt_queue *q, tml_join **out, size_t max);
-bool mt_queue_pop(mt_queue *q, tml_join **out, int64_t deadline_ns);
+int mt_queue_push(mt_queue *q, tml_waker t);
+bool mt_queue_try_pop(mt_queue *q, tml_waker *out);
 bool mt_queue_is_empty(mt_queue *q);
 
-/* ----------------------------------------------------------- mt_deque.c */
-
-/* A worker's local run queue: the owner pushes at the tail and pops at
- * the head; thieves take half from the head (mt_deque.c). */
-#ifndef MT_DEQUE_CAP
-#define MT_DEQUE_CAP 256u /* a power of two; tests may shrink it with -D */
-#endif
+/* A worker's local run queue: a FIFO ring only its owner touches. */
+#define MT_DEQUE_CAP 256u /* a power of two */
 typedef struct mt_deque {
-    _Alignas(MT_CACHE_LINE) mt_atomic head; /* steal << 32 | real */
-    mt_atomic tail;                         /* written by the owner only */
-    tml_join *buf[MT_DEQUE_CAP];
+    uint32_t head, tail; /* free-running; tail - head <= MT_DEQUE_CAP */
+    tml_waker buf[MT_DEQUE_CAP];
 } mt_deque;
 
 void mt_deque_init(mt_deque *d);
-bool mt_deque_push(mt_deque *d, tml_join *t);
-void mt_deque_push_batch(mt_deque *d, tml_join *const *ts, uint32_t n);
-uint32_t mt_deque_take_half(mt_deque *d, tml_join **out);
-bool mt_deque_pop(mt_deque *d, tml_join **out);
-uint32_t mt_deque_steal(mt_deque *src, mt_deque *dst, tml_join **out);
-uint32_t mt_deque_len(const mt_deque *d);
+bool mt_deque_push(mt_deque *d, tml_waker t);
+bool mt_deque_pop(mt_deque *d, tml_waker *out);
 
 /* ------------------------------------------------------------ mt_task.c */
 
@@ -157,64 +116,61 @@ uint32_t mt_deque_len(const mt_deque *d);
  * task returned Pending and waits for a wake. */
 enum {
     MT_TASK_IDLE = 0,
-    MT_TASK_SCHEDULED = 1u << 0, /* it sits in exactly one run queue */
+    MT_TASK_SCHEDULED = 1u << 0, /* its token sits in exactly one run queue */
     MT_TASK_RUNNING = 1u << 1,   /* a worker is polling it */
     MT_TASK_NOTIFIED = 1u << 2,  /* woken while running: poll once more */
     MT_TASK_COMPLETE = 1u << 3   /* returned Ready (or slot free) */
 };
 
 typedef struct mt_slot {
-    mt_atomic word; /* generation << 32 | MT_TASK_* bits */
-    mt_atomic link; /* in use: the task's block; free: next free slot */
+    mt_atomic word;     /* generation << 32 | MT_TASK_* bits */
+    tml_join *task;     /* the task's block while the slot is in use */
+    uint32_t next_free; /* free-list link; slab lock */
 } mt_slot;
 
 #define MT_SLAB_FIRST_SHIFT 6 /* chunk 0 holds 64 slots; chunk k>0 2^(5+k) */
 #define MT_SLAB_CHUNKS (MT_SLOT_BITS - MT_SLAB_FIRST_SHIFT + 1)
 
-/* A worker's task slab: slots in chunks that never move (mt_task.c). */
+/* A worker's task slab: slots in chunks that never move. */
 typedef struct mt_slab {
     mt_atomic chunks[MT_SLAB_CHUNKS]; /* mt_slot *, published once */
-    uint32_t local_free;              /* owner's free list; owner only */
-    _Alignas(MT_CACHE_LINE) mt_atomic remote_free; /* tag << 32 | head */
     pthread_mutex_t lock;             /* guards the fields below */
+    uint32_t free_head;               /* MT_MAX_SLOTS: empty */
     uint32_t fresh;                   /* slots [0, fresh) were handed out */
     uint32_t gen_floor;               /* generation of never-used slots */
 } mt_slab;
 
 void mt_slab_init(mt_slab *s, uint32_t gen_floor);
 uint32_t mt_slab_fini(mt_slab *s);
-int mt_slab_alloc(mt_slab *s, bool owner, uint32_t *slot, uint32_t *gen);
+int mt_slab_alloc(mt_slab *s, uint32_t *slot, uint32_t *gen);
 void mt_slab_start(mt_slab *s, uint32_t slot, tml_join *task);
 mt_slot *mt_slab_slot(mt_slab *s, uint32_t slot);
-void mt_slab_free(mt_slab *s, uint32_t slot, bool owner);
+void mt_slab_free(mt_slab *s, uint32_t slot);
 
-tml_join *mt_task_notify(mt_slot *s, uint32_t gen);
-void mt_task_begin_poll(mt_slot *s);
-bool mt_task_end_pending(mt_slot *s, bool self_woken);
+bool mt_task_notify(mt_slot *s, uint32_t gen);
+tml_join *mt_task_begin_poll(mt_slot *s);
+bool mt_task_end_pending(mt_slot *s);
 
 /* FIFO list of waiting leaves (async_sync.c), under its owner's lock. */
 typedef struct mt_waitlist {
     tml_waiter *head, *tail;
 } mt_waitlist;
 
-/* A task's heap block; tml_join handles point at it. 64 bytes before the
- * frame: the budget of "runtime memory per pending task" (slot 16 + block
- * 64 + malloc's header) stays under 128 bytes. */
+/* A task's heap block; tml_join handles point at it. */
 struct tml_join {
-    mt_atomic refs;        /* the live task's + one per handle */
-    mt_atomic flags;       /* JOIN_LOCKED | JOIN_DONE | JOIN_CLAIMED */
-    mt_waitlist waiters;   /* tml_join_fut.w of awaiting tasks; locked */
-    mt_parker *blocker;    /* block_on caller to unpark at completion */
+    mt_atomic refs;          /* the live task's + one per handle */
+    mt_atomic done;          /* 1 once the task returned Ready */
+    pthread_mutex_t lock;    /* guards waiters and claimed */
+    mt_waitlist waiters;     /* tml_join_fut.w of awaiting tasks */
+    bool claimed;            /* the result was moved out */
+    mt_parker *blocker;      /* block_on caller to unpark at completion */
     const tml_task_vt *vt;
-    mt_slot *slot;         /* the task's slot in its slab */
-    tml_waker token;       /* the task's waker */
-    max_align_t frame[];   /* vt->frame_size bytes */
+    max_align_t frame[];     /* vt->frame_size bytes */
 };
 
 tml_join *mt_join_new(const tml_task_vt *vt, const void *frame, mt_parker *blocker);
 void mt_join_complete(tml_join *j);
 int32_t mt_join_take(tml_join *j, void *out);
-bool mt_join_done(tml_join *j);
 
 /* ----------------------------------------------------------- mt_timer.c */
 
@@ -242,34 +198,15 @@ void mt_timers_disarm(mt_timers *t, int64_t deadline_ns);
 
 /* ---------------------------------------------------------- mt_worker.c */
 
-#define MT_BUDGET 128 /* leaf completions per poll (rt.h, as Tokio's) */
-
-/* Per-worker counters: written by the owning worker only (relaxed
- * read-modify-store, no RMW), read by anyone (a snapshot). */
-typedef struct mt_stats {
-    mt_atomic polls, steals, stolen, parks, global_pops, overflows;
-    mt_atomic spawned;   /* tasks this worker spawned */
-    mt_atomic completed; /* tasks whose last poll ran here */
-} mt_stats;
-
 struct mt_worker {
-    /* owner-only hot state, on its own cache lines */
-    _Alignas(MT_CACHE_LINE) mt_runtime *rt;
-    tml_join *lifo;      /* the LIFO slot: runs next; never stolen */
-    tml_join *running;   /* the task being polled, or NULL */
-    unsigned index;      /* position in rt->workers */
-    unsigned id;         /* global worker id: the tokens' top byte */
-    uint32_t tick;       /* polls; paces the fairness checks */
-    uint32_t lifo_runs;  /* consecutive polls out of the LIFO slot */
-    uint32_t rng;        /* xorshift32 state: victim choice */
-    int32_t budget;      /* leaf completions left in this poll */
-    bool searching;      /* counted in rt->idle as searching */
-    bool self_woken;     /* the running task woke itself */
-    mt_stats stats;
+    _Alignas(64) mt_runtime *rt; /* own cache lines: no false sharing */
+    unsigned index;              /* position in rt->workers */
+    unsigned id;                 /* global worker id: the tokens' top byte */
+    uint32_t tick;               /* loop iterations; paces fairness checks */
     pthread_t thread;
-    _Alignas(MT_CACHE_LINE) mt_parker parker; /* touched by unparkers */
-    _Alignas(MT_CACHE_LINE) mt_slab slab;
-    mt_deque local; /* aligned: touched by thieves */
+    mt_slab slab;
+    mt_parker parker;
+    mt_deque local;
 };
 
 int mt_worker_init(mt_worker *w, mt_runtime *rt, unsigned index, unsigned id, uint32_t gen_floor);
@@ -277,15 +214,10 @@ uint32_t mt_worker_fini(mt_worker *w);
 int mt_worker_start(mt_worker *w);
 void mt_worker_join(mt_worker *w);
 mt_worker *mt_worker_current(void);
-void mt_worker_set_current(mt_worker *w);
-void mt_worker_schedule(mt_worker *w, tml_join *t);
-void mt_worker_push_global(mt_runtime *rt, tml_join *t);
-void mt_worker_notify(mt_runtime *rt);
+void mt_worker_push_local(mt_worker *w, tml_waker t);
+void mt_worker_push_global(mt_runtime *rt, tml_waker t);
+void mt_worker_unpark_one(mt_runtime *rt);
 void mt_worker_offload(mt_worker *w);
-bool mt_worker_step(mt_worker *w);
-void mt_worker_wait(mt_worker *w);
-bool mt_budget_poll(tml_cx *cx);
-tml_poll mt_budget_ready(tml_cx *cx);
 
 /* --------------------------------------------------------- mt_runtime.c */
 
@@ -293,30 +225,25 @@ struct mt_runtime {
     mt_worker *workers;     /* nworkers, ids id_base .. id_base+nworkers-1 */
     unsigned nworkers;
     unsigned id_base;
-    bool threaded;          /* false: current-thread runtime, no threads */
-    bool stopped;           /* mt_runtime_shutdown ran */
     mt_queue global;
     mt_timers timers;
     mt_idle idle;
-    _Alignas(MT_CACHE_LINE) mt_atomic foreign; /* CLOSING | spawns from outside */
+    mt_atomic live;         /* CLOSING bit | spawned tasks not complete */
     mt_atomic stopping;     /* 1: workers exit once idle */
     mt_atomic next_slab;    /* round robin for spawns from outside */
-    pthread_mutex_t quiet_lock; /* quiescence; one current-thread driver */
-    pthread_cond_t quiet_cond;  /* signalled when no task is live */
+    pthread_mutex_t quiet_lock;
+    pthread_cond_t quiet_cond; /* signalled when live drops to 0 */
 };
 
 /* C-level API (tests, and the process runtime behind tml_main_enter). */
 int mt_runtime_new(unsigned workers, mt_runtime **out);
-int mt_runtime_new_current_thread(mt_runtime **out);
-void mt_runtime_shutdown(mt_runtime *rt);
 void mt_runtime_destroy(mt_runtime *rt);
 int mt_runtime_spawn(mt_runtime *rt, const tml_task_vt *vt, const void *frame, tml_join **out);
 int mt_runtime_block_on(mt_runtime *rt, const tml_task_vt *vt, const void *frame, void *out);
 
 mt_runtime *mt_runtime_current(void);
 mt_worker *mt_runtime_owner(mt_runtime *rt, tml_waker t);
-bool mt_runtime_quiet(mt_runtime *rt);
-void mt_runtime_check_quiet(mt_runtime *rt);
+void mt_runtime_task_done(mt_runtime *rt);
 void mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void *leaf);
 _Noreturn void mt_panic_err(const char *what, int err);
 

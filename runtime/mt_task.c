@@ -3,26 +3,12 @@
  *
  * Slab. Each worker owns one slab; a task occupies one slot of the slab
  * of the worker that spawned it, and its token names (worker, slot,
- * generation). Slots (16 bytes) live in chunks that never move: chunk 0
- * holds 64 slots, chunk k > 0 holds 2^(5+k), so 19 chunks cover the 2^24
- * slots a token can name and the slab grows without copying or a big
- * up-front table. Chunk pointers are published once (release) and read
- * without a lock (acquire) by wakers.
- * Free slots, three ways (as mimalloc's and snmalloc's local/remote free
- * lists; Tokio's slab is per-page locked):
- *   1. `local_free`: a list only the owning worker's thread touches, so
- *      a spawn and a completion on the owner cost no atomic at all;
- *   2. `remote_free`: a Treiber stack that other threads push slots onto
- *      when a task of this slab completes elsewhere (one CAS). The word
- *      packs a tag with the head index: the tag grows on every change, so
- *      a pop by CAS (spawns from outside, step 3) cannot suffer ABA. The
- *      owner takes the whole stack with one CAS when its list runs dry;
- *   3. never-used slots, [fresh, ...), under `lock`, which also guards
- *      chunk growth: the owner takes them 64 at a time; a thread that is
- *      not a worker (a foreign spawn, rare) takes a remote slot or one
- *      fresh slot.
- * A free slot's `link` holds the next free slot; an in-use slot's holds
- * the task's block.
+ * generation). Slots live in chunks that never move: chunk 0 holds 64
+ * slots, chunk k > 0 holds 2^(5+k), so 19 chunks cover the 2^24 slots a
+ * token can name and the slab grows without copying or a big up-front
+ * table. Chunk pointers are published once (release) and read without a
+ * lock (acquire) by wakers; the free list and growth are under the slab
+ * mutex (any worker frees a slot when the task it polled completes).
  * Sources: the geometric pages of Tokio's slab (tokio/src/util/slab.rs);
  * the state word with a notified bit, re-polled instead of polled twice,
  * from Tokio's task state (tokio/src/runtime/task/state.rs).
@@ -31,48 +17,33 @@
  * state bits (MT_TASK_*). The generation is bumped when the slot is freed,
  * so waking a finished task's token is a no-op even after the slot was
  * reused, and checking the generation and marking the task notified is a
- * single CAS. Transitions:
+ * single CAS. Transitions (everything else leaves the word unchanged):
  *   spawn:        free (gen g, COMPLETE)  -> g | SCHEDULED    allocator
  *   wake:         g | IDLE                -> g | SCHEDULED    + queue push
  *                 g | RUNNING             -> g | RUNNING|NOTIFIED
- *                 g | SCHEDULED or NOTIFIED: unchanged, but still a CAS
  *   poll starts:  g | SCHEDULED           -> g | RUNNING      the poller
  *   poll Pending: g | RUNNING             -> g | IDLE
  *                 g | RUNNING|NOTIFIED    -> g | SCHEDULED    + re-queue
- *                 (also when the task woke itself: mt_worker.c)
  *   poll Ready:   g | RUNNING[|NOTIFIED]  -> g+1 | COMPLETE   slot freed
- * Invariants: a task is in at most one run queue, and only while it is
- * SCHEDULED; only the worker that popped it moves it out of SCHEDULED,
- * so a task is never polled on two workers at once. A wake whose
- * generation differs, or that finds the task COMPLETE, changes nothing;
- * never-used slots hold the slab's generation floor and COMPLETE, so a
- * bogus token is a no-op too.
- * Why a wake that changes nothing still does its CAS (an RMW), and why
- * "poll starts" is a CAS: a waker makes progress possible (stores a
- * condition), then wakes; a poller marks the task RUNNING, then reads the
- * condition. That is the store->load pattern; with both sides doing an
- * RMW on the state word, its modification order decides: either the
- * waker's RMW comes first and the poll's CAS reads-from it (acq_rel), so
- * the poll sees the condition, or the waker's RMW reads RUNNING and marks
- * the task NOTIFIED. A plain load in the waker could read a stale
- * SCHEDULED and lose the wake when the condition is not under a lock.
+ * Invariants: a token is in at most one run queue, and only while its
+ * task is SCHEDULED; only the worker that popped it moves the task out of
+ * SCHEDULED, so a task is never polled on two workers at once. A wake
+ * whose generation differs, or that finds the task already SCHEDULED,
+ * NOTIFIED or COMPLETE, changes nothing. Never-used slots hold the slab's
+ * generation floor and COMPLETE, so a bogus token is a no-op too.
  *
  * Join block (struct tml_join). One heap allocation per task: the join
  * state followed by the frame copy. Reference counted: the task holds one
- * reference until it completes, each handle one. `flags` packs a spin
- * lock bit (guarding `waiters` and CLAIMED) with DONE and CLAIMED: a
- * pthread mutex would add 40 bytes to every task, and the lock is held
- * for a few instructions by at most the completer and the joiners.
- * Completion sets DONE, wakes every awaiting task and unparks a block_on
- * caller. The result stays in the frame at vt->result_offset until one
- * taker moves it out (CLAIMED); later takers get TML_JOIN_ALREADY_JOINED.
- * Whoever drops the last reference drops an unclaimed result
- * (vt->result_drop) and frees the block.
+ * reference until it completes, each handle one. Completion sets `done`,
+ * wakes every awaiting task (their tml_join_fut.w nodes, under the block's
+ * mutex) and unparks a block_on caller. The result stays in the frame at
+ * vt->result_offset until one taker moves it out (`claimed`); later takers
+ * get TML_JOIN_ALREADY_JOINED. Whoever drops the last reference drops an
+ * unclaimed result (vt->result_drop) and frees the block.
  * Rejected: a lock-free waiter stack (cannot unlink a cancelled waiter,
  * which the cancellation issue needs); a join block separate from the
  * frame (two allocations per spawn). */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,10 +51,6 @@
 
 #define STATE_MASK 0xffffffffu
 #define NO_SLOT MT_MAX_SLOTS
-#define FRESH_BATCH 64 /* never-used slots the owner takes per lock */
-#define SPINS_BEFORE_YIELD 64
-
-enum { JOIN_LOCKED = 1, JOIN_DONE = 2, JOIN_CLAIMED = 4 };
 
 static uint64_t word(uint32_t gen, uint32_t state) { return (uint64_t)gen << 32 | state; }
 static uint32_t word_gen(uint64_t w) { return (uint32_t)(w >> 32); }
@@ -106,10 +73,9 @@ static unsigned chunk_of(uint32_t slot) {
  * worker id). */
 void mt_slab_init(mt_slab *s, uint32_t gen_floor) {
     for (unsigned k = 0; k < MT_SLAB_CHUNKS; k++)
-        mt_atomic_store(&s->chunks[k], 0); /* relaxed, all: before the slab is shared */
-    mt_atomic_store(&s->remote_free, NO_SLOT);
+        mt_atomic_store(&s->chunks[k], 0); /* before the slab is shared */
     pthread_mutex_init(&s->lock, NULL);
-    s->local_free = NO_SLOT;
+    s->free_head = NO_SLOT;
     s->fresh = 0;
     s->gen_floor = gen_floor;
 }
@@ -146,83 +112,30 @@ static int grow(mt_slab *s, unsigned k) {
     return 0;
 }
 
-/* Hands out up to `max` never-used slots, linked through `link` and
- * ending in NO_SLOT, all inside one chunk. Returns the first, or NO_SLOT
- * with *err set (-ENOSPC: all 2^24 slots in use; -ENOMEM). */
-static uint32_t take_fresh(mt_slab *s, uint32_t max, int *err) {
-    uint32_t first = NO_SLOT;
-    pthread_mutex_lock(&s->lock);
-    uint32_t i = s->fresh;
-    if (i == MT_MAX_SLOTS) {
-        *err = -ENOSPC;
-    } else if (i == chunk_start(chunk_of(i)) && (*err = grow(s, chunk_of(i))) < 0) {
-        /* no chunk for slot i */
-    } else {
-        uint32_t end = chunk_start(chunk_of(i)) + chunk_size(chunk_of(i));
-        uint32_t n = end - i < max ? end - i : max;
-        for (uint32_t k = 0; k < n; k++) /* relaxed: nobody else sees them until we hand them out */
-            mt_atomic_store(&mt_slab_slot(s, i + k)->link, k + 1 < n ? i + k + 1 : NO_SLOT);
-        s->fresh = i + n;
-        first = i;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return first;
-}
-
-/* Pops one slot off the remote stack, or NO_SLOT. Threads: any. */
-static uint32_t pop_remote(mt_slab *s) {
-    uint64_t old = mt_atomic_load_acquire(&s->remote_free); /* pairs with push_remote's CAS */
-    for (;;) {
-        uint32_t top = (uint32_t)old;
-        if (top == NO_SLOT)
-            return NO_SLOT;
-        /* relaxed: written before the push's release CAS that we acquired;
-         * a stale value only comes with a tag that makes our CAS fail */
-        uint32_t next = (uint32_t)mt_atomic_load(&mt_slab_slot(s, top)->link);
-        uint64_t seen = mt_atomic_cas(&s->remote_free, old, ((old >> 32) + 1) << 32 | next);
-        if (seen == old)
-            return top;
-        old = seen;
-    }
-}
-
-/* Takes the whole remote stack; returns its first slot or NO_SLOT. */
-static uint32_t take_remote(mt_slab *s) {
-    uint64_t old = mt_atomic_load_acquire(&s->remote_free); /* as in pop_remote */
-    for (;;) {
-        if ((uint32_t)old == NO_SLOT)
-            return NO_SLOT;
-        uint64_t seen = mt_atomic_cas(&s->remote_free, old, ((old >> 32) + 1) << 32 | NO_SLOT);
-        if (seen == old)
-            return (uint32_t)old;
-        old = seen;
-    }
-}
-
 /* Reserves a free slot; its word keeps saying "free" (COMPLETE) until
  * mt_slab_start, so wakers ignore it. *gen is the generation the task
- * will carry. `owner`: the caller is the slab's worker thread (the free
- * lists of the header, 1-3). Returns 0, -ENOSPC when all 2^24 slots are
+ * will carry. Threads: any. Returns 0, -ENOSPC when all 2^24 slots are
  * in use, or -ENOMEM. */
-int mt_slab_alloc(mt_slab *s, bool owner, uint32_t *slot, uint32_t *gen) {
+int mt_slab_alloc(mt_slab *s, uint32_t *slot, uint32_t *gen) {
     int err = 0;
-    uint32_t i;
-    if (!owner) {
-        i = pop_remote(s);
-        if (i == NO_SLOT)
-            i = take_fresh(s, 1, &err);
+    uint32_t i = 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->free_head != NO_SLOT) {
+        i = s->free_head;
+        s->free_head = mt_slab_slot(s, i)->next_free;
+    } else if (s->fresh == MT_MAX_SLOTS) {
+        err = -ENOSPC;
     } else {
-        if (s->local_free == NO_SLOT)
-            s->local_free = take_remote(s);
-        if (s->local_free == NO_SLOT)
-            s->local_free = take_fresh(s, FRESH_BATCH, &err);
-        i = s->local_free;
-        if (i != NO_SLOT) /* relaxed: ours alone while on the local list */
-            s->local_free = (uint32_t)mt_atomic_load(&mt_slab_slot(s, i)->link);
+        i = s->fresh;
+        if (i == chunk_start(chunk_of(i)))
+            err = grow(s, chunk_of(i));
+        if (!err)
+            s->fresh++;
     }
-    if (i == NO_SLOT)
+    pthread_mutex_unlock(&s->lock);
+    if (err)
         return err;
-    uint64_t w = mt_atomic_load(&mt_slab_slot(s, i)->word); /* relaxed: the free list ordered the free */
+    uint64_t w = mt_atomic_load(&mt_slab_slot(s, i)->word); /* relaxed: the lock ordered the free */
     MT_ASSERT(word_state(w) == MT_TASK_COMPLETE);
     *slot = i;
     *gen = word_gen(w);
@@ -230,13 +143,13 @@ int mt_slab_alloc(mt_slab *s, bool owner, uint32_t *slot, uint32_t *gen) {
 }
 
 /* Puts `task` in the reserved `slot` and marks it SCHEDULED: the caller
- * must then queue the task exactly once. Threads: the reserver. */
+ * must then queue its token exactly once. Threads: the reserver. */
 void mt_slab_start(mt_slab *s, uint32_t slot, tml_join *task) {
     mt_slot *sl = mt_slab_slot(s, slot);
     uint64_t w = mt_atomic_load(&sl->word); /* relaxed: reserved, nobody else writes it */
-    mt_atomic_store(&sl->link, (uint64_t)(uintptr_t)task); /* relaxed: published by the release below */
+    sl->task = task;
     /* wakers only CAS words holding their own generation, so a plain store
-     * is safe; release orders `link` before any waker's successful CAS */
+     * is safe; release orders `task` before the token can be seen */
     mt_atomic_store_release(&sl->word, word(word_gen(w), MT_TASK_SCHEDULED));
 }
 
@@ -252,159 +165,105 @@ mt_slot *mt_slab_slot(mt_slab *s, uint32_t slot) {
 
 /* Frees the slot of a task whose poll just returned Ready: bumps the
  * generation (every outstanding token goes stale at once) and links the
- * slot on the owner's list (`owner`: the caller is the slab's worker
- * thread) or the remote stack. Threads: the worker that ran the final
- * poll. */
-void mt_slab_free(mt_slab *s, uint32_t slot, bool owner) {
+ * slot on the free list. Threads: the worker that ran the final poll. */
+void mt_slab_free(mt_slab *s, uint32_t slot) {
     mt_slot *sl = mt_slab_slot(s, slot);
     uint64_t w = mt_atomic_load(&sl->word); /* relaxed: RUNNING, only we move it out */
     MT_ASSERT(word_state(w) & MT_TASK_RUNNING);
     /* plain store: a racing waker's CAS fails and re-reads a new generation;
      * release: our reads of the frame happen before the slot's reuse */
     mt_atomic_store_release(&sl->word, word(word_gen(w) + 1, MT_TASK_COMPLETE));
-    if (owner) {
-        mt_atomic_store(&sl->link, s->local_free); /* relaxed: owner-only list */
-        s->local_free = slot;
-        return;
-    }
-    uint64_t old = mt_atomic_load(&s->remote_free); /* relaxed: the CAS validates it */
-    for (;;) {
-        mt_atomic_store(&sl->link, (uint32_t)old); /* relaxed: published by the CAS (release) */
-        uint64_t seen = mt_atomic_cas(&s->remote_free, old, ((old >> 32) + 1) << 32 | slot);
-        if (seen == old)
-            return;
-        old = seen;
-    }
+    pthread_mutex_lock(&s->lock);
+    sl->next_free = s->free_head;
+    s->free_head = slot;
+    pthread_mutex_unlock(&s->lock);
 }
 
-/* Wake: if the slot still holds generation `gen`, applies the wake
- * transition of the header (always by CAS, see "Why a wake ... CAS").
- * Returns the task's block when the task went IDLE -> SCHEDULED: the
- * caller must queue it; NULL otherwise. Threads: any; lock-free. */
-tml_join *mt_task_notify(mt_slot *s, uint32_t gen) {
-    uint64_t old = mt_atomic_load(&s->word); /* relaxed: the CAS re-checks */
+/* Wake: if the slot still holds generation `gen` and its task is idle,
+ * marks it SCHEDULED and returns true: the caller must queue the token.
+ * Marks a running task NOTIFIED (returns false: the poller re-queues it).
+ * Anything else is a no-op. Threads: any; one CAS, no lock. */
+bool mt_task_notify(mt_slot *s, uint32_t gen) {
+    uint64_t old = mt_atomic_load_acquire(&s->word); /* pairs with the release stores above */
     for (;;) {
         uint32_t st = word_state(old);
-        if (word_gen(old) != gen || (st & MT_TASK_COMPLETE))
-            return NULL;
-        uint32_t next = st == MT_TASK_IDLE ? MT_TASK_SCHEDULED
-                        : st == MT_TASK_RUNNING ? st | MT_TASK_NOTIFIED : st;
-        /* acq_rel: see the header; on IDLE -> SCHEDULED it also acquires
-         * the slot's `link` and the last poll's writes */
+        if (word_gen(old) != gen || (st & (MT_TASK_SCHEDULED | MT_TASK_NOTIFIED | MT_TASK_COMPLETE)))
+            return false;
+        uint32_t next = st == MT_TASK_RUNNING ? st | MT_TASK_NOTIFIED : MT_TASK_SCHEDULED;
+        /* acq_rel: the poll that made the task idle happens before its
+         * next poll, through this CAS and the queue */
         uint64_t seen = mt_atomic_cas(&s->word, old, word(gen, next));
         if (seen == old)
-            return st == MT_TASK_IDLE ? (tml_join *)(uintptr_t)mt_atomic_load(&s->link) : NULL;
+            return next == MT_TASK_SCHEDULED;
         old = seen;
     }
 }
 
-/* Poll starts: SCHEDULED -> RUNNING (a CAS: see the header).
- * Threads: the worker that dequeued the task. */
-void mt_task_begin_poll(mt_slot *s) {
-    uint64_t old = mt_atomic_load(&s->word); /* relaxed: the queue ordered us */
-    for (;;) {
-        MT_ASSERT(word_state(old) == MT_TASK_SCHEDULED);
-        uint64_t seen = mt_atomic_cas(&s->word, old, word(word_gen(old), MT_TASK_RUNNING));
-        if (seen == old) /* it fails only on a waker's same-value CAS */
-            return;
-        old = seen;
-    }
+/* Poll starts: SCHEDULED -> RUNNING. Returns the task's block.
+ * Threads: the worker that popped the token. */
+tml_join *mt_task_begin_poll(mt_slot *s) {
+    uint64_t old = mt_atomic_load(&s->word); /* relaxed: the queue pop ordered us */
+    MT_ASSERT(word_state(old) == MT_TASK_SCHEDULED);
+    /* wakers never change a SCHEDULED word, so this CAS cannot fail */
+    uint64_t seen = mt_atomic_cas(&s->word, old, word(word_gen(old), MT_TASK_RUNNING));
+    MT_ASSERT(seen == old);
+    return s->task;
 }
 
-/* Poll returned Pending: RUNNING -> IDLE, or -> SCHEDULED when a wake came
- * during the poll (NOTIFIED) or `self_woken` (the task woke itself, which
- * mt_worker.c records without touching the word); then returns true and
- * the caller must re-queue the task. Threads: the poller. */
-bool mt_task_end_pending(mt_slot *s, bool self_woken) {
+/* Poll returned Pending: RUNNING -> IDLE, or, when a wake came during the
+ * poll, RUNNING|NOTIFIED -> SCHEDULED and returns true: the caller must
+ * re-queue the token. Threads: the poller. */
+bool mt_task_end_pending(mt_slot *s) {
     uint64_t old = mt_atomic_load(&s->word); /* relaxed: the CAS re-checks */
     for (;;) {
         MT_ASSERT(word_state(old) & MT_TASK_RUNNING);
-        bool again = self_woken || (word_state(old) & MT_TASK_NOTIFIED);
-        /* release: this poll's frame writes happen before the next poll */
-        uint64_t seen = mt_atomic_cas(&s->word, old, word(word_gen(old), again ? MT_TASK_SCHEDULED : MT_TASK_IDLE));
+        bool notified = word_state(old) & MT_TASK_NOTIFIED;
+        /* release: this poll's frame writes before the next poll */
+        uint64_t seen = mt_atomic_cas(&s->word, old,
+                                      word(word_gen(old), notified ? MT_TASK_SCHEDULED : MT_TASK_IDLE));
         if (seen == old)
-            return again;
+            return notified;
         old = seen;
     }
-}
-
-/* ------------------------------------------------------------ join */
-
-/* Takes the block's spin lock (JOIN_LOCKED). Held for a few instructions,
- * so spin; yield the CPU if the holder was preempted. */
-static void join_lock(tml_join *j) {
-    uint64_t old = mt_atomic_load(&j->flags); /* relaxed: the CAS re-checks */
-    for (unsigned spins = 0;; spins++) {
-        if (!(old & JOIN_LOCKED)) {
-            /* acquire: pairs with the release in join_unlock */
-            uint64_t seen = mt_atomic_cas(&j->flags, old, old | JOIN_LOCKED);
-            if (seen == old)
-                return;
-            old = seen;
-            continue;
-        }
-        if (spins < SPINS_BEFORE_YIELD)
-            mt_cpu_relax();
-        else
-            sched_yield();
-        old = mt_atomic_load(&j->flags); /* relaxed: as above */
-    }
-}
-
-/* Releases the lock, setting `add` flags (DONE, CLAIMED) with it. */
-static void join_unlock(tml_join *j, uint64_t add) {
-    uint64_t old = mt_atomic_load(&j->flags); /* relaxed: only we write it while locked */
-    MT_ASSERT(old & JOIN_LOCKED);
-    mt_atomic_store_release(&j->flags, (old | add) & ~(uint64_t)JOIN_LOCKED);
 }
 
 /* Allocates a task's block: join state plus a copy of `frame`
  * (vt->frame_size bytes). Two references: the task's and the caller's.
- * `blocker` (may be NULL) is unparked when the task completes. The caller
- * fills in `slot` and `token` before the task is scheduled.
+ * `blocker` (may be NULL) is unparked when the task completes.
  * Errors: panics when out of memory (tml_alloc). */
 tml_join *mt_join_new(const tml_task_vt *vt, const void *frame, mt_parker *blocker) {
     MT_ASSERT(vt && vt->poll && frame);
     MT_ASSERT(vt->result_size == 0 || vt->result_offset + vt->result_size <= vt->frame_size);
     tml_join *j = tml_alloc(sizeof *j + vt->frame_size);
     mt_atomic_store(&j->refs, 2); /* relaxed, both: the block is not shared yet */
-    mt_atomic_store(&j->flags, 0);
+    mt_atomic_store(&j->done, 0);
+    pthread_mutex_init(&j->lock, NULL);
     j->waiters = (mt_waitlist){NULL, NULL};
+    j->claimed = false;
     j->blocker = blocker;
     j->vt = vt;
-    j->slot = NULL;
-    j->token = 0;
     memcpy(j->frame, frame, vt->frame_size);
     return j;
 }
 
-/* The task returned Ready: publishes DONE, wakes every awaiting task and
+/* The task returned Ready: publishes `done`, wakes every awaiting task and
  * the block_on caller, then drops the task's reference. Threads: the
  * worker that ran the final poll. */
 void mt_join_complete(tml_join *j) {
-    join_lock(j);
-    /* release: the poll's writes (the result) happen before a reader's
-     * acquire of DONE (mt_join_done); set before the unpark below, which
-     * lets the block_on caller take the result */
-    mt_atomic_store_release(&j->flags, JOIN_LOCKED | JOIN_DONE);
+    pthread_mutex_lock(&j->lock);
+    mt_atomic_store_release(&j->done, 1); /* pairs with tml_join_is_finished */
     mt_waitlist_wake_all(&j->waiters);
     if (j->blocker)
         mt_parker_unpark(j->blocker); /* last touch of the blocker: see mt_park.c */
-    join_unlock(j, 0);
+    pthread_mutex_unlock(&j->lock);
     tml_join_release(j);
 }
 
-/* Whether the task returned Ready. Threads: any. */
-bool mt_join_done(tml_join *j) {
-    return mt_atomic_load_acquire(&j->flags) & JOIN_DONE; /* pairs with join_unlock */
-}
-
-/* Moves the result out once. Lock held; the task is done. Returns the
- * TML_JOIN_* code and the flags to set at unlock. */
-static int32_t take_locked(tml_join *j, void *out, uint64_t *add) {
-    if (mt_atomic_load(&j->flags) & JOIN_CLAIMED) /* relaxed: set under the lock */
+/* Moves the result out once. Lock held; the task is done. */
+static int32_t take_locked(tml_join *j, void *out) {
+    if (j->claimed)
         return TML_JOIN_ALREADY_JOINED;
-    *add = JOIN_CLAIMED;
+    j->claimed = true;
     if (j->vt->result_size > 0 && out)
         memcpy(out, (char *)j->frame + j->vt->result_offset, j->vt->result_size);
     return TML_JOIN_OK;
@@ -414,11 +273,10 @@ static int32_t take_locked(tml_join *j, void *out, uint64_t *add) {
  * is 0). Returns TML_JOIN_OK, or TML_JOIN_ALREADY_JOINED when it was
  * taken before. Threads: any. */
 int32_t mt_join_take(tml_join *j, void *out) {
-    MT_ASSERT(mt_join_done(j));
-    uint64_t add = 0;
-    join_lock(j);
-    int32_t err = take_locked(j, out, &add);
-    join_unlock(j, add);
+    MT_ASSERT(mt_atomic_load_acquire(&j->done));
+    pthread_mutex_lock(&j->lock);
+    int32_t err = take_locked(j, out);
+    pthread_mutex_unlock(&j->lock);
     return err;
 }
 
@@ -434,16 +292,16 @@ void tml_join_release(tml_join *h) {
     MT_ASSERT(old > 0);
     if (old != 1)
         return;
-    uint64_t flags = mt_atomic_load(&h->flags); /* relaxed: the RMW above ordered it */
-    MT_ASSERT(flags & JOIN_DONE); /* the task's own reference was the last but one */
-    if (!(flags & JOIN_CLAIMED) && h->vt->result_drop && h->vt->result_size > 0)
+    MT_ASSERT(mt_atomic_load(&h->done)); /* the task's own reference was the last but one */
+    if (!h->claimed && h->vt->result_drop && h->vt->result_size > 0)
         h->vt->result_drop((char *)h->frame + h->vt->result_offset);
+    pthread_mutex_destroy(&h->lock);
     tml_free(h);
 }
 
 bool tml_join_is_finished(tml_join *h) {
     MT_ASSERT(h);
-    return mt_join_done(h);
+    return mt_atomic_load_acquire(&h->done) != 0; /* pairs with mt_join_complete */
 }
 
 void tml_join_init(tml_join_fut *f, tml_join *h, void *out) {
@@ -454,25 +312,21 @@ void tml_join_init(tml_join_fut *f, tml_join *h, void *out) {
 }
 
 /* Ready once the task finished: moves the result (first taker) or reports
- * TML_JOIN_ALREADY_JOINED. Otherwise queues f->w on the block, once.
- * Spends one unit of the cooperative budget when Ready. */
+ * TML_JOIN_ALREADY_JOINED. Otherwise queues f->w on the block, once. */
 tml_poll tml_join_poll(tml_join_fut *f, tml_cx *cx) {
     MT_ASSERT(f && f->h && cx);
-    if (!mt_budget_poll(cx))
-        return TML_PENDING;
     tml_join *j = f->h;
     bool ready = false;
-    uint64_t add = 0;
-    join_lock(j);
-    if (mt_atomic_load(&j->flags) & JOIN_DONE) { /* relaxed: set under this lock */
-        MT_ASSERT(!f->w.linked);                 /* completion unlinks every waiter */
-        f->err = take_locked(j, f->out, &add);
+    pthread_mutex_lock(&j->lock);
+    if (mt_atomic_load(&j->done)) { /* relaxed: set under this lock */
+        MT_ASSERT(!f->w.linked);    /* completion unlinks every waiter */
+        f->err = take_locked(j, f->out);
         ready = true;
     } else if (!f->w.linked) {
         mt_waitlist_push(&j->waiters, &f->w, cx->waker);
     }
-    join_unlock(j, add);
-    return ready ? mt_budget_ready(cx) : TML_PENDING;
+    pthread_mutex_unlock(&j->lock);
+    return ready ? TML_READY : TML_PENDING;
 }
 
 static tml_poll join_leaf(void *leaf, tml_cx *cx) { return tml_join_poll(leaf, cx); }
