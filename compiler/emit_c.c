@@ -35,7 +35,16 @@ typedef struct Val {
 typedef struct Owned {
     const char *lv;             /* C lvalue */
     Type *ty;
+    Var *var;                   /* the local it is, or NULL (a temporary) */
 } Owned;
+
+/* Where an async function's local is mentioned, for place_values. */
+typedef struct Local {
+    Var *var;
+    int depth;                  /* loops open at its declaration */
+    Vec loops;                  /* ids (intptr_t) of loops inside its scope
+                                   that mention it */
+} Local;
 
 typedef struct EScope {
     Vec owned;                  /* Owned*: managed locals and temporaries */
@@ -50,6 +59,9 @@ typedef struct Fn {
     Buf locals;                 /* async: temps kept as C locals of poll */
     Vec temp_types;             /* async: Type* of temp N at index N - 1 */
     Vec pinned;                 /* async: temps that stay in the frame */
+    Vec local_info;             /* async: Local* of non-parameter locals */
+    Vec open_loops;             /* async: ids of the loops being emitted */
+    Vec loop_awaits;            /* async: loop id -> contains an await */
     Buf aw;                     /* async: aw union members */
     Vec scopes;                 /* EScope* */
     int indent, ntemp, nlabel;
@@ -119,9 +131,29 @@ static Val to_tmp(Fn *F, Type *t, const char *expr) {
     return val(name, true);
 }
 
+/* Records a mention of local `v` for place_values: one inside a loop
+ * that its declaration is outside of names that loop. */
+static void note_mention(Fn *F, Var *v) {
+    if (!F->async || !v || !v->emit_id)
+        return;
+    Local *l = F->local_info.v[v->emit_id - 1];
+    if (F->open_loops.n > l->depth)
+        vec_push(&l->loops, F->open_loops.v[l->depth]);
+}
+
 static const char *var_c(Fn *F, Var *v) {
+    note_mention(F, v);
     return F->async ? arena_printf("fr->%s", v->cname) : v->cname;
 }
+
+/* Loops bracket their emission with these, so that place_values can tell
+ * the values a loop carries across an await. */
+static void loop_open(Fn *F) {
+    vec_push(&F->open_loops, (void *)(intptr_t)F->loop_awaits.n);
+    vec_push(&F->loop_awaits, (void *)0);
+}
+
+static void loop_close(Fn *F) { F->open_loops.n--; }
 
 /* ------------------------------------------------- reference counts */
 
@@ -182,17 +214,20 @@ static void scope_push(Fn *F, bool loop) {
 static void drop_scope_vars(Fn *F, EScope *s) {
     for (int i = s->owned.n - 1; i >= 0; i--) {
         Owned *o = s->owned.v[i];
+        note_mention(F, o->var);
         line(F, "%s", drop_stmt(o->ty, o->lv));
     }
 }
 
-/* The innermost scope takes over releasing `lv` (if its type needs it). */
-static void own_in_scope(Fn *F, const char *lv, Type *ty) {
+/* The innermost scope takes over releasing `lv` (if its type needs it);
+ * `var` is the local it names, if any. */
+static void own_in_scope(Fn *F, const char *lv, Type *ty, Var *var) {
     if (!ty_managed(ty))
         return;
     Owned *o = arena_alloc(sizeof *o);
     o->lv = lv;
     o->ty = ty;
+    o->var = var;
     vec_push(&((EScope *)F->scopes.v[F->scopes.n - 1])->owned, o);
 }
 
@@ -213,18 +248,30 @@ static int innermost_loop(Fn *F) {
     return 0;
 }
 
+/* Registers local `v` in the current scope. In an async function a
+ * parameter is a frame field (the caller stores it there); any other
+ * local is placed by place_values. */
 static void add_local(Fn *F, Var *v) {
-    if (F->async)
+    if (F->async && v->is_param) {
         buf_printf(&F->fields, "    %s %s;\n", ty_c(v->ty), v->cname);
-    own_in_scope(F, var_c(F, v), v->ty);
+    } else if (F->async) {
+        Local *l = arena_alloc(sizeof *l);
+        l->var = v;
+        l->depth = F->open_loops.n;
+        vec_push(&F->local_info, l);
+        v->emit_id = F->local_info.n;
+    }
+    own_in_scope(F, var_c(F, v), v->ty, v);
 }
 
 /* Declares `v` and initialises it with the owned value `init`. */
 static void bind_var(Fn *F, Var *v, const char *init) {
-    if (F->async)
+    if (F->async) {
+        add_local(F, v);
         line(F, "fr->%s = %s;", v->cname, init);
-    else
-        line(F, "%s %s = %s;", ty_c(v->ty), v->cname, init);
+        return;
+    }
+    line(F, "%s %s = %s;", ty_c(v->ty), v->cname, init);
     add_local(F, v);
 }
 
@@ -549,6 +596,8 @@ static Val outcome_side(Fn *F, Node *n, Val v, Type *t, bool err) {
 /* A fresh resume point: sets the state and places its label. */
 static int resume_point(Fn *F, int await_id) {
     int state = await_id + 1;
+    for (int i = 0; i < F->open_loops.n; i++)
+        F->loop_awaits.v[(intptr_t)F->open_loops.v[i]] = (void *)1;
     line(F, "fr->state = %d;", state);
     buf_printf(&F->body, "resume%d:\n", state);
     return state;
@@ -1056,7 +1105,7 @@ static Val when_expr(Fn *F, Node *n) {
     int id = ++F->nlabel;
     scope_push(F, false);       /* releases an owned scrutinee on every exit */
     if (s.owned)
-        own_in_scope(F, s.c, st);
+        own_in_scope(F, s.c, st, NULL);
     for (int i = 0; i < n->args.n; i++) {
         Node *arm = n->args.v[i];
         const char *cond = "0";
@@ -1101,6 +1150,7 @@ static Val loop_expr(Fn *F, Node *n) {
         Var *v = n->init->var;
         bind_var(F, v, "0");
     }
+    loop_open(F);
     line(F, "for (;;) {");
     F->indent++;
     Val c = emit(F, n->cond);
@@ -1112,6 +1162,7 @@ static Val loop_expr(Fn *F, Node *n) {
     loop_body(F, n->body);
     F->indent--;
     line(F, "}");
+    loop_close(F);
     return unit_val();
 }
 
@@ -1127,6 +1178,7 @@ static Val for_expr(Fn *F, Node *n) {
         line(F, "%s %s;", ty_c(t), i);
     const char *end = loop_tmp(F, t);
     line(F, "%s = %s;", end, hi.c);
+    loop_open(F);
     if (r->inclusive) {
         const char *go = loop_tmp(F, ty_prim(TY_BOOL));
         line(F, "for (%s = %s, %s = %s <= %s; %s; %s = %s != %s, %s = tml_add_%s(%s, 1)) {", i,
@@ -1139,10 +1191,12 @@ static Val for_expr(Fn *F, Node *n) {
     loop_body(F, n->body);
     F->indent--;
     line(F, "}");
+    loop_close(F);
     return unit_val();
 }
 
 static Val while_expr(Fn *F, Node *n) {
+    loop_open(F);
     line(F, "for (;;) {");
     F->indent++;
     Val c = emit(F, n->cond);
@@ -1150,6 +1204,7 @@ static Val while_expr(Fn *F, Node *n) {
     loop_body(F, n->body);
     F->indent--;
     line(F, "}");
+    loop_close(F);
     return unit_val();
 }
 
@@ -1341,62 +1396,93 @@ static void emit_body(Fn *F) {
     }
 }
 
-/* If body[i..] is the temp reference `fr->tN` (N not followed by more of
- * an identifier), returns N and sets *len to its length; else 0. */
-static int temp_ref(const char *s, size_t i, size_t *len) {
-    if (strncmp(s + i, "fr->t", 5) || s[i + 5] < '0' || s[i + 5] > '9')
+/* A frame member mentioned at body[i] ("fr->NAME"): returns its value
+ * number (temps 1..ntemp, then the locals of local_info) and sets *len to
+ * the mention's length; 0 for anything else (state, aw, ret, params). */
+static int value_ref(Fn *F, const char *s, size_t i, size_t *len) {
+    if (strncmp(s + i, "fr->", 4))
         return 0;
-    size_t j = i + 5;
+    size_t j = i + 4, k = j;
+    while (s[k] == '_' || (s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') ||
+           (s[k] >= '0' && s[k] <= '9'))
+        k++;
+    *len = k - i;
     int n = 0;
-    while (s[j] >= '0' && s[j] <= '9')
-        n = n * 10 + (s[j++] - '0');
-    if (s[j] == '_' || (s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z'))
-        return 0;
-    *len = j - i;
-    return n;
+    if (s[j] == 't' && k > j + 1) {
+        size_t d = j + 1;
+        while (d < k && s[d] >= '0' && s[d] <= '9')
+            n = n * 10 + (s[d++] - '0');
+        if (d == k && n >= 1 && n <= F->ntemp)
+            return n;
+    }
+    for (int l = 0; l < F->local_info.n; l++) {
+        const char *name = ((Local *)F->local_info.v[l])->var->cname;
+        if (strlen(name) == k - j && !strncmp(s + j, name, k - j))
+            return F->ntemp + 1 + l;
+    }
+    return 0;
 }
 
-/* Keeps in the frame only the temporaries live across an await. An ANF
- * temporary is defined before it is used on every path through one
- * straight stretch of code, so if every mention of it lies between the
- * same two resume labels, no await separates its definition from its
- * uses: it becomes a C local of the poll function. The exceptions are
- * values a loop carries from one iteration to the next: user variables
- * (a `var` mutated in a loop) and a `for` header's temporaries (loop_tmp)
- * are live across an await in the body although all their mentions may
- * precede its label; they stay in the frame. */
-static void place_temps(Fn *F) {
-    int n = F->temp_types.n;
+/* Keeps in the frame only the values live across an await; the others
+ * become C locals of the poll function.
+ * 1. Split the body at its resume labels. An ANF temporary is defined
+ *    before it is used on every path through one such stretch, so one
+ *    whose mentions all lie in a single stretch is never live across an
+ *    await. The same holds for a local whose mentions do...
+ * 2. ...unless a loop carries it: a local declared outside a loop that
+ *    mentions it, where the loop contains an await, can flow from one
+ *    iteration's await to the next iteration's mention (which may precede
+ *    the label textually). Such locals stay, as do the `for` header's
+ *    temporaries (loop_tmp), parameters (the caller stores them) and the
+ *    for loop variable.
+ * The alternative, a liveness analysis over a control-flow graph, would
+ * be exact where this is conservative (a local used in two stretches but
+ * dead across the await between them stays in the frame). */
+static void place_values(Fn *F) {
+    int n = F->ntemp + F->local_info.n;
     if (!n || !F->body.s)
         return;
     int *seg = arena_alloc(sizeof *seg * (size_t)(n + 1));   /* 0: unseen */
     bool *live = arena_alloc(sizeof *live * (size_t)(n + 1));
     for (int i = 0; i < F->pinned.n; i++)
         live[(intptr_t)F->pinned.v[i]] = true;
+    for (int l = 0; l < F->local_info.n; l++) {
+        Local *loc = F->local_info.v[l];
+        for (int k = 0; k < loc->loops.n; k++)
+            live[F->ntemp + 1 + l] |= F->loop_awaits.v[(intptr_t)loc->loops.v[k]] != NULL;
+    }
     const char *s = F->body.s;
     int cur = 1;
     for (size_t i = 0, len; s[i]; i++) {
         if ((i == 0 || s[i - 1] == '\n') && !strncmp(s + i, "resume", 6))
             cur++;
-        int t = temp_ref(s, i, &len);
-        if (t && seg[t] && seg[t] != cur)
-            live[t] = true;
-        if (t && !seg[t])
-            seg[t] = cur;
+        int v = value_ref(F, s, i, &len);
+        if (v && seg[v] && seg[v] != cur)
+            live[v] = true;
+        if (v && !seg[v])
+            seg[v] = cur;
+        if (v)
+            i += len - 1;
     }
     Buf body = {0};
     for (size_t i = 0, len; s[i];) {
-        int t = temp_ref(s, i, &len);
-        if (t && !live[t]) {
-            buf_printf(&body, "t%d", t);
+        int v = value_ref(F, s, i, &len);
+        if (v && !live[v]) {
+            buf_puts(&body, arena_strndup(s + i + 4, len - 4));   /* drop "fr->" */
             i += len;
         } else {
             buf_putc(&body, s[i++]);
         }
     }
-    for (int t = 1; t <= n; t++)
-        buf_printf(live[t] ? &F->fields : &F->locals, "    %s t%d;\n",
-                   ty_c(F->temp_types.v[t - 1]), t);
+    for (int v = 1; v <= n; v++) {
+        Buf *into = live[v] ? &F->fields : &F->locals;
+        if (v <= F->ntemp)
+            buf_printf(into, "    %s t%d;\n", ty_c(F->temp_types.v[v - 1]), v);
+        else {
+            Var *var = ((Local *)F->local_info.v[v - F->ntemp - 1])->var;
+            buf_printf(into, "    %s %s;\n", ty_c(var->ty), var->cname);
+        }
+    }
     buf_free(&F->body);
     F->body = body;
 }
@@ -1407,7 +1493,7 @@ static Fn *emit_func(Func *f) {
     F->async = f->is_async;
     emit_body(F);
     if (F->async)
-        place_temps(F);
+        place_values(F);
     return F;
 }
 

@@ -232,6 +232,7 @@ struct Var {
     bool mutable_;
     bool is_param;
     Func *owner;
+    int emit_id;                /* emit_c: 1 + index of its liveness record */
 };
 
 /* Builtin operations resolved by check, executed by emit_c. */
