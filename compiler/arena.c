@@ -43,10 +43,13 @@ char *arena_strndup(const char *s, size_t n) {
 }
 
 char *arena_printf(const char *fmt, ...) {
+    char small[256];                        /* most results fit: format once */
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if ((size_t)n < sizeof small)
+        return arena_strndup(small, (size_t)n);
     char *p = arena_alloc((size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
@@ -74,6 +77,45 @@ void vec_push(Vec *v, void *p) {
     v->v[v->n++] = p;
 }
 
+static unsigned hash(const char *s) {
+    unsigned h = 2166136261u;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+void *map_get(const Map *m, const char *key) {
+    if (!m->cap)
+        return NULL;
+    for (unsigned i = hash(key) & (unsigned)(m->cap - 1);; i = (i + 1) & (unsigned)(m->cap - 1)) {
+        if (!m->keys[i])
+            return NULL;
+        if (!strcmp(m->keys[i], key))
+            return m->vals[i];
+    }
+}
+
+void map_put(Map *m, const char *key, void *val) {
+    if (2 * (m->n + 1) > m->cap) {   /* keep the load under one half */
+        Map bigger = {.cap = m->cap ? 2 * m->cap : 64};
+        bigger.keys = arena_alloc(sizeof *bigger.keys * (size_t)bigger.cap);
+        bigger.vals = arena_alloc(sizeof *bigger.vals * (size_t)bigger.cap);
+        for (int i = 0; i < m->cap; i++)
+            if (m->keys[i])
+                map_put(&bigger, m->keys[i], m->vals[i]);
+        *m = bigger;
+    }
+    unsigned i = hash(key) & (unsigned)(m->cap - 1);
+    while (m->keys[i]) {
+        if (!strcmp(m->keys[i], key))
+            return;
+        i = (i + 1) & (unsigned)(m->cap - 1);
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->n++;
+}
+
 static void buf_reserve(Buf *b, size_t extra) {
     if (b->len + extra + 1 <= b->cap)
         return;
@@ -87,16 +129,24 @@ static void buf_reserve(Buf *b, size_t extra) {
     b->cap = cap;
 }
 
+void buf_vprintf(Buf *b, const char *fmt, va_list ap) {
+    va_list again;
+    va_copy(again, ap);
+    buf_reserve(b, 64);
+    int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    if ((size_t)n >= b->cap - b->len) {      /* did not fit: grow, redo */
+        buf_reserve(b, (size_t)n);
+        vsnprintf(b->s + b->len, (size_t)n + 1, fmt, again);
+    }
+    va_end(again);
+    b->len += (size_t)n;
+}
+
 void buf_printf(Buf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    buf_vprintf(b, fmt, ap);
     va_end(ap);
-    buf_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 void buf_puts(Buf *b, const char *s) {
@@ -104,6 +154,13 @@ void buf_puts(Buf *b, const char *s) {
     buf_reserve(b, n);
     memcpy(b->s + b->len, s, n + 1);
     b->len += n;
+}
+
+void buf_putn(Buf *b, const char *s, size_t n) {
+    buf_reserve(b, n);
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
 }
 
 void buf_putc(Buf *b, char c) {

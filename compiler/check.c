@@ -23,6 +23,7 @@ typedef struct Scope {
 
 typedef struct Checker {
     Program *prog;
+    Map funcs, structs;         /* name -> first Func / StructDecl */
     Func *fn;                   /* function being checked */
     Scope *scope;
     int loops;                  /* enclosing loops */
@@ -66,18 +67,10 @@ static Var *lookup_var(Checker *c, const char *name) {
     return NULL;
 }
 
-static Func *lookup_func(Checker *c, const char *name) {
-    for (int i = 0; i < c->prog->funcs.n; i++)
-        if (!strcmp(((Func *)c->prog->funcs.v[i])->name, name))
-            return c->prog->funcs.v[i];
-    return NULL;
-}
+static Func *lookup_func(Checker *c, const char *name) { return map_get(&c->funcs, name); }
 
 static StructDecl *lookup_struct(Checker *c, const char *name) {
-    for (int i = 0; i < c->prog->structs.n; i++)
-        if (!strcmp(((StructDecl *)c->prog->structs.v[i])->name, name))
-            return c->prog->structs.v[i];
-    return NULL;
+    return map_get(&c->structs, name);
 }
 
 static int edit_distance(const char *a, const char *b) {
@@ -1173,9 +1166,9 @@ int check(Program *prog) {
     Checker c = {.prog = prog};
     for (int i = 0; i < prog->structs.n; i++) {
         StructDecl *sd = prog->structs.v[i];
-        for (int j = 0; j < i; j++)
-            if (!strcmp(sd->name, ((StructDecl *)prog->structs.v[j])->name))
-                diag_error(sd->loc, "type '%s' is defined twice", sd->name);
+        if (map_get(&c.structs, sd->name))
+            diag_error(sd->loc, "type '%s' is defined twice", sd->name);
+        map_put(&c.structs, sd->name, sd);
         sd->ty = ty_struct(sd);
     }
     for (int i = 0; i < prog->structs.n; i++) {
@@ -1192,9 +1185,9 @@ int check(Program *prog) {
     }
     for (int i = 0; i < prog->funcs.n; i++) {
         Func *f = prog->funcs.v[i];
-        for (int j = 0; j < i; j++)
-            if (!strcmp(f->name, ((Func *)prog->funcs.v[j])->name))
-                diag_error(f->loc, "function '%s' is defined twice", f->name);
+        if (map_get(&c.funcs, f->name))
+            diag_error(f->loc, "function '%s' is defined twice", f->name);
+        map_put(&c.funcs, f->name, f);
         check_signature(&c, f);
     }
     for (int i = 0; i < prog->funcs.n; i++)

@@ -60,6 +60,7 @@ typedef struct Fn {
     Vec temp_types;             /* async: Type* of temp N at index N - 1 */
     Vec pinned;                 /* async: temps that stay in the frame */
     Vec local_info;             /* async: Local* of non-parameter locals */
+    Map local_ids;              /* async: C name -> 1 + index in local_info */
     Vec open_loops;             /* async: ids of the loops being emitted */
     Vec loop_awaits;            /* async: loop id -> contains an await */
     Buf aw;                     /* async: aw union members */
@@ -90,14 +91,8 @@ static void line(Fn *F, const char *fmt, ...) {
         buf_puts(&F->body, "    ");
     va_list ap;
     va_start(ap, fmt);
-    char *s;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
+    buf_vprintf(&F->body, fmt, ap);
     va_end(ap);
-    if (s) {
-        buf_puts(&F->body, s);
-        free(s);
-    }
     buf_putc(&F->body, '\n');
 }
 
@@ -260,6 +255,7 @@ static void add_local(Fn *F, Var *v) {
         l->depth = F->open_loops.n;
         vec_push(&F->local_info, l);
         v->emit_id = F->local_info.n;
+        map_put(&F->local_ids, v->cname, (void *)(intptr_t)v->emit_id);
     }
     own_in_scope(F, var_c(F, v), v->ty, v);
 }
@@ -1400,7 +1396,7 @@ static void emit_body(Fn *F) {
  * number (temps 1..ntemp, then the locals of local_info) and sets *len to
  * the mention's length; 0 for anything else (state, aw, ret, params). */
 static int value_ref(Fn *F, const char *s, size_t i, size_t *len) {
-    if (strncmp(s + i, "fr->", 4))
+    if (s[i] != 'f' || s[i + 1] != 'r' || s[i + 2] != '-' || s[i + 3] != '>')
         return 0;
     size_t j = i + 4, k = j;
     while (s[k] == '_' || (s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') ||
@@ -1415,12 +1411,13 @@ static int value_ref(Fn *F, const char *s, size_t i, size_t *len) {
         if (d == k && n >= 1 && n <= F->ntemp)
             return n;
     }
-    for (int l = 0; l < F->local_info.n; l++) {
-        const char *name = ((Local *)F->local_info.v[l])->var->cname;
-        if (strlen(name) == k - j && !strncmp(s + j, name, k - j))
-            return F->ntemp + 1 + l;
-    }
-    return 0;
+    char name[128];
+    if (k - j >= sizeof name)
+        return 0;
+    memcpy(name, s + j, k - j);
+    name[k - j] = '\0';
+    intptr_t id = (intptr_t)map_get(&F->local_ids, name);
+    return id ? F->ntemp + (int)id : 0;
 }
 
 /* Keeps in the frame only the values live across an await; the others
@@ -1465,15 +1462,16 @@ static void place_values(Fn *F) {
             i += len - 1;
     }
     Buf body = {0};
+    size_t run = 0;                         /* start of the text not copied yet */
     for (size_t i = 0, len; s[i];) {
         int v = value_ref(F, s, i, &len);
-        if (v && !live[v]) {
-            buf_puts(&body, arena_strndup(s + i + 4, len - 4));   /* drop "fr->" */
-            i += len;
-        } else {
-            buf_putc(&body, s[i++]);
+        if (v && !live[v]) {                /* copy up to it, dropping "fr->" */
+            buf_putn(&body, s + run, i - run);
+            run = i + 4;
         }
+        i += v ? len : 1;
     }
+    buf_putn(&body, s + run, strlen(s + run));
     for (int v = 1; v <= n; v++) {
         Buf *into = live[v] ? &F->fields : &F->locals;
         if (v <= F->ntemp)
@@ -1826,12 +1824,14 @@ void emit_c(Program *prog, FILE *out) {
         if (f->is_async)
             fprintf(out, "%s;\n", frame_struct(f));
     }
-    for (int order = 1; order <= n; order++)
-        for (int i = 0; i < n; i++) {
-            Func *f = prog->funcs.v[i];
-            if (f->is_async && f->order == order)
-                emit_frame(out, f, fns[i]);
-        }
+    int *by_order = arena_alloc(sizeof *by_order * (size_t)(n + 1));
+    for (int i = 0; i < n; i++)
+        by_order[((Func *)prog->funcs.v[i])->order] = i + 1;
+    for (int order = 1; order <= n; order++) {
+        int i = by_order[order] - 1;
+        if (i >= 0 && ((Func *)prog->funcs.v[i])->is_async)
+            emit_frame(out, prog->funcs.v[i], fns[i]);
+    }
     for (int i = 0; i < n; i++) {
         Func *f = prog->funcs.v[i];
         if (f->is_async)

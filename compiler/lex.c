@@ -13,17 +13,22 @@
 
 #include "tmlc.h"
 
+/* Sorted (strcmp order) for binary search. */
 static const char *keywords[] = {
-    "func", "type", "enum", "union", "behavior", "impl", "mod", "use", "pub",
-    "decorator", "crate", "super", "let", "var", "const", "if", "then", "else",
-    "when", "loop", "while", "for", "in", "to", "through", "break", "continue",
-    "return", "and", "or", "not", "xor", "shl", "shr", "this", "This", "as",
-    "is", "mut", "ref", "life", "volatile", "do", "move", "async", "await",
-    "with", "where", "dyn", "lowlevel", "unsafe", "quote", "class",
-    "interface", "extends", "implements", "override", "virtual", "abstract",
-    "sealed", "namespace", "base", "protected", "private", "static", "prop",
-    "throw", "true", "false", "null", NULL,
+    "This", "abstract", "and", "as", "async", "await", "base", "behavior",
+    "break", "class", "const", "continue", "crate", "decorator", "do", "dyn",
+    "else", "enum", "extends", "false", "for", "func", "if", "impl",
+    "implements", "in", "interface", "is", "let", "life", "loop", "lowlevel",
+    "mod", "move", "mut", "namespace", "not", "null", "or", "override",
+    "private", "prop", "protected", "pub", "quote", "ref", "return", "sealed",
+    "shl", "shr", "static", "super", "then", "this", "through", "throw", "to",
+    "true", "type", "union", "unsafe", "use", "var", "virtual", "volatile",
+    "when", "where", "while", "with", "xor",
 };
+
+static int keyword_cmp(const void *key, const void *elem) {
+    return strcmp(key, *(const char *const *)elem);
+}
 
 /* Longest first, so the first prefix match is the longest. */
 static const char *puncts[] = {
@@ -46,7 +51,8 @@ typedef struct Lexer {
 } Lexer;
 
 bool tok_is(const Tok *t, const char *s) {
-    return (t->kind == TK_KEYWORD || t->kind == TK_PUNCT) && strcmp(t->str, s) == 0;
+    return (t->kind == TK_KEYWORD || t->kind == TK_PUNCT) && t->str[0] == s[0] &&
+           strcmp(t->str, s) == 0;
 }
 
 static Loc here(Lexer *L, const char *at) {
@@ -110,9 +116,9 @@ static void lex_ident(Lexer *L) {
     Tok *t = add(L, TK_IDENT, start);
     t->len = (int)(L->p - start);
     t->str = arena_strndup(start, (size_t)t->len);
-    for (int i = 0; keywords[i]; i++)
-        if (strcmp(keywords[i], t->str) == 0)
-            t->kind = TK_KEYWORD;
+    if (bsearch(t->str, keywords, sizeof keywords / sizeof keywords[0], sizeof keywords[0],
+                keyword_cmp))
+        t->kind = TK_KEYWORD;
 }
 
 static bool is_suffix(const char *s, const char **list) {
@@ -296,6 +302,8 @@ static void lex_string(Lexer *L, bool raw) {
             StrPart *p = part_new(&tail);
             p->is_expr = true;
             p->expr_off = (int)(L->p - L->src->text);
+            p->line = L->line;
+            p->line_off = (int)(L->line_start - L->src->text);
             int depth = 1;
             while (L->p < L->end && *L->p != '\n' && *L->p != '"') {
                 if (*L->p == '{')
@@ -352,6 +360,8 @@ static void lex_char(Lexer *L) {
 
 static void lex_punct(Lexer *L) {
     for (int i = 0; puncts[i]; i++) {
+        if (puncts[i][0] != *L->p)
+            continue;
         size_t n = strlen(puncts[i]);
         if ((size_t)(L->end - L->p) >= n && strncmp(L->p, puncts[i], n) == 0) {
             Tok *t = add(L, TK_PUNCT, L->p);
@@ -369,12 +379,9 @@ static void lex_punct(Lexer *L) {
     L->p++;
 }
 
-Tok *lex(const Source *src, int off, int end, int *ntok) {
-    Lexer L = {.src = src, .p = src->text + off, .end = src->text + end, .line = 1,
-               .line_start = src->text};
-    for (const char *q = src->text; q < L.p; q++)   /* position of `off` */
-        if (*q == '\n')
-            newline(&L, q);
+Tok *lex(const Source *src, int off, int end, int line, int line_off, int *ntok) {
+    Lexer L = {.src = src, .p = src->text + off, .end = src->text + end, .line = line,
+               .line_start = src->text + line_off};
     for (;;) {
         skip_space(&L);
         if (L.p >= L.end)

@@ -265,7 +265,8 @@ static Node *path_expr(Parser *p) {
 /* Parses an interpolated `{expr}` of a string literal from its range. */
 static Node *interp_expr(Parser *p, StrPart *part) {
     Parser sub = {.src = p->src, .prog = p->prog};
-    sub.toks = lex(p->src, part->expr_off, part->expr_end, &sub.ntok);
+    sub.toks = lex(p->src, part->expr_off, part->expr_end, part->line, part->line_off,
+                   &sub.ntok);
     sub.nl_quiet = 1;
     Node *e = expr(&sub);
     if (peek(&sub)->kind != TK_EOF)
@@ -626,19 +627,23 @@ static const char *levels[][7] = {
 };
 enum { NLEVELS = sizeof levels / sizeof levels[0] };
 
-static bool op_in_level(const Tok *t, int level) {
-    for (int i = 0; i < 7 && levels[level][i]; i++)
-        if (tok_is(t, levels[level][i]))
-            return true;
-    return false;
+/* The precedence level of binary operator `t`, or -1; cached in the
+ * token (prec 0 = not computed yet, else level + 2). */
+static int binop_level(const Tok *t) {
+    if (!t->prec) {
+        int level = -1;
+        for (int l = 0; l < NLEVELS && level < 0; l++)
+            for (int i = 0; i < 7 && levels[l][i]; i++)
+                if (tok_is(t, levels[l][i]))
+                    level = l;
+        ((Tok *)t)->prec = (signed char)(level + 2);
+    }
+    return t->prec - 2;
 }
 
-static bool is_binop(const Tok *t) {
-    for (int l = 0; l < NLEVELS; l++)
-        if (op_in_level(t, l))
-            return true;
-    return false;
-}
+static bool op_in_level(const Tok *t, int level) { return binop_level(t) == level; }
+
+static bool is_binop(const Tok *t) { return binop_level(t) >= 0; }
 
 /* The operator token at this level, looking past one newline when the
  * next line starts with a continuing operator (not `*`, section 3.1). */
@@ -982,7 +987,7 @@ static Program *parse_source(Source *src) {
     Parser p = {.src = src};
     p.prog = arena_alloc(sizeof *p.prog);
     p.prog->src = src;
-    p.toks = lex(src, 0, (int)src->len, &p.ntok);
+    p.toks = lex(src, 0, (int)src->len, 1, 0, &p.ntok);
     skip_nl(&p);
     while (p.toks[p.pos].kind != TK_EOF) {
         int before = p.pos;

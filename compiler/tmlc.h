@@ -6,6 +6,7 @@
 #ifndef TMLC_H
 #define TMLC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,14 +26,26 @@ typedef struct Vec {
 } Vec;
 void vec_push(Vec *v, void *p);
 
+/* A string -> pointer hash map in the arena (open addressing, FNV-1a).
+ * Keys are borrowed and must outlive the map. */
+typedef struct Map {
+    const char **keys;
+    void **vals;
+    int n, cap;
+} Map;
+void *map_get(const Map *m, const char *key);     /* NULL when absent */
+void map_put(Map *m, const char *key, void *val); /* first put wins */
+
 /* A growable text buffer (malloc'd; freed with buf_free). */
 typedef struct Buf {
     char *s;
     size_t len, cap;
 } Buf;
 void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(Buf *b, const char *fmt, va_list ap);
 void buf_puts(Buf *b, const char *s);
 void buf_putc(Buf *b, char c);
+void buf_putn(Buf *b, const char *s, size_t n);
 void buf_free(Buf *b);
 
 /* ------------------------------------------------------------- diag.c */
@@ -71,6 +84,7 @@ typedef struct StrPart {
     char *text;         /* decoded bytes (literal part) */
     int len;
     int expr_off, expr_end; /* byte range in the source (expr part) */
+    int line, line_off;     /* line of expr_off and its first byte's offset */
     struct StrPart *next;
 } StrPart;
 
@@ -84,12 +98,14 @@ typedef struct Tok {
     const char *suffix; /* "i32", "u64", "f64"... or NULL */
     StrPart *parts;     /* TK_STR */
     bool nl_before;     /* a newline separated it from the previous token */
+    signed char prec;   /* parse.c's cache of its binary-operator level */
 } Tok;
 
-/* Lexes src->text[off, end) into a TK_EOF-terminated token array.
- * Lexical errors are reported through diag and the offending bytes are
- * skipped, so the parser always gets a well-formed stream. */
-Tok *lex(const Source *src, int off, int end, int *ntok);
+/* Lexes src->text[off, end) into a TK_EOF-terminated token array; `off`
+ * lies on line `line`, which starts at byte `line_off`. Lexical errors
+ * are reported through diag and the offending bytes are skipped, so the
+ * parser always gets a well-formed stream. */
+Tok *lex(const Source *src, int off, int end, int line, int line_off, int *ntok);
 bool tok_is(const Tok *t, const char *s);   /* keyword or punct spelling */
 
 /* ------------------------------------------------------------ parse.c */

@@ -19,6 +19,10 @@ channel and releases them; (peak RSS with N = 1,000,000) - (peak RSS with
 N = 0), divided by N, less the task frame's size (`tml build
 --frame-sizes`), is the runtime's own cost per parked task.
 
+C1 times the compiler on a generated 10,000-line program (gen_big.py):
+the front end (`tml emit-c`, lexing to C text) and the C compiler (the
+rest of `tml build`), medians of --reps runs with [min..max].
+
 Figures only: nothing here passes or fails on time. Exits 1 only when a
 workload did not build, crashed, or printed ok=0."""
 import argparse
@@ -28,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -166,6 +171,31 @@ def memory_per_task(tml, tmp, workers):
     return per_task, frame
 
 
+def timed(cmd, reps):
+    """Wall times (ms) of running `cmd` `reps` times, output discarded."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append((time.perf_counter() - t0) * 1000)
+    return sorted(times)
+
+
+def compile_speed(tml, tmp, reps):
+    src = os.path.join(tmp, 'big.tml')
+    with open(src, 'w') as f:
+        subprocess.run([sys.executable, os.path.join(HERE, 'gen_big.py'), '10000'], stdout=f,
+                       check=True)
+    with open(src) as f:
+        lines = sum(1 for _ in f)
+    front = timed([tml, 'emit-c', src], reps)
+    whole = timed([tml, 'build', src, '-o', os.path.join(tmp, 'big')], reps)
+    cc = [w - statistics.median(front) for w in whole]
+    return '%-28s %-6s front_end_ms=%s[%s..%s] cc_ms=%s[%s..%s] lines=%d' % (
+        'C1 compile_10k_lines', 'tml', fmt(statistics.median(front)), fmt(front[0]),
+        fmt(front[-1]), fmt(statistics.median(cc)), fmt(cc[0]), fmt(cc[-1]), lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--tml', required=True)
@@ -197,6 +227,8 @@ def main():
             summary = aggregate(label, lines, args.reps)
             failed |= len(lines) < args.reps or 'ok=%d/%d' % (args.reps, args.reps) not in summary
             print(summary, flush=True)
+        if not args.only or 'C1' in args.only:
+            print(compile_speed(tml, tmp, args.reps), flush=True)
         if not args.only or 'M1' in args.only:
             mem = memory_per_task(tml, tmp, args.workers)
             if mem is None:
