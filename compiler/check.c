@@ -24,6 +24,8 @@ typedef struct Scope {
 typedef struct Checker {
     Program *prog;
     Map funcs, structs;         /* name -> first Func / StructDecl */
+    Scope *globals;             /* top-level constants; parent of every
+                                   function's scopes */
     Func *fn;                   /* function being checked */
     Scope *scope;
     int loops;                  /* enclosing loops */
@@ -890,6 +892,8 @@ static Type *assign(Checker *c, Node *n) {
     Var *v = root_var(l);
     if (!v)
         diag_error(l->loc, "cannot assign to this expression");
+    else if (v->const_init)
+        diag_error(l->loc, "cannot assign to constant '%s'", v->name);
     else if (!v->mutable_)
         diag_error_hint(l->loc, arena_printf("declare it with `var %s` or `let mut %s`",
                                              v->name, v->name),
@@ -987,7 +991,47 @@ static void pattern(Checker *c, Node *p, Type *t) {
     }
 }
 
+/* The first part of `n` that is not a literal, an operator or a
+ * constant, or NULL when `n` is a constant expression. */
+static Node *not_constant(Node *n) {
+    Node *bad;
+    switch (n->kind) {
+    case ND_INT: case ND_FLOAT: case ND_BOOL: case ND_CHAR: case ND_UNIT:
+        return NULL;
+    case ND_STR:
+        return n->args.n ? n : NULL;        /* no interpolation */
+    case ND_PATH:
+        return n->var && n->var->const_init ? NULL : n;
+    case ND_UNARY: case ND_CAST:
+        return not_constant(n->lhs);
+    case ND_BINARY:
+        return (bad = not_constant(n->lhs)) ? bad : not_constant(n->rhs);
+    case ND_TERNARY:
+        if ((bad = not_constant(n->cond)) || (bad = not_constant(n->then)))
+            return bad;
+        return not_constant(n->els);
+    default:
+        return n;
+    }
+}
+
+// const NAME: T = expr   (top level or in a block)
+static Type *constant(Checker *c, Node *n) {
+    Type *t = resolve_type(c, n->texpr);
+    expect_type(c, n->init, t);
+    Node *bad = not_constant(n->init);
+    if (bad)
+        diag_error(bad->loc, "a constant's value must be built from literals, operators "
+                             "and earlier constants");
+    Var *v = declare(c, n->pat->name, t, false);
+    v->const_init = n->init;
+    n->var = n->pat->var = v;
+    return T(TY_UNIT);
+}
+
 static Type *let(Checker *c, Node *n) {
+    if (n->is_const)
+        return constant(c, n);
     Type *ann = n->texpr ? resolve_type(c, n->texpr) : NULL;
     Type *t = ann;
     if (n->init) {
@@ -1130,7 +1174,7 @@ static void check_signature(Checker *c, Func *f) {
 
 static void check_body(Checker *c, Func *f) {
     c->fn = f;
-    c->scope = NULL;
+    c->scope = c->globals;
     push_scope(c);
     for (int i = 0; i < f->params.n; i++)
         vec_push(&c->scope->vars, ((Param *)f->params.v[i])->var);
@@ -1190,6 +1234,12 @@ int check(Program *prog) {
         map_put(&c.funcs, f->name, f);
         check_signature(&c, f);
     }
+    static Func const_context = {.name = "<constant>"};   /* sync, no awaits */
+    c.fn = &const_context;
+    push_scope(&c);
+    c.globals = c.scope;
+    for (int i = 0; i < prog->consts.n; i++)
+        constant(&c, prog->consts.v[i]);
     for (int i = 0; i < prog->funcs.n; i++)
         check_body(&c, prog->funcs.v[i]);
     check_main(&c);

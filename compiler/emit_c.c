@@ -1250,6 +1250,8 @@ static Val block_expr(Fn *F, Node *n) {
 
 static Val let(Fn *F, Node *n) {
     Node *p = n->pat;
+    if (n->is_const)
+        return unit_val();      /* uses emit the value */
     if (p->kind == ND_PBIND) {
         Var *v = n->var;
         if (!n->init && v->ty->kind == TY_STR) {
@@ -1319,6 +1321,8 @@ static Val emit(Fn *F, Node *n) {
     case ND_PATH:
         if (n->builtin == BI_ENUM_CTOR)
             return enum_ctor(F, n);
+        if (n->var && n->var->const_init)     /* constants are pure: inline */
+            return coerce(emit(F, n->var->const_init), n->var->const_init->ty, n->var->ty);
         if (n->builtin == BI_ORDERING) {
             static const char *orders[] = {"RELAXED", "ACQUIRE", "RELEASE", "ACQ_REL", "SEQ_CST"};
             return val(arena_printf("TML_ORDER_%s", orders[n->variant < 0 ? 4 : n->variant]), false);

@@ -769,6 +769,20 @@ static Node *pattern(Parser *p) {
 
 /* -------------------------------------------------------- statements */
 
+// const = "const" ident ":" type "=" expr
+static Node *const_decl(Parser *p) {
+    Node *n = node(ND_LET, next(p));
+    n->is_const = true;
+    Node *bind = node(ND_PBIND, peek(p));
+    bind->name = expect_ident(p, "a constant name");
+    n->pat = bind;
+    expect(p, ":");
+    n->texpr = type_expr(p);
+    expect(p, "=");
+    n->init = expr(p);
+    return n;
+}
+
 // let = ( "let" [ "mut" ] pattern | "var" ident ) [ ":" type ] [ "=" expr ]
 static Node *let_stmt(Parser *p) {
     Tok *t = next(p);
@@ -790,10 +804,8 @@ static Node *let_stmt(Parser *p) {
 static Node *stmt(Parser *p) {
     if (is(p, "let") || is(p, "var"))
         return let_stmt(p);
-    if (is(p, "const")) {
-        error_at(p, peek(p), "'const' is not supported yet");
-        return node(ND_UNIT, peek(p));
-    }
+    if (is(p, "const"))
+        return const_decl(p);
     Node *e = expr(p);
     if (is_assign_op(peek(p))) {
         Node *a = node(ND_ASSIGN, next(p));
@@ -941,7 +953,9 @@ static void item(Parser *p) {
     } else if (tok_is(t, "use") || tok_is(t, "mod")) {
         while (p->toks[p->pos].kind != TK_NL && p->toks[p->pos].kind != TK_EOF)
             p->pos++;                 /* `use` paths name the always-visible std */
-    } else if (tok_is(t, "impl") || tok_is(t, "const")) {
+    } else if (tok_is(t, "const")) {
+        vec_push(&p->prog->consts, const_decl(p));
+    } else if (tok_is(t, "impl")) {
         error_at(p, t, arena_printf("'%s' is not supported yet", t->str));
     } else {
         error_at(p, t, arena_printf("expected 'func', 'async func' or 'type' but found %s",
@@ -997,7 +1011,8 @@ static Program *parse_source(Source *src) {
             while (p.toks[p.pos].kind != TK_EOF &&
                    !(p.toks[p.pos].nl_before &&
                      (tok_is(&p.toks[p.pos], "func") || tok_is(&p.toks[p.pos], "async") ||
-                      tok_is(&p.toks[p.pos], "type") || tok_is(&p.toks[p.pos], "@"))))
+                      tok_is(&p.toks[p.pos], "type") || tok_is(&p.toks[p.pos], "const") ||
+                      tok_is(&p.toks[p.pos], "@"))))
                 p.pos++;
             p.panic = false;
         }

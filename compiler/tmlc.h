@@ -154,6 +154,7 @@ typedef struct Node {
     bool inclusive;             /* for: `through` */
     bool is_var;                /* let: `var` / `let mut` */
     bool loop_var;              /* loop (var i: T < n) */
+    bool is_const;              /* let: a `const` declaration */
     /* filled by check */
     Var *var;                   /* ND_PATH / ND_PBIND / ND_LET / ND_FOR */
     Func *fn;                   /* call of a user function */
@@ -196,6 +197,7 @@ typedef struct Program {
     Source *src;
     Vec funcs;                  /* Func* */
     Vec structs;                /* StructDecl* */
+    Vec consts;                 /* Node* (ND_LET): top-level constants */
 } Program;
 
 /* Parses `src` and adds the prelude's library types it does not shadow. */
@@ -249,6 +251,7 @@ struct Var {
     bool is_param;
     Func *owner;
     int emit_id;                /* emit_c: 1 + index of its liveness record */
+    struct Node *const_init;    /* a constant: uses emit this expression */
 };
 
 /* Builtin operations resolved by check, executed by emit_c. */
