@@ -24,6 +24,7 @@ typedef struct Scope {
 typedef struct Checker {
     Program *prog;
     Map funcs, structs;         /* name -> first Func / StructDecl */
+    Map methods;                /* "Type::name" -> Func (impl blocks) */
     Scope *globals;             /* top-level constants; parent of every
                                    function's scopes */
     Func *fn;                   /* function being checked */
@@ -440,12 +441,24 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
     return T(TY_NEVER);
 }
 
+static Func *lookup_method(Checker *c, const char *type, const char *name) {
+    return map_get(&c->methods, arena_printf("%s::%s", type, name));
+}
+
 static Type *call(Checker *c, Node *n, Type *want) {
     Node *callee = n->lhs;
     if (callee->kind != ND_PATH) {
         diag_error(n->loc, "only named functions can be called");
         return T(TY_NEVER);
     }
+    Func *m = callee->qual ? lookup_method(c, callee->qual, callee->name) : NULL;
+    if (m && m->receiver) {
+        diag_error_hint(n->loc, arena_printf("call it on a value: `x.%s(...)`", m->name),
+                        "'%s::%s' is a method", m->owner, m->name);
+        return m->ret;
+    }
+    if (m)
+        return user_call(c, n, m);
     Func *f = callee->qual ? NULL : lookup_func(c, callee->name);
     if (f && !lookup_var(c, callee->name))
         return user_call(c, n, f);
@@ -555,18 +568,45 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
     return T(TY_NEVER);
 }
 
+static Var *root_var(Node *n);
+
+/* recv.name(args) where recv's type has `name` in an impl block. */
+static Type *user_method(Checker *c, Node *n, Func *m) {
+    if (!m->receiver) {
+        diag_error_hint(n->loc, arena_printf("call it as `%s::%s(...)`", m->owner, m->name),
+                        "'%s::%s' takes no receiver", m->owner, m->name);
+        return m->ret;
+    }
+    if (m->receiver == 2) {
+        Var *v = root_var(n->lhs);
+        if (!v || !v->mutable_)
+            diag_error_hint(n->lhs->loc, "call it on a variable declared with `var`",
+                            "'%s' changes its receiver, which must be a mutable variable",
+                            m->name);
+    }
+    return user_call(c, n, m);
+}
+
 static Type *method(Checker *c, Node *n) {
     Type *rt = value(c, n->lhs, NULL);
     if (rt->kind == TY_NEVER)
         return rt;
-    const char *cands[NMETHODS];
-    int ncands = 0;
+    Func *m = rt->kind == TY_STRUCT ? lookup_method(c, rt->sd->name, n->name) : NULL;
+    if (m)
+        return user_method(c, n, m);
+    Vec cands = {0};
+    if (rt->kind == TY_STRUCT) {            /* the type's own methods */
+        const char *prefix = arena_printf("%s::", rt->sd->name);
+        for (int i = 0; i < c->methods.cap; i++)
+            if (c->methods.keys[i] && !strncmp(c->methods.keys[i], prefix, strlen(prefix)))
+                vec_push(&cands, (void *)(c->methods.keys[i] + strlen(prefix)));
+    }
     for (int i = 0; i < NMETHODS; i++) {
         const Method *m = &methods[i];
         bool fits = m->recv == TY_NEVER ? has_to_string(rt) : m->recv == rt->kind;
         if (!fits)
             continue;
-        cands[ncands++] = m->name;
+        vec_push(&cands, (void *)m->name);
         if (strcmp(m->name, n->name))
             continue;
         n->builtin = m->builtin;
@@ -575,8 +615,8 @@ static Type *method(Checker *c, Node *n) {
             return m->builtin == BI_SEND ? T(TY_NEVER) : method_result(c, n, m, rt);
         return method_result(c, n, m, rt);
     }
-    diag_error_hint(n->loc, suggest(n->name, cands, ncands), "no method '%s' on type %s",
-                    n->name, ty_name(rt));
+    diag_error_hint(n->loc, suggest(n->name, (const char **)cands.v, cands.n),
+                    "no method '%s' on type %s", n->name, ty_name(rt));
     return T(TY_NEVER);
 }
 
@@ -1059,6 +1099,8 @@ static Type *let(Checker *c, Node *n) {
 
 static Type *path(Checker *c, Node *n, Type *want) {
     Var *v = n->qual ? NULL : lookup_var(c, n->name);
+    if (!v && !n->qual && !strcmp(n->name, "self"))
+        v = lookup_var(c, "this");                  /* `self` = `this` */
     if (v) {
         n->var = v;
         return v->ty;
@@ -1158,8 +1200,33 @@ static Type *value(Checker *c, Node *n, Type *want) {
 
 /* ---------------------------------------------------------- items */
 
+/* The receiver `this` of a method: the value, or for `mut this` a
+ * reference to the caller's variable. */
+static void receiver(Checker *c, Func *f) {
+    StructDecl *sd = lookup_struct(c, f->owner);
+    if (!sd) {
+        diag_error(f->loc, "'impl %s': no type '%s' is declared", f->owner, f->owner);
+        return;
+    }
+    if (!f->receiver)
+        return;
+    if (f->is_async)
+        diag_error_hint(f->loc, "write an async func that takes the value as a parameter",
+                        "async methods are not supported");
+    Var *v = arena_alloc(sizeof *v);
+    v->name = "this";
+    v->cname = arena_printf("this_%d", ++c->next_id);
+    v->ty = sd->ty;
+    v->is_param = true;
+    v->mutable_ = v->by_ref = f->receiver == 2;
+    v->owner = f;
+    f->this_var = v;
+}
+
 static void check_signature(Checker *c, Func *f) {
     f->ret = f->ret_texpr ? resolve_type(c, f->ret_texpr) : T(TY_UNIT);
+    if (f->owner)
+        receiver(c, f);
     for (int i = 0; i < f->params.n; i++) {
         Param *pa = f->params.v[i];
         Var *v = arena_alloc(sizeof *v);
@@ -1176,6 +1243,8 @@ static void check_body(Checker *c, Func *f) {
     c->fn = f;
     c->scope = c->globals;
     push_scope(c);
+    if (f->this_var)
+        vec_push(&c->scope->vars, f->this_var);
     for (int i = 0; i < f->params.n; i++)
         vec_push(&c->scope->vars, ((Param *)f->params.v[i])->var);
     Type *t = value(c, f->body, f->ret);
@@ -1229,9 +1298,11 @@ int check(Program *prog) {
     }
     for (int i = 0; i < prog->funcs.n; i++) {
         Func *f = prog->funcs.v[i];
-        if (map_get(&c.funcs, f->name))
-            diag_error(f->loc, "function '%s' is defined twice", f->name);
-        map_put(&c.funcs, f->name, f);
+        Map *names = f->owner ? &c.methods : &c.funcs;
+        const char *key = f->owner ? arena_printf("%s::%s", f->owner, f->name) : f->name;
+        if (map_get(names, key))
+            diag_error(f->loc, "'%s' is defined twice", key);
+        map_put(names, key, f);
         check_signature(&c, f);
     }
     static Func const_context = {.name = "<constant>"};   /* sync, no awaits */

@@ -138,6 +138,8 @@ static void note_mention(Fn *F, Var *v) {
 
 static const char *var_c(Fn *F, Var *v) {
     note_mention(F, v);
+    if (v->by_ref)                  /* `mut this` (never in an async func) */
+        return arena_printf("(*%s)", v->cname);
     return F->async ? arena_printf("fr->%s", v->cname) : v->cname;
 }
 
@@ -183,6 +185,14 @@ static Val own(Fn *F, Val v, Type *t) {
 static void release(Fn *F, Val v, Type *t) {
     if (v.owned && ty_managed(t))
         line(F, "%s", drop_stmt(t, v.c));
+}
+
+/* Drops the value of an expression used as a statement. */
+static void discard(Fn *F, Val v, Type *t) {
+    if (v.owned && ty_managed(t))
+        release(F, v, t);
+    else if (v.owned && !is_unit(t))
+        line(F, "(void)%s;", v.c);
 }
 
 /* Converts between integer widths (or float widths): TML is lax here. */
@@ -719,7 +729,7 @@ static Val yield_(Fn *F, Node *at, bool awaited) {
     return unit_val();
 }
 
-static const char *frame_struct(Func *f) { return arena_printf("struct tml_u_%s_frame", f->name); }
+static const char *frame_struct(Func *f) { return arena_printf("struct tml_u_%s_frame", f->cname); }
 
 /* Evaluates the arguments of an async call (owned, converted to the
  * parameter types) before the callee frame is initialised: an argument
@@ -756,7 +766,7 @@ static Val await_call(Fn *F, Node *at, Node *call) {
     }
     store_params(F, g, &vals, aw, boxed ? "->" : ".");
     resume_point(F, at->await_id);
-    poll_leaf(F, arena_printf("tml_u_%s_poll(%s%s, cx)", g->name, boxed ? "" : "&", aw));
+    poll_leaf(F, arena_printf("tml_u_%s_poll(%s%s, cx)", g->cname, boxed ? "" : "&", aw));
     Val r = unit_val();
     if (!is_unit(g->ret))
         r = to_tmp(F, g->ret, arena_printf("%s%sret", aw, boxed ? "->" : "."));
@@ -795,9 +805,9 @@ static Val spawn_or_block(Fn *F, Node *n) {
     line(F, "memset(&sp, 0, sizeof sp);");
     store_params(F, g, &vals, "sp", ".");
     if (n->builtin == BI_SPAWN)
-        line(F, "%s = tml_spawn(&tml_u_%s_vt, &sp);", res, g->name);
+        line(F, "%s = tml_spawn(&tml_u_%s_vt, &sp);", res, g->cname);
     else
-        line(F, "tml_block_on(&tml_u_%s_vt, &sp, %s);", g->name,
+        line(F, "tml_block_on(&tml_u_%s_vt, &sp, %s);", g->cname,
              res ? arena_printf("&%s", res) : "NULL");
     F->indent--;
     line(F, "}");
@@ -849,14 +859,26 @@ static Val assert_(Fn *F, Node *n) {
     return unit_val();
 }
 
+/* f(args), T::f(args) or, for a method, recv.f(args): the receiver goes
+ * first, owned (`this`) or as the address of the caller's variable
+ * (`mut this`). */
 static Val user_call(Fn *F, Node *n) {
     Func *g = n->fn;
     Buf b = {0};
-    buf_printf(&b, "tml_u_%s(", g->name);
+    buf_printf(&b, "tml_u_%s(", g->cname);
+    const char *sep = "";
+    if (g->this_var) {
+        if (g->this_var->by_ref)
+            buf_printf(&b, "&%s", lvalue(F, n->lhs));
+        else
+            buf_puts(&b, take(F, n->lhs, g->this_var->ty).c);
+        sep = ", ";
+    }
     for (int i = 0; i < n->args.n; i++) {
         Param *pa = g->params.v[i];
         Val v = take(F, n->args.v[i], pa->var->ty);
-        buf_printf(&b, "%s%s", i ? ", " : "", v.c);
+        buf_printf(&b, "%s%s", sep, v.c);
+        sep = ", ";
     }
     buf_putc(&b, ')');
     Val r = unit_val();
@@ -943,6 +965,8 @@ static Val atomic_op(Fn *F, Node *n, Val a, Type *at) {
 static Val method(Fn *F, Node *n) {
     Node *r = n->lhs;
     Type *rt = r->ty;
+    if (n->fn)
+        return user_call(F, n);
     if (n->builtin == BI_SEND)
         return send(F, NULL, n, false);
     if (n->builtin == BI_RECV)
@@ -1011,7 +1035,7 @@ static void store_branch(Fn *F, const char *res, Node *b, Type *t) {
     if (res && b->ty->kind != TY_NEVER)
         line(F, "%s = %s;", res, own(F, coerce(v, b->ty, t), t).c);
     else
-        release(F, v, b->ty);
+        discard(F, v, b->ty);
 }
 
 static Val if_expr(Fn *F, Node *n) {
@@ -1137,7 +1161,7 @@ static Val when_expr(Fn *F, Node *n) {
 static void loop_body(Fn *F, Node *body) {
     scope_push(F, true);
     Val v = emit(F, body);
-    release(F, v, body->ty);
+    discard(F, v, body->ty);
     scope_pop(F);
 }
 
@@ -1365,7 +1389,7 @@ static void emit_block_stmts(Fn *F, Node *b) {
         Node *s = b->args.v[i];
         line_directive(F, s->loc);
         Val v = emit(F, s);
-        release(F, v, s->ty);
+        discard(F, v, s->ty);
     }
     if (b->lhs)
         line_directive(F, b->lhs->loc);
@@ -1375,6 +1399,8 @@ static void emit_block_stmts(Fn *F, Node *b) {
 
 static void emit_params_scope(Fn *F) {
     scope_push(F, false);
+    if (F->f->this_var && !F->f->this_var->by_ref)   /* owned like a parameter */
+        add_local(F, F->f->this_var);
     for (int i = 0; i < F->f->params.n; i++)
         add_local(F, ((Param *)F->f->params.v[i])->var);
 }
@@ -1391,7 +1417,7 @@ static void emit_body(Fn *F) {
         Val r = own(F, coerce(v, f->body->ty, f->ret), f->ret);
         leave(F, r.c);
     } else {
-        release(F, v, f->body->ty);
+        discard(F, v, f->body->ty);
         leave(F, NULL);
     }
 }
@@ -1501,12 +1527,19 @@ static Fn *emit_func(Func *f) {
 
 static const char *sync_signature(Func *f) {
     Buf b = {0};
-    buf_printf(&b, "static %s tml_u_%s(", is_unit(f->ret) ? "void" : ty_c(f->ret), f->name);
+    buf_printf(&b, "static %s tml_u_%s(", is_unit(f->ret) ? "void" : ty_c(f->ret), f->cname);
+    const char *sep = "";
+    if (f->this_var) {
+        Var *t = f->this_var;
+        buf_printf(&b, "%s %s%s", ty_c(t->ty), t->by_ref ? "*" : "", t->cname);
+        sep = ", ";
+    }
     for (int i = 0; i < f->params.n; i++) {
         Var *v = ((Param *)f->params.v[i])->var;
-        buf_printf(&b, "%s%s %s", i ? ", " : "", ty_c(v->ty), v->cname);
+        buf_printf(&b, "%s%s %s", sep, ty_c(v->ty), v->cname);
+        sep = ", ";
     }
-    if (!f->params.n)
+    if (!*sep)
         buf_puts(&b, "void");
     buf_putc(&b, ')');
     const char *s = arena_strndup(b.s, b.len);
@@ -1734,7 +1767,7 @@ static void emit_frame(FILE *out, Func *f, Fn *F) {
 }
 
 static void emit_poll(FILE *out, Func *f, Fn *F) {
-    fprintf(out, "static tml_poll tml_u_%s_poll(void *vfr, tml_cx *cx) {\n", f->name);
+    fprintf(out, "static tml_poll tml_u_%s_poll(void *vfr, tml_cx *cx) {\n", f->cname);
     fprintf(out, "    %s *fr = vfr;\n", frame_struct(f));
     if (F->locals.s)
         fputs(F->locals.s, out);
@@ -1839,7 +1872,7 @@ void emit_c(Program *prog, FILE *out) {
     for (int i = 0; i < n; i++) {
         Func *f = prog->funcs.v[i];
         if (f->is_async)
-            fprintf(out, "static tml_poll tml_u_%s_poll(void *vfr, tml_cx *cx);\n", f->name);
+            fprintf(out, "static tml_poll tml_u_%s_poll(void *vfr, tml_cx *cx);\n", f->cname);
         else
             fprintf(out, "%s;\n", sync_signature(f));
     }
@@ -1851,7 +1884,7 @@ void emit_c(Program *prog, FILE *out) {
         fprintf(out,
                 "static const tml_task_vt tml_u_%s_vt = { tml_u_%s_poll, sizeof(%s), %s, %s, %s, "
                 "\"%s\" };\n",
-                f->name, f->name, frame_struct(f),
+                f->cname, f->cname, frame_struct(f),
                 res ? arena_printf("offsetof(%s, ret)", frame_struct(f)) : "0",
                 res ? arena_printf("sizeof(%s)", ty_c(f->ret)) : "0",
                 res && ty_managed(f->ret) ? arena_printf("tml_vdrop_%s", f->ret->mangled) : "NULL",

@@ -7,7 +7,7 @@
  * Errors: the first error of a statement is reported; the parser then
  * skips to the statement's end (panic mode), so one typo yields one error.
  * Rejects with a message: constructs of the language outside the subset
- * this compiler implements (enums, impl, const, if let, indexing). */
+ * this compiler implements (enums, if let, indexing). */
 #include <ctype.h>
 #include <string.h>
 
@@ -26,6 +26,7 @@ static Node *expr(Parser *p);
 static Node *block(Parser *p);
 static Node *pattern(Parser *p);
 static TypeExpr *type_expr(Parser *p);
+static bool decorators(Parser *p);
 
 /* ----------------------------------------------------------- tokens */
 
@@ -505,10 +506,12 @@ static Node *primary(Parser *p) {
         return node(ND_BREAK, next(p));
     if (tok_is(t, "continue"))
         return node(ND_CONTINUE, next(p));
-    if (tok_is(t, "this") || tok_is(t, "self"))
-        error_at(p, t, "methods ('this') are not supported yet");
-    else
-        error_at(p, t, arena_printf("expected an expression but found %s", describe(t)));
+    if (tok_is(t, "this")) {
+        n = node(ND_PATH, next(p));
+        n->name = "this";
+        return n;
+    }
+    error_at(p, t, arena_printf("expected an expression but found %s", describe(t)));
     n = node(ND_UNIT, t);
     if (t->kind != TK_EOF && t->kind != TK_NL && !tok_is(t, "}") && !tok_is(t, ")"))
         next(p);
@@ -863,10 +866,17 @@ static void params(Parser *p, Func *f) {
     while (!is(p, ")") && peek(p)->kind != TK_EOF) {
         Param *pa = arena_alloc(sizeof *pa);
         pa->loc = peek(p)->loc;
-        accept(p, "mut");
-        if (is(p, "this")) {
-            error_at(p, peek(p), "methods ('this') are not supported yet");
-            break;
+        bool mut = accept(p, "mut");
+        Tok *t = peek(p);
+        if (tok_is(t, "this") || (t->kind == TK_IDENT && !strcmp(t->str, "self"))) {
+            if (f->params.n || f->receiver)
+                error_at(p, t, "the receiver 'this' must be the first parameter");
+            next(p);
+            f->receiver = mut ? 2 : 1;
+            f->loc = t->loc;
+            if (!accept(p, ","))
+                break;
+            continue;
         }
         pa->name = expect_ident(p, "a parameter name");
         expect(p, ":");
@@ -886,7 +896,7 @@ static Func *func(Parser *p, bool is_test) {
     f->is_test = is_test;
     expect(p, "func");
     f->loc = peek(p)->loc;
-    f->name = expect_ident(p, "a function name");
+    f->name = f->cname = expect_ident(p, "a function name");
     params(p, f);
     if (accept(p, "->"))
         f->ret_texpr = type_expr(p);
@@ -926,6 +936,25 @@ static void type_decl(Parser *p) {
     vec_push(&p->prog->structs, sd);
 }
 
+// impl = "impl" ident "{" { [ decorator ] [ "pub" ] func } "}"
+static void impl_block(Parser *p) {
+    next(p);
+    const char *owner = expect_ident(p, "a type name");
+    expect(p, "{");
+    skip_nl(p);
+    while (!is(p, "}") && peek(p)->kind != TK_EOF && !p->panic) {
+        bool is_test = decorators(p);
+        accept(p, "pub");
+        Func *f = func(p, is_test);
+        f->owner = owner;
+        f->cname = arena_printf("%s__%s", owner, f->name);
+        vec_push(&p->prog->funcs, f);
+        while (p->toks[p->pos].kind == TK_NL || tok_is(&p->toks[p->pos], ";"))
+            p->pos++;
+    }
+    expect(p, "}");
+}
+
 // decorator = "@" ident [ "(" args ")" ]
 static bool decorators(Parser *p) {
     bool is_test = false;
@@ -956,7 +985,7 @@ static void item(Parser *p) {
     } else if (tok_is(t, "const")) {
         vec_push(&p->prog->consts, const_decl(p));
     } else if (tok_is(t, "impl")) {
-        error_at(p, t, arena_printf("'%s' is not supported yet", t->str));
+        impl_block(p);
     } else {
         error_at(p, t, arena_printf("expected 'func', 'async func' or 'type' but found %s",
                                     describe(t)));
@@ -1012,6 +1041,7 @@ static Program *parse_source(Source *src) {
                    !(p.toks[p.pos].nl_before &&
                      (tok_is(&p.toks[p.pos], "func") || tok_is(&p.toks[p.pos], "async") ||
                       tok_is(&p.toks[p.pos], "type") || tok_is(&p.toks[p.pos], "const") ||
+                      tok_is(&p.toks[p.pos], "impl") ||
                       tok_is(&p.toks[p.pos], "@"))))
                 p.pos++;
             p.panic = false;

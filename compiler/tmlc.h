@@ -171,7 +171,11 @@ typedef struct Param {
 } Param;
 
 struct Func {
-    const char *name;
+    const char *name;           /* as written; methods: the method's name */
+    const char *cname;          /* C name stem: name, or Type__name */
+    const char *owner;          /* impl type of a method, or NULL */
+    int receiver;               /* 0 none, 1 `this`, 2 `mut this` */
+    Var *this_var;              /* the receiver, set by check */
     Loc loc;
     bool is_async, is_test;
     Vec params;                 /* Param* */
@@ -249,6 +253,7 @@ struct Var {
     Type *ty;
     bool mutable_;
     bool is_param;
+    bool by_ref;                /* `mut this`: a pointer to the caller's value */
     Func *owner;
     int emit_id;                /* emit_c: 1 + index of its liveness record */
     struct Node *const_init;    /* a constant: uses emit this expression */
