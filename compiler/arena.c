@@ -107,8 +107,10 @@ void map_put(Map *m, const char *key, void *val) {
     }
     unsigned i = hash(key) & (unsigned)(m->cap - 1);
     while (m->keys[i]) {
-        if (!strcmp(m->keys[i], key))
+        if (!strcmp(m->keys[i], key)) {
+            m->vals[i] = val;
             return;
+        }
         i = (i + 1) & (unsigned)(m->cap - 1);
     }
     m->keys[i] = key;

@@ -25,6 +25,8 @@ typedef struct Checker {
     Program *prog;
     Map funcs, structs;         /* name -> first Func / StructDecl */
     Map methods;                /* "Type::name" -> Func (impl blocks) */
+    Map variants;               /* bare variant name -> Variant*, or
+                                   &ambiguous when two enums share it */
     Scope *globals;             /* top-level constants; parent of every
                                    function's scopes */
     Func *fn;                   /* function being checked */
@@ -74,6 +76,28 @@ static Func *lookup_func(Checker *c, const char *name) { return map_get(&c->func
 
 static StructDecl *lookup_struct(Checker *c, const char *name) {
     return map_get(&c->structs, name);
+}
+
+static Variant ambiguous;
+
+/* The variant `name` of enum `qual` (qualified), or the only variant
+ * of that name (bare); reports an ambiguous bare name. NULL: none. */
+static Variant *lookup_variant(Checker *c, Node *n, const char *qual, const char *name) {
+    if (qual) {
+        StructDecl *sd = map_get(&c->structs, qual);
+        if (!sd || !sd->is_enum)
+            return NULL;
+        for (int i = 0; i < sd->variants.n; i++)
+            if (!strcmp(((Variant *)sd->variants.v[i])->name, name))
+                return sd->variants.v[i];
+        diag_error(n->loc, "enum '%s' has no variant '%s'", qual, name);
+        return &ambiguous;
+    }
+    Variant *v = map_get(&c->variants, name);
+    if (v == &ambiguous)
+        diag_error_hint(n->loc, arena_printf("write `Type::%s`", name),
+                        "'%s' is a variant of more than one enum", name);
+    return v;
 }
 
 static int edit_distance(const char *a, const char *b) {
@@ -279,6 +303,25 @@ static bool check_argc(Node *n, const char *name, int lo, int hi) {
 
 static Node *arg(Node *n, int i) { return n->args.v[i]; }
 
+/* Shape::Circle(r), Circle(r) or, payload-free, Shape::Empty / Empty. */
+static Type *variant_ctor(Checker *c, Node *n, Variant *v) {
+    if (v == &ambiguous) {
+        for (int i = 0; i < n->args.n; i++)
+            value(c, n->args.v[i], NULL);
+        return T(TY_NEVER);
+    }
+    n->builtin = BI_VARIANT;
+    n->variant = v->tag;
+    int want = v->types.n, got = n->kind == ND_CALL ? n->args.n : 0;
+    if (got != want)
+        diag_error(n->loc, "variant '%s' takes %d field%s but %d %s given", v->name, want,
+                   want == 1 ? "" : "s", got, got == 1 ? "was" : "were");
+    else
+        for (int i = 0; i < got; i++)
+            expect_type(c, n->args.v[i], v->types.v[i]);
+    return v->owner->ty;
+}
+
 static Type *user_call(Checker *c, Node *n, Func *f) {
     n->fn = f;
     if (check_argc(n, f->name, f->params.n, f->params.n))
@@ -462,6 +505,9 @@ static Type *call(Checker *c, Node *n, Type *want) {
     Func *f = callee->qual ? NULL : lookup_func(c, callee->name);
     if (f && !lookup_var(c, callee->name))
         return user_call(c, n, f);
+    Variant *v = lookup_variant(c, n, callee->qual, callee->name);
+    if (v)
+        return variant_ctor(c, n, v);
     if (lookup_var(c, callee->name)) {
         diag_error(n->loc, "'%s' is a variable, not a function", callee->name);
         return T(TY_NEVER);
@@ -642,7 +688,7 @@ static Type *binary(Checker *c, Node *n) {
         bool eq = op[0] == '=' || op[0] == '!';
         bool ok = compatible(r, l) &&
                   (ty_is_num(l) || l->kind == TY_CHAR || l->kind == TY_STR ||
-                   (eq && (l->kind == TY_BOOL)));
+                   (eq && (l->kind == TY_BOOL || (l->kind == TY_ENUM && !l->elems.n))));
         if (!ok)
             diag_error(n->loc, "cannot compare %s with %s using '%s'", ty_name(l), ty_name(r), op);
         return T(TY_BOOL);
@@ -976,8 +1022,45 @@ static void join_error_pattern(Checker *c, Node *p) {
         pattern(c, p->args.v[0], T(TY_I32));
 }
 
+/* Variant pattern against a user enum: Circle(r), Shape::Empty, Empty. */
+static void enum_pattern(Checker *c, Node *p, Type *t) {
+    p->kind = ND_PVARIANT;
+    Variant *v = NULL;
+    for (int i = 0; i < t->sd->variants.n; i++)
+        if (!strcmp(((Variant *)t->sd->variants.v[i])->name, p->name))
+            v = t->sd->variants.v[i];
+    if (!v || (p->qual && strcmp(p->qual, t->sd->name))) {
+        diag_error(p->loc, "pattern '%s' cannot match a value of type %s", p->name, ty_name(t));
+        return;
+    }
+    p->variant = v->tag;
+    if (p->args.n != v->types.n) {
+        diag_error(p->loc, "pattern '%s' takes %d field%s but %d %s given", p->name,
+                   v->types.n, v->types.n == 1 ? "" : "s", p->args.n,
+                   p->args.n == 1 ? "was" : "were");
+        return;
+    }
+    for (int i = 0; i < p->args.n; i++)
+        pattern(c, p->args.v[i], v->types.v[i]);
+}
+
+/* Does the bare name `name` name a variant of enum type t? */
+static bool names_variant(Type *t, const char *name) {
+    if (t->kind != TY_ENUM)
+        return false;
+    for (int i = 0; i < t->sd->variants.n; i++)
+        if (!strcmp(((Variant *)t->sd->variants.v[i])->name, name))
+            return true;
+    return false;
+}
+
 static void pattern(Checker *c, Node *p, Type *t) {
     p->ty = t;
+    if ((p->kind == ND_PVARIANT || (p->kind == ND_PBIND && names_variant(t, p->name))) &&
+        t->kind == TY_ENUM) {
+        enum_pattern(c, p, t);
+        return;
+    }
     if ((p->kind == ND_PBIND || p->kind == ND_PVARIANT) && t->kind == TY_JOIN_ERROR &&
         join_error_variant(p->name)) {
         p->kind = ND_PVARIANT;
@@ -997,6 +1080,10 @@ static void pattern(Checker *c, Node *p, Type *t) {
         if (!compatible(lt, t) || !(is_primitive(t)))
             diag_error(p->loc, "pattern of type %s cannot match a value of type %s",
                        ty_name(lt), ty_name(t));
+        else if (p->rhs && !(ty_is_num(t) || t->kind == TY_CHAR))
+            diag_error(p->loc, "a range pattern needs numbers or characters, not %s", ty_name(t));
+        if (p->rhs)
+            expect_type(c, p->rhs, t);
         return;
     }
     case ND_PTUPLE:
@@ -1105,6 +1192,9 @@ static Type *path(Checker *c, Node *n, Type *want) {
         n->var = v;
         return v->ty;
     }
+    Variant *variant = lookup_variant(c, n, n->qual, n->name);
+    if (variant)
+        return variant_ctor(c, n, variant);
     if (!strcmp(n->name, "Nothing"))
         return enum_ctor(c, n, "Nothing", want);
     if (n->qual && !strcmp(n->qual, "Ordering")) {
@@ -1281,11 +1371,27 @@ int check(Program *prog) {
         StructDecl *sd = prog->structs.v[i];
         if (map_get(&c.structs, sd->name))
             diag_error(sd->loc, "type '%s' is defined twice", sd->name);
-        map_put(&c.structs, sd->name, sd);
+        else
+            map_put(&c.structs, sd->name, sd);
         sd->ty = ty_struct(sd);
     }
     for (int i = 0; i < prog->structs.n; i++) {
         StructDecl *sd = prog->structs.v[i];
+        for (int j = 0; j < sd->variants.n; j++) {
+            Variant *v = sd->variants.v[j];
+            v->owner = sd;
+            for (int k = 0; k < j; k++)
+                if (!strcmp(v->name, ((Variant *)sd->variants.v[k])->name))
+                    diag_error(v->loc, "variant '%s' is declared twice", v->name);
+            map_put(&c.variants, v->name, map_get(&c.variants, v->name) ? &ambiguous : v);
+            for (int k = 0; k < v->texprs.n; k++) {
+                Type *pt = resolve_type(&c, v->texprs.v[k]);
+                if (pt == sd->ty)
+                    diag_error(v->loc, "enum '%s' cannot contain itself", sd->name);
+                vec_push(&v->types, pt);
+                vec_push(&sd->ty->elems, pt);   /* for ty_managed */
+            }
+        }
         for (int j = 0; j < sd->fields.n; j++) {
             Param *fld = sd->fields.v[j];
             fld->var = arena_alloc(sizeof *fld->var);
@@ -1302,7 +1408,8 @@ int check(Program *prog) {
         const char *key = f->owner ? arena_printf("%s::%s", f->owner, f->name) : f->name;
         if (map_get(names, key))
             diag_error(f->loc, "'%s' is defined twice", key);
-        map_put(names, key, f);
+        else
+            map_put(names, key, f);
         check_signature(&c, f);
     }
     static Func const_context = {.name = "<constant>"};   /* sync, no awaits */

@@ -83,6 +83,9 @@ static Val val(const char *c, bool owned) { return (Val){c, owned}; }
 static Val unit_val(void) { return val("0", false); }
 static bool is_unit(const Type *t) { return t->kind == TY_UNIT || t->kind == TY_NEVER; }
 
+/* The C member for a TML field or variant name (never a C keyword). */
+static const char *field_name(const char *n) { return arena_printf("%s_", n); }
+
 /* ----------------------------------------------------------- output */
 
 __attribute__((format(printf, 2, 3)))
@@ -403,6 +406,8 @@ static Val compare(Fn *F, const char *op, Val l, Val r, Type *t) {
             return to_tmp(F, b, arena_printf("!tml_str_eq(%s, %s)", l.c, r.c));
         return to_tmp(F, b, arena_printf("tml_str_cmp(%s, %s) %s 0", l.c, r.c, op));
     }
+    if (t->kind == TY_ENUM)
+        return to_tmp(F, b, arena_printf("%s.tag %s %s.tag", l.c, op, r.c));
     return to_tmp(F, b, arena_printf("%s %s %s", l.c, op, r.c));
 }
 
@@ -464,7 +469,7 @@ static Val field(Fn *F, Node *n) {
     else if (bt->kind == TY_SEND_ERROR)
         f = "value";
     else
-        f = arena_printf("%s_", n->name);
+        f = field_name(n->name);
     Val fv = val(arena_printf("%s.%s", base.c, f), false);
     if (!base.owned || !ty_managed(bt))
         return fv;
@@ -479,7 +484,7 @@ static const char *lvalue(Fn *F, Node *n) {
     const char *base = lvalue(F, n->lhs);
     if (n->lhs->ty->kind == TY_TUPLE)
         return arena_printf("%s.f%d", base, (int)n->ival);
-    return arena_printf("%s.%s_", base, n->name);
+    return arena_printf("%s.%s", base, field_name(n->name));
 }
 
 /* ------------------------------------------------------- aggregates */
@@ -517,6 +522,20 @@ static Val enum_ctor(Fn *F, Node *n) {
     Type *pt = t->kind == TY_MAYBE ? t->a : n->variant ? t->b : t->a;
     Val v = take(F, n->args.v[0], pt);
     return tagged(F, t, n->variant, is_unit(pt) ? NULL : v.c);
+}
+
+/* A user enum's value: Shape::Circle(r), Empty... (check.c: BI_VARIANT). */
+static Val variant_ctor(Fn *F, Node *n) {
+    Variant *v = n->ty->sd->variants.v[n->variant];
+    Vec vals = {0};
+    for (int i = 0; n->kind == ND_CALL && i < n->args.n; i++)
+        vec_push(&vals, (void *)take(F, n->args.v[i], v->types.v[i]).c);
+    const char *r = tmp(F, n->ty);
+    line(F, "memset(&%s, 0, sizeof %s);", r, r);
+    line(F, "%s.tag = %d;", r, v->tag);
+    for (int i = 0; i < vals.n; i++)
+        line(F, "%s.u.%s.f%d = %s;", r, field_name(v->name), i, (char *)vals.v[i]);
+    return val(r, true);
 }
 
 /* --------------------------------------------------------- payloads */
@@ -925,6 +944,7 @@ static Val call(Fn *F, Node *n) {
         return to_tmp(F, n->ty, arena_printf("tml_atomic_new((int64_t)%s)", v.c));
     }
     case BI_ENUM_CTOR: return enum_ctor(F, n);
+    case BI_VARIANT: return variant_ctor(F, n);
     default: return user_call(F, n);
     }
 }
@@ -1066,6 +1086,9 @@ static const char *match_cond(Fn *F, Node *p, const char *x, Type *t) {
     switch (p->kind) {
     case ND_PLIT: {
         Val lit = emit(F, p->lhs);
+        if (p->rhs)                 /* lo to hi / lo through hi */
+            return arena_printf("%s >= %s && %s %s %s", x, lit.c, x, p->inclusive ? "<=" : "<",
+                                emit(F, p->rhs).c);
         if (t->kind == TY_STR)
             return arena_printf("tml_str_eq(%s, %s)", x, lit.c);
         return arena_printf("%s == %s", x, lit.c);
@@ -1081,6 +1104,16 @@ static const char *match_cond(Fn *F, Node *p, const char *x, Type *t) {
     case ND_PVARIANT: {
         if (t->kind == TY_JOIN_ERROR)
             return arena_printf("%s == %d", x, p->variant);
+        if (t->kind == TY_ENUM) {
+            Variant *v = t->sd->variants.v[p->variant];
+            const char *c = arena_printf("%s.tag == %d", x, p->variant);
+            for (int i = 0; i < p->args.n; i++)
+                c = arena_printf("%s && (%s)", c,
+                                 match_cond(F, p->args.v[i],
+                                            arena_printf("%s.u.%s.f%d", x, field_name(v->name), i),
+                                            v->types.v[i]));
+            return c;
+        }
         const char *c = arena_printf("%s.tag == %d", x, p->variant);
         if (p->args.n) {
             Type *pt = t->kind == TY_MAYBE ? t->a : p->variant ? t->b : t->a;
@@ -1106,6 +1139,13 @@ static void bind_pattern(Fn *F, Node *p, const char *x, Type *t) {
             bind_pattern(F, p->args.v[i], arena_printf("%s.f%d", x, i), t->elems.v[i]);
         return;
     case ND_PVARIANT:
+        if (t->kind == TY_ENUM) {
+            Variant *v = t->sd->variants.v[p->variant];
+            for (int i = 0; i < p->args.n; i++)
+                bind_pattern(F, p->args.v[i],
+                             arena_printf("%s.u.%s.f%d", x, field_name(v->name), i), v->types.v[i]);
+            return;
+        }
         if (p->args.n && t->kind != TY_JOIN_ERROR) {
             Type *pt = t->kind == TY_MAYBE ? t->a : p->variant ? t->b : t->a;
             if (!is_unit(pt))
@@ -1345,6 +1385,8 @@ static Val emit(Fn *F, Node *n) {
     case ND_PATH:
         if (n->builtin == BI_ENUM_CTOR)
             return enum_ctor(F, n);
+        if (n->builtin == BI_VARIANT)
+            return variant_ctor(F, n);
         if (n->var && n->var->const_init)     /* constants are pure: inline */
             return coerce(emit(F, n->var->const_init), n->var->const_init->ty, n->var->ty);
         if (n->builtin == BI_ORDERING) {
@@ -1549,7 +1591,6 @@ static const char *sync_signature(Func *f) {
 
 /* --------------------------------------------------- type definitions */
 
-static const char *field_name(const char *n) { return arena_printf("%s_", n); }
 
 static void emit_type(FILE *out, Type *t);
 
@@ -1585,6 +1626,17 @@ static int managed_parts(Type *t, const char *v, const char *sep, Part *out) {
         break;
     case TY_SEND_ERROR:
         out[n++] = (Part){NULL, arena_printf("%s%svalue", v, sep), t->a};
+        break;
+    case TY_ENUM:
+        for (int i = 0; i < t->sd->variants.n; i++) {
+            Variant *var = t->sd->variants.v[i];
+            for (int k = 0; k < var->types.n; k++)
+                if (ty_managed(var->types.v[k]))
+                    out[n++] = (Part){arena_printf("%s%stag == %d", v, sep, i),
+                                      arena_printf("%s%su.%s.f%d", v, sep,
+                                                   field_name(var->name), k),
+                                      var->types.v[k]};
+        }
         break;
     default:
         for (int i = 0; i < t->elems.n; i++) {
@@ -1668,6 +1720,23 @@ static void emit_type(FILE *out, Type *t) {
         if (!t->elems.n)
             fprintf(out, " uint8_t empty_;");
         fprintf(out, " } %s;\n", c);
+        break;
+    case TY_ENUM:                   /* tag + one payload struct per variant */
+        fprintf(out, "typedef struct %s {\n    uint32_t tag;\n", c);
+        if (t->elems.n) {
+            fprintf(out, "    union {\n");
+            for (int i = 0; i < t->sd->variants.n; i++) {
+                Variant *v = t->sd->variants.v[i];
+                if (!v->types.n)
+                    continue;
+                fprintf(out, "        struct {");
+                for (int k = 0; k < v->types.n; k++)
+                    fprintf(out, " %s f%d;", ty_c(v->types.v[k]), k);
+                fprintf(out, " } %s;\n", field_name(v->name));
+            }
+            fprintf(out, "    } u;\n");
+        }
+        fprintf(out, "} %s;\n", c);
         break;
     default:
         break;                  /* handles and runtime types: no definition */

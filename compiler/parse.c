@@ -7,7 +7,7 @@
  * Errors: the first error of a statement is reported; the parser then
  * skips to the statement's end (panic mode), so one typo yields one error.
  * Rejects with a message: constructs of the language outside the subset
- * this compiler implements (enums, if let, indexing). */
+ * this compiler implements (if let, indexing). */
 #include <ctype.h>
 #include <string.h>
 
@@ -718,13 +718,21 @@ static bool is_lit_tok(const Tok *t) {
            t->kind == TK_CHAR || tok_is(t, "true") || tok_is(t, "false");
 }
 
-// pattern = "_" | [ "mut" ] ident | literal | "(" pattern { "," pattern } ")"
+// pattern = "_" | [ "mut" ] ident | literal [ ( "to" | "through" ) literal ]
+//         | "(" pattern { "," pattern } ")"
 //         | path [ "(" pattern { "," pattern } ")" ]
 static Node *pattern(Parser *p) {
     Tok *t = peek(p);
     if (is_lit_tok(t)) {
         Node *n = node(ND_PLIT, t);
         n->lhs = primary(p);
+        if (is(p, "to") || is(p, "through")) {      /* range: lo to hi */
+            n->inclusive = tok_is(next(p), "through");
+            if (is_lit_tok(peek(p)))
+                n->rhs = primary(p);
+            else
+                error_at(p, peek(p), "a range pattern ends with a literal");
+        }
         return n;
     }
     if (tok_is(t, "(")) {
@@ -905,35 +913,77 @@ static Func *func(Parser *p, bool is_test) {
     return f;
 }
 
-// struct = "type" ident "{" [ field { ( "," | NL ) field } ] "}"
+// variant = ident [ "(" type { "," type } ")" ]
+static void variant(Parser *p, StructDecl *sd) {
+    Variant *v = arena_alloc(sizeof *v);
+    v->loc = peek(p)->loc;
+    v->name = expect_ident(p, "a variant name");
+    v->tag = sd->variants.n;
+    if (accept(p, "(")) {
+        p->nl_quiet++;
+        while (!is(p, ")") && peek(p)->kind != TK_EOF) {
+            vec_push(&v->texprs, type_expr(p));
+            if (!accept(p, ","))
+                break;
+        }
+        expect(p, ")");
+        p->nl_quiet--;
+    }
+    vec_push(&sd->variants, v);
+}
+
+// field = [ "pub" ] ident ":" type
+static void field_decl(Parser *p, StructDecl *sd) {
+    Param *fld = arena_alloc(sizeof *fld);
+    fld->loc = peek(p)->loc;
+    accept(p, "pub");
+    fld->name = expect_ident(p, "a field name");
+    expect(p, ":");
+    fld->texpr = type_expr(p);
+    vec_push(&sd->fields, fld);
+}
+
+/* After `{`: a struct when the first member is `ident :` (or none). */
+static bool struct_body_ahead(Parser *p) {
+    int i = p->pos;
+    while (p->toks[i].kind == TK_NL)
+        i++;
+    if (tok_is(&p->toks[i], "pub"))
+        return true;
+    int j = i + 1;
+    return tok_is(&p->toks[i], "}") || tok_is(&p->toks[j], ":");
+}
+
+// type = ( "type" | "enum" ) ident "{" [ member { ( "," | NL ) member } ] "}"
+//      | "type" ident "=" [ "|" ] variant { "|" variant }
+// member = field (struct) | variant (enum)
 static void type_decl(Parser *p) {
     Tok *kw = next(p);
     StructDecl *sd = arena_alloc(sizeof *sd);
     sd->loc = peek(p)->loc;
     sd->name = expect_ident(p, "a type name");
-    if (tok_is(kw, "enum") || is(p, "=")) {
-        error_at(p, kw, "enum types are not supported yet");
+    vec_push(&p->prog->structs, sd);
+    if (accept(p, "=")) {
+        sd->is_enum = true;
+        accept(p, "|");
+        do {
+            skip_nl(p);
+            variant(p, sd);
+        } while (accept(p, "|"));
         return;
     }
     expect(p, "{");
+    sd->is_enum = tok_is(kw, "enum") || !struct_body_ahead(p);
     skip_nl(p);
     while (!is(p, "}") && peek(p)->kind != TK_EOF && !p->panic) {
-        Param *fld = arena_alloc(sizeof *fld);
-        fld->loc = peek(p)->loc;
-        accept(p, "pub");
-        fld->name = expect_ident(p, "a field name");
-        if (!is(p, ":")) {
-            error_at(p, peek(p), "enum types are not supported yet");
-            return;
-        }
-        next(p);
-        fld->texpr = type_expr(p);
-        vec_push(&sd->fields, fld);
+        if (sd->is_enum)
+            variant(p, sd);
+        else
+            field_decl(p, sd);
         accept(p, ",");
         skip_nl(p);
     }
     expect(p, "}");
-    vec_push(&p->prog->structs, sd);
 }
 
 // impl = "impl" ident "{" { [ decorator ] [ "pub" ] func } "}"

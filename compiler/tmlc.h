@@ -34,7 +34,7 @@ typedef struct Map {
     int n, cap;
 } Map;
 void *map_get(const Map *m, const char *key);     /* NULL when absent */
-void map_put(Map *m, const char *key, void *val); /* first put wins */
+void map_put(Map *m, const char *key, void *val); /* replaces an old value */
 
 /* A growable text buffer (malloc'd; freed with buf_free). */
 typedef struct Buf {
@@ -190,10 +190,22 @@ struct Func {
     bool spawned;               /* needs a tml_task_vt */
 };
 
+typedef struct Variant {
+    struct StructDecl *owner;   /* its enum */
+    const char *name;
+    Loc loc;
+    Vec texprs;                 /* TypeExpr*: payload */
+    Vec types;                  /* Type*: payload, set by check */
+    int tag;                    /* position in the enum */
+} Variant;
+
+/* A user type: a struct (fields) or an enum (variants). */
 typedef struct StructDecl {
     const char *name;
     Loc loc;
-    Vec fields;                 /* Param*: name + type */
+    bool is_enum;
+    Vec fields;                 /* Param*: name + type (struct) */
+    Vec variants;               /* Variant* (enum) */
     Type *ty;
 } StructDecl;
 
@@ -215,7 +227,7 @@ typedef enum TypeKind {
     TY_U64, TY_F32, TY_F64, TY_CHAR, TY_STR, TY_NEVER,
     TY_STRUCT, TY_TUPLE, TY_MAYBE, TY_OUTCOME, TY_JOIN, TY_SENDER,
     TY_RECEIVER, TY_DURATION, TY_INSTANT, TY_RECV_ERROR, TY_JOIN_ERROR,
-    TY_SEND_ERROR, TY_ATOMIC, TY_ORDERING, TY_FUTURE,
+    TY_SEND_ERROR, TY_ATOMIC, TY_ORDERING, TY_FUTURE, TY_ENUM,
 } TypeKind;
 
 struct Type {
@@ -273,6 +285,7 @@ enum {
     BI_YIELD, BI_ATOMIC_NEW, BI_ORDERING, BI_ATOMIC_LOAD, BI_ATOMIC_STORE,
     BI_ATOMIC_RMW,              /* swap / fetch_add / fetch_sub: variant */
     BI_ATOMIC_CAS, BI_METRICS,
+    BI_VARIANT,                 /* a user enum's constructor; Node.variant */
 };
 
 /* Resolves names and types, annotating the AST; reports every error it

@@ -99,7 +99,7 @@ Type *ty_tuple(Vec *elems) {
 
 Type *ty_struct(StructDecl *sd) {
     Type *t = arena_alloc(sizeof *t);
-    t->kind = TY_STRUCT;
+    t->kind = sd->is_enum ? TY_ENUM : TY_STRUCT;
     t->sd = sd;
     t->mangled = arena_printf("u_%s", sd->name);
     vec_push(&composites, t);
@@ -133,7 +133,7 @@ bool ty_managed(const Type *t) {
         return ty_managed(t->a);
     case TY_OUTCOME:
         return ty_managed(t->a) || ty_managed(t->b);
-    case TY_TUPLE: case TY_STRUCT:
+    case TY_TUPLE: case TY_STRUCT: case TY_ENUM:   /* enums: every payload */
         for (int i = 0; i < t->elems.n; i++)
             if (ty_managed(t->elems.v[i]))
                 return true;
@@ -147,7 +147,7 @@ bool ty_eq(const Type *a, const Type *b) { return a == b; }
 
 const char *ty_name(const Type *t) {
     switch (t->kind) {
-    case TY_STRUCT:
+    case TY_STRUCT: case TY_ENUM:
         return t->sd->name;
     case TY_TUPLE: {
         Buf b = {0};
