@@ -269,7 +269,7 @@ lines.append('')
 
 # unit: every unit-test binary (each prints its "Synthesis" line);
 # spec: the conformance programs; test: both and the compiler's tests
-# (mutation, frame sizes), failing if any of them failed.
+# (mutation, frame sizes, `tml test`), failing if any of them failed.
 if unit_bins:
     unit_cmd = ('rc=0; for t in %s; do echo "== $$t"; ./$$t || rc=1; done'
                 % ' '.join(shlex.quote(b) for b in unit_bins))
@@ -282,9 +282,12 @@ mutate_cmd = ('python3 tests/compiler/mutate_test.py --tml %s --count 1500 || rc
               % shlex.quote(tml))
 # Frames keep only the values live across an await (tests/compiler/frame_test.py).
 frame_cmd = 'python3 tests/compiler/frame_test.py --tml %s || rc=1' % shlex.quote(tml)
+# `tml test` reports tests and its summary (tests/compiler/tml_test_test.py).
+tmltest_cmd = 'python3 tests/compiler/tml_test_test.py --tml %s || rc=1' % shlex.quote(tml)
 rule('unit', unit_cmd + '; exit $$rc', pool='console', description='UNIT')
 rule('spec', 'rc=0; ' + spec_cmd + '; exit $$rc', pool='console', description='SPEC')
-rule('test', '; '.join([unit_cmd, spec_cmd, mutate_cmd, frame_cmd, 'exit $$rc']), pool='console',
+rule('test', '; '.join([unit_cmd, spec_cmd, mutate_cmd, frame_cmd, tmltest_cmd, 'exit $$rc']),
+     pool='console',
      description='TEST')
 build(['unit'], 'unit', implicit=unit_bins)
 build(['spec'], 'spec', implicit=all_targets)

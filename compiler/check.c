@@ -154,9 +154,10 @@ static const char *name_hint(Checker *c, const char *name) {
     return suggest(name, (const char **)cands.v, cands.n);
 }
 
-/* Can a value of type `got` be used where `want` is expected? */
+/* Can a value of type `got` be used where `want` is expected? (An
+ * expected Never comes from an error already reported: accept all.) */
 static bool compatible(Type *got, Type *want) {
-    if (got == want || got->kind == TY_NEVER)
+    if (got == want || got->kind == TY_NEVER || want->kind == TY_NEVER)
         return true;
     if (ty_is_int(got) && ty_is_int(want))
         return true;
@@ -1349,6 +1350,23 @@ static void check_body(Checker *c, Func *f) {
     pop_scope(c);
 }
 
+/* Test mode: every @test function takes no parameters and returns Unit
+ * or an integer status (non-zero fails); async ones run via block_on. */
+static void check_tests(Checker *c) {
+    for (int i = 0; i < c->prog->funcs.n; i++) {
+        Func *f = c->prog->funcs.v[i];
+        if (!f->is_test)
+            continue;
+        if (f->params.n || f->receiver || f->owner)
+            diag_error(f->loc, "a @test function takes no parameters");
+        if (f->ret->kind != TY_UNIT && !ty_is_int(f->ret))
+            diag_error(f->loc, "a @test function returns Unit or an integer, not %s",
+                       ty_name(f->ret));
+        if (f->is_async)
+            f->spawned = true;
+    }
+}
+
 static void check_main(Checker *c) {
     Func *m = lookup_func(c, "main");
     if (!m) {
@@ -1420,6 +1438,9 @@ int check(Program *prog) {
         constant(&c, prog->consts.v[i]);
     for (int i = 0; i < prog->funcs.n; i++)
         check_body(&c, prog->funcs.v[i]);
-    check_main(&c);
+    if (prog->tests)
+        check_tests(&c);
+    else
+        check_main(&c);
     return diag_count();
 }

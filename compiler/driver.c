@@ -7,6 +7,12 @@
  *                            --frame-sizes also print each async
  *                            function's frame size in bytes
  *   tml emit-c FILE          print the generated C on stdout
+ *   tml test FILE_OR_DIR     build each file's @test functions (a
+ *                            directory: every *.tml in it), run each test
+ *                            in its own process with a timeout
+ *                            ($TML_TEST_TIMEOUT seconds, default 30),
+ *                            print `ok`/`FAILED` per test and
+ *                            `N passed, N failed`; exit 1 on a failure
  *
  * The runtime is found next to this binary (a build tree: DIR/libtmlrt.a
  * and DIR/include) or in an installed layout (DIR/../lib/libtmlrt.a and
@@ -16,8 +22,11 @@
  * are added so programs link the same sanitizer runtime as libtmlrt.a.
  * Exit status: 1 on a compile error (diagnostics on stderr), 2 on a usage
  * error; `run` otherwise returns the program's own status. */
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
+#include <poll.h>
+#include <time.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -38,7 +47,8 @@
 static _Noreturn void usage(void) {
     fputs("usage: tml run FILE [ARGS...]\n"
           "       tml build FILE -o OUT [--frame-sizes]\n"
-          "       tml emit-c FILE\n",
+          "       tml emit-c FILE\n"
+          "       tml test FILE_OR_DIR\n",
           stderr);
     exit(2);
 }
@@ -76,9 +86,10 @@ static Source *read_source(const char *path) {
 
 /* Runs every pass up to and including C generation into `out`.
  * Exits 1 when the program has errors. */
-static Program *compile_to_c(const char *path, FILE *out) {
+static Program *compile_to_c(const char *path, FILE *out, bool tests) {
     Source *src = read_source(path);
     Program *prog = parse(src);
+    prog->tests = tests;
     if (diag_count() == 0)
         check(prog);
     if (diag_count() > 0)
@@ -166,13 +177,14 @@ static void cc_link(const char *cfile, const char *out) {
                     "(please report it with the .tml file)");
 }
 
-/* Compiles `path` to the executable `out` through tmpdir/prog.c. */
-static Program *build(const char *path, const char *out, const char *tmpdir) {
+/* Compiles `path` to the executable `out` through tmpdir/prog.c; with
+ * `tests`, the executable runs @test functions (emit_c). */
+static Program *build(const char *path, const char *out, const char *tmpdir, bool tests) {
     const char *cfile = arena_printf("%s/prog.c", tmpdir);
     FILE *f = fopen(cfile, "w");
     if (!f)
         fatal("cannot write %s", cfile);
-    Program *prog = compile_to_c(path, f);
+    Program *prog = compile_to_c(path, f, tests);
     if (fclose(f) != 0)
         fatal("cannot write %s", cfile);
     cc_link(cfile, out);
@@ -219,7 +231,7 @@ static int cmd_run(int argc, char **argv) {
         usage();
     char *dir = make_tmpdir();
     const char *exe = arena_printf("%s/prog", dir);
-    build(argv[0], exe, dir);
+    build(argv[0], exe, dir, false);
     Vec args = {0};
     vec_push(&args, (void *)exe);
     for (int i = 1; i < argc; i++)
@@ -247,11 +259,152 @@ static int cmd_build(int argc, char **argv) {
     if (!in || !out)
         usage();
     char *dir = make_tmpdir();
-    Program *prog = build(in, out, dir);
+    Program *prog = build(in, out, dir, false);
     if (frame_sizes)
         print_frame_sizes(prog, dir);
     remove_tmpdir(dir);
     return 0;
+}
+
+/* ---------------------------------------------------------- tml test */
+
+typedef struct Outcome {
+    int status;                 /* exit status, 128 + signal, or -1: timed out */
+    char err[512];              /* the start of its stderr */
+} Outcome;
+
+/* Runs argv with stderr captured, killing it after `timeout_ms`. */
+static Outcome run_captured(char **argv, int timeout_ms) {
+    Outcome o = {0};
+    int fds[2];
+    if (pipe(fds) < 0)
+        fatal("pipe failed: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        fatal("fork failed: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    struct pollfd pfd = {fds[0], POLLIN, 0};
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    size_t got = 0;
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+                                  (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            o.status = -1;
+            break;
+        }
+        if (poll(&pfd, 1, (int)left) <= 0)
+            continue;
+        char buf[4096];
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n <= 0)
+            break;                              /* EOF: the test is ending */
+        size_t keep = (size_t)n < sizeof o.err - 1 - got ? (size_t)n : sizeof o.err - 1 - got;
+        memcpy(o.err + got, buf, keep);
+        got += keep;
+    }
+    close(fds[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (o.status != -1)
+        o.status = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+    return o;
+}
+
+/* The first line of `s` (modified in place). */
+static const char *first_line(char *s) {
+    s[strcspn(s, "\n")] = '\0';
+    return s;
+}
+
+/* Builds `path` in test mode in a child process, so that compile errors
+ * end only that child. Returns true when the executable was built. */
+static bool build_tests(const char *path, const char *exe, const char *dir) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        fatal("fork failed: %s", strerror(errno));
+    if (pid == 0) {
+        build(path, exe, dir, true);
+        exit(0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* Runs every @test of one file; adds to *passed and *failed. */
+static void test_file(const char *path, int timeout_ms, int *passed, int *failed) {
+    char *dir = make_tmpdir();
+    const char *exe = arena_printf("%s/prog", dir);
+    if (!build_tests(path, exe, dir)) {
+        printf("FAILED %s: does not compile\n", path);
+        ++*failed;
+        remove_tmpdir(dir);
+        return;
+    }
+    FILE *list = popen(exe, "r");
+    char name[256];
+    for (int i = 0; list && fgets(name, sizeof name, list); i++) {
+        first_line(name);
+        char *argv[] = {(char *)exe, arena_printf("%d", i), NULL};
+        Outcome o = run_captured(argv, timeout_ms);
+        if (o.status == 0) {
+            printf("ok     %s::%s\n", path, name);
+            ++*passed;
+        } else if (o.status < 0) {
+            printf("FAILED %s::%s: timed out after %d ms\n", path, name, timeout_ms);
+            ++*failed;
+        } else {
+            printf("FAILED %s::%s: %s\n", path, name,
+                   o.err[0] ? first_line(o.err) : arena_printf("exit status %d", o.status));
+            ++*failed;
+        }
+        fflush(stdout);
+    }
+    if (list)
+        pclose(list);
+    remove_tmpdir(dir);
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmd_test(const char *target) {
+    const char *t = getenv("TML_TEST_TIMEOUT");
+    int timeout_ms = t && atoi(t) > 0 ? atoi(t) * 1000 : 30000;
+    Vec files = {0};
+    DIR *d = opendir(target);
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));) {
+            size_t n = strlen(e->d_name);
+            if (n > 4 && !strcmp(e->d_name + n - 4, ".tml"))
+                vec_push(&files, arena_printf("%s/%s", target, e->d_name));
+        }
+        closedir(d);
+        qsort(files.v, (size_t)files.n, sizeof *files.v, by_name);
+    } else {
+        vec_push(&files, (void *)target);
+    }
+    int passed = 0, failed = 0;
+    for (int i = 0; i < files.n; i++)
+        test_file(files.v[i], timeout_ms, &passed, &failed);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed || !passed ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -261,10 +414,12 @@ int main(int argc, char **argv) {
     int st;
     if (!strcmp(cmd, "run")) {
         st = cmd_run(argc - 2, argv + 2);
+    } else if (!strcmp(cmd, "test") && argc == 3) {
+        st = cmd_test(argv[2]);
     } else if (!strcmp(cmd, "build")) {
         st = cmd_build(argc - 2, argv + 2);
     } else if (!strcmp(cmd, "emit-c") && argc == 3) {
-        compile_to_c(argv[2], stdout);
+        compile_to_c(argv[2], stdout, false);
         st = 0;
     } else {
         usage();

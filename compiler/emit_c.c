@@ -1849,20 +1849,6 @@ static void emit_poll(FILE *out, Func *f, Fn *F) {
     fprintf(out, "}\n\n");
 }
 
-static void emit_main(FILE *out, Func *m) {
-    fprintf(out, "int main(int argc, char **argv) {\n    tml_main_enter(argc, argv);\n");
-    bool status = !is_unit(m->ret);
-    if (status)
-        fprintf(out, "    %s status = 0;\n", ty_c(m->ret));
-    if (m->is_async) {
-        fprintf(out, "    %s fr;\n    memset(&fr, 0, sizeof fr);\n", frame_struct(m));
-        fprintf(out, "    tml_block_on(&tml_u_main_vt, &fr, %s);\n", status ? "&status" : "NULL");
-    } else {
-        fprintf(out, "    %stml_u_main();\n", status ? "status = " : "");
-    }
-    fprintf(out, "    return tml_main_exit(%s);\n}\n", status ? "(int)status" : "0");
-}
-
 /* tml_metrics_total(): the library type RuntimeMetrics (parse.c's
  * prelude) filled with tml_runtime_metrics summed over the workers. */
 static void emit_metrics_total(FILE *out, Program *prog) {
@@ -1886,6 +1872,58 @@ static void emit_metrics_total(FILE *out, Program *prog) {
               "    return t;\n"
               "}\n", out);
     }
+}
+
+/* Runs one call of `f` (a test or main) from C main, its integer result
+ * (if any) into `status`. */
+static void emit_entry_call(FILE *out, Func *f, const char *indent) {
+    bool status = !is_unit(f->ret);
+    if (f->is_async) {
+        fprintf(out, "%s%s fr;\n%smemset(&fr, 0, sizeof fr);\n", indent, frame_struct(f), indent);
+        if (status)
+            fprintf(out, "%s%s st = 0;\n", indent, ty_c(f->ret));
+        fprintf(out, "%stml_block_on(&tml_u_%s_vt, &fr, %s);\n", indent, f->cname,
+                status ? "&st" : "NULL");
+        if (status)
+            fprintf(out, "%sstatus = (int)st;\n", indent);
+    } else {
+        fprintf(out, "%s%stml_u_%s();\n", indent, status ? "status = (int)" : "", f->cname);
+    }
+}
+
+static void emit_main(FILE *out, Func *m) {
+    fprintf(out, "int main(int argc, char **argv) {\n    int status = 0;\n"
+                 "    tml_main_enter(argc, argv);\n");
+    emit_entry_call(out, m, "    ");
+    fprintf(out, "    return tml_main_exit(status);\n}\n");
+}
+
+static void emit_test_main(FILE *out, Program *prog) {
+    fputs("int main(int argc, char **argv) {\n    static const char *tests[] = {", out);
+    for (int i = 0; i < prog->funcs.n; i++) {
+        Func *f = prog->funcs.v[i];
+        if (f->is_test)
+            fprintf(out, "\"%s\", ", f->name);
+    }
+    fputs("NULL};\n"
+          "    if (argc < 2) {\n"
+          "        for (int i = 0; tests[i]; i++)\n"
+          "            printf(\"%s\\n\", tests[i]);\n"
+          "        return 0;\n"
+          "    }\n"
+          "    int status = 0;\n"
+          "    tml_main_enter(argc, argv);\n"
+          "    switch (atoi(argv[1])) {\n", out);
+    int index = 0;
+    for (int i = 0; i < prog->funcs.n; i++) {
+        Func *f = prog->funcs.v[i];
+        if (!f->is_test)
+            continue;
+        fprintf(out, "    case %d: {\n", index++);
+        emit_entry_call(out, f, "        ");
+        fputs("        break;\n    }\n", out);
+    }
+    fputs("    default: return 2;\n    }\n    return tml_main_exit(status);\n}\n", out);
 }
 
 void emit_frame_probe(Program *prog, FILE *out) {
@@ -1972,6 +2010,9 @@ void emit_c(Program *prog, FILE *out) {
         buf_free(&fns[i]->fields);
         buf_free(&fns[i]->aw);
     }
-    emit_main(out, find_main(prog));
+    if (prog->tests)
+        emit_test_main(out, prog);
+    else
+        emit_main(out, find_main(prog));
     buf_free(&E.lits);
 }

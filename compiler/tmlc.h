@@ -211,6 +211,8 @@ typedef struct StructDecl {
 
 typedef struct Program {
     Source *src;
+    bool tests;                 /* `tml test`: main is ignored, @test
+                                   functions are the entry points */
     Vec funcs;                  /* Func* */
     Vec structs;                /* StructDecl* */
     Vec consts;                 /* Node* (ND_LET): top-level constants */
@@ -302,7 +304,9 @@ bool lower_edge_boxed(const Func *caller, const Func *callee);
 
 /* ------------------------------------------------------------ emit_c.c */
 
-/* Writes the whole program as one C translation unit. */
+/* Writes the whole program as one C translation unit. With prog->tests,
+ * its main runs the @test function whose index is argv[1] (no argument:
+ * prints their names, one per line) and exits 0 unless it failed. */
 void emit_c(Program *prog, FILE *out);
 /* Writes a C `main` that prints `NAME BYTES` for every async function's
  * frame; compiled together with the program's C (its main renamed). */
