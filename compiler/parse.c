@@ -7,7 +7,7 @@
  * Errors: the first error of a statement is reported; the parser then
  * skips to the statement's end (panic mode), so one typo yields one error.
  * Rejects with a message: constructs of the language outside the subset
- * this compiler implements (if let, indexing). */
+ * this compiler implements (indexing). */
 #include <ctype.h>
 #include <string.h>
 
@@ -27,6 +27,7 @@ static Node *block(Parser *p);
 static Node *pattern(Parser *p);
 static TypeExpr *type_expr(Parser *p);
 static bool decorators(Parser *p);
+static Node *if_expr(Parser *p);
 
 /* ----------------------------------------------------------- tokens */
 
@@ -317,12 +318,45 @@ static Node *branch(Parser *p, bool then_form) {
 }
 
 // if = "if" expr ( block [ "else" ( if | block ) ] | "then" expr [ "else" expr ] )
+/* A when arm `pat => body`. */
+static Node *arm_of(Node *pat, Node *body) {
+    Node *arm = arena_alloc(sizeof *arm);
+    arm->kind = ND_ARM;
+    arm->loc = pat->loc;
+    vec_push(&arm->args, pat);
+    arm->body = body;
+    return arm;
+}
+
+// if_let = "if" "let" pattern "=" expr block [ "else" ( if | block ) ]
+// It is `when expr { pattern => block, _ => else-part }`.
+static Node *if_let(Parser *p, Node *n) {
+    Tok *let = next(p);
+    n->kind = ND_WHEN;
+    Node *pat = pattern(p);
+    expect(p, "=");
+    int quiet = p->nl_quiet;
+    p->nl_quiet = 0;
+    n->cond = expr(p);
+    vec_push(&n->args, arm_of(pat, block(p)));
+    int save = p->pos;
+    skip_nl(p);
+    Node *other;
+    if (accept(p, "else")) {
+        other = is(p, "if") ? if_expr(p) : block(p);
+    } else {
+        p->pos = save;
+        other = node(ND_BLOCK, let);
+    }
+    vec_push(&n->args, arm_of(node(ND_PWILD, let), other));
+    p->nl_quiet = quiet;
+    return n;
+}
+
 static Node *if_expr(Parser *p) {
     Node *n = node(ND_IF, next(p));
-    if (is(p, "let")) {
-        error_at(p, peek(p), "'if let' is not supported yet; use 'when'");
-        return n;
-    }
+    if (is(p, "let"))
+        return if_let(p, n);
     int quiet = p->nl_quiet;
     p->nl_quiet = 0;
     n->cond = expr(p);
