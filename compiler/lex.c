@@ -226,7 +226,11 @@ static void put_utf8(Buf *b, uint32_t c) {
  * point, or -1 after reporting an invalid escape. */
 static long lex_escape(Lexer *L) {
     const char *bs = L->p - 1;
-    char c = L->p < L->end ? *L->p++ : '\0';
+    if (L->p >= L->end || *L->p == '\n') {    /* leave the newline to the caller */
+        diag_error(here(L, bs), "a backslash cannot end a line inside a literal");
+        return -1;
+    }
+    char c = *L->p++;
     switch (c) {
     case 'n': return '\n';
     case 'r': return '\r';
@@ -259,7 +263,11 @@ static long lex_escape(Lexer *L) {
         }
         break;
     }
-    diag_error(here(L, bs), "invalid escape sequence '\\%c'", c);
+    if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7F)
+        diag_error(here(L, bs), "invalid escape sequence '\\%c'", c);
+    else
+        diag_error(here(L, bs), "invalid escape sequence: backslash then byte 0x%02X",
+                   (unsigned char)c);
     return -1;
 }
 
