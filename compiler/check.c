@@ -238,7 +238,7 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
         {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
         {"SendError", TY_SEND_ERROR, 1}, {"Duration", TY_DURATION, 0},
         {"Instant", TY_INSTANT, 0}, {"RecvError", TY_RECV_ERROR, 0},
-        {"JoinError", TY_JOIN_ERROR, 0}, {"Ordering", TY_ORDERING, 0},
+        {"JoinError", TY_JOIN_ERROR, 0}, {"Ordering", TY_ORDERING, 0}, {"List", TY_LIST, 1},
     };
     for (size_t i = 0; i < sizeof generics / sizeof generics[0]; i++) {
         if (strcmp(te->name, generics[i].name))
@@ -390,6 +390,18 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
         if (check_argc(n, "new", 1, 1))
             expect_type(c, arg(n, 0), atomic->a);
         return atomic;
+    }
+    if (callee->qual && !strcmp(callee->qual, "List") && !strcmp(name, "new")) {
+        n->builtin = BI_LIST_NEW;
+        Type *el = callee->targs.n == 1 ? resolve_type(c, callee->targs.v[0])
+                   : want && want->kind == TY_LIST ? want->a : NULL;
+        if (check_argc(n, "List::new", 0, 1) && n->args.n)
+            expect_type(c, arg(n, 0), T(TY_I64));
+        if (!el) {
+            diag_error_hint(n->loc, "write `List[I64]::new(8)`", "'List::new' needs its element type");
+            return T(TY_NEVER);
+        }
+        return ty_make(TY_LIST, el, NULL);
     }
     if (!strcmp(name, "runtime_metrics")) {
         n->builtin = BI_METRICS;
@@ -556,6 +568,13 @@ static const Method methods[] = {
     {TY_INSTANT, "elapsed", BI_ELAPSED, 0, 0},
     {TY_INSTANT, "duration_since", BI_DURATION_SINCE, 1, 0},
     {TY_INSTANT, "as_nanos", BI_INSTANT_AS_NANOS, 0, 0},
+    {TY_LIST, "push", BI_LIST_PUSH, 1, 0},
+    {TY_LIST, "pop", BI_LIST_POP, 0, 0},
+    {TY_LIST, "get", BI_LIST_GET, 1, 0},
+    {TY_LIST, "set", BI_LIST_SET, 2, 0},
+    {TY_LIST, "len", BI_LIST_LEN, 0, 0},
+    {TY_LIST, "is_empty", BI_LIST_LEN, 0, 1},
+    {TY_LIST, "clear", BI_LIST_CLEAR, 0, 0},
     {TY_ATOMIC, "load", BI_ATOMIC_LOAD, 1, 0},
     {TY_ATOMIC, "store", BI_ATOMIC_STORE, 2, 0},
     {TY_ATOMIC, "swap", BI_ATOMIC_RMW, 2, 0},
@@ -593,6 +612,19 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
     case BI_CLOSE: return T(TY_UNIT);
     case BI_DUPLICATE: return rt;
     case BI_ELAPSED: return T(TY_DURATION);
+    case BI_LIST_PUSH:
+        expect_type(c, arg(n, 0), rt->a);
+        return T(TY_UNIT);
+    case BI_LIST_POP: return rt->a;
+    case BI_LIST_GET:
+        expect_type(c, arg(n, 0), T(TY_I64));
+        return rt->a;
+    case BI_LIST_SET:
+        expect_type(c, arg(n, 0), T(TY_I64));
+        expect_type(c, arg(n, 1), rt->a);
+        return T(TY_UNIT);
+    case BI_LIST_LEN: return m->variant ? T(TY_BOOL) : T(TY_I64);
+    case BI_LIST_CLEAR: return T(TY_UNIT);
     case BI_ATOMIC_LOAD:
         expect_type(c, arg(n, 0), T(TY_ORDERING));
         return rt->a;

@@ -164,6 +164,7 @@ static const char *dup_expr(Type *t, const char *x) {
     case TY_SENDER: return arena_printf("(tml_sender_retain(%s), %s)", x, x);
     case TY_RECEIVER: return arena_printf("(tml_receiver_retain(%s), %s)", x, x);
     case TY_ATOMIC: return arena_printf("(tml_atomic_retain(%s), %s)", x, x);
+    case TY_LIST: return arena_printf("(tml_list_retain(%s), %s)", x, x);
     default: return arena_printf("tml_dup_%s(%s)", t->mangled, x);
     }
 }
@@ -175,6 +176,7 @@ static const char *drop_stmt(Type *t, const char *x) {
     case TY_SENDER: return arena_printf("tml_sender_release(%s);", x);
     case TY_RECEIVER: return arena_printf("tml_receiver_release(%s);", x);
     case TY_ATOMIC: return arena_printf("tml_atomic_release(%s);", x);
+    case TY_LIST: return arena_printf("tml_list_release(%s);", x);
     default: return arena_printf("tml_drop_%s(&%s);", t->mangled, x);
     }
 }
@@ -938,6 +940,12 @@ static Val call(Fn *F, Node *n) {
     }
     case BI_INSTANT_NOW: return to_tmp(F, n->ty, "tml_now_ns()");
     case BI_YIELD: return yield_(F, NULL, false);
+    case BI_LIST_NEW: {
+        Type *et = n->ty->a;
+        const char *cap = n->args.n ? emit(F, n->args.v[0]).c : "0";
+        const char *drop = ty_managed(et) ? arena_printf("tml_vdrop_%s", et->mangled) : "NULL";
+        return to_tmp(F, n->ty, arena_printf("tml_list_new(sizeof(%s), %s, %s)", ty_c(et), cap, drop));
+    }
     case BI_METRICS: return to_tmp(F, n->ty, "tml_metrics_total()");
     case BI_ATOMIC_NEW: {
         Val v = emit(F, n->args.v[0]);
@@ -979,6 +987,44 @@ static Val atomic_op(Fn *F, Node *n, Val a, Type *at) {
         return outcome_from_status(F, n->ty, arena_printf("!%s", ok), from_cell(t, cur),
                                    from_cell(t, cur));
     }
+    }
+}
+
+/* List[T] methods; values move in (push, set) and out (pop), get copies. */
+static Val list_op(Fn *F, Node *n, Val l, Type *lt) {
+    Type *t = lt->a;
+    const char *at = loc_args(n->loc);
+    switch (n->builtin) {
+    case BI_LIST_PUSH: {
+        Val v = take(F, n->args.v[0], t);
+        const char *slot = to_tmp(F, t, v.c).c;
+        line(F, "tml_list_push(%s, &%s);", l.c, slot);
+        return unit_val();
+    }
+    case BI_LIST_POP: {
+        const char *out = tmp(F, t);
+        line(F, "tml_list_pop(%s, &%s, %s);", l.c, out, at);
+        return val(out, true);
+    }
+    case BI_LIST_GET: {
+        Val i = emit(F, n->args.v[0]);
+        Val v = to_tmp(F, t, arena_printf("*(%s *)tml_list_at(%s, %s, %s)", ty_c(t), l.c, i.c, at));
+        v.owned = false;                        /* still the list's */
+        return own(F, v, t);
+    }
+    case BI_LIST_SET: {
+        Val i = emit(F, n->args.v[0]);
+        Val v = take(F, n->args.v[1], t);
+        const char *slot = to_tmp(F, t, v.c).c;
+        line(F, "tml_list_set(%s, %s, &%s, %s);", l.c, i.c, slot, at);
+        return unit_val();
+    }
+    case BI_LIST_LEN:
+        return to_tmp(F, n->ty, arena_printf(n->variant ? "tml_list_len(%s) == 0" : "tml_list_len(%s)",
+                                             l.c));
+    default:
+        line(F, "tml_list_clear(%s);", l.c);
+        return unit_val();
     }
 }
 
@@ -1040,6 +1086,10 @@ static Val method(Fn *F, Node *n) {
     case BI_INSTANT_AS_NANOS: res = to_tmp(F, n->ty, v.c); break;
     case BI_ATOMIC_LOAD: case BI_ATOMIC_STORE: case BI_ATOMIC_RMW: case BI_ATOMIC_CAS:
         res = atomic_op(F, n, v, rt);
+        break;
+    case BI_LIST_PUSH: case BI_LIST_POP: case BI_LIST_GET: case BI_LIST_SET: case BI_LIST_LEN:
+    case BI_LIST_CLEAR:
+        res = list_op(F, n, v, rt);
         break;
     default: res = unit_val(); break;
     }
@@ -1681,7 +1731,7 @@ static void emit_vdrop(FILE *out, Type *t) {
 /* A pointer to a reference-counted runtime object. */
 static bool is_handle(const Type *t) {
     return t->kind == TY_JOIN || t->kind == TY_SENDER || t->kind == TY_RECEIVER ||
-           t->kind == TY_ATOMIC;
+           t->kind == TY_ATOMIC || t->kind == TY_LIST;
 }
 
 static void emit_type(FILE *out, Type *t) {

@@ -229,7 +229,7 @@ typedef enum TypeKind {
     TY_U64, TY_F32, TY_F64, TY_CHAR, TY_STR, TY_NEVER,
     TY_STRUCT, TY_TUPLE, TY_MAYBE, TY_OUTCOME, TY_JOIN, TY_SENDER,
     TY_RECEIVER, TY_DURATION, TY_INSTANT, TY_RECV_ERROR, TY_JOIN_ERROR,
-    TY_SEND_ERROR, TY_ATOMIC, TY_ORDERING, TY_FUTURE, TY_ENUM,
+    TY_SEND_ERROR, TY_ATOMIC, TY_ORDERING, TY_FUTURE, TY_ENUM, TY_LIST,
 } TypeKind;
 
 struct Type {
@@ -288,6 +288,8 @@ enum {
     BI_ATOMIC_RMW,              /* swap / fetch_add / fetch_sub: variant */
     BI_ATOMIC_CAS, BI_METRICS,
     BI_VARIANT,                 /* a user enum's constructor; Node.variant */
+    BI_LIST_NEW, BI_LIST_PUSH, BI_LIST_POP, BI_LIST_GET, BI_LIST_SET, BI_LIST_LEN,
+    BI_LIST_CLEAR,
 };
 
 /* Resolves names and types, annotating the AST; reports every error it

@@ -47,6 +47,7 @@ static const char *generic_name(TypeKind k) {
     case TY_OUTCOME: return "Outcome";
     case TY_JOIN: return "JoinHandle";
     case TY_ORDERING: return "Ordering";
+    case TY_LIST: return "List";
     case TY_SENDER: return "Sender";
     case TY_RECEIVER: return "Receiver";
     case TY_SEND_ERROR: return "SendError";
@@ -127,7 +128,7 @@ int ty_bits(const Type *t) {
 
 bool ty_managed(const Type *t) {
     switch (t->kind) {
-    case TY_STR: case TY_JOIN: case TY_SENDER: case TY_RECEIVER: case TY_ATOMIC:
+    case TY_STR: case TY_JOIN: case TY_SENDER: case TY_RECEIVER: case TY_ATOMIC: case TY_LIST:
         return true;
     case TY_MAYBE: case TY_SEND_ERROR:
         return ty_managed(t->a);
@@ -179,6 +180,7 @@ const char *ty_c(const Type *t) {
     switch (t->kind) {
     case TY_JOIN: return "tml_join *";
     case TY_ATOMIC: return "tml_atomic *";
+    case TY_LIST: return "tml_list *";
     case TY_ORDERING: return "int32_t";
     case TY_SENDER: case TY_RECEIVER: return "tml_chan *";
     case TY_DURATION: return "tml_Duration";

@@ -344,6 +344,27 @@ int64_t tml_atomic_fetch_sub(tml_atomic *a, int64_t v, int order);
 bool tml_atomic_compare_exchange(tml_atomic *a, int64_t *expected, int64_t desired, int success,
                                  int failure);
 
+/* -------------------------------------------------------------- lists */
+
+/* TML's List[T]: a growable array of `elem_size`-byte values, a handle
+ * shared by copies (the reference count is atomic, the contents are not:
+ * like upstream, a List is not thread-safe). Values move in (push, set)
+ * and out (pop); get returns a pointer into the list that the caller
+ * copies (and retains) before the list changes. elem_drop releases a
+ * value the list still holds when it is freed, cleared or overwritten
+ * (NULL: plain data). Index errors panic at file:line:col. */
+typedef struct tml_list tml_list;
+
+tml_list *tml_list_new(size_t elem_size, int64_t cap, void (*elem_drop)(void *));
+void tml_list_retain(tml_list *l);
+void tml_list_release(tml_list *l);
+int64_t tml_list_len(const tml_list *l);
+void tml_list_push(tml_list *l, const void *value);
+void tml_list_pop(tml_list *l, void *out, const char *file, int line, int col);
+void *tml_list_at(tml_list *l, int64_t i, const char *file, int line, int col);
+void tml_list_set(tml_list *l, int64_t i, const void *value, const char *file, int line, int col);
+void tml_list_clear(tml_list *l);
+
 /* Allocation that panics instead of returning NULL. */
 void *tml_alloc(size_t bytes);
 void tml_free(void *p);
