@@ -889,9 +889,13 @@ static Type *for_expr(Checker *c, Node *n) {
     Node *r = n->cond;
     Type *t = T(TY_I64);
     if (r->kind != ND_RANGE) {
-        value(c, r, NULL);
-        diag_error_hint(r->loc, "iterate over a range: `for i in 0 to n`",
-                        "'for' needs a range ('a to b' or 'a through b')");
+        Type *lt = value(c, r, NULL);
+        if (lt->kind == TY_LIST)
+            t = lt->a;                      /* for x in list */
+        else if (lt->kind != TY_NEVER)
+            diag_error_hint(r->loc, "iterate over a range: `for i in 0 to n`",
+                            "'for' needs a range ('a to b' or 'a through b') or a List, not %s",
+                            ty_name(lt));
     } else {
         t = value(c, r->lhs, NULL);
         if (!ty_is_int(t) && t->kind != TY_NEVER) {

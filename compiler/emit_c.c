@@ -1276,8 +1276,40 @@ static Val loop_expr(Fn *F, Node *n) {
     return unit_val();
 }
 
+/* for x in list: the loop holds its own reference to the list (released
+ * on every way out, by the scope around the loop) and binds a copy of
+ * each element in turn. */
+static Val for_list(Fn *F, Node *n) {
+    Type *lt = n->cond->ty;
+    Val l = emit(F, n->cond);
+    scope_push(F, false);
+    const char *list = loop_tmp(F, lt);
+    line(F, "%s = %s;", list, own(F, l, lt).c);
+    own_in_scope(F, list, lt, NULL);
+    const char *i = loop_tmp(F, ty_prim(TY_I64));
+    loop_open(F);
+    line(F, "for (%s = 0; %s < tml_list_len(%s); %s++) {", i, i, list, i);
+    F->indent++;
+    scope_push(F, true);
+    if (n->var) {
+        Type *t = lt->a;
+        Val e = to_tmp(F, t, arena_printf("*(%s *)tml_list_at(%s, %s, NULL, 0, 0)", ty_c(t), list, i));
+        e.owned = false;                    /* the list's; the binding copies it */
+        bind_var(F, n->var, own(F, e, t).c);
+    }
+    discard(F, emit(F, n->body), n->body->ty);
+    scope_pop(F);
+    F->indent--;
+    line(F, "}");
+    loop_close(F);
+    scope_pop(F);
+    return unit_val();
+}
+
 static Val for_expr(Fn *F, Node *n) {
     Node *r = n->cond;
+    if (r->kind != ND_RANGE)
+        return for_list(F, n);
     Type *t = r->ty;
     Val lo = coerce(emit(F, r->lhs), r->lhs->ty, t);
     Val hi = coerce(emit(F, r->rhs), r->rhs->ty, t);
