@@ -690,9 +690,11 @@ static Type *method(Checker *c, Node *n) {
             continue;
         n->builtin = m->builtin;
         n->variant = m->variant;
-        if (!check_argc(n, n->name, m->nargs, m->nargs))
-            return m->builtin == BI_SEND ? T(TY_NEVER) : method_result(c, n, m, rt);
-        return method_result(c, n, m, rt);
+        if (check_argc(n, n->name, m->nargs, m->nargs))
+            return method_result(c, n, m, rt);
+        for (int i = 0; i < n->args.n; i++)     /* still report errors inside */
+            value(c, arg(n, i), NULL);
+        return T(TY_NEVER);
     }
     diag_error_hint(n->loc, suggest(n->name, (const char **)cands.v, cands.n),
                     "no method '%s' on type %s", n->name, ty_name(rt));

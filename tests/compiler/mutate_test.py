@@ -9,7 +9,8 @@ runs, swap lines), and runs `tml emit-c` on each mutant. Each must either
  - exit 0 with C that `$CC -fsyntax-only` accepts.
 A crash, a hang (timeout), any other status, or rejected C fails the run.
 Deterministic: the same seed gives the same mutants, so a failure can be
-reproduced with --seed and --keep.
+reproduced with --seed and --keep. The inputs in tests/compiler/crashers/
+(from fuzzing runs; each once crashed tml) are checked first, as they are.
 
 Usage: mutate_test.py --tml build/tml [--count N] [--seed S] [--keep DIR]
 Prints one line per failure and closes with `N passed, N failed`; exits 1
@@ -93,9 +94,15 @@ def main():
         return 1
     rng = random.Random(args.seed)
     failed = 0
+    crashers = sorted(glob.glob(os.path.join(ROOT, 'tests/compiler/crashers/*.tml')))
     with tempfile.TemporaryDirectory() as tmp:
         jobs = {}
         with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            for i, origin in enumerate(crashers):
+                path = os.path.join(tmp, 'crasher%03d.tml' % i)
+                with open(origin, 'rb') as src, open(path, 'wb') as dst:
+                    dst.write(src.read())
+                jobs[pool.submit(check, tml, cc, path)] = (path, origin)
             for i in range(args.count):
                 origin = rng.choice(sources)
                 with open(origin, 'rb') as f:
@@ -117,7 +124,7 @@ def main():
                     with open(path, 'rb') as src, \
                             open(os.path.join(args.keep, os.path.basename(path)), 'wb') as dst:
                         dst.write(src.read())
-    print('%d passed, %d failed' % (args.count - failed, failed))
+    print('%d passed, %d failed' % (args.count + len(crashers) - failed, failed))
     return 1 if failed else 0
 
 
