@@ -2,12 +2,12 @@
  * join them in a later issue).
  *
  * mt_waitlist: a FIFO of tml_waiter nodes embedded in leaf futures, so
- * waiting never allocates. Every list is guarded by its owner's mutex
+ * waiting never allocates. Every list is guarded by its owner's lock
  * (channel, join block). A node is `linked` exactly while it is on a list;
  * whoever unlinks a node wakes its waker, and only after that may the
  * waiting leaf return Ready, so a node never outlives its future on a list.
  *
- * Channel. One object backs both ends: a mutex, a ring buffer of values
+ * Channel. One object backs both ends: a lock, a ring buffer of values
  * (elem_size bytes each) and two wait lists. Invariants, under the lock:
  *   - len <= cap (cap = SIZE_MAX when unbounded), len <= ring_cap, and the
  *     values in order are ring[(head + i) % ring_cap], i < len;
@@ -29,11 +29,16 @@
  * frees. Releasing the last sender closes the channel (receivers drain,
  * then get CLOSED); so does releasing the last receiver (sends fail
  * rather than wait forever on a channel nobody reads, as in Rust).
+ * The lock is a spin lock (mt_spin): every critical section is a few
+ * dozen instructions and never blocks. A leaf completed by a hand-off
+ * sees it through an acquire load of its `status` (written with release
+ * by finish()), so the woken task's poll takes no lock at all.
  * Wakes happen under the channel lock: tml_wake never takes a channel
  * lock, so there is no cycle; deferring them past the unlock is an
  * optimisation for the contention issue.
- * Rejected: a lock-free ring (the channel issue may bring one; this
- * mutex keeps close and hand-off simple and obviously correct). */
+ * Rejected: a lock-free ring (the channel issue may bring one; the lock
+ * keeps close and hand-off simple and obviously correct); a pthread
+ * mutex (two locked instructions per section, 40 bytes). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +55,7 @@
 
 struct tml_chan {
     mt_atomic ends;          /* senders << 32 | receivers */
-    pthread_mutex_t lock;    /* guards everything below */
+    mt_spin lock;            /* guards everything below; held briefly */
     size_t elem_size;
     size_t cap;              /* most values buffered; SIZE_MAX: unbounded */
     void (*elem_drop)(void *);
@@ -101,6 +106,19 @@ void mt_waitlist_wake_all(mt_waitlist *l) {
 
 /* --------------------------------------------------------------- the ring */
 
+/* Copies one value of `size` bytes: inline for the usual sizes (word
+ * values and handles), where a call to the library memcpy costs more
+ * than the copy itself. */
+static void copy_value(void *dst, const void *src, size_t size) {
+    switch (size) {
+    case 8: memcpy(dst, src, 8); break;
+    case 16: memcpy(dst, src, 16); break;
+    case 4: memcpy(dst, src, 4); break;
+    case 0: break;
+    default: memcpy(dst, src, size); break;
+    }
+}
+
 static void *value_at(tml_chan *c, size_t i) {
     return c->ring + (c->head + i) % c->ring_cap * c->elem_size;
 }
@@ -117,7 +135,7 @@ static int grow(tml_chan *c) {
     if (!ring)
         return -ENOMEM;
     for (size_t i = 0; i < c->len; i++)
-        memcpy(ring + i * c->elem_size, value_at(c, i), c->elem_size);
+        copy_value(ring + i * c->elem_size, value_at(c, i), c->elem_size);
     free(c->ring);
     c->ring = ring;
     c->ring_cap = ncap;
@@ -133,13 +151,13 @@ static void ring_push(tml_chan *c, const void *value) {
         if (err)
             mt_panic_err("channel send", err);
     }
-    memcpy(value_at(c, c->len), value, c->elem_size);
+    copy_value(value_at(c, c->len), value, c->elem_size);
     c->len++;
 }
 
 /* Moves the front value to `out`. Lock held; len > 0. */
 static void ring_pop(tml_chan *c, void *out) {
-    memcpy(out, value_at(c, 0), c->elem_size);
+    copy_value(out, value_at(c, 0), c->elem_size);
     c->head = (c->head + 1) % c->ring_cap;
     c->len--;
 }
@@ -152,7 +170,7 @@ tml_chan *tml_chan_new(size_t elem_size, int64_t cap, void (*elem_drop)(void *))
     tml_chan *c = tml_alloc(sizeof *c);
     memset(c, 0, sizeof *c);
     mt_atomic_store(&c->ends, SENDER | RECEIVER); /* before the channel is shared */
-    pthread_mutex_init(&c->lock, NULL);
+    mt_spin_init(&c->lock);
     c->elem_size = elem_size;
     c->cap = cap < 0 ? SIZE_MAX : (size_t)cap;
     c->elem_drop = elem_drop;
@@ -167,13 +185,14 @@ static void chan_free(tml_chan *c) {
             c->elem_drop(value_at(c, 0));
     }
     free(c->ring);
-    pthread_mutex_destroy(&c->lock);
     tml_free(c);
 }
 
 /* Sets a waiting leaf's status and wakes its task. Lock held. */
 static void finish(int32_t *status, tml_waiter *w, int32_t st) {
-    *status = st;
+    /* release: the value moved to or from the leaf happens before its
+     * poll's lock-free acquire of `status` (poll_leaf) */
+    mt_atomic32_store_release(status, st);
     tml_wake(w->waker);
 }
 
@@ -188,10 +207,10 @@ static void close_locked(tml_chan *c) {
 
 void tml_chan_close(tml_chan *c) {
     MT_ASSERT(c);
-    pthread_mutex_lock(&c->lock);
+    mt_spin_lock(&c->lock);
     if (!c->closed)
         close_locked(c);
-    pthread_mutex_unlock(&c->lock);
+    mt_spin_unlock(&c->lock);
 }
 
 static uint32_t count_of(uint64_t ends, uint64_t unit) {
@@ -230,7 +249,7 @@ static int32_t send_locked(tml_chan *c, void *value) {
         return TML_CHAN_CLOSED;
     tml_waiter *w = mt_waitlist_pop(&c->receivers);
     if (w) {
-        memcpy(RECV_OF(w)->out, value, c->elem_size);
+        copy_value(RECV_OF(w)->out, value, c->elem_size);
         finish(&RECV_OF(w)->status, w, TML_CHAN_OK);
         return TML_CHAN_OK;
     }
@@ -256,18 +275,29 @@ static int32_t recv_locked(tml_chan *c, void *out) {
 }
 
 /* The poll shared by send and recv: tries `op` once; if it cannot finish,
- * queues the leaf on `list`. A queued leaf waits for its hand-off. */
-static tml_poll poll_leaf(tml_chan *c, int32_t (*op)(tml_chan *, void *), void *data,
-                          mt_waitlist *list, tml_waiter *w, int32_t *status, tml_cx *cx) {
-    pthread_mutex_lock(&c->lock);
-    if (*status == IN_FLIGHT && !w->linked) {
-        *status = op(c, data);
-        if (*status == IN_FLIGHT)
+ * queues the leaf on `list`. A queued leaf waits for its hand-off, whose
+ * `status` it reads without the lock (one acquire load: a woken leaf
+ * costs no lock). A Ready spends one unit of the cooperative budget; with
+ * none left the leaf stays untouched and returns Pending (mt_worker.c).
+ * Inlined into each leaf, so `op` is a direct call. */
+static inline __attribute__((always_inline)) tml_poll
+poll_leaf(tml_chan *c, int32_t (*op)(tml_chan *, void *), void *data, mt_waitlist *list, tml_waiter *w,
+          int32_t *status, tml_cx *cx) {
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
+    if (mt_atomic32_load_acquire(status) != IN_FLIGHT) /* pairs with finish() */
+        return mt_budget_ready(cx);
+    bool ready = false;
+    mt_spin_lock(&c->lock);
+    if (!w->linked) {
+        int32_t st = op(c, data);
+        mt_atomic32_store_release(status, st); /* every write is atomic: read without the lock */
+        if (st == IN_FLIGHT)
             mt_waitlist_push(list, w, cx->waker);
+        ready = st != IN_FLIGHT;
     }
-    bool ready = *status != IN_FLIGHT;
-    pthread_mutex_unlock(&c->lock);
-    return ready ? TML_READY : TML_PENDING;
+    mt_spin_unlock(&c->lock);
+    return ready ? mt_budget_ready(cx) : TML_PENDING;
 }
 
 void tml_send_init(tml_send_fut *f, tml_chan *c, void *value) {

@@ -1,4 +1,5 @@
-/* mt_park.c - parking and unparking threads; the set of parked workers.
+/* mt_park.c - parking and unparking threads; the searching and parked
+ * workers of a runtime.
  *
  * mt_parker: a mutex, a CLOCK_MONOTONIC condvar and a sticky `notified`
  * flag. unpark sets the flag and signals while holding the mutex; park
@@ -9,44 +10,62 @@
  * park returned true: the unparker no longer touches it (block_on keeps
  * its parker on the stack and relies on this).
  *
- * mt_idle: a runtime's parked workers, a stack of indices under a mutex,
- * plus their number `parked`, which wakers read without the lock.
+ * mt_idle: one atomic word `state` = CLOSED | unparked << 32 | searching,
+ * and a stack of parked workers under `lock`. `unparked` counts workers
+ * not on the stack; `searching` the unparked ones looking for work to
+ * steal. The stack and `unparked` change together, under the lock.
+ * Waking a parked thread costs ~400 spins on this machine (DESIGN.md
+ * section 4b), so the protocol wakes as few workers as it can.
  *
- * Protocol (no lost wake-up). A worker goes to sleep in these steps
- * (mt_worker.c, park()):
- *   1. it finds its local queue, the global queue and the timers empty;
- *   2. it announces itself: pushes its index on the idle stack and
- *      updates `parked` (mt_idle_announce);
- *   3. it re-checks, under the queue's lock, that the global queue is
- *      empty (mt_queue_is_empty), and the stop flag; if either says go,
- *      it takes itself off the stack (mt_idle_cancel) and goes back;
- *   4. it arms the timers (mt_timers_arm, under the timer lock) and parks
- *      until unparked or until the earliest timer deadline;
- *   5. it disarms, takes itself off the stack if still there (timed out),
- *      and goes back to step 1.
- * A thread that makes work available to parked workers does:
- *   a. publishes the work under the lock of where it goes (global queue
- *      push; timer insert);
- *   b. after that unlock, reads `parked` (mt_idle_any); if zero, done;
- *   c. pops one index from the stack and unparks that worker.
- * Why no wake-up is lost: the worker's re-check (3 or 4) and the waker's
- * publication (a) take the same lock, so one comes first. If the waker's
- * does, the worker sees the work. If the worker's does, its update of
- * `parked` (2) happens before its unlock, which happens before the
- * waker's lock, so the waker's read (b) sees parked > 0 and unparks a
- * worker, who re-checks. (This is the store->load "Dekker" pattern, made
- * safe by the lock instead of fences, which ThreadSanitizer cannot model.)
- * A worker popped in (c) just after it left in step 3 keeps the sticky
- * notification: its next park returns at once and it loops one extra
- * time, harmless.
- * Sources: Tokio's parker (mutex + condvar + notified state) and idle
- * set (tokio/src/runtime/scheduler/multi_thread/{park,idle}.rs); Go's
- * "spinning M re-checks after announcing" (runtime/proc.go, findRunnable).
+ * Protocol (Tokio's idle.rs and Go's spinning rule, runtime/proc.go).
+ * A worker W out of local work (mt_worker.c):
+ *   S1. becomes a searcher only while fewer than half the workers search
+ *       (mt_idle_try_search; at least one may); if refused, goes to P1;
+ *   S2. as a searcher, steals from random victims and polls the global
+ *       queue, with exponential backoff between rounds;
+ *   S3. on finding a task it stops searching (mt_idle_stop_search) and,
+ *       if it was the last searcher, notifies (N1-N3) before running the
+ *       task: more work may be waiting ("spinning -> non-spinning").
+ *   P1. parks: under the lock, one RMW takes W out of `unparked` (and
+ *       `searching`), and W joins the stack (mt_idle_park);
+ *   P2. if that left no searcher (MT_IDLE_RECHECK), W re-checks the
+ *       global queue and every local queue, and notifies (N1-N3) if any
+ *       holds a task: the notification may pick W itself, whose park then
+ *       returns at once (the parker is sticky);
+ *   P3. sleeps until unparked or its timer deadline (mt_timers_arm);
+ *   P4. leaves the stack if still on it (mt_idle_unparked: a timeout or
+ *       shutdown: W is not searching); if a notifier took it off, W is a
+ *       searcher already, counted by the notifier.
+ * A thread that published work others should run notifies:
+ *   N1. one RMW reads the state (fetch_add 0): if a worker searches, or
+ *       none is parked, it is done: a searcher will find the work;
+ *   N2. under the lock, re-checks; counts one parked worker (the most
+ *       recent: warmest cache) as unparked AND searching; pops it;
+ *   N3. unparks it. As it counts as searching from N2 on, further
+ *       notifications stop at N1 until it finds work (S3) or parks (P1):
+ *       unparks are coalesced, and at most one wakes per burst.
+ * No lost wake-up, for work published before N1: P1 and N1 are RMWs of
+ * one word, so its modification order puts one first, and each reads the
+ * value just before it.
+ *   a. N1 first: P1 reads-from N1 (acq_rel), so the publication happens
+ *      before W's P2 re-check; if P1 left no searcher, W sees the work.
+ *   b. P1 first: N1 sees W parked. With no searcher, N2-N3 wake a worker
+ *      that searches. With a searcher S, S is after its own P1 or S3 in
+ *      the order: when S parks, its P1 comes after N1 (case a, applied
+ *      to S, which re-checks if it is the last searcher); when S finds
+ *      other work first, its S3 notification's N1 sees W parked.
+ * The same holds for a worker that parks while every worker runs (N1
+ * saw none parked): whoever parks after N1 is in case a. Work a worker
+ * queues locally without N1 (mt_worker.c) is never lost either: that
+ * worker runs it itself; the protocol only decides who helps.
+ * CLOSED (mt_idle_close) rides in the same word, so a parking worker's
+ * P1 tells it whether shutdown waits for quiescence (mt_runtime.c).
  * Rejected: a futex word per worker (lighter, but ThreadSanitizer does not
- * model futex hand-offs; the parking issue may switch, keeping this
- * interface); waking every parked worker (thundering herd); a sleep/poll
- * loop (latency, and CPU burnt while idle).
- */
+ * model futex hand-offs); waking every parked worker (thundering herd);
+ * unbounded searching (every idle worker hammering the same queues);
+ * parking without searching first (Tokio's choice: costs an unpark per
+ * burst of work on this machine); a sleep/poll loop (latency, and CPU
+ * burnt while idle). */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -105,72 +124,107 @@ void mt_parker_unpark(mt_parker *p) {
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Initialises an empty idle set for `nworkers` workers.
- * Returns 0 or -ENOMEM. */
+#define SEARCHING_ONE UINT64_C(1)
+#define UNPARKED_ONE (UINT64_C(1) << 32)
+#define CLOSED (UINT64_C(1) << 63)
+
+
+/* Initialises the set of `nworkers` workers, all unparked, none
+ * searching. Returns 0 or -ENOMEM. */
 int mt_idle_init(mt_idle *idle, unsigned nworkers) {
     MT_ASSERT(nworkers > 0);
-    idle->stack = malloc(nworkers * sizeof *idle->stack);
-    if (!idle->stack)
+    idle->sleepers = malloc(nworkers * sizeof *idle->sleepers);
+    if (!idle->sleepers)
         return -ENOMEM;
     pthread_mutex_init(&idle->lock, NULL);
-    idle->len = 0;
-    mt_atomic_store(&idle->parked, 0); /* before any thread starts */
+    idle->nworkers = nworkers;
+    idle->nsleepers = 0;
+    mt_atomic_store(&idle->state, nworkers * UNPARKED_ONE); /* relaxed: before any thread starts */
     return 0;
 }
 
 /* Frees the set. Threads: no worker may use it any more. */
 void mt_idle_fini(mt_idle *idle) {
     pthread_mutex_destroy(&idle->lock);
-    free(idle->stack);
+    free(idle->sleepers);
 }
 
-/* Step 2: worker `index` (not listed yet) joins the idle set. The
- * caller's re-check that follows must take the lock wakers publish work
- * under (see the protocol). Threads: that worker. */
-void mt_idle_announce(mt_idle *idle, unsigned index) {
+/* S1: the calling worker (not searching) becomes a searcher if fewer than
+ * half the workers search. Returns whether it did. Threads: a worker. */
+bool mt_idle_try_search(mt_idle *idle) {
+    /* relaxed: a bound on contention, not a protocol step; racing workers
+     * may overshoot it by one each, as in Tokio */
+    if (2 * mt_idle_n_searching(mt_atomic_load(&idle->state)) >= idle->nworkers)
+        return false;
+    mt_atomic_fetch_add(&idle->state, SEARCHING_ONE); /* RMW: ordered with N1 */
+    return true;
+}
+
+/* S3: the calling searcher found work. Returns true when it was the last
+ * searcher: it must then notify (mt_worker_notify). Threads: a worker. */
+bool mt_idle_stop_search(mt_idle *idle) {
+    uint64_t prev = mt_atomic_fetch_add(&idle->state, (uint64_t)-SEARCHING_ONE); /* RMW: ordered with N1 */
+    MT_ASSERT(mt_idle_n_searching(prev) > 0);
+    return mt_idle_n_searching(prev) == 1;
+}
+
+/* P1: worker `index` (unparked; `searching` says whether it counts as a
+ * searcher) goes on the stack. Returns MT_IDLE_RECHECK when no searcher
+ * is left (the caller must do P2) and MT_IDLE_CLOSED once closed.
+ * Threads: that worker. */
+unsigned mt_idle_park(mt_idle *idle, unsigned index, bool searching) {
+    uint64_t delta = UNPARKED_ONE + (searching ? SEARCHING_ONE : 0);
     pthread_mutex_lock(&idle->lock);
-    idle->stack[idle->len++] = index;
-    mt_atomic_store(&idle->parked, idle->len); /* relaxed: the protocol's locks order it */
+    MT_ASSERT(idle->nsleepers < idle->nworkers);
+    /* RMW: the protocol's ordering point with N1 */
+    uint64_t now = mt_atomic_fetch_add(&idle->state, -delta) - delta;
+    idle->sleepers[idle->nsleepers++] = index;
     pthread_mutex_unlock(&idle->lock);
+    return (mt_idle_n_searching(now) == 0 ? MT_IDLE_RECHECK : 0) | (now & CLOSED ? MT_IDLE_CLOSED : 0);
 }
 
-/* Takes worker `index` off the idle set if it is still listed. Returns
- * false when a waker already popped it (its parker holds, or will hold,
- * a notification). Threads: that worker. */
-bool mt_idle_cancel(mt_idle *idle, unsigned index) {
-    bool found = false;
+/* P4: worker `index` is awake. Returns true when a notifier took it off
+ * the stack (it is counted as searching), false when it woke by itself
+ * and has now left the stack (counted unparked, not searching).
+ * Threads: that worker. */
+bool mt_idle_unparked(mt_idle *idle, unsigned index) {
+    bool notified = true;
     pthread_mutex_lock(&idle->lock);
-    for (unsigned i = 0; i < idle->len; i++) {
-        if (idle->stack[i] == index) {
-            idle->stack[i] = idle->stack[--idle->len];
-            mt_atomic_store(&idle->parked, idle->len); /* relaxed: as in announce */
-            found = true;
+    for (unsigned i = 0; i < idle->nsleepers; i++) {
+        if (idle->sleepers[i] == index) {
+            idle->sleepers[i] = idle->sleepers[--idle->nsleepers];
+            mt_atomic_fetch_add(&idle->state, UNPARKED_ONE);
+            notified = false;
             break;
         }
     }
     pthread_mutex_unlock(&idle->lock);
-    return found;
+    return notified;
 }
 
-/* Step b: may some worker be parked? Exact for the protocol when called
- * after publishing work under the lock the parker re-checks under;
- * elsewhere a hint. Threads: any. */
-bool mt_idle_any(mt_idle *idle) {
-    /* relaxed: a parker's update happens before our read through that
-     * lock (see the protocol), and coherence then forbids an older value */
-    return mt_atomic_load(&idle->parked) != 0;
-}
-
-/* Step c: pops the most recently parked worker into *index (the caller
- * unparks it). Returns false when none is parked. Threads: any. */
-bool mt_idle_pop(mt_idle *idle, unsigned *index) {
+/* N1-N2: picks a parked worker to wake when no worker searches; it then
+ * counts as a searcher. Returns false when none should be woken; else
+ * true and its index in *index, which the caller must unpark (N3).
+ * Threads: any; call after publishing the work. */
+bool mt_idle_notify(mt_idle *idle, unsigned *index) {
+    uint64_t s = mt_atomic_fetch_add(&idle->state, 0); /* N1: RMW, see the protocol */
+    if (mt_idle_n_searching(s) != 0 || mt_idle_n_unparked(s) == idle->nworkers)
+        return false;
     bool found = false;
     pthread_mutex_lock(&idle->lock);
-    if (idle->len > 0) {
-        *index = idle->stack[--idle->len];
-        mt_atomic_store(&idle->parked, idle->len); /* relaxed: as in announce */
+    s = mt_atomic_load(&idle->state); /* relaxed: N2 re-check, a coalescing hint */
+    if (mt_idle_n_searching(s) == 0 && idle->nsleepers > 0) {
+        mt_atomic_fetch_add(&idle->state, UNPARKED_ONE + SEARCHING_ONE);
+        *index = idle->sleepers[--idle->nsleepers];
         found = true;
     }
     pthread_mutex_unlock(&idle->lock);
     return found;
+}
+
+/* Sets CLOSED: every later P1 reports MT_IDLE_CLOSED. Threads: the
+ * thread shutting the runtime down, once. */
+void mt_idle_close(mt_idle *idle) {
+    uint64_t prev = mt_atomic_fetch_add(&idle->state, CLOSED); /* RMW: ordered with P1 */
+    MT_ASSERT(!(prev & CLOSED));
 }

@@ -1,6 +1,7 @@
-/* mt_runtime.c - the runtime object: creation and destruction, the
- * worker-id registry, spawn, block_on, wake routing, and the process
- * runtime behind tml_main_enter / tml_main_exit.
+/* mt_runtime.c - the runtime object: creation (N workers, or current-
+ * thread), shutdown and destruction, the worker-id registry, spawn,
+ * block_on, wake routing, metrics, and the process runtime behind
+ * tml_main_enter / tml_main_exit.
  *
  * Registry. A token carries an 8-bit worker id, not a runtime pointer, so
  * ids come from one process-wide table of MT_MAX_WORKERS entries: a
@@ -14,39 +15,56 @@
  * an old token never matches a slot of a later runtime. Hence a wake
  * after destroy is a no-op whether or not its id was reused.
  *
- * Wake routing (tml_wake). mt_task_notify's CAS decides whether the task
- * must be queued (idle -> scheduled: exactly once); then:
+ * Wake routing (tml_wake). The running task waking itself (yield, budget)
+ * only sets its worker's `self_woken` (plain store). Otherwise
+ * mt_task_notify's CAS decides whether the task must be queued (idle ->
+ * scheduled: exactly once); then:
  *   - on a worker of the token's runtime (no registry lookup: the runtime
- *     lives while its workers run): the worker's own local queue if the
- *     task lives in its slab or no worker is parked: no lock, no syscall.
- *     Otherwise the global queue plus one unpark, so an idle worker gets
- *     the task (there is no stealing yet to rebalance later);
- *   - on any other thread: registry read lock, global queue, unpark one.
+ *     lives while its workers run): that worker's LIFO slot, whichever
+ *     slab the task lives in (mt_worker_schedule): no lock, no syscall;
+ *   - on any other thread: registry read lock, global queue, N1-N3.
  *
- * Spawn. A worker spawns into its own slab and local queue; any other
- * thread into a round-robin slab and the global queue, unparking a
- * worker. block_on always uses the global queue: its caller blocks next.
+ * Spawn. A worker spawns into its own slab and its LIFO slot; any other
+ * thread into a round-robin slab and the global queue, notifying. A
+ * blocking wait inside a task (block_on from a worker) uses the global
+ * queue too: its caller blocks next, after handing over its local queue.
  *
- * Blocking. mt_runtime_block_on spawns the task with a parker on the
- * caller's stack as the join block's blocker, and parks until completion
- * unparks it. Every blocking form (join, channel send and recv) goes
- * through it with mt_block_on_leaf: a two-word frame that polls a leaf
- * living on the blocked caller's stack. On a worker thread it first hands
- * the worker's local queue to the global queue so other workers run those
- * tasks; with a single worker nobody could, so it fails with -EDEADLK.
+ * Current-thread runtime (mt_runtime_new_current_thread): one worker
+ * record, no thread. block_on drives the loop on the calling thread
+ * (mt_worker_step, parking in mt_queue_pop: mt_worker_wait) until its
+ * task completes; spawns from other threads queue up and run while some
+ * block_on (or shutdown) drives. Drivers take turns (`drive_lock`).
  *
- * Shutdown (mt_runtime_destroy), in order:
- *   1. set the CLOSING bit of `live`: spawns from threads outside the
- *      runtime fail from now on. The bit shares its word with the count,
- *      so a spawner's increment and destroy's setting of the bit are
- *      ordered by that word's one modification order: the spawner either
- *      sees the bit (and is refused) or was counted (and is waited for);
- *   2. wait until `live` is 0: every task has completed, including tasks
- *      that tasks spawned meanwhile (allowed: they come from inside);
+ * Quiescence (no task live). Every worker counts the tasks it spawned and
+ * those it completed (its own cache line, plain stores, completed with
+ * release); spawns from outside count in `foreign` (an RMW, rare). A
+ * checker reads all `completed` (acquire), then `foreign` and all
+ * `spawned`: a task counted as completed had its spawn counted before,
+ * so equal sums mean no task was live at the first read, and none can be
+ * spawned afterwards (no live task remains to spawn one, and shutdown
+ * refuses spawns from outside). No shared counter is touched per task:
+ * one written by every spawn and completion would bounce between cores.
+ * Who checks: the thread shutting down, then every worker that parks
+ * after it (P1 reports CLOSED: mt_park.c); the last task's completer
+ * always parks afterwards, so one of them sees zero. Ordering: the
+ * shutdown's close and every P1 are RMWs on the idle word, so either a
+ * worker's P1 comes after the close (and it checks), or the close
+ * reads-from a chain through that P1 and the shutdown's own check sees
+ * the worker's counts.
+ *
+ * Shutdown (mt_runtime_shutdown; destroy starts with it), in order:
+ *   1. set the CLOSING bit of `foreign`: spawns from threads outside the
+ *      runtime fail from now on (the spawner's CAS and this RMW are
+ *      ordered by that word's one modification order);
+ *   2. close the idle word (mt_idle_close) and wait for quiescence; a
+ *      current-thread runtime drives its loop until then instead;
  *   3. set `stopping`, unpark every worker, join the threads;
+ * and destroy goes on with
  *   4. clear the registry entries (write lock), free slabs, queue, timers.
  * A task that never completes makes step 2 wait forever: the shutdown
- * issue adds the deadline that drops stragglers (DESIGN.md section 6). */
+ * issue adds the deadline that drops stragglers (DESIGN.md section 6).
+ * Rejected: one atomic count of live tasks (the previous version: two
+ * RMWs per task on one line that all workers write). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +73,8 @@
 
 #include "mt_internal.h"
 
-#define GLOBAL_QUEUE_FIRST_CAP 256
-#define CLOSING (UINT64_C(1) << 63) /* in rt->live, above the count */
+#define GLOBAL_QUEUE_CAP 4096                 /* ring cells; spills beyond */
+#define CLOSING (UINT64_C(1) << 63)            /* in rt->foreign, above the count */
 
 static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
 static mt_worker *registry[MT_MAX_WORKERS]; /* by worker id; registry_lock */
@@ -143,20 +161,22 @@ static void unregister_workers(mt_runtime *rt) {
 
 /* ------------------------------------------------------ create, destroy */
 
-/* Allocates the worker array, global queue, idle set, timers. */
+/* Allocates the worker array, global queue, idle set, timers, block pool. */
 static int init_core(mt_runtime *rt) {
     int err = -ENOMEM;
     rt->workers = aligned_alloc(_Alignof(mt_worker), rt->nworkers * sizeof *rt->workers);
     if (!rt->workers)
         goto fail_workers;
     memset(rt->workers, 0, rt->nworkers * sizeof *rt->workers);
-    if ((err = mt_queue_init(&rt->global, GLOBAL_QUEUE_FIRST_CAP)) < 0)
+    if ((err = mt_queue_init(&rt->global, GLOBAL_QUEUE_CAP)) < 0)
         goto fail_queue;
     if ((err = mt_idle_init(&rt->idle, rt->nworkers)) < 0)
         goto fail_idle;
     mt_timers_init(&rt->timers);
+    mt_block_pool_init(&rt->blocks);
     pthread_mutex_init(&rt->quiet_lock, NULL);
     pthread_cond_init(&rt->quiet_cond, NULL);
+    pthread_mutex_init(&rt->drive_lock, NULL);
     return 0;
 fail_idle:
     mt_queue_fini(&rt->global);
@@ -167,8 +187,10 @@ fail_workers:
 }
 
 static void fini_core(mt_runtime *rt) {
+    pthread_mutex_destroy(&rt->drive_lock);
     pthread_cond_destroy(&rt->quiet_cond);
     pthread_mutex_destroy(&rt->quiet_lock);
+    mt_block_pool_fini(&rt->blocks);
     mt_timers_fini(&rt->timers);
     mt_idle_fini(&rt->idle);
     mt_queue_fini(&rt->global);
@@ -195,24 +217,20 @@ static int start_workers(mt_runtime *rt) {
     return 0;
 }
 
-/* Creates a runtime with `workers` (1..MT_MAX_WORKERS) worker threads,
- * running until mt_runtime_destroy. Returns 0 and the runtime in *out,
- * -EINVAL for a bad count, -EAGAIN when fewer than `workers` worker ids
- * are free (MT_MAX_WORKERS among all live runtimes), or -errno from
- * memory or thread creation. Threads: any. */
-int mt_runtime_new(unsigned workers, mt_runtime **out) {
-    if (workers == 0 || workers > MT_MAX_WORKERS)
-        return -EINVAL;
+/* Creates a runtime of `workers` workers; with `threaded` false, one
+ * worker record and no thread. */
+static int create(unsigned workers, bool threaded, mt_runtime **out) {
     int err;
     mt_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return -ENOMEM;
     rt->nworkers = workers;
+    rt->threaded = threaded;
     if ((err = init_core(rt)) < 0)
         goto fail_core;
     if ((err = register_workers(rt)) < 0)
         goto fail_register;
-    if ((err = start_workers(rt)) < 0)
+    if (threaded && (err = start_workers(rt)) < 0)
         goto fail_start;
     *out = rt;
     return 0;
@@ -225,43 +243,114 @@ fail_core:
     return err;
 }
 
-/* Waits until no task is live (shutdown step 2). */
-static void wait_quiet(mt_runtime *rt) {
-    pthread_mutex_lock(&rt->quiet_lock);
-    while ((mt_atomic_load_acquire(&rt->live) & ~CLOSING) != 0) /* pairs with task_done */
-        pthread_cond_wait(&rt->quiet_cond, &rt->quiet_lock);
-    pthread_mutex_unlock(&rt->quiet_lock);
+/* Creates a runtime with `workers` (1..MT_MAX_WORKERS) worker threads,
+ * running until mt_runtime_destroy. Returns 0 and the runtime in *out,
+ * -EINVAL for a bad count, -EAGAIN when fewer than `workers` worker ids
+ * are free (MT_MAX_WORKERS among all live runtimes), or -errno from
+ * memory or thread creation. Threads: any. */
+int mt_runtime_new(unsigned workers, mt_runtime **out) {
+    if (workers == 0 || workers > MT_MAX_WORKERS)
+        return -EINVAL;
+    return create(workers, true, out);
 }
 
-/* A task completed (or a spawn was refused): drops the live count and
- * wakes wait_quiet when it reaches zero. Threads: any. */
-void mt_runtime_task_done(mt_runtime *rt) {
-    /* acq_rel: the task's effects happen before destroy goes on */
-    if ((mt_atomic_fetch_add(&rt->live, (uint64_t)-1) & ~CLOSING) != 1)
-        return;
+/* Creates a current-thread runtime: no worker thread; its tasks run on
+ * the thread inside mt_runtime_block_on (or mt_runtime_shutdown), one
+ * such driver at a time. Returns 0 and *out, -EAGAIN when no worker id is
+ * free, or -errno. Threads: any. */
+int mt_runtime_new_current_thread(mt_runtime **out) {
+    return create(1, false, out);
+}
+
+/* Shutdown step 2's check: true when no task is live (see "Quiescence").
+ * Threads: any. */
+bool mt_runtime_quiet(mt_runtime *rt) {
+    uint64_t completed = 0, spawned = 0;
+    for (unsigned k = 0; k < rt->nworkers; k++) /* pairs with run_task's release */
+        completed += mt_atomic_load_acquire(&rt->workers[k].stats.completed);
+    /* relaxed, all: ordered after the acquires above; see "Quiescence" */
+    spawned = mt_atomic_load(&rt->foreign) & ~CLOSING;
+    for (unsigned k = 0; k < rt->nworkers; k++)
+        spawned += mt_atomic_load(&rt->workers[k].stats.spawned);
+    MT_ASSERT(spawned >= completed);
+    return spawned == completed;
+}
+
+/* Wakes the thread waiting for quiescence if no task is live. Called by
+ * workers that park while the runtime closes. Threads: any. */
+void mt_runtime_check_quiet(mt_runtime *rt) {
     pthread_mutex_lock(&rt->quiet_lock); /* a waiter between check and wait holds it */
-    pthread_cond_broadcast(&rt->quiet_cond);
+    if (mt_runtime_quiet(rt))
+        pthread_cond_broadcast(&rt->quiet_cond);
     pthread_mutex_unlock(&rt->quiet_lock);
 }
 
-/* Shuts `rt` down (steps 1-4 of the module header) and frees it: waits
- * for every spawned task to complete, stops and joins the workers.
- * Afterwards a wake of any of its tokens is a no-op. Threads: any thread
- * but rt's workers; no spawn from outside may race with it except as
- * step 1 describes. */
-void mt_runtime_destroy(mt_runtime *rt) {
+/* Runs rt's loop on the calling thread (a current-thread runtime's
+ * driver) until `done(arg)` holds. drive_lock held. */
+static void drive(mt_runtime *rt, bool (*done)(void *), void *arg) {
+    mt_worker *w = &rt->workers[0];
+    mt_worker_set_current(w);
+    while (!done(arg)) {
+        if (!mt_worker_step(w))
+            mt_worker_wait(w);
+    }
+    mt_worker_set_current(NULL);
+}
+
+static bool quiet_pred(void *rt) { return mt_runtime_quiet(rt); }
+static bool done_pred(void *j) { return mt_join_done(j); }
+
+/* Shuts `rt` down (steps 1-3 of the module header): waits for every
+ * spawned task to complete, then stops and joins the workers. Idempotent.
+ * Threads: any thread but rt's workers (and its driver); no spawn from
+ * outside may race with it except as step 1 describes. */
+void mt_runtime_shutdown(mt_runtime *rt) {
     MT_ASSERT(rt);
     mt_worker *cur = mt_worker_current();
     MT_ASSERT(!cur || cur->rt != rt);
-    mt_atomic_fetch_add(&rt->live, CLOSING); /* step 1: the bit was clear */
-    wait_quiet(rt);
-    stop_workers(rt, rt->nworkers);
+    if (rt->stopped)
+        return;
+    mt_atomic_fetch_add(&rt->foreign, CLOSING); /* step 1: the bit was clear */
+    mt_idle_close(&rt->idle);                    /* step 2 */
+    if (rt->threaded) {
+        pthread_mutex_lock(&rt->quiet_lock);
+        while (!mt_runtime_quiet(rt))
+            pthread_cond_wait(&rt->quiet_cond, &rt->quiet_lock);
+        pthread_mutex_unlock(&rt->quiet_lock);
+        stop_workers(rt, rt->nworkers); /* step 3 */
+    } else {
+        pthread_mutex_lock(&rt->drive_lock);
+        drive(rt, quiet_pred, rt);
+        pthread_mutex_unlock(&rt->drive_lock);
+    }
+    rt->stopped = true;
+}
+
+/* Shuts `rt` down if that was not done yet, then frees it (step 4).
+ * Afterwards a wake of any of its tokens is a no-op. Threads: as
+ * mt_runtime_shutdown. */
+void mt_runtime_destroy(mt_runtime *rt) {
+    mt_runtime_shutdown(rt);
     unregister_workers(rt);
     fini_core(rt);
     free(rt);
 }
 
 /* ---------------------------------------------------------------- spawn */
+
+/* Counts a spawn from outside the runtime, unless it is closing (step 1).
+ * Returns 0 or -ESHUTDOWN. */
+static int count_foreign(mt_runtime *rt) {
+    uint64_t old = mt_atomic_load(&rt->foreign); /* relaxed: the CAS re-checks */
+    for (;;) {
+        if (old & CLOSING)
+            return -ESHUTDOWN;
+        uint64_t seen = mt_atomic_cas(&rt->foreign, old, old + 1); /* ordered with step 1 */
+        if (seen == old)
+            return 0;
+        old = seen;
+    }
+}
 
 /* Spawns a copy of `frame` as a task of `rt`; `blocker` (NULL unless
  * block_on) is unparked at completion. Returns 0 and a handle holding one
@@ -271,26 +360,29 @@ static int spawn(mt_runtime *rt, const tml_task_vt *vt, const void *frame, mt_pa
                  tml_join **out) {
     mt_worker *cur = mt_worker_current();
     bool inside = cur && cur->rt == rt;
-    uint64_t live = mt_atomic_fetch_add(&rt->live, 1); /* shutdown step 1 */
-    if (!inside && (live & CLOSING)) {
-        mt_runtime_task_done(rt);
-        return -ESHUTDOWN;
-    }
+    int err;
+    if (!inside && (err = count_foreign(rt)) < 0)
+        return err;
     /* any slab will do from outside; relaxed-safe round robin */
     mt_worker *owner = inside ? cur : &rt->workers[mt_atomic_fetch_add(&rt->next_slab, 1) % rt->nworkers];
     uint32_t slot, gen;
-    int err = mt_slab_alloc(&owner->slab, &slot, &gen);
-    if (err) {
-        mt_runtime_task_done(rt);
+    if ((err = mt_slab_alloc(&owner->slab, inside, &slot, &gen)) < 0) {
+        if (!inside) { /* undo the count; a shutdown may be waiting on it */
+            mt_atomic_fetch_add(&rt->foreign, (uint64_t)-1);
+            mt_runtime_check_quiet(rt);
+        }
         return err;
     }
-    tml_join *j = mt_join_new(vt, frame, blocker);
-    mt_slab_start(&owner->slab, slot, j);
-    tml_waker t = mt_token(owner->id, slot, gen);
+    tml_join *j = mt_join_new(cur, vt, frame, blocker);
+    j->slot = (uintptr_t)mt_slab_slot(&owner->slab, slot) | MT_JOIN_FRESH;
+    j->token = mt_token(owner->id, slot, gen);
+    mt_slab_start(&owner->slab, slot, gen, j);
+    if (inside) /* relaxed: only cur writes it; ordered before the queue push */
+        mt_atomic_store(&cur->stats.spawned, mt_atomic_load(&cur->stats.spawned) + 1);
     if (inside && !blocker)
-        mt_worker_push_local(cur, t);
+        mt_worker_schedule(cur, j);
     else
-        mt_worker_push_global(rt, t);
+        mt_worker_push_global(rt, j);
     *out = j;
     return 0;
 }
@@ -303,12 +395,38 @@ int mt_runtime_spawn(mt_runtime *rt, const tml_task_vt *vt, const void *frame, t
     return spawn(rt, vt, frame, NULL, out);
 }
 
+/* block_on for a current-thread runtime: drives its loop on this thread
+ * until the task completes. */
+static int block_on_here(mt_runtime *rt, const tml_task_vt *vt, const void *frame, void *out) {
+    if (mt_worker_current())
+        return -EDEADLK; /* inside a task: its own worker would stop */
+    if (mt_atomic_load(&rt->foreign) & CLOSING) /* relaxed: the caller ordered shutdown */
+        return -ESHUTDOWN;
+    tml_join *j;
+    pthread_mutex_lock(&rt->drive_lock);
+    mt_worker_set_current(&rt->workers[0]); /* the task is spawned from inside */
+    int err = spawn(rt, vt, frame, NULL, &j);
+    if (err == 0)
+        drive(rt, done_pred, j);
+    mt_worker_set_current(NULL);
+    pthread_mutex_unlock(&rt->drive_lock);
+    if (err == 0) {
+        mt_join_take(j, out);
+        tml_join_release(j);
+    }
+    return err;
+}
+
 /* Runs a copy of `frame` as a task of `rt` and blocks the calling thread
  * until it completes, then moves its result to `out` (NULL allowed when
- * result_size is 0). Returns 0, -EDEADLK on a worker of a one-worker
- * `rt`, or -errno as spawn() says. Threads: any. */
+ * result_size is 0). A current-thread runtime runs it (and its other
+ * tasks) on this thread. Returns 0; -EDEADLK on a worker of a one-worker
+ * `rt`, or inside any task for a current-thread `rt`; -ESHUTDOWN; or
+ * -errno as spawn() says. Threads: any. */
 int mt_runtime_block_on(mt_runtime *rt, const tml_task_vt *vt, const void *frame, void *out) {
     MT_ASSERT(rt && vt && frame);
+    if (!rt->threaded)
+        return block_on_here(rt, vt, frame, out);
     mt_worker *cur = mt_worker_current();
     bool inside = cur && cur->rt == rt;
     if (inside && rt->nworkers == 1)
@@ -368,17 +486,22 @@ void mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void *leaf) {
 static void wake_in(mt_runtime *rt, tml_waker t, mt_worker *cur) {
     mt_worker *owner = mt_runtime_owner(rt, t);
     mt_slot *slot = mt_slab_slot(&owner->slab, mt_token_slot(t));
-    if (!slot || !mt_task_notify(slot, mt_token_gen(t)))
+    tml_join *task = slot ? mt_task_notify(slot, mt_token_gen(t)) : NULL;
+    if (!task)
         return;
-    if (cur && (cur == owner || !mt_idle_any(&rt->idle)))
-        mt_worker_push_local(cur, t);
+    if (cur)
+        mt_worker_schedule(cur, task);
     else
-        mt_worker_push_global(rt, t);
+        mt_worker_push_global(rt, task);
 }
 
 void tml_wake(tml_waker t) {
     mt_worker *cur = mt_worker_current();
     if (cur && owns(cur->rt, t)) {
+        if (cur->running && cur->running->token == t) {
+            cur->self_woken = true; /* re-queued when its poll returns */
+            return;
+        }
         wake_in(cur->rt, t, cur);
         return;
     }
@@ -401,6 +524,50 @@ void tml_block_on(const tml_task_vt *vt, const void *frame, void *out) {
     int err = mt_runtime_block_on(mt_runtime_current(), vt, frame, out);
     if (err)
         mt_panic_err("block_on", err);
+}
+
+/* Copies w's counters into *m. */
+static void read_metrics(mt_worker *w, tml_worker_metrics *m) {
+    /* relaxed, all: a snapshot (rt.h) */
+    m->polls = mt_atomic_load(&w->stats.polls);
+    m->steals = mt_atomic_load(&w->stats.steals);
+    m->stolen = mt_atomic_load(&w->stats.stolen);
+    m->parks = mt_atomic_load(&w->stats.parks);
+    m->global_pops = mt_atomic_load(&w->stats.global_pops);
+    m->overflows = mt_atomic_load(&w->stats.overflows);
+}
+
+int tml_runtime_metrics(tml_worker_metrics *out, int max) {
+    MT_ASSERT(max <= 0 || out);
+    mt_runtime *rt = process_rt;
+    if (!rt)
+        return 0;
+    for (int k = 0; k < max && (unsigned)k < rt->nworkers; k++)
+        read_metrics(&rt->workers[k], &out[k]);
+    return (int)rt->nworkers;
+}
+
+/* TML_STATS=1: one line per worker, and the totals, on stderr. */
+static void print_stats(mt_runtime *rt) {
+    tml_worker_metrics m, sum = {0};
+    fprintf(stderr, "tml stats: %u worker%s\n%-8s %12s %10s %10s %10s %12s %10s\n", rt->nworkers,
+            rt->nworkers == 1 ? "" : "s", "worker", "polls", "steals", "stolen", "parks", "global_pops",
+            "overflows");
+    for (unsigned k = 0; k < rt->nworkers; k++) {
+        read_metrics(&rt->workers[k], &m);
+        fprintf(stderr, "%-8u %12llu %10llu %10llu %10llu %12llu %10llu\n", k, (unsigned long long)m.polls,
+                (unsigned long long)m.steals, (unsigned long long)m.stolen, (unsigned long long)m.parks,
+                (unsigned long long)m.global_pops, (unsigned long long)m.overflows);
+        sum.polls += m.polls;
+        sum.steals += m.steals;
+        sum.stolen += m.stolen;
+        sum.parks += m.parks;
+        sum.global_pops += m.global_pops;
+        sum.overflows += m.overflows;
+    }
+    fprintf(stderr, "%-8s %12llu %10llu %10llu %10llu %12llu %10llu\n", "total", (unsigned long long)sum.polls,
+            (unsigned long long)sum.steals, (unsigned long long)sum.stolen, (unsigned long long)sum.parks,
+            (unsigned long long)sum.global_pops, (unsigned long long)sum.overflows);
 }
 
 /* TML_WORKERS, else the online cores; clamped to MT_MAX_WORKERS (token
@@ -434,6 +601,10 @@ void tml_main_enter(int argc, char **argv) {
 
 int tml_main_exit(int status) {
     MT_ASSERT(process_rt);
+    mt_runtime_shutdown(process_rt);
+    const char *stats = getenv("TML_STATS");
+    if (stats && strcmp(stats, "1") == 0)
+        print_stats(process_rt);
     mt_runtime_destroy(process_rt);
     process_rt = NULL;
     fflush(stdout);

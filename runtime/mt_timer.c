@@ -20,9 +20,10 @@
  * (MT_NO_DEADLINE: none). A parking worker takes a timeout only when the
  * earliest deadline is before armed_ns, so one worker, not every idle
  * one, wakes per deadline. An insert before armed_ns tells its caller to
- * unpark one worker, which re-parks armed with the new deadline; the
- * timer lock orders the insert against a concurrent arm, and the parking
- * protocol (mt_park.c) makes the unpark reach a worker that parked. A
+ * notify (mt_park.c N1-N3): a worker wakes, or one is searching already,
+ * and parks again armed with the new deadline; the timer lock orders the
+ * insert against a concurrent arm, and the parking protocol makes the
+ * notification reach a worker that parked. A
  * worker coming back from an armed park disarms if armed_ns is still its
  * deadline (a later park re-arms).
  * Limitation (as in Tokio): when the armed worker is woken for work and
@@ -95,7 +96,7 @@ static void publish_next(mt_timers *t) {
 
 /* Registers a wake of `waker` once the clock reaches `deadline_ns`.
  * *unpark is set when the deadline is earlier than any parked worker
- * will wake for: the caller must then call mt_worker_unpark_one.
+ * will wake for: the caller must then call mt_worker_notify.
  * Threads: any. Returns 0 or -ENOMEM (nothing registered). */
 int mt_timers_insert(mt_timers *t, int64_t deadline_ns, tml_waker waker, bool *unpark) {
     int err = 0;
@@ -178,12 +179,15 @@ void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
     f->reserved = 0;
 }
 
-/* Ready once the clock reached the deadline; otherwise registers the
- * task's waker with the runtime's timers (once per sleep). */
+/* Ready once the clock reached the deadline (spending one unit of the
+ * cooperative budget); otherwise registers the task's waker with the
+ * runtime's timers (once per sleep). */
 tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
     MT_ASSERT(f && cx && cx->worker);
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
     if (tml_now_ns() >= f->deadline_ns)
-        return TML_READY;
+        return mt_budget_ready(cx);
     if (!f->registered) {
         mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
         bool unpark = false;
@@ -191,7 +195,7 @@ tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
         if (err)
             mt_panic_err("sleep", err);
         if (unpark)
-            mt_worker_unpark_one(rt);
+            mt_worker_notify(rt);
         f->registered = 1;
     }
     return TML_PENDING;

@@ -1,42 +1,86 @@
-/* mt_worker.c - worker threads: the run loop, running one task, and the
- * two ways to schedule a token.
+/* mt_worker.c - workers: the run loop, running one task, scheduling (LIFO
+ * slot, local queue, global queue), stealing, parking, and the
+ * cooperative budget.
  *
- * Each worker is an OS thread running worker_main(). Finding work:
- *   1. every MT_FAIR_TICKS iterations: fire due timers, then try the
- *      global queue first, so tokens queued from outside (and overflow)
- *      are not starved by a worker that keeps its local queue busy;
- *   2. the local queue (FIFO);
- *   3. the local queue is empty: fire due timers (their wakes may refill
- *      it), the local queue again, then the global queue;
- *   4. nothing: park (mt_park.c protocol), or exit once `stopping`.
- * Stealing from other workers' local queues comes with the scheduler
- * issue, between steps 3 and 4. Source: Go's schedule() (runtime/proc.go:
- * the global queue every 61 ticks), Tokio's worker run loop.
+ * Finding the next task (next_task), in order:
+ *   1. every MT_FAIR_TICKS polls: fire due timers, then take one task from
+ *      the global queue first, so tasks queued from outside (and overflow)
+ *      are not starved by a worker whose own queues never empty (Go's 61);
+ *   2. the LIFO slot, at most MAX_LIFO_RUNS polls in a row while other
+ *      tasks wait in the local queue: then its task goes to the back of
+ *      the queue, so two tasks waking each other cannot starve the rest;
+ *   3. the local queue (FIFO);
+ *   4. local work exhausted: fire due timers (their wakes refill 2-3),
+ *      then a batch from the global queue (half of it, at most half a ring);
+ *   5. search (mt_park.c S1-S3): SEARCH_ROUNDS rounds of stealing half of
+ *      a random victim's queue (xorshift) and polling the global queue and
+ *      timers, with exponential backoff (spinning) between rounds;
+ *   6. nothing: park (mt_park.c P1-P4), or exit once `stopping`.
  *
- * Running a task: SCHEDULED -> RUNNING, poll the frame with cx = {token,
- * worker}. Pending: RUNNING -> IDLE, or back to this worker's local queue
- * if a wake arrived during the poll (polled once more, never on two
- * workers at once: mt_task.c). Ready: free the slot (all tokens go
- * stale), complete the join block (wake joiners, unpark a block_on
- * caller), then decrement the runtime's live count, last: that count
- * reaching zero lets mt_runtime_destroy proceed, and the runtime stays
- * alive until this thread is joined anyway.
+ * Scheduling on the worker's own thread (wake, spawn, re-queue): no lock,
+ * no syscall, plain stores; a local queue push is one release store.
+ *   - A woken or spawned task goes to the LIFO slot; the task it displaces
+ *     goes to the back of the local queue. As Go's runnext (spawns and
+ *     wakes) and Tokio 1.24's LIFO slot (spawns and wakes): the woken task
+ *     runs next, while what its waker wrote is still in cache, so a
+ *     channel ping-pong or a chain of spawns stays on one core with no
+ *     queue traffic. The LIFO slot is never stolen.
+ *   - A task re-queued after its poll (it yielded, spent its budget, or
+ *     was woken while running) goes to the back of the local queue: rt.h
+ *     promises it runs after the work queued before it.
+ *   - A full local queue moves its older half plus the new task to the
+ *     global queue in one batch, then notifies (N1-N3).
+ *   - A push that leaves at least two tasks waiting here (LIFO slot plus
+ *     queue) notifies a parked worker if none searches, checked first with
+ *     a plain load (mt_idle_may_notify), so a busy runtime pays nothing.
+ *     One waiting task is not worth a wake-up (~400 spins): this worker
+ *     runs it next. The hint has no ordering and may miss a worker that is
+ *     parking at that instant; nothing is lost, the work is this worker's
+ *     own, and the parking worker's re-check (P2) or the next push helps.
+ * From any other thread: the global queue, then N1-N3 (mt_worker_notify).
  *
- * Scheduling a token:
- *   - mt_worker_push_local: the worker's own thread; no lock, no atomic,
- *     no syscall. A full ring overflows to the global queue.
- *   - mt_worker_push_global: any thread; queue push, then unpark one
- *     parked worker if any (steps a-c of the parking protocol).
- * `current` (thread-local) is the worker running on this thread, NULL on
- * every other thread; wake routing and spawn use it (mt_runtime.c). */
+ * Running a task: SCHEDULED -> RUNNING (a plain store on its first poll,
+ * mt_task_first_poll), poll with cx = {token, worker} and a full budget.
+ * Pending: RUNNING -> IDLE, or back to the local queue if a wake arrived
+ * during the poll or the task woke itself (`self_woken`, set by tml_wake
+ * or mt_worker_self_wake with a plain store: a yield costs no extra CAS).
+ * Ready: free the slot (every token goes stale), complete the join block
+ * (wake joiners, unpark a block_on caller), then count the completion
+ * (release: mt_runtime.c, "Quiescence").
+ *
+ * Cooperative budget (rt.h): MT_BUDGET leaf completions per poll. A leaf
+ * calls mt_budget_poll first; with nothing left the task wakes itself and
+ * the leaf returns Pending, so the task is re-queued behind the others.
+ * A leaf ends a Ready with mt_budget_ready, which spends one unit.
+ *
+ * `mt_current_worker` (thread-local) is the worker running on this thread
+ * (for a current-thread runtime, while its driver runs), NULL elsewhere.
+ * Sources: Go's schedule()/findRunnable() (runtime/proc.go), Tokio 1.24's
+ * multi_thread/worker.rs. Rejected: spawns at the back of the queue, as
+ * the issue suggested (measured with C versions of the W-benchmarks at 2
+ * workers: W3a 45% slower, W1 10% slower, W4 the same); owner-LIFO
+ * popping (see mt_deque.c); a notification for every push (a futex wake
+ * per message in a ping-pong); unbounded LIFO runs (starvation); parking
+ * without spinning first (DESIGN.md 4b: a park/unpark costs the waker a
+ * syscall and the sleeper tens of microseconds). */
+#include <sched.h>
 #include <stdio.h>
 
 #include "mt_internal.h"
 
-#define MT_FAIR_TICKS 61 /* as Go's scheduler: prime, so it drifts over patterns */
+#define MT_FAIR_TICKS 61  /* as Go's scheduler: prime, so it drifts over patterns */
+#define MAX_LIFO_RUNS 3   /* as Tokio's MAX_LIFO_POLLS_PER_TICK */
+#define SEARCH_ROUNDS 6
+#define BACKOFF_FIRST 32  /* pauses after the first failed round; doubles */
 #define TIMER_BATCH 64
 
-static _Thread_local mt_worker *current;
+_Thread_local mt_worker *mt_current_worker;
+
+/* Adds n to one of w's counters. relaxed: only the owner writes them;
+ * readers want a snapshot. No RMW: a plain load and store. */
+static void count(mt_atomic *c, uint64_t n) {
+    mt_atomic_store(c, mt_atomic_load(c) + n);
+}
 
 /* Initialises worker `index` of `rt` with global id `id`; its slab's
  * generations start at `gen_floor`. Returns 0 or -errno. */
@@ -46,61 +90,106 @@ int mt_worker_init(mt_worker *w, mt_runtime *rt, unsigned index, unsigned id, ui
     if (err)
         return err;
     w->rt = rt;
+    w->lifo = w->running = NULL;
     w->index = index;
     w->id = id;
-    w->tick = 0;
+    w->tick = MT_FAIR_TICKS;
+    w->lifo_runs = 0;
+    w->rng = 0x9e3779b9u * (index + 1) | 1; /* xorshift needs a non-zero seed */
+    w->budget = MT_BUDGET;
+    w->searching = w->self_woken = false;
+    mt_atomic *stats[] = {&w->stats.polls, &w->stats.steals, &w->stats.stolen, &w->stats.parks,
+                          &w->stats.global_pops, &w->stats.overflows, &w->stats.spawned,
+                          &w->stats.completed};
+    for (size_t i = 0; i < sizeof stats / sizeof *stats; i++)
+        mt_atomic_store(stats[i], 0); /* relaxed: before the worker is shared */
+    w->blocks = (mt_block_cache){{NULL}, {0}};
     mt_slab_init(&w->slab, gen_floor);
     mt_deque_init(&w->local);
     return 0;
 }
 
-/* Frees the worker's parker and slab (its thread has exited). Returns the
- * slab's generation floor for the next user of this id. */
+/* Frees the worker's block cache, parker and slab (its thread has
+ * exited). Returns the slab's generation floor for the next user of this
+ * id. */
 uint32_t mt_worker_fini(mt_worker *w) {
+    mt_block_cache_fini(&w->blocks);
     mt_parker_fini(&w->parker);
     return mt_slab_fini(&w->slab);
 }
 
-/* The worker running on the calling thread, or NULL. Threads: any. */
-mt_worker *mt_worker_current(void) {
-    return current;
+/* Makes `w` (NULL: none) the calling thread's worker: a current-thread
+ * runtime's driver calls it around driving. */
+void mt_worker_set_current(mt_worker *w) {
+    mt_current_worker = w;
 }
 
-/* Unparks one parked worker of `rt`, if any (steps b-c of the parking
- * protocol). Call after publishing work. Threads: any. */
-void mt_worker_unpark_one(mt_runtime *rt) {
+/* N1-N3 of mt_park.c: unparks one parked worker of `rt` if none searches.
+ * Call after publishing work. Threads: any. */
+void mt_worker_notify(mt_runtime *rt) {
     unsigned i;
-    if (mt_idle_any(&rt->idle) && mt_idle_pop(&rt->idle, &i))
+    if (mt_idle_notify(&rt->idle, &i))
         mt_parker_unpark(&rt->workers[i].parker);
 }
 
-/* Queues `t` (a SCHEDULED task of `rt`) on the global queue and unparks
- * a worker. Threads: any. Errors: panics when out of memory. */
-void mt_worker_push_global(mt_runtime *rt, tml_waker t) {
+/* Queues `t` (a SCHEDULED task of `rt`) on the global queue and notifies.
+ * Threads: any. Errors: panics when out of memory. */
+void mt_worker_push_global(mt_runtime *rt, tml_join *t) {
     int err = mt_queue_push(&rt->global, t);
     if (err)
         mt_panic_err("scheduling a task", err);
-    mt_worker_unpark_one(rt);
+    mt_worker_notify(rt);
 }
 
-/* Queues `t` (a SCHEDULED task of w's runtime) on w's local queue.
- * Threads: w's own thread only. */
-void mt_worker_push_local(mt_worker *w, tml_waker t) {
-    MT_ASSERT(current == w);
-    if (!mt_deque_push(&w->local, t))
-        mt_worker_push_global(w->rt, t);
+/* w's local queue is full: moves its older half plus `t` to the global
+ * queue in one batch. */
+static void overflow(mt_worker *w, tml_join *t) {
+    tml_join *batch[MT_DEQUE_CAP / 2 + 1];
+    uint32_t n = mt_deque_take_half(&w->local, batch);
+    if (n == 0) { /* a thief is at work: room now, or soon */
+        if (!mt_deque_push(&w->local, t))
+            mt_worker_push_global(w->rt, t);
+        return;
+    }
+    batch[n++] = t;
+    int err = mt_queue_push_batch(&w->rt->global, batch, n);
+    if (err)
+        mt_panic_err("scheduling a task", err);
+    count(&w->stats.overflows, 1);
+    mt_worker_notify(w->rt);
 }
 
-/* Moves every token of w's local queue to the global queue (w is about to
+/* Appends `t` to the back of w's local queue; notifies when two or more
+ * tasks now wait here (see "Scheduling"). Threads: w's own. */
+void mt_worker_push_back(mt_worker *w, tml_join *t) {
+    if (!mt_deque_push(&w->local, t)) {
+        overflow(w, t);
+        return;
+    }
+    if ((w->lifo != NULL) + mt_deque_len(&w->local) >= 2 && mt_idle_may_notify(&w->rt->idle))
+        mt_worker_notify(w->rt);
+}
+
+/* Moves w's LIFO slot and local queue to the global queue (w is about to
  * block its thread, so other workers must run them). Threads: w's own. */
 void mt_worker_offload(mt_worker *w) {
-    MT_ASSERT(current == w);
-    tml_waker t;
-    while (mt_deque_pop(&w->local, &t))
-        mt_worker_push_global(w->rt, t);
+    MT_ASSERT(mt_current_worker == w);
+    tml_join *batch[MT_DEQUE_CAP + 1];
+    uint32_t n = 0;
+    if (w->lifo)
+        batch[n++] = w->lifo;
+    w->lifo = NULL;
+    while (mt_deque_pop(&w->local, &batch[n]))
+        n++;
+    if (n == 0)
+        return;
+    int err = mt_queue_push_batch(&w->rt->global, batch, n);
+    if (err)
+        mt_panic_err("scheduling a task", err);
+    mt_worker_notify(w->rt);
 }
 
-/* Wakes the tasks of every due timer. */
+/* Wakes the tasks of every due timer (into w's LIFO slot and queue). */
 static void fire_timers(mt_worker *w) {
     mt_timers *timers = &w->rt->timers;
     if (mt_timers_next(timers) == MT_NO_DEADLINE)
@@ -114,66 +203,203 @@ static void fire_timers(mt_worker *w) {
     } while (n == TIMER_BATCH);
 }
 
-/* Steps 1-3 of the module header: the next token to run, if any. */
-static bool next_task(mt_worker *w, tml_waker *t) {
-    mt_queue *global = &w->rt->global;
-    if (++w->tick % MT_FAIR_TICKS == 0) {
-        fire_timers(w);
-        if (mt_queue_try_pop(global, t))
-            return true;
+/* Steps 2-3: the LIFO slot (bounded), else the local queue. */
+static tml_join *local_task(mt_worker *w) {
+    tml_join *t = w->lifo;
+    if (t) {
+        w->lifo = NULL;
+        if (w->lifo_runs < MAX_LIFO_RUNS || mt_deque_len(&w->local) == 0) {
+            w->lifo_runs++;
+            return t;
+        }
+        mt_worker_push_back(w, t); /* others wait: its turn comes after theirs */
     }
-    if (mt_deque_pop(&w->local, t))
-        return true;
-    fire_timers(w);
-    return mt_deque_pop(&w->local, t) || mt_queue_try_pop(global, t);
+    if (!mt_deque_pop(&w->local, &t))
+        return NULL;
+    w->lifo_runs = 0;
+    return t;
 }
 
-/* Polls the task of token `t` once, and completes it if it is Ready. */
-static void run_task(mt_worker *w, tml_waker t) {
-    mt_runtime *rt = w->rt;
-    mt_slab *slab = &mt_runtime_owner(rt, t)->slab;
-    mt_slot *slot = mt_slab_slot(slab, mt_token_slot(t));
-    MT_ASSERT(slot); /* queued tokens are never stale */
-    tml_join *task = mt_task_begin_poll(slot);
-    tml_cx cx = {t, w};
-    if (task->vt->poll(task->frame, &cx) == TML_PENDING) {
-        if (mt_task_end_pending(slot))
-            mt_worker_push_local(w, t);
+/* Step 4's batch: up to half the global queue; runs the first, queues
+ * the rest locally (the local queue is empty, so there is room). */
+static tml_join *global_batch(mt_worker *w) {
+    tml_join *batch[MT_DEQUE_CAP / 2];
+    size_t n = mt_queue_steal(&w->rt->global, batch, MT_DEQUE_CAP / 2);
+    if (n == 0)
+        return NULL;
+    mt_deque_push_batch(&w->local, batch + 1, (uint32_t)n - 1);
+    count(&w->stats.global_pops, n);
+    w->lifo_runs = 0;
+    return batch[0];
+}
+
+static uint32_t xorshift(uint32_t *s) {
+    uint32_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+/* Tries every other worker once, from a random one: steals half of the
+ * first non-empty local queue. */
+static tml_join *steal_round(mt_worker *w) {
+    unsigned n = w->rt->nworkers, start = xorshift(&w->rng) % n;
+    for (unsigned i = 0; i < n; i++) {
+        mt_worker *victim = &w->rt->workers[(start + i) % n];
+        tml_join *t;
+        uint32_t k = victim == w ? 0 : mt_deque_steal(&victim->local, &w->local, &t);
+        if (k > 0) {
+            count(&w->stats.steals, 1);
+            count(&w->stats.stolen, k);
+            w->lifo_runs = 0;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* Step 5 (S1-S2): searches while allowed; returns a task, or NULL when
+ * the worker should park (still counted as searching if it was). */
+static tml_join *search(mt_worker *w) {
+    if (!w->searching && !mt_idle_try_search(&w->rt->idle))
+        return NULL;
+    w->searching = true;
+    unsigned spins = BACKOFF_FIRST;
+    for (unsigned round = 0; round < SEARCH_ROUNDS; round++, spins *= 2) {
+        tml_join *t = steal_round(w);
+        if (!t)
+            t = global_batch(w);
+        if (!t) {
+            fire_timers(w);
+            t = local_task(w);
+        }
+        if (t)
+            return t;
+        for (unsigned i = 0; i < spins; i++)
+            mt_cpu_relax();
+    }
+    return NULL;
+}
+
+/* Steps 1-5: the next task to run, or NULL. */
+static tml_join *next_task(mt_worker *w) {
+    tml_join *t;
+    if (--w->tick == 0) {
+        w->tick = MT_FAIR_TICKS;
+        fire_timers(w);
+        if (mt_queue_try_pop(&w->rt->global, &t)) {
+            count(&w->stats.global_pops, 1);
+            w->lifo_runs = 0;
+            return t;
+        }
+    }
+    if ((t = local_task(w)))
+        return t;
+    fire_timers(w);
+    if ((t = local_task(w)) || (t = global_batch(w)))
+        return t;
+    return w->rt->threaded ? search(w) : NULL;
+}
+
+/* Polls task `t` once, and completes it if it is Ready. */
+static void run_task(mt_worker *w, tml_join *t) {
+    mt_slot *slot = (mt_slot *)(t->slot & ~MT_JOIN_FRESH);
+    if (t->slot & MT_JOIN_FRESH) {
+        t->slot = (uintptr_t)slot; /* plain: only pollers read it, in turn */
+        mt_task_first_poll(slot, mt_token_gen(t->token));
+    } else {
+        mt_task_begin_poll(slot);
+    }
+    w->running = t;
+    w->self_woken = false;
+    w->budget = MT_BUDGET;
+    count(&w->stats.polls, 1);
+    tml_cx cx = {t->token, w};
+    tml_poll r = t->vt->poll(t->frame, &cx);
+    w->running = NULL;
+    if (r == TML_PENDING) {
+        if (mt_task_end_pending(slot, w->self_woken))
+            mt_worker_push_back(w, t);
         return;
     }
-    mt_slab_free(slab, mt_token_slot(t));
-    mt_join_complete(task);
-    mt_runtime_task_done(rt);
+    mt_worker *owner = mt_runtime_owner(w->rt, t->token);
+    mt_slab_free(&owner->slab, mt_token_slot(t->token), mt_token_gen(t->token), owner == w);
+    mt_join_complete(t);
+    /* release: the task's effects and its spawn count happen before a
+     * quiescence check that reads this (mt_runtime_quiet) */
+    mt_atomic_store_release(&w->stats.completed, mt_atomic_load(&w->stats.completed) + 1);
 }
 
-/* Step 4: parks until there may be work, following the protocol in
- * mt_park.c. Returns false when the worker must exit. */
+/* Finds and runs one task. Returns false when there was none: the caller
+ * parks (or waits). Threads: w's own. */
+bool mt_worker_step(mt_worker *w) {
+    tml_join *t = next_task(w);
+    if (!t)
+        return false;
+    if (w->searching) { /* S3 */
+        w->searching = false;
+        if (mt_idle_stop_search(&w->rt->idle))
+            mt_worker_notify(w->rt);
+    }
+    run_task(w, t);
+    return true;
+}
+
+/* Whether any queue holds a task (P2's re-check). */
+static bool work_pending(mt_runtime *rt) {
+    if (!mt_queue_is_empty(&rt->global))
+        return true;
+    for (unsigned k = 0; k < rt->nworkers; k++) {
+        if (mt_deque_len(&rt->workers[k].local) > 0)
+            return true;
+    }
+    return false;
+}
+
+/* Step 6: parks following P1-P4 of mt_park.c. Returns false when the
+ * worker must exit. Threads: w's own, with empty LIFO slot and queue. */
 static bool park(mt_worker *w) {
     mt_runtime *rt = w->rt;
-    mt_idle_announce(&rt->idle, w->index); /* 2 */
-    bool stopping = mt_atomic_load_acquire(&rt->stopping); /* pairs with stop_workers */
-    if (stopping || !mt_queue_is_empty(&rt->global)) { /* 3: locked re-check */
-        mt_idle_cancel(&rt->idle, w->index);
-        return !stopping;
-    }
-    int64_t deadline = mt_timers_arm(&rt->timers); /* 4 */
+    if (mt_atomic_load_acquire(&rt->stopping)) /* pairs with stop_workers */
+        return false;
+    unsigned how = mt_idle_park(&rt->idle, w->index, w->searching); /* P1 */
+    w->searching = false;
+    if ((how & MT_IDLE_RECHECK) && work_pending(rt)) /* P2 */
+        mt_worker_notify(rt);
+    if (how & MT_IDLE_CLOSED)
+        mt_runtime_check_quiet(rt);
+    int64_t deadline = mt_timers_arm(&rt->timers); /* P3 */
+    count(&w->stats.parks, 1);
     mt_parker_park(&w->parker, deadline);
-    mt_timers_disarm(&rt->timers, deadline); /* 5 */
-    mt_idle_cancel(&rt->idle, w->index);
+    mt_timers_disarm(&rt->timers, deadline);
+    w->searching = mt_idle_unparked(&rt->idle, w->index); /* P4 */
     return true;
+}
+
+/* A current-thread runtime's park: blocks in the global queue until a
+ * task arrives from another thread or the next timer is due. (No other
+ * worker exists to notify it, so it needs no idle protocol.)
+ * Threads: the driver. */
+void mt_worker_wait(mt_worker *w) {
+    mt_runtime *rt = w->rt;
+    MT_ASSERT(mt_current_worker == w && !rt->threaded);
+    int64_t deadline = mt_timers_arm(&rt->timers);
+    tml_join *t;
+    count(&w->stats.parks, 1);
+    if (mt_queue_pop(&rt->global, &t, deadline)) {
+        count(&w->stats.global_pops, 1);
+        mt_worker_schedule(w, t);
+    }
+    mt_timers_disarm(&rt->timers, deadline);
 }
 
 static void *worker_main(void *arg) {
     mt_worker *w = arg;
-    tml_waker t;
-    current = w;
-    for (;;) {
-        if (next_task(w, &t))
-            run_task(w, t);
-        else if (!park(w))
-            break;
+    mt_current_worker = w;
+    while (mt_worker_step(w) || park(w)) {
     }
-    current = NULL;
+    mt_current_worker = NULL;
     return NULL;
 }
 
@@ -192,4 +418,28 @@ int mt_worker_start(mt_worker *w) {
  * unparked it). */
 void mt_worker_join(mt_worker *w) {
     pthread_join(w->thread, NULL);
+}
+
+/* ------------------------------------------------------ budget, yield */
+
+void tml_yield_init(tml_yield_fut *f) {
+    MT_ASSERT(f);
+    f->yielded = 0;
+    f->reserved = 0;
+}
+
+/* First poll: wakes the task (re-queued at the back of the local queue,
+ * never through the LIFO slot) and returns Pending; then Ready. */
+tml_poll tml_yield_poll(tml_yield_fut *f, tml_cx *cx) {
+    MT_ASSERT(f && cx);
+    if (!f->yielded) {
+        f->yielded = 1;
+        mt_worker_self_wake(cx);
+        return TML_PENDING;
+    }
+    return mt_budget_poll(cx) ? mt_budget_ready(cx) : TML_PENDING;
+}
+
+void tml_yield_blocking(void) {
+    sched_yield();
 }

@@ -10,7 +10,7 @@ typedef struct producer_frame {
     tml_chan *tx;
     int64_t next, last;
     bool release_tx;
-    latch *blocked; /* counts polls where the send had to wait */
+    latch *blocked; /* counts polls where the send had to wait for room */
     int64_t v;
     tml_send_fut aw;
     int64_t ret;
@@ -25,7 +25,7 @@ static tml_poll producer_poll(void *frame, tml_cx *cx) {
             f->state = 1;
         }
         if (tml_send_poll(&f->aw, cx) == TML_PENDING) {
-            if (f->blocked)
+            if (f->blocked && !budget_spent(cx)) /* waits, not a budget yield */
                 latch_add(f->blocked, 1);
             return TML_PENDING;
         }
@@ -51,7 +51,7 @@ typedef struct tally {
 typedef struct consumer_frame {
     uint32_t state;
     tml_chan *rx;
-    latch *waiting; /* counts polls where the receive had to wait */
+    latch *waiting; /* counts polls where the receive had to wait for a value */
     int64_t v;
     tml_recv_fut aw;
     tally ret;
@@ -65,7 +65,7 @@ static tml_poll consumer_poll(void *frame, tml_cx *cx) {
             f->state = 1;
         }
         if (tml_recv_poll(&f->aw, cx) == TML_PENDING) {
-            if (f->waiting)
+            if (f->waiting && !budget_spent(cx)) /* waits, not a budget yield */
                 latch_add(f->waiting, 1);
             return TML_PENDING;
         }

@@ -1,7 +1,10 @@
 /* mt_runtime_test.c - the runtime object and the ABI around it: wakes
- * from foreign threads (the seed bug), stale tokens after slot reuse and
- * after destroy, TML_WORKERS, block_on, shutdown refusing foreign spawns,
- * several runtimes side by side, the worker-id budget. */
+ * from foreign threads (the seed bug; 1M of them against live tasks),
+ * stale tokens after slot reuse (1M of them) and after destroy,
+ * TML_WORKERS, block_on, shutdown refusing foreign spawns, several
+ * runtimes side by side, the worker-id budget, and the current-thread
+ * runtime (tasks on the calling thread, foreign wakes and spawns, timers,
+ * shutdown). */
 #include <errno.h>
 
 #include "rt_test.h"
@@ -96,14 +99,46 @@ static tml_waker pending_waiter(mt_runtime *rt, handoff *h, tml_join **j) {
     return mt_atomic_load_acquire(&h->token);
 }
 
+/* async func reuse(h) -> JoinHandle {
+ *     let old = await spawn(record());   // its slot is freed on this worker
+ *     spawn(waiter(h))                   // takes the same slot, next generation
+ * } Spawns from inside the runtime reuse the worker's freed slots first. */
+typedef struct reuse_frame {
+    uint32_t state;
+    handoff *h;
+    tml_waker *old;
+    tml_join *child;
+    tml_join_fut aw;
+    tml_join *ret;
+} reuse_frame;
+
+static tml_poll reuse_poll(void *frame, tml_cx *cx) {
+    reuse_frame *f = frame;
+    if (f->state == 0) {
+        f->child = tml_spawn(&record_vt, &(record_frame){.out = f->old});
+        tml_join_init(&f->aw, f->child, NULL);
+        f->state = 1;
+    }
+    if (tml_join_poll(&f->aw, cx) == TML_PENDING)
+        return TML_PENDING;
+    tml_join_release(f->child);
+    f->ret = tml_spawn(&waiter_vt, &(waiter_frame){.h = f->h});
+    return TML_READY;
+}
+
+static const tml_task_vt reuse_vt = {reuse_poll, sizeof(reuse_frame), offsetof(reuse_frame, ret),
+                                     sizeof(tml_join *), NULL, "reuse"};
+
 Test(mt_runtime, stale_token_wake_after_slot_reuse_does_not_poll_the_new_task, .timeout = 10) {
     mt_runtime *rt;
     cr_assert_eq(mt_runtime_new(1, &rt), 0);
     tml_waker old;
-    cr_assert_eq(mt_runtime_block_on(rt, &record_vt, &(record_frame){.out = &old}, NULL), 0);
     handoff h;
     tml_join *j;
-    tml_waker now = pending_waiter(rt, &h, &j);
+    handoff_init(&h);
+    cr_assert_eq(mt_runtime_block_on(rt, &reuse_vt, &(reuse_frame){.h = &h, .old = &old}, &j), 0);
+    cr_assert(latch_wait(&h.published, 1));
+    tml_waker now = mt_atomic_load_acquire(&h.token);
     cr_assert_eq(mt_token_slot(now), mt_token_slot(old)); /* the slot was reused */
     cr_assert_eq(mt_token_gen(now), mt_token_gen(old) + 1);
     tml_wake(old); /* stale: must not schedule the new task */
@@ -277,4 +312,300 @@ Test(mt_runtime, worker_ids_are_a_budget_of_256, .timeout = 10) {
     cr_assert_eq(mt_runtime_new(100, &c), 0); /* freed ids are reused */
     mt_runtime_destroy(b);
     mt_runtime_destroy(c);
+}
+
+/* ------------------------------------------------- wakes under contention */
+
+#define CELLS 64
+#define WAKERS 4
+#define WAKES_PER_WAKER (250000 / TEST_SCALE) /* 1M wakes in all */
+
+/* One live task and the wakes sent to it. */
+typedef struct wake_cell {
+    mt_atomic sent;  /* wakes sent so far; each is followed by tml_wake */
+    mt_atomic token; /* the task's waker, published at its first poll */
+    mt_atomic polls;
+    uint64_t target; /* wakes it will receive in all */
+    latch *published, *done;
+} wake_cell;
+
+/* async func counted(cell) { until cell.sent == cell.target { Pending } }:
+ * a lost wake leaves it pending forever, because no other wake follows
+ * the last one. */
+typedef struct counted_frame {
+    uint32_t state;
+    wake_cell *c;
+} counted_frame;
+
+static tml_poll counted_poll(void *frame, tml_cx *cx) {
+    counted_frame *f = frame;
+    wake_cell *c = f->c;
+    mt_atomic_fetch_add(&c->polls, 1);
+    if (f->state == 0) {
+        mt_atomic_store_release(&c->token, cx->waker);
+        latch_add(c->published, 1);
+        f->state = 1;
+    }
+    if (mt_atomic_load_acquire(&c->sent) == c->target) { /* pairs with the waker's RMW */
+        latch_add(c->done, 1);
+        return TML_READY;
+    }
+    return TML_PENDING;
+}
+
+static const tml_task_vt counted_vt = {counted_poll, sizeof(counted_frame), 0, 0, NULL, "counted"};
+
+static unsigned cell_of(unsigned waker, uint64_t n) {
+    return (unsigned)((n * WAKERS + waker) % CELLS);
+}
+
+typedef struct waker_arg {
+    wake_cell *cells;
+    unsigned index;
+} waker_arg;
+
+static void *send_wakes(void *arg) {
+    waker_arg *a = arg;
+    for (uint64_t n = 0; n < WAKES_PER_WAKER; n++) {
+        wake_cell *c = &a->cells[cell_of(a->index, n)];
+        mt_atomic_fetch_add(&c->sent, 1);
+        tml_wake(mt_atomic_load_acquire(&c->token));
+    }
+    return NULL;
+}
+
+/* RT-WAKE-3: 1M wakes from 4 foreign threads lose none */
+Test(mt_runtime, a_million_foreign_wakes_against_live_tasks_lose_none, .timeout = 10) {
+    static wake_cell cells[CELLS];
+    latch published, done;
+    latch_init(&published);
+    latch_init(&done);
+    mt_runtime *rt;
+    cr_assert_eq(mt_runtime_new(2, &rt), 0);
+    for (unsigned w = 0; w < WAKERS; w++) {
+        for (uint64_t n = 0; n < WAKES_PER_WAKER; n++)
+            cells[cell_of(w, n)].target++;
+    }
+    tml_join *h[CELLS];
+    for (unsigned i = 0; i < CELLS; i++) {
+        cells[i].published = &published;
+        cells[i].done = &done;
+        cr_assert_eq(mt_runtime_spawn(rt, &counted_vt, &(counted_frame){.c = &cells[i]}, &h[i]), 0);
+    }
+    cr_assert(latch_wait(&published, CELLS));
+    waker_arg args[WAKERS];
+    pthread_t threads[WAKERS];
+    for (unsigned w = 0; w < WAKERS; w++) {
+        args[w] = (waker_arg){cells, w};
+        threads[w] = foreign_thread(send_wakes, &args[w]);
+    }
+    for (unsigned w = 0; w < WAKERS; w++)
+        pthread_join(threads[w], NULL);
+    cr_assert(latch_wait(&done, CELLS)); /* every task saw its last wake */
+    uint64_t polls = 0;
+    for (unsigned i = 0; i < CELLS; i++) {
+        cr_assert_eq(mt_atomic_load(&cells[i].sent), cells[i].target);
+        cr_assert_leq(mt_atomic_load(&cells[i].polls), cells[i].target + 1); /* wakes coalesce */
+        polls += mt_atomic_load(&cells[i].polls);
+        tml_join_release(h[i]);
+    }
+    cr_assert_geq(polls, 2 * CELLS);
+    mt_runtime_destroy(rt);
+}
+
+typedef struct stale_arg {
+    tml_waker token;
+} stale_arg;
+
+static void *send_stale_wakes(void *arg) {
+    stale_arg *a = arg;
+    for (uint64_t n = 0; n < WAKES_PER_WAKER; n++)
+        tml_wake(a->token);
+    return NULL;
+}
+
+/* RT-WAKE-3: 1M stale wakes after slot reuse are no-ops */
+Test(mt_runtime, a_million_stale_wakes_after_slot_reuse_are_noops, .timeout = 10) {
+    mt_runtime *rt;
+    cr_assert_eq(mt_runtime_new(1, &rt), 0);
+    tml_waker old;
+    handoff h;
+    tml_join *j;
+    handoff_init(&h);
+    cr_assert_eq(mt_runtime_block_on(rt, &reuse_vt, &(reuse_frame){.h = &h, .old = &old}, &j), 0);
+    cr_assert(latch_wait(&h.published, 1));
+    cr_assert_eq(mt_token_slot(mt_atomic_load_acquire(&h.token)), mt_token_slot(old)); /* reused */
+    stale_arg arg = {old};
+    pthread_t threads[WAKERS];
+    for (unsigned w = 0; w < WAKERS; w++)
+        threads[w] = foreign_thread(send_stale_wakes, &arg);
+    for (unsigned w = 0; w < WAKERS; w++)
+        pthread_join(threads[w], NULL);
+    barrier(rt);
+    cr_assert_eq(mt_atomic_load(&h.polls), 1); /* the slot's new task was never polled */
+    pthread_join(foreign_thread(wake_it, &h), NULL);
+    cr_assert(latch_wait(&h.done, 1));
+    tml_join_release(j);
+    mt_runtime_destroy(rt);
+}
+
+typedef struct tokens_arg {
+    tml_waker *tokens;
+    unsigned n;
+} tokens_arg;
+
+static void *wake_all(void *arg) {
+    tokens_arg *a = arg;
+    for (int round = 0; round < 100; round++) {
+        for (unsigned i = 0; i < a->n; i++)
+            tml_wake(a->tokens[i]);
+    }
+    return NULL;
+}
+
+/* RT-WAKE-3: wakes after mt_runtime_destroy neither crash nor leak */
+Test(mt_runtime, foreign_wakes_after_destroy_are_noops, .timeout = 10) {
+    enum { N = 100 };
+    tml_waker tokens[N];
+    mt_runtime *rt;
+    cr_assert_eq(mt_runtime_new(2, &rt), 0);
+    for (unsigned i = 0; i < N; i++)
+        cr_assert_eq(mt_runtime_block_on(rt, &record_vt, &(record_frame){.out = &tokens[i]}, NULL), 0);
+    mt_runtime_destroy(rt);
+    tokens_arg arg = {tokens, N};
+    pthread_t threads[WAKERS];
+    for (unsigned w = 0; w < WAKERS; w++) /* the slabs are freed: ASan watches */
+        threads[w] = foreign_thread(wake_all, &arg);
+    for (unsigned w = 0; w < WAKERS; w++)
+        pthread_join(threads[w], NULL);
+}
+
+/* ----------------------------------------------- current-thread runtime */
+
+/* async func where() -> pthread_t: the thread that polls it. */
+static tml_poll where_poll(void *frame, tml_cx *cx) {
+    (void)cx;
+    *(pthread_t *)frame = pthread_self();
+    return TML_READY;
+}
+
+static const tml_task_vt where_vt = {where_poll, sizeof(pthread_t), 0, sizeof(pthread_t), NULL, "where"};
+
+/* RT-CURRENT-1: the current-thread runtime runs everything on the calling thread */
+Test(mt_runtime, current_thread_runtime_runs_tasks_on_the_calling_thread, .timeout = 10) {
+    mt_runtime *rt;
+    cr_assert_eq(mt_runtime_new_current_thread(&rt), 0);
+    pthread_t ran = 0;
+    cr_assert_eq(mt_runtime_block_on(rt, &where_vt, &(pthread_t){0}, &ran), 0);
+    cr_assert(pthread_equal(ran, pthread_self()));
+    tml_waker old;
+    handoff h;
+    tml_join *j;
+    handoff_init(&h);
+    /* spawns and joins from inside: `reuse` awaits a child, then spawns a waiter */
+    cr_assert_eq(mt_runtime_block_on(rt, &reuse_vt, &(reuse_frame){.h = &h, .old = &old}, &j), 0);
+    cr_assert_neq(old, 0);
+    cr_assert_eq(mt_atomic_load(&h.polls), 0); /* block_on returned: nobody drives the waiter */
+    mt_atomic_store_release(&h.go, 1);
+    mt_runtime_destroy(rt); /* drives the loop until no task is live */
+    cr_assert_eq(latch_count(&h.done), 1);
+    tml_join_release(j);
+}
+
+static void *wake_when_published(void *arg) {
+    handoff *h = arg;
+    if (latch_wait(&h->published, 1))
+        wake_it(h);
+    return NULL;
+}
+
+Test(mt_runtime, current_thread_runtime_takes_a_wake_from_a_foreign_thread, .timeout = 10) {
+    mt_runtime *rt;
+    cr_assert_eq(mt_runtime_new_current_thread(&rt), 0);
+    for (int i = 0; i < 100; i++) { /* the driver parked or parking: both orders */
+        handoff h;
+        handoff_init(&h);
+        pthread_t t = foreign_thread(wake_when_published, &h);
+        cr_assert_eq(mt_runtime_block_on(rt, &waiter_vt, &(waiter_frame){.h = &h}, NULL), 0);
+        pthread_join(t, NULL);
+        cr_assert_eq(latch_count(&h.done), 1);
+    }
+    mt_runtime_destroy(rt);
+}
+
+typedef struct remote_spawn {
+    mt_runtime *rt;
+    handoff *h;
+    int err;
+} remote_spawn;
+
+/* async func wake_task(h) { wake_it(h) } */
+static tml_poll wake_task_poll(void *frame, tml_cx *cx) {
+    (void)cx;
+    wake_it(*(handoff **)frame);
+    return TML_READY;
+}
+
+static const tml_task_vt wake_task_vt = {wake_task_poll, sizeof(handoff *), 0, 0, NULL, "wake_task"};
+
+static void *spawn_when_published(void *arg) {
+    remote_spawn *r = arg;
+    tml_join *j;
+    if (!latch_wait(&r->h->published, 1))
+        return NULL;
+    r->err = mt_runtime_spawn(r->rt, &wake_task_vt, &r->h, &j);
+    if (r->err == 0)
+        tml_join_release(j);
+    return NULL;
+}
+
+Test(mt_runtime, current_thread_runtime_runs_a_foreign_spawn_while_driven, .timeout = 10) {
+    mt_runtime *rt;
+    cr_assert_eq(mt_runtime_new_current_thread(&rt), 0);
+    handoff h;
+    handoff_init(&h);
+    remote_spawn r = {rt, &h, -1};
+    pthread_t t = foreign_thread(spawn_when_published, &r);
+    /* the waiter ends only when the foreign spawn has run on this thread */
+    cr_assert_eq(mt_runtime_block_on(rt, &waiter_vt, &(waiter_frame){.h = &h}, NULL), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(r.err, 0);
+    mt_runtime_destroy(rt);
+}
+
+/* async func doze(flag) { await sleep(2 ms); flag = 1 } */
+typedef struct doze_frame {
+    uint32_t state;
+    mt_atomic *flag;
+    tml_sleep_fut aw;
+} doze_frame;
+
+static tml_poll doze_poll(void *frame, tml_cx *cx) {
+    doze_frame *f = frame;
+    if (f->state == 0) {
+        tml_sleep_init(&f->aw, 2000000);
+        f->state = 1;
+    }
+    if (tml_sleep_poll(&f->aw, cx) == TML_PENDING)
+        return TML_PENDING;
+    mt_atomic_store_release(f->flag, 1);
+    return TML_READY;
+}
+
+static const tml_task_vt doze_vt = {doze_poll, sizeof(doze_frame), 0, 0, NULL, "doze"};
+
+Test(mt_runtime, current_thread_runtime_sleeps_and_shutdown_finishes_its_tasks, .timeout = 10) {
+    mt_runtime *rt;
+    mt_atomic a = {0}, b = {0};
+    tml_join *j;
+    cr_assert_eq(mt_runtime_new_current_thread(&rt), 0);
+    cr_assert_eq(mt_runtime_block_on(rt, &doze_vt, &(doze_frame){.flag = &a}, NULL), 0);
+    cr_assert_eq(mt_atomic_load(&a), 1);
+    cr_assert_eq(mt_runtime_spawn(rt, &doze_vt, &(doze_frame){.flag = &b}, &j), 0);
+    tml_join_release(j);
+    cr_assert_eq(mt_atomic_load(&b), 0); /* nobody drives yet */
+    mt_runtime_shutdown(rt);             /* drives until it is done */
+    cr_assert_eq(mt_atomic_load(&b), 1);
+    cr_assert_eq(mt_runtime_block_on(rt, &doze_vt, &(doze_frame){.flag = &a}, NULL), -ESHUTDOWN);
+    mt_runtime_destroy(rt);
 }

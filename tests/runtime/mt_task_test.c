@@ -9,15 +9,16 @@ static tml_join *const FAKE_TASK = (tml_join *)&(max_align_t){0};
 
 static uint32_t start_task(mt_slab *s, uint32_t *gen) {
     uint32_t slot;
-    cr_assert_eq(mt_slab_alloc(s, &slot, gen), 0);
-    mt_slab_start(s, slot, FAKE_TASK);
+    cr_assert_eq(mt_slab_alloc(s, true, &slot, gen), 0);
+    mt_slab_start(s, slot, *gen, FAKE_TASK);
     return slot;
 }
 
 /* Runs one poll that returns Ready: what a worker does for such a task. */
 static void poll_to_completion(mt_slab *s, uint32_t slot) {
-    cr_assert_eq(mt_task_begin_poll(mt_slab_slot(s, slot)), FAKE_TASK);
-    mt_slab_free(s, slot);
+    mt_slot *sl = mt_slab_slot(s, slot);
+    mt_task_begin_poll(sl);
+    mt_slab_free(s, slot, mt_task_gen(mt_atomic_load(&sl->word)), true);
 }
 
 Test(mt_task, freed_slot_is_reused_with_the_next_generation, .timeout = 10) {
@@ -40,15 +41,15 @@ Test(mt_task, stale_generation_wake_is_a_noop, .timeout = 10) {
     mt_slab_init(&s, 1);
     uint32_t slot = start_task(&s, &old_gen);
     poll_to_completion(&s, slot);
-    cr_assert_not(mt_task_notify(mt_slab_slot(&s, slot), old_gen)); /* freed slot */
-    cr_assert_eq(start_task(&s, &gen), slot);                       /* reused */
+    cr_assert_null(mt_task_notify(mt_slab_slot(&s, slot), old_gen)); /* freed slot */
+    cr_assert_eq(start_task(&s, &gen), slot);                         /* reused */
     mt_slot *sl = mt_slab_slot(&s, slot);
     mt_task_begin_poll(sl);
-    cr_assert_not(mt_task_end_pending(sl)); /* new task now idle */
+    cr_assert_not(mt_task_end_pending(sl, false)); /* new task now idle */
     uint64_t before = mt_atomic_load(&sl->word);
-    cr_assert_not(mt_task_notify(sl, old_gen)); /* old token: no effect */
+    cr_assert_null(mt_task_notify(sl, old_gen)); /* old token: no effect */
     cr_assert_eq(mt_atomic_load(&sl->word), before);
-    cr_assert(mt_task_notify(sl, gen)); /* its own token schedules it */
+    cr_assert_eq(mt_task_notify(sl, gen), FAKE_TASK); /* its own token schedules it */
     mt_slab_fini(&s);
 }
 
@@ -57,11 +58,11 @@ Test(mt_task, idle_task_is_scheduled_by_the_first_wake_only, .timeout = 10) {
     uint32_t gen;
     mt_slab_init(&s, 1);
     mt_slot *sl = mt_slab_slot(&s, start_task(&s, &gen));
-    cr_assert_not(mt_task_notify(sl, gen)); /* already scheduled by spawn */
+    cr_assert_null(mt_task_notify(sl, gen)); /* already scheduled by spawn */
     mt_task_begin_poll(sl);
-    cr_assert_not(mt_task_end_pending(sl));
-    cr_assert(mt_task_notify(sl, gen));     /* idle -> scheduled: queue it */
-    cr_assert_not(mt_task_notify(sl, gen)); /* queued once only */
+    cr_assert_not(mt_task_end_pending(sl, false));
+    cr_assert_eq(mt_task_notify(sl, gen), FAKE_TASK); /* idle -> scheduled: queue it */
+    cr_assert_null(mt_task_notify(sl, gen));          /* queued once only */
     mt_slab_fini(&s);
 }
 
@@ -71,11 +72,14 @@ Test(mt_task, wake_while_running_repolls_exactly_once, .timeout = 10) {
     mt_slab_init(&s, 1);
     mt_slot *sl = mt_slab_slot(&s, start_task(&s, &gen));
     mt_task_begin_poll(sl);
-    cr_assert_not(mt_task_notify(sl, gen)); /* marks NOTIFIED, no queueing */
-    cr_assert_not(mt_task_notify(sl, gen)); /* coalesced */
-    cr_assert(mt_task_end_pending(sl));     /* the poller re-queues it */
+    cr_assert_null(mt_task_notify(sl, gen));   /* marks NOTIFIED, no queueing */
+    cr_assert_null(mt_task_notify(sl, gen));   /* coalesced */
+    cr_assert(mt_task_end_pending(sl, false)); /* the poller re-queues it */
     mt_task_begin_poll(sl);
-    cr_assert_not(mt_task_end_pending(sl)); /* no wake this time: idle */
+    cr_assert_not(mt_task_end_pending(sl, false)); /* no wake this time: idle */
+    cr_assert_eq(mt_task_notify(sl, gen), FAKE_TASK);
+    mt_task_begin_poll(sl);
+    cr_assert(mt_task_end_pending(sl, true)); /* it woke itself: re-queued */
     mt_slab_fini(&s);
 }
 

@@ -17,6 +17,14 @@
 
 #define WAIT_MS 5000 /* bound on any single wait; well under .timeout */
 
+/* ThreadSanitizer makes every atomic access ~10x slower: stress tests
+ * divide their counts by TEST_SCALE there (same paths, fewer rounds). */
+#ifdef MT_THREAD_SANITIZER
+#define TEST_SCALE 10
+#else
+#define TEST_SCALE 1
+#endif
+
 /* A counter that threads bump and a test waits on. */
 typedef struct latch {
     pthread_mutex_t lock;
@@ -59,6 +67,12 @@ static inline bool latch_wait(latch *l, int64_t target) {
     bool reached = l->count >= target;
     pthread_mutex_unlock(&l->lock);
     return reached;
+}
+
+/* Whether a leaf that just returned Pending did so because the running
+ * task's cooperative budget was spent (mt_worker.c), rather than to wait. */
+static inline bool budget_spent(tml_cx *cx) {
+    return ((mt_worker *)cx->worker)->budget == 0;
 }
 
 /* Starts the process runtime with `workers` workers, as generated main
