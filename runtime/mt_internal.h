@@ -68,6 +68,9 @@ typedef struct mt_parker {
 } mt_parker;
 
 int mt_parker_init(mt_parker *p);
+/* Initialises `c` to time its waits on CLOCK_MONOTONIC (deadlines in
+ * this runtime are monotonic ns). Returns 0 or -errno from pthread. */
+int mt_cond_init_monotonic(pthread_cond_t *c);
 void mt_parker_fini(mt_parker *p);
 bool mt_parker_park(mt_parker *p, int64_t deadline_ns);
 void mt_parker_unpark(mt_parker *p);

@@ -72,18 +72,23 @@
 
 #include "mt_internal.h"
 
-/* Initialises `p` un-notified. Returns 0 or -errno from pthread. */
-int mt_parker_init(mt_parker *p) {
+int mt_cond_init_monotonic(pthread_cond_t *c) {
     pthread_condattr_t attr;
     int err = pthread_condattr_init(&attr);
     if (err)
         return -err;
     err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     if (!err)
-        err = pthread_cond_init(&p->cond, &attr);
+        err = pthread_cond_init(c, &attr);
     pthread_condattr_destroy(&attr);
+    return -err;
+}
+
+/* Initialises `p` un-notified. Returns 0 or -errno from pthread. */
+int mt_parker_init(mt_parker *p) {
+    int err = mt_cond_init_monotonic(&p->cond);
     if (err)
-        return -err;
+        return err;
     pthread_mutex_init(&p->lock, NULL);
     p->notified = false;
     return 0;

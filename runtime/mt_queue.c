@@ -61,16 +61,9 @@
  * of two) before it spills. Returns 0, or -ENOMEM / -errno. */
 int mt_queue_init(mt_queue *q, size_t capacity) {
     MT_ASSERT(capacity > 0 && (capacity & (capacity - 1)) == 0);
-    pthread_condattr_t attr;
-    int err = pthread_condattr_init(&attr);
+    int err = mt_cond_init_monotonic(&q->nonempty);
     if (err)
-        return -err;
-    err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (!err)
-        err = pthread_cond_init(&q->nonempty, &attr);
-    pthread_condattr_destroy(&attr);
-    if (err)
-        return -err;
+        return err;
     q->cells = malloc(capacity * sizeof *q->cells);
     if (!q->cells) {
         pthread_cond_destroy(&q->nonempty);

@@ -33,11 +33,7 @@ typedef struct latch {
 } latch;
 
 static inline void latch_init(latch *l) {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    cr_assert_eq(mt_cond_init_monotonic(&l->cond), 0);
     pthread_mutex_init(&l->lock, NULL);
     l->count = 0;
 }
