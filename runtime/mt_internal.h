@@ -149,7 +149,12 @@ bool mt_queue_is_empty(mt_queue *q);
 /* A worker's local run queue: the owner pushes at the tail and pops at
  * the head; thieves take half from the head (mt_deque.c). */
 #ifndef MT_DEQUE_CAP
-#define MT_DEQUE_CAP 256u /* a power of two; tests may shrink it with -D */
+/* A power of two; tests may shrink it with -D. 1024 rather than Tokio's
+ * 256: with 1,000 runnable tasks (W2, W3a) a 256 ring sends most of them
+ * through the shared global queue, and measured side by side 1024 ran W2
+ * 1.4-1.9x and W3a 1.1-1.2x faster (tests/bench/RESULTS.md); it costs 8 KiB
+ * per worker. */
+#define MT_DEQUE_CAP 1024u
 #endif
 typedef struct mt_deque {
     _Alignas(MT_CACHE_LINE) mt_atomic head; /* steal << 32 | real */
