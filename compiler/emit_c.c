@@ -779,13 +779,13 @@ static Val await_call(Fn *F, Node *at, Node *call) {
     const char *aw = arena_printf("fr->aw.a%d", at->await_id);
     buf_printf(&F->aw, "        %s %sa%d;\n", frame_struct(g), boxed ? "*" : "", at->await_id);
     Vec vals = call_args(F, call);
-    if (boxed) {
+    const char *sep = boxed ? "->" : ".";
+    if (boxed)
         line(F, "%s = tml_alloc(sizeof *%s);", aw, aw);
-        line(F, "memset(%s, 0, sizeof *%s);", aw, aw);
-    } else {
-        line(F, "memset(&%s, 0, sizeof %s);", aw, aw);
-    }
-    store_params(F, g, &vals, aw, boxed ? "->" : ".");
+    /* Only the resume state must start at 0: parameters are stored here,
+     * and the callee writes every other field before it reads it. */
+    line(F, "%s%sstate = 0;", aw, sep);
+    store_params(F, g, &vals, aw, sep);
     resume_point(F, at->await_id);
     poll_leaf(F, arena_printf("tml_u_%s_poll(%s%s, cx)", g->cname, boxed ? "" : "&", aw));
     Val r = unit_val();
