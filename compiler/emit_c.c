@@ -69,7 +69,6 @@ typedef struct Fn {
 } Fn;
 
 typedef struct Emitter {
-    Program *prog;
     Buf lits;                   /* string literal objects */
     int nlits;
 } Emitter;
@@ -2027,7 +2026,7 @@ static Func *find_main(Program *prog) {
 }
 
 void emit_c(Program *prog, FILE *out) {
-    E = (Emitter){.prog = prog};
+    E = (Emitter){0};
     int n = prog->funcs.n;
     Fn **fns = arena_alloc(sizeof *fns * (size_t)n);
     for (int i = 0; i < n; i++)

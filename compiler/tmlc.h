@@ -252,10 +252,8 @@ bool ty_is_signed(const Type *t);
 bool ty_is_float(const Type *t);
 bool ty_is_num(const Type *t);
 bool ty_managed(const Type *t);   /* holds references: needs dup/drop */
-bool ty_eq(const Type *a, const Type *b);
 const char *ty_name(const Type *t);   /* TML spelling, for diagnostics */
 const char *ty_c(const Type *t);      /* C type spelling */
-int ty_bits(const Type *t);           /* integer width */
 Vec *ty_all(void);                    /* every interned composite type, in
                                          creation order (deps first) */
 

@@ -2,8 +2,8 @@
  *
  * Primitive types are singletons; composite types (Maybe, Outcome,
  * tuples, handles...) are interned, so two spellings of one type are the
- * same pointer and ty_eq is pointer equality except for the lax integer
- * rules that check.c applies itself. Each composite type carries a
+ * same pointer: type equality is pointer equality (check.c adds the lax
+ * integer rules). Each composite type carries a
  * mangled name that is unique and C-safe because every constructor has a
  * fixed arity written into the name (prefix code): Outcome_I64_Str,
  * Tup2_I64_Bool, u_Point for the user type Point. */
@@ -117,13 +117,6 @@ bool ty_is_signed(const Type *t) { return t->kind >= TY_I8 && t->kind <= TY_I64;
 bool ty_is_float(const Type *t) { return t->kind == TY_F32 || t->kind == TY_F64; }
 bool ty_is_num(const Type *t) { return ty_is_int(t) || ty_is_float(t); }
 
-int ty_bits(const Type *t) {
-    switch (t->kind) {
-    case TY_I8: case TY_U8: return 8;
-    case TY_I16: case TY_U16: return 16;
-    case TY_I32: case TY_U32: return 32;
-    default: return 64;
-    }
 }
 
 bool ty_managed(const Type *t) {
@@ -143,8 +136,6 @@ bool ty_managed(const Type *t) {
         return false;
     }
 }
-
-bool ty_eq(const Type *a, const Type *b) { return a == b; }
 
 const char *ty_name(const Type *t) {
     switch (t->kind) {
