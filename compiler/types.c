@@ -3,10 +3,10 @@
  * Primitive types are singletons; composite types (Maybe, Outcome,
  * tuples, handles...) are interned, so two spellings of one type are the
  * same pointer: type equality is pointer equality (check.c adds the lax
- * integer rules). Each composite type carries a
- * mangled name that is unique and C-safe because every constructor has a
- * fixed arity written into the name (prefix code): Outcome_I64_Str,
- * Tup2_I64_Bool, u_Point for the user type Point. */
+ * integer rules). Each composite type carries a mangled name that is
+ * unique and C-safe because every constructor has a fixed arity written
+ * into the name (prefix code): Outcome_I64_Str, Tup2_I64_Bool, u_Point for
+ * the user type Point. */
 #include <string.h>
 
 #include "tmlc.h"
@@ -116,8 +116,6 @@ bool ty_is_int(const Type *t) { return t->kind >= TY_I8 && t->kind <= TY_U64; }
 bool ty_is_signed(const Type *t) { return t->kind >= TY_I8 && t->kind <= TY_I64; }
 bool ty_is_float(const Type *t) { return t->kind == TY_F32 || t->kind == TY_F64; }
 bool ty_is_num(const Type *t) { return ty_is_int(t) || ty_is_float(t); }
-
-}
 
 bool ty_managed(const Type *t) {
     switch (t->kind) {
