@@ -169,14 +169,16 @@ void mt_timers_disarm(mt_timers *t, int64_t deadline_ns) {
     pthread_mutex_unlock(&t->lock);
 }
 
-void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
+void tml_sleep_until_init(tml_sleep_fut *f, int64_t deadline_ns) {
     MT_ASSERT(f);
+    f->timer = (tml_timer_node){NULL, NULL, deadline_ns < 0 ? 0 : deadline_ns, 0, -1, 0};
+}
+
+void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
     int64_t now = tml_now_ns();
     if (duration_ns < 0)
         duration_ns = 0;
-    f->deadline_ns = duration_ns > INT64_MAX - now ? INT64_MAX : now + duration_ns;
-    f->registered = 0;
-    f->reserved = 0;
+    tml_sleep_until_init(f, duration_ns > INT64_MAX - now ? INT64_MAX : now + duration_ns);
 }
 
 /* Ready once the clock reached the deadline (spending one unit of the
@@ -186,25 +188,30 @@ tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
     MT_ASSERT(f && cx && cx->worker);
     if (!mt_budget_poll(cx))
         return TML_PENDING;
-    if (tml_now_ns() >= f->deadline_ns)
+    if (tml_now_ns() >= f->timer.deadline_ns)
         return mt_budget_ready(cx);
-    if (!f->registered) {
+    if (f->timer.where < 0) {
         mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
         bool unpark = false;
-        int err = mt_timers_insert(&rt->timers, f->deadline_ns, cx->waker, &unpark);
+        int err = mt_timers_insert(&rt->timers, f->timer.deadline_ns, cx->waker, &unpark);
         if (err)
             mt_panic_err("sleep", err);
         if (unpark)
             mt_worker_notify(rt);
-        f->registered = 1;
+        f->timer.where = 0;
     }
     return TML_PENDING;
+}
+
+void tml_sleep_drop(tml_sleep_fut *f) {
+    (void)f; /* the heap cannot cancel; the wheel replaces it */
 }
 
 void tml_sleep_blocking(int64_t duration_ns) {
     tml_sleep_fut f;
     tml_sleep_init(&f, duration_ns);
-    struct timespec ts = {(time_t)(f.deadline_ns / NS_PER_S), (long)(f.deadline_ns % NS_PER_S)};
+    int64_t deadline = f.timer.deadline_ns;
+    struct timespec ts = {(time_t)(deadline / NS_PER_S), (long)(deadline % NS_PER_S)};
     /* absolute deadline: an interrupted sleep resumes without drift */
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
     }

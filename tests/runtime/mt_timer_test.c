@@ -66,7 +66,7 @@ static tml_poll nap_poll(void *frame, tml_cx *cx) {
     nap_frame *f = frame;
     if (f->state == 0) {
         tml_sleep_init(&f->aw, f->ns);
-        f->deadline = f->aw.deadline_ns;
+        f->deadline = f->aw.timer.deadline_ns;
         f->state = 1;
     }
     if (tml_sleep_poll(&f->aw, cx) == TML_PENDING)

@@ -327,7 +327,7 @@ static tml_poll sleeper_poll(void *frame, tml_cx *cx) {
     sleeper_frame *f = frame;
     if (f->state == 0) {
         tml_sleep_init(&f->aw, 5000000);
-        *f->deadline = f->aw.deadline_ns;
+        *f->deadline = f->aw.timer.deadline_ns;
         f->state = 1;
     }
     if (tml_sleep_poll(&f->aw, cx) == TML_PENDING)

@@ -189,21 +189,40 @@ int tml_runtime_metrics(tml_worker_metrics *out, int max);
 /* Monotonic clock, ns. */
 int64_t tml_now_ns(void);
 
-/* Leaf future for `await sleep(d)`. Init computes the deadline
- * (now + duration_ns; negative durations count as 0); the first poll
- * registers the timer. Ready once the monotonic clock has reached the
- * deadline: never early. The runtime-private fields must be zeroed by
- * tml_sleep_init only. */
-typedef struct tml_sleep_fut {
+/* One timer: an intrusive node of the runtime's timing wheel, embedded
+ * in the leaf that waits (sleep, timeout, recv_timeout), so arming a
+ * timer never allocates. Runtime-private: generated code only embeds it.
+ *   deadline_ns  when it fires (monotonic ns); never fires earlier.
+ *   waker        woken when it fires.
+ *   where        the wheel slot holding it, or -1 when it is in no wheel
+ *                (never armed, fired or cancelled); guarded by the
+ *                runtime's timer lock. */
+typedef struct tml_timer_node {
+    struct tml_timer_node *prev, *next;
     int64_t deadline_ns;
-    int32_t registered;
+    tml_waker waker;
+    int32_t where;
     int32_t reserved;
+} tml_timer_node;
+
+/* Leaf future for `await sleep(d)` and `await sleep_until(t)`. Init
+ * computes the deadline (tml_sleep_init: now + duration_ns, negative
+ * durations count as 0, saturating; tml_sleep_until_init: the instant
+ * itself, in tml_now_ns() units); the first Pending poll arms a timer.
+ * Ready once the monotonic clock has reached the deadline: never early.
+ * tml_sleep_drop cancels an armed timer (a future dropped before it is
+ * Ready, e.g. by `timeout`); it is safe on any initialised sleep, Ready or
+ * not, and a no-op when nothing is armed. No timer outlives its future
+ * when the owner calls tml_sleep_drop on every path that abandons it. */
+typedef struct tml_sleep_fut {
+    tml_timer_node timer;
 } tml_sleep_fut;
 
 void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns);
+void tml_sleep_until_init(tml_sleep_fut *f, int64_t deadline_ns);
 tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx);
+void tml_sleep_drop(tml_sleep_fut *f);
 
-/* Blocking `sleep(d)` without await: suspends the calling OS thread. */
 void tml_sleep_blocking(int64_t duration_ns);
 
 /* ------------------------------------------------------------ channels */
