@@ -32,12 +32,18 @@ typedef struct Checker {
     Func *fn;                   /* function being checked */
     Scope *scope;
     int loops;                  /* enclosing loops */
+    Node *awaited;              /* the operand of the await being checked */
     Node *stmt;                 /* the block statement being checked: its
                                    value is discarded */
     int next_id;                /* unique suffix for C names */
 } Checker;
 
 static Type *expr(Checker *c, Node *n, Type *want);
+static Type *timeout_call(Checker *c, Node *n);
+static Var *root_var(Node *n);
+static Type *see_through(Node *n, Type *t);
+static Type *net_ctor(Checker *c, Node *n, Node *callee);
+static Type *lib_type(Checker *c, Node *n, const char *name);
 static Type *value(Checker *c, Node *n, Type *want);
 static void pattern(Checker *c, Node *p, Type *t);
 
@@ -138,7 +144,7 @@ static const char *suggest(const char *name, const char **cands, int n) {
 static const char *global_builtins[] = {
     "print", "println", "panic", "assert", "assert_eq", "assert_ne", "spawn",
     "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing", "yield_now",
-    "runtime_metrics",
+    "runtime_metrics", "timeout", "sleep_until", "interval", "drop",
 };
 enum { NGLOBAL = sizeof global_builtins / sizeof global_builtins[0] };
 
@@ -238,7 +244,13 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
         {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
         {"SendError", TY_SEND_ERROR, 1}, {"Duration", TY_DURATION, 0},
         {"Instant", TY_INSTANT, 0}, {"RecvError", TY_RECV_ERROR, 0},
-        {"JoinError", TY_JOIN_ERROR, 0}, {"Ordering", TY_ORDERING, 0}, {"List", TY_LIST, 1},
+        {"JoinError", TY_JOIN_ERROR, 0},
+        {"TimeoutError", TY_TIMEOUT_ERROR, 0}, {"Interval", TY_INTERVAL, 0},
+        {"Ordering", TY_ORDERING, 0}, {"List", TY_LIST, 1}, {"Mutex", TY_MUTEX, 1},
+        {"MutexGuard", TY_GUARD, 1}, {"Semaphore", TY_SEMAPHORE, 0}, {"Notify", TY_NOTIFY, 0},
+        {"Buffer", TY_BUFFER, 0}, {"SocketAddr", TY_SOCKADDR, 0},
+        {"TcpListener", TY_LISTENER, 0}, {"AsyncTcpListener", TY_LISTENER, 0},
+        {"TcpStream", TY_STREAM, 0}, {"AsyncTcpStream", TY_STREAM, 0},
     };
     for (size_t i = 0; i < sizeof generics / sizeof generics[0]; i++) {
         if (strcmp(te->name, generics[i].name))
@@ -403,6 +415,40 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
         }
         return ty_make(TY_LIST, el, NULL);
     }
+    if (callee->qual && !strcmp(name, "new") && !strcmp(callee->qual, "Mutex")) {
+        n->builtin = BI_MUTEX_NEW;
+        if (!check_argc(n, "Mutex::new", 1, 1))
+            return T(TY_NEVER);
+        Type *el = callee->targs.n == 1 ? resolve_type(c, callee->targs.v[0])
+                   : want && want->kind == TY_MUTEX ? want->a : NULL;
+        Type *t = el ? expect_type(c, arg(n, 0), el) : value(c, arg(n, 0), NULL);
+        return t->kind == TY_NEVER ? t : ty_make(TY_MUTEX, el ? el : t, NULL);
+    }
+    if (callee->qual && !strcmp(name, "new") && !strcmp(callee->qual, "Semaphore")) {
+        n->builtin = BI_SEM_NEW;
+        if (check_argc(n, "Semaphore::new", 1, 1))
+            expect_type(c, arg(n, 0), T(TY_I64));
+        return T(TY_SEMAPHORE);
+    }
+    if (callee->qual && !strcmp(name, "new") && !strcmp(callee->qual, "Notify")) {
+        n->builtin = BI_NOTIFY_NEW;
+        check_argc(n, "Notify::new", 0, 0);
+        return T(TY_NOTIFY);
+    }
+    if (callee->qual && (!strcmp(callee->qual, "SocketAddr") || !strcmp(callee->qual, "Buffer") ||
+                         strstr(callee->qual, "TcpListener") || strstr(callee->qual, "TcpStream")))
+        return net_ctor(c, n, callee);
+    if (!strcmp(name, "drop") && !callee->qual) {
+        n->builtin = BI_DROP;
+        if (!check_argc(n, name, 1, 1))
+            return T(TY_UNIT);
+        Type *t = value(c, arg(n, 0), NULL);
+        bool droppable = t->kind == TY_GUARD || t->kind == TY_SENDER || t->kind == TY_RECEIVER;
+        if (t->kind != TY_NEVER && (!droppable || arg(n, 0)->kind != ND_PATH))
+            diag_error_hint(arg(n, 0)->loc, "let the value go out of scope instead",
+                            "'drop' releases a MutexGuard, Sender or Receiver held in a variable");
+        return T(TY_UNIT);
+    }
     if (!strcmp(name, "runtime_metrics")) {
         n->builtin = BI_METRICS;
         check_argc(n, name, 0, 0);
@@ -468,12 +514,21 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
         f->spawned = true;
         return spawn ? ty_make(TY_JOIN, f->ret, NULL) : f->ret;
     }
-    if (!strcmp(name, "sleep")) {
+    if (!strcmp(name, "sleep") || !strcmp(name, "sleep_until")) {
         n->builtin = BI_SLEEP;
+        n->variant = name[5] == '_';
         if (check_argc(n, name, 1, 1))
-            expect_type(c, arg(n, 0), T(TY_DURATION));
+            expect_type(c, arg(n, 0), T(n->variant ? TY_INSTANT : TY_DURATION));
         return T(TY_UNIT);
     }
+    if (!strcmp(name, "interval")) {
+        n->builtin = BI_INTERVAL;
+        if (check_argc(n, name, 1, 1))
+            expect_type(c, arg(n, 0), T(TY_DURATION));
+        return T(TY_INTERVAL);
+    }
+    if (!strcmp(name, "timeout"))
+        return timeout_call(c, n);
     if (!strcmp(name, "channel")) {
         n->builtin = BI_CHANNEL;
         if (callee->targs.n != 1) {
@@ -560,6 +615,11 @@ static const Method methods[] = {
     {TY_SENDER, "duplicate", BI_DUPLICATE, 0, 0},
     {TY_SENDER, "clone", BI_DUPLICATE, 0, 0},
     {TY_RECEIVER, "recv", BI_RECV, 0, 0},
+    {TY_RECEIVER, "try_recv", BI_TRY_RECV, 0, 0},
+    {TY_RECEIVER, "recv_timeout", BI_RECV_TIMEOUT, 1, 0},
+    {TY_RECEIVER, "len", BI_CHAN_LEN, 0, 0},
+    {TY_RECEIVER, "is_empty", BI_CHAN_LEN, 0, 1},
+    {TY_SENDER, "try_send", BI_TRY_SEND, 1, 0},
     {TY_RECEIVER, "close", BI_CLOSE, 0, 0},
     {TY_DURATION, "as_secs", BI_DUR_AS, 0, 0},
     {TY_DURATION, "as_millis", BI_DUR_AS, 0, 1},
@@ -568,6 +628,39 @@ static const Method methods[] = {
     {TY_INSTANT, "elapsed", BI_ELAPSED, 0, 0},
     {TY_INSTANT, "duration_since", BI_DURATION_SINCE, 1, 0},
     {TY_INSTANT, "as_nanos", BI_INSTANT_AS_NANOS, 0, 0},
+    {TY_INTERVAL, "tick", BI_TICK, 0, 0},
+    {TY_MUTEX, "lock", BI_LOCK, 0, 0},
+    {TY_MUTEX, "try_lock", BI_TRY_LOCK, 0, 0},
+    {TY_MUTEX, "is_locked", BI_IS_LOCKED, 0, 0},
+    {TY_MUTEX, "into_inner", BI_INTO_INNER, 0, 0},
+    {TY_GUARD, "get", BI_GUARD_SELF, 0, 0},
+    {TY_GUARD, "get_mut", BI_GUARD_SELF, 0, 0},
+    {TY_GUARD, "deref", BI_GUARD_DEREF, 0, 0},
+    {TY_SEMAPHORE, "acquire", BI_ACQUIRE, 0, 0},
+    {TY_SEMAPHORE, "try_acquire", BI_TRY_ACQUIRE, 0, 0},
+    {TY_SEMAPHORE, "release", BI_SEM_RELEASE, 0, 0},
+    {TY_SEMAPHORE, "available_permits", BI_SEM_AVAILABLE, 0, 0},
+    {TY_NOTIFY, "notify_one", BI_NOTIFY, 0, 0},
+    {TY_NOTIFY, "notify_all", BI_NOTIFY, 0, 1},
+    {TY_NOTIFY, "notified", BI_NOTIFIED, 0, 0},
+    {TY_SOCKADDR, "port", BI_ADDR_PORT, 0, 0},
+    {TY_LISTENER, "accept", BI_ACCEPT, 0, 0},
+    {TY_LISTENER, "local_addr", BI_LOCAL_ADDR, 0, 0},
+    {TY_LISTENER, "close", BI_TCP_CLOSE, 0, 0},
+    {TY_STREAM, "read", BI_READ, 1, 0},
+    {TY_STREAM, "write", BI_WRITE, 1, 0},
+    {TY_STREAM, "write_all", BI_WRITE_ALL, 1, 0},
+    {TY_STREAM, "set_nodelay", BI_NODELAY, 1, 0},
+    {TY_STREAM, "local_addr", BI_LOCAL_ADDR, 0, 0},
+    {TY_STREAM, "peer_addr", BI_PEER_ADDR, 0, 0},
+    {TY_STREAM, "close", BI_TCP_CLOSE, 0, 0},
+    {TY_BUFFER, "len", BI_BUFFER_OP, 0, 0},
+    {TY_BUFFER, "capacity", BI_BUFFER_OP, 0, 1},
+    {TY_BUFFER, "clear", BI_BUFFER_OP, 0, 2},
+    {TY_BUFFER, "write_byte", BI_BUFFER_OP, 1, 3},
+    {TY_BUFFER, "read_byte", BI_BUFFER_OP, 0, 4},
+    {TY_BUFFER, "write_str", BI_BUFFER_OP, 1, 5},
+    {TY_BUFFER, "is_empty", BI_BUFFER_OP, 0, 6},
     {TY_LIST, "push", BI_LIST_PUSH, 1, 0},
     {TY_LIST, "pop", BI_LIST_POP, 0, 0},
     {TY_LIST, "get", BI_LIST_GET, 1, 0},
@@ -586,11 +679,59 @@ enum { NMETHODS = sizeof methods / sizeof methods[0] };
 
 static bool has_to_string(Type *t) {
     return is_primitive(t) || t->kind == TY_DURATION || t->kind == TY_RECV_ERROR ||
-           t->kind == TY_JOIN_ERROR;
+           t->kind == TY_JOIN_ERROR || t->kind == TY_TIMEOUT_ERROR || t->kind == TY_BUFFER ||
+           t->kind == TY_SOCKADDR;
+}
+
+/* A library type the prelude declares (TryRecvError...), which the
+ * program must not redefine. */
+static Type *lib_type(Checker *c, Node *n, const char *name) {
+    StructDecl *sd = lookup_struct(c, name);
+    if (parse_is_prelude(&sd->loc))
+        return sd->ty;
+    diag_error(n->loc, "'%s' returns the library type %s, which this program redefines", n->name,
+               name);
+    return T(TY_NEVER);
 }
 
 static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
     switch (m->builtin) {
+    case BI_TRY_RECV: return ty_make(TY_OUTCOME, rt->a, lib_type(c, n, "TryRecvError"));
+    case BI_RECV_TIMEOUT:
+        expect_type(c, arg(n, 0), T(TY_DURATION));
+        return ty_make(TY_OUTCOME, rt->a, lib_type(c, n, "RecvTimeoutError"));
+    case BI_TRY_SEND:
+        expect_type(c, arg(n, 0), rt->a);
+        return ty_make(TY_OUTCOME, T(TY_UNIT), ty_make(TY_SEND_ERROR, rt->a, NULL));
+    case BI_CHAN_LEN: return m->variant ? T(TY_BOOL) : T(TY_I64);
+    case BI_ADDR_PORT: return T(TY_I64);
+    case BI_ACCEPT: {
+        Vec pair = {0};
+        vec_push(&pair, T(TY_STREAM));
+        vec_push(&pair, T(TY_SOCKADDR));
+        return ty_make(TY_OUTCOME, ty_tuple(&pair), lib_type(c, n, "NetError"));
+    }
+    case BI_READ: case BI_WRITE:
+        expect_type(c, arg(n, 0), T(TY_BUFFER));
+        return ty_make(TY_OUTCOME, T(TY_I64), lib_type(c, n, "NetError"));
+    case BI_WRITE_ALL:
+        expect_type(c, arg(n, 0), T(TY_BUFFER));
+        return ty_make(TY_OUTCOME, T(TY_UNIT), lib_type(c, n, "NetError"));
+    case BI_NODELAY:
+        expect_type(c, arg(n, 0), T(TY_BOOL));
+        return ty_make(TY_OUTCOME, T(TY_UNIT), lib_type(c, n, "NetError"));
+    case BI_LOCAL_ADDR: case BI_PEER_ADDR:
+        return ty_make(TY_OUTCOME, T(TY_SOCKADDR), lib_type(c, n, "NetError"));
+    case BI_TCP_CLOSE: return T(TY_UNIT);
+    case BI_BUFFER_OP:
+        switch (m->variant) {
+        case 0: case 1: return T(TY_I64);
+        case 3: expect_type(c, arg(n, 0), T(TY_U8)); return T(TY_UNIT);
+        case 4: return ty_make(TY_MAYBE, T(TY_U8), NULL);
+        case 5: expect_type(c, arg(n, 0), T(TY_STR)); return T(TY_UNIT);
+        case 6: return T(TY_BOOL);
+        default: return T(TY_UNIT);
+        }
     case BI_TO_STRING: return T(TY_STR);
     case BI_STR_LEN: case BI_DUR_AS: case BI_INSTANT_AS_NANOS: return T(TY_I64);
     case BI_STR_IS_EMPTY: case BI_IS_A: case BI_IS_B: case BI_IS_FINISHED: return T(TY_BOOL);
@@ -612,6 +753,20 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
     case BI_CLOSE: return T(TY_UNIT);
     case BI_DUPLICATE: return rt;
     case BI_ELAPSED: return T(TY_DURATION);
+    case BI_LOCK: return ty_make(TY_GUARD, rt->a, NULL);
+    case BI_TRY_LOCK: return ty_make(TY_MAYBE, ty_make(TY_GUARD, rt->a, NULL), NULL);
+    case BI_IS_LOCKED: case BI_TRY_ACQUIRE: return T(TY_BOOL);
+    case BI_INTO_INNER: case BI_GUARD_DEREF: return rt->a;
+    case BI_GUARD_SELF: return rt;
+    case BI_ACQUIRE: case BI_SEM_RELEASE: case BI_NOTIFY: case BI_NOTIFIED: return T(TY_UNIT);
+    case BI_SEM_AVAILABLE: return T(TY_I64);
+    case BI_TICK: {
+        Var *v = root_var(n->lhs);
+        if (!v || !v->mutable_)
+            diag_error_hint(n->lhs->loc, "declare it with `var`",
+                            "'tick' advances its interval, which must be a mutable variable");
+        return T(TY_INSTANT);
+    }
     case BI_LIST_PUSH:
         expect_type(c, arg(n, 0), rt->a);
         return T(TY_UNIT);
@@ -647,7 +802,6 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
     return T(TY_NEVER);
 }
 
-static Var *root_var(Node *n);
 
 /* recv.name(args) where recv's type has `name` in an impl block. */
 static Type *user_method(Checker *c, Node *n, Func *m) {
@@ -670,11 +824,14 @@ static Type *method(Checker *c, Node *n) {
     Type *rt = value(c, n->lhs, NULL);
     if (rt->kind == TY_NEVER)
         return rt;
-    Func *m = rt->kind == TY_STRUCT ? lookup_method(c, rt->sd->name, n->name) : NULL;
+    if (rt->kind == TY_GUARD && strcmp(n->name, "get") && strcmp(n->name, "get_mut") &&
+        strcmp(n->name, "deref"))
+        rt = see_through(n, rt);
+    Func *m = (rt->kind == TY_STRUCT || rt->kind == TY_ENUM) ? lookup_method(c, rt->sd->name, n->name) : NULL;
     if (m)
         return user_method(c, n, m);
     Vec cands = {0};
-    if (rt->kind == TY_STRUCT) {            /* the type's own methods */
+    if (rt->kind == TY_STRUCT || rt->kind == TY_ENUM) {            /* the type's own methods */
         const char *prefix = arena_printf("%s::", rt->sd->name);
         for (int i = 0; i < c->methods.cap; i++)
             if (c->methods.keys[i] && !strncmp(c->methods.keys[i], prefix, strlen(prefix)))
@@ -728,6 +885,11 @@ static Type *binary(Checker *c, Node *n) {
             diag_error(n->loc, "cannot compare %s with %s using '%s'", ty_name(l), ty_name(r), op);
         return T(TY_BOOL);
     }
+    if ((op[0] == '+' || op[0] == '-') && !op[1] && l->kind == TY_INSTANT) {
+        if (r->kind != TY_DURATION)
+            diag_error(n->rhs->loc, "type mismatch: expected Duration, found %s", ty_name(r));
+        return l;
+    }
     if (!strcmp(op, "+") && l->kind == TY_STR) {
         if (r->kind != TY_STR)
             diag_error_hint(n->rhs->loc, "convert it with `.to_string()`",
@@ -766,14 +928,9 @@ static Type *cast(Checker *c, Node *n) {
 
 /* ------------------------------------------------------ async */
 
-static Type *await_expr(Checker *c, Node *n) {
-    if (!c->fn->is_async)
-        diag_error_hint(n->loc, "make the enclosing function an `async func`",
-                        "'await' is only allowed inside 'async func'");
-    Node *e = n->lhs;
-    Type *t = expr(c, e, NULL);
-    n->await_id = c->fn->awaits.n;
-    vec_push(&c->fn->awaits, n);
+/* The type of awaiting `e` (of type t): a future's result, a join's
+ * Outcome, a wait-capable operation's own type; at: where to complain. */
+static Type *awaited_type(Checker *c, Node *at, Node *e, Type *t) {
     if (t->kind == TY_FUTURE) {
         Func *f = t->fn;
         bool known = false;
@@ -787,11 +944,82 @@ static Type *await_expr(Checker *c, Node *n) {
         return ty_make(TY_OUTCOME, t->a, T(TY_JOIN_ERROR));
     bool waitable = (e->kind == ND_CALL || e->kind == ND_METHOD) &&
                     (e->builtin == BI_SLEEP || e->builtin == BI_SEND || e->builtin == BI_RECV ||
-                     e->builtin == BI_YIELD);
+                     e->builtin == BI_YIELD || e->builtin == BI_TIMEOUT || e->builtin == BI_TICK ||
+                     e->builtin == BI_LOCK || e->builtin == BI_ACQUIRE ||
+                     e->builtin == BI_NOTIFIED || e->builtin == BI_RECV_TIMEOUT ||
+                     e->builtin == BI_ACCEPT || e->builtin == BI_CONNECT || e->builtin == BI_READ ||
+                     e->builtin == BI_WRITE || e->builtin == BI_WRITE_ALL);
     if (waitable || t->kind == TY_NEVER)
         return t;
-    diag_error(n->loc, "cannot await a value of type %s", ty_name(t));
+    diag_error(at->loc, "cannot await a value of type %s", ty_name(t));
     return t;
+}
+
+static Type *await_expr(Checker *c, Node *n) {
+    if (!c->fn->is_async)
+        diag_error_hint(n->loc, "make the enclosing function an `async func`",
+                        "'await' is only allowed inside 'async func'");
+    Node *e = n->lhs;
+    Node *outer = c->awaited;
+    c->awaited = e;
+    Type *t = expr(c, e, NULL);
+    c->awaited = outer;
+    n->await_id = c->fn->awaits.n;
+    vec_push(&c->fn->awaits, n);
+    return awaited_type(c, n, e, t);
+}
+
+/* SocketAddr::parse(text), TcpListener::bind(addr), TcpStream::connect(addr)
+ * (addr: a SocketAddr or its text), Buffer::new(cap). */
+static Type *net_ctor(Checker *c, Node *n, Node *callee) {
+    static const struct { const char *qual, *name; int builtin; TypeKind ok; } ctors[] = {
+        {"SocketAddr", "parse", BI_ADDR_PARSE, TY_SOCKADDR},
+        {"TcpListener", "bind", BI_BIND, TY_LISTENER},
+        {"AsyncTcpListener", "bind", BI_BIND, TY_LISTENER},
+        {"TcpStream", "connect", BI_CONNECT, TY_STREAM},
+        {"AsyncTcpStream", "connect", BI_CONNECT, TY_STREAM},
+        {"Buffer", "new", BI_BUFFER_NEW, TY_BUFFER},
+    };
+    for (size_t i = 0; i < sizeof ctors / sizeof ctors[0]; i++) {
+        if (strcmp(callee->qual, ctors[i].qual) || strcmp(callee->name, ctors[i].name))
+            continue;
+        n->builtin = ctors[i].builtin;
+        if (!check_argc(n, callee->name, 1, 1))
+            return T(TY_NEVER);
+        if (n->builtin == BI_BUFFER_NEW) {
+            expect_type(c, arg(n, 0), T(TY_I64));
+            return T(TY_BUFFER);
+        }
+        Type *a = value(c, arg(n, 0), NULL);
+        if (a->kind != TY_STR && (n->builtin == BI_ADDR_PARSE || a->kind != TY_SOCKADDR) &&
+            a->kind != TY_NEVER)
+            diag_error(arg(n, 0)->loc, "type mismatch: expected %s, found %s",
+                       n->builtin == BI_ADDR_PARSE ? "Str" : "SocketAddr or Str", ty_name(a));
+        return ty_make(TY_OUTCOME, T(ctors[i].ok), lib_type(c, n, "NetError"));
+    }
+    diag_error(n->loc, "no function '%s::%s'", callee->qual, callee->name);
+    return T(TY_NEVER);
+}
+
+/* timeout(d, fut): Outcome[T, TimeoutError], only as await's operand. */
+static Type *timeout_call(Checker *c, Node *n) {
+    n->builtin = BI_TIMEOUT;
+    bool awaited = c->awaited == n;
+    c->awaited = NULL;
+    if (!awaited)
+        diag_error_hint(n->loc, "write `await timeout(d, fut)` inside an async func",
+                        "'timeout' must be awaited");
+    if (!check_argc(n, "timeout", 2, 2))
+        return T(TY_NEVER);
+    expect_type(c, arg(n, 0), T(TY_DURATION));
+    Node *fut = arg(n, 1);
+    Type *t = awaited_type(c, n, fut, expr(c, fut, NULL));
+    if (fut->builtin == BI_TIMEOUT) {
+        diag_error_hint(fut->loc, "move the inner timeout into an async func",
+                        "a timeout cannot directly wrap another timeout");
+        return T(TY_NEVER);
+    }
+    return ty_make(TY_OUTCOME, t, T(TY_TIMEOUT_ERROR));
 }
 
 /* --------------------------------------------------- control flow */
@@ -976,10 +1204,35 @@ static Type *tuple(Checker *c, Node *n, Type *want) {
     return ty_tuple(&elems);
 }
 
+/* A guard stands for the value it guards: wraps `n->lhs` (a guard) in a
+ * dereference and returns the guarded type. */
+static Type *see_through(Node *n, Type *t) {
+    Node *d = arena_alloc(sizeof *d);
+    d->kind = ND_DEREF;
+    d->loc = n->lhs->loc;
+    d->lhs = n->lhs;
+    d->ty = t->a;
+    n->lhs = d;
+    return t->a;
+}
+
+/* *g: the value guarded by MutexGuard g. */
+static Type *deref(Checker *c, Node *n) {
+    Type *t = value(c, n->lhs, NULL);
+    if (t->kind == TY_GUARD)
+        return t->a;
+    if (t->kind != TY_NEVER)
+        diag_error_hint(n->loc, "only a MutexGuard (from `await m.lock()`) can be dereferenced",
+                        "cannot dereference a value of type %s", ty_name(t));
+    return T(TY_NEVER);
+}
+
 static Type *field(Checker *c, Node *n) {
     Type *t = value(c, n->lhs, NULL);
     if (t->kind == TY_NEVER)
         return t;
+    if (t->kind == TY_GUARD)
+        t = see_through(n, t);
     if (n->ival != UINT64_MAX) {
         if (t->kind == TY_TUPLE && n->ival < (uint64_t)t->elems.n)
             return t->elems.v[n->ival];
@@ -1001,14 +1254,15 @@ static Type *field(Checker *c, Node *n) {
 /* -------------------------------------------------- bindings */
 
 static Var *root_var(Node *n) {
-    while (n->kind == ND_FIELD)
+    while (n->kind == ND_FIELD || n->kind == ND_DEREF ||
+           (n->kind == ND_METHOD && n->builtin == BI_GUARD_SELF))
         n = n->lhs;
     return n->kind == ND_PATH ? n->var : NULL;
 }
 
 static Type *assign(Checker *c, Node *n) {
     Node *l = n->lhs;
-    if (l->kind != ND_PATH && l->kind != ND_FIELD) {
+    if (l->kind != ND_PATH && l->kind != ND_FIELD && l->kind != ND_DEREF) {
         diag_error(l->loc, "cannot assign to this expression");
         value(c, n->rhs, NULL);
         return T(TY_UNIT);
@@ -1273,6 +1527,7 @@ static Type *expr_kind(Checker *c, Node *n, Type *want) {
     case ND_METHOD: return method(c, n);
     case ND_FIELD: return field(c, n);
     case ND_UNARY: return unary(c, n);
+    case ND_DEREF: return deref(c, n);
     case ND_BINARY: return binary(c, n);
     case ND_AWAIT: return await_expr(c, n);
     case ND_IF: return if_expr(c, n, want);

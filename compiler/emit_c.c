@@ -64,6 +64,8 @@ typedef struct Fn {
     Vec open_loops;             /* async: ids of the loops being emitted */
     Vec loop_awaits;            /* async: loop id -> contains an await */
     Buf aw;                     /* async: aw union members */
+    Buf drops;                  /* async: the drop function's switch cases */
+    struct Timeout *tmo;        /* async: the timeout(d, fut) being emitted */
     Vec scopes;                 /* EScope* */
     int indent, ntemp, nlabel;
 } Fn;
@@ -164,6 +166,12 @@ static const char *dup_expr(Type *t, const char *x) {
     case TY_RECEIVER: return arena_printf("(tml_receiver_retain(%s), %s)", x, x);
     case TY_ATOMIC: return arena_printf("(tml_atomic_retain(%s), %s)", x, x);
     case TY_LIST: return arena_printf("(tml_list_retain(%s), %s)", x, x);
+    case TY_MUTEX: return arena_printf("(tml_mutex_retain(%s), %s)", x, x);
+    case TY_GUARD: return arena_printf("tml_guard_take(&%s)", x);    /* a guard moves */
+    case TY_SEMAPHORE: return arena_printf("(tml_sem_retain(%s), %s)", x, x);
+    case TY_NOTIFY: return arena_printf("(tml_notify_retain(%s), %s)", x, x);
+    case TY_BUFFER: return arena_printf("(tml_buffer_retain(%s), %s)", x, x);
+    case TY_LISTENER: case TY_STREAM: return arena_printf("(tml_tcp_retain(%s), %s)", x, x);
     default: return arena_printf("tml_dup_%s(%s)", t->mangled, x);
     }
 }
@@ -172,8 +180,15 @@ static const char *drop_stmt(Type *t, const char *x) {
     switch (t->kind) {
     case TY_STR: return arena_printf("tml_str_release(%s);", x);
     case TY_JOIN: return arena_printf("tml_join_release(%s);", x);
-    case TY_SENDER: return arena_printf("tml_sender_release(%s);", x);
-    case TY_RECEIVER: return arena_printf("tml_receiver_release(%s);", x);
+    /* channel ends and guards may have been released by drop(): NULL */
+    case TY_SENDER: return arena_printf("if (%s) tml_sender_release(%s);", x, x);
+    case TY_RECEIVER: return arena_printf("if (%s) tml_receiver_release(%s);", x, x);
+    case TY_GUARD: return arena_printf("tml_guard_release(&%s);", x);
+    case TY_MUTEX: return arena_printf("tml_mutex_release(%s);", x);
+    case TY_SEMAPHORE: return arena_printf("tml_sem_unref(%s);", x);
+    case TY_NOTIFY: return arena_printf("tml_notify_release(%s);", x);
+    case TY_BUFFER: return arena_printf("tml_buffer_release(%s);", x);
+    case TY_LISTENER: case TY_STREAM: return arena_printf("tml_tcp_release(%s);", x);
     case TY_ATOMIC: return arena_printf("tml_atomic_release(%s);", x);
     case TY_LIST: return arena_printf("tml_list_release(%s);", x);
     default: return arena_printf("tml_drop_%s(&%s);", t->mangled, x);
@@ -327,7 +342,16 @@ static Val str_of(Fn *F, Val v, Type *t) {
     case TY_UNIT: case TY_NEVER: return str_lit("()", 2);
     case TY_DURATION:
         return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_dur_to_string(%s)", v.c));
-    case TY_RECV_ERROR: return str_lit("receiving on a closed channel", 29);
+    case TY_BUFFER:
+        return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_buffer_to_string(%s)", v.c));
+    case TY_SOCKADDR: {
+        Val a = to_tmp(F, t, v.c);
+        return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_sockaddr_to_string(&%s)", a.c));
+    }
+    case TY_RECV_ERROR: case TY_TIMEOUT_ERROR:     /* one message each: the value is unused */
+        line(F, "(void)%s;", v.c);
+        return t->kind == TY_RECV_ERROR ? str_lit("receiving on a closed channel", 29)
+                                        : str_lit("deadline has elapsed", 20);
     case TY_JOIN_ERROR:
         return val(arena_printf("tml_join_error_string(%s)", v.c), false);
     default:
@@ -439,7 +463,11 @@ static Val binary(Fn *F, Node *n) {
     Val r = coerce(emit(F, n->rhs), n->rhs->ty, lt);
     if (lt->kind == TY_NEVER || n->rhs->ty->kind == TY_NEVER)
         return unit_val();      /* unreachable: an operand left the function */
-    Val res = is_cmp_op(n->op) ? compare(F, n->op, l, r, lt) : arith(F, n->op, l, r, lt, n->loc);
+    Val res;
+    if (lt->kind == TY_INSTANT && !is_cmp_op(n->op))    /* Instant +/- Duration */
+        res = to_tmp(F, lt, arena_printf("%s %s tml_dur_ns(%s)", l.c, n->op, r.c));
+    else
+        res = is_cmp_op(n->op) ? compare(F, n->op, l, r, lt) : arith(F, n->op, l, r, lt, n->loc);
     release(F, l, lt);
     release(F, r, lt);
     return res;
@@ -479,9 +507,14 @@ static Val field(Fn *F, Node *n) {
     return kept;
 }
 
+static const char *guard_place(Node *d, const char *g);
+static Node *guard_of(Node *d);
+
 static const char *lvalue(Fn *F, Node *n) {
     if (n->kind == ND_PATH)
         return var_c(F, n->var);
+    if (n->kind == ND_DEREF)
+        return guard_place(n, lvalue(F, guard_of(n)));
     const char *base = lvalue(F, n->lhs);
     if (n->lhs->ty->kind == TY_TUPLE)
         return arena_printf("%s.f%d", base, (int)n->ival);
@@ -634,6 +667,70 @@ static void poll_leaf(Fn *F, const char *poll_call) {
     line(F, "    return TML_PENDING;");
 }
 
+/* `await timeout(d, fut)`: the future awaited at `at` runs beside a
+ * sleep; whichever is Ready first wins and the other is dropped. */
+typedef struct Timeout {
+    Node *at;                   /* the await */
+    const char *ns;             /* the duration, ns (evaluated before fut) */
+    const char *timer;          /* the sleep leaf's lvalue */
+    const char *expired;        /* I32 temp: 1 when the timer won */
+} Timeout;
+
+/* Declares the future awaited at `at`, of C type `ctype`, in the aw
+ * union and returns its lvalue. Under timeout it shares a member with
+ * the timer. */
+static const char *aw_member(Fn *F, Node *at, const char *ctype) {
+    int id = at->await_id;
+    if (F->tmo && F->tmo->at == at) {
+        buf_printf(&F->aw, "        struct { %s in; tml_sleep_fut timer; } a%d;\n", ctype, id);
+        F->tmo->timer = arena_printf("fr->aw.a%d.timer", id);
+        return arena_printf("fr->aw.a%d.in", id);
+    }
+    buf_printf(&F->aw, "        %s a%d;\n", ctype, id);
+    return arena_printf("fr->aw.a%d", id);
+}
+
+/* The drop function's case for resume state `state`: the awaited future
+ * (`drop`, C statements) and every value the open scopes own. */
+static void drop_case(Fn *F, int state, const char *drop) {
+    buf_printf(&F->drops, "    case %d:\n", state);
+    if (drop && *drop)
+        buf_printf(&F->drops, "        %s\n", drop);
+    for (int i = F->scopes.n - 1; i >= 0; i--) {
+        EScope *sc = F->scopes.v[i];
+        for (int k = sc->owned.n - 1; k >= 0; k--) {
+            Owned *o = sc->owned.v[k];
+            buf_printf(&F->drops, "        %s\n", drop_stmt(o->ty, o->lv));
+        }
+    }
+    buf_printf(&F->drops, "        break;\n");
+}
+
+/* Suspends on the future set up at `at` (already initialised): polls it
+ * with `poll_call` until Ready. `drop` (C statements, "" for none)
+ * cancels it when the frame is dropped while it waits. */
+static void suspend(Fn *F, Node *at, const char *poll_call, const char *drop) {
+    Timeout *t = F->tmo && F->tmo->at == at ? F->tmo : NULL;
+    if (!t) {
+        drop_case(F, resume_point(F, at->await_id), drop);
+        poll_leaf(F, poll_call);
+        return;
+    }
+    line(F, "tml_sleep_init(&%s, %s);", t->timer, t->ns);
+    int state = resume_point(F, at->await_id);
+    drop_case(F, state, arena_printf("%s tml_sleep_drop(&%s);", drop, t->timer));
+    line(F, "if (%s == TML_READY) {", poll_call);
+    line(F, "    tml_sleep_drop(&%s);", t->timer);
+    line(F, "    %s = 0;", t->expired);
+    line(F, "} else if (tml_sleep_poll(&%s, cx) == TML_READY) {", t->timer);
+    if (*drop)
+        line(F, "    %s", drop);
+    line(F, "    %s = 1;", t->expired);
+    line(F, "} else {");
+    line(F, "    return TML_PENDING;");
+    line(F, "}");
+}
+
 static const char *dur_ns(Fn *F, Node *d) {
     Val v = emit(F, d);
     return arena_printf("tml_dur_ns(%s)", v.c);
@@ -651,19 +748,226 @@ static Val outcome_from_status(Fn *F, Type *t, const char *status, const char *o
     return val(r, true);
 }
 
-/* await h / h.join(): Outcome[T, JoinError]. */
-static Val join(Fn *F, Node *at, Node *h, bool awaited) {
-    Type *t = at->ty;
+/* rx.recv_timeout(d): Outcome[T, RecvTimeoutError { Timeout, Disconnected }]. */
+static Val recv_timeout(Fn *F, Node *at, Node *m, bool awaited) {
+    Val ch = emit(F, m->lhs);
+    const char *ns = dur_ns(F, m->args.v[0]);
+    const char *out = tmp(F, m->lhs->ty->a);
+    const char *status;
+    if (awaited) {
+        const char *aw = aw_member(F, at, "tml_recv_timeout_fut");
+        line(F, "tml_recv_timeout_init(&%s, %s, &%s, %s);", aw, ch.c, out, ns);
+        suspend(F, at, arena_printf("tml_recv_timeout_poll(&%s, cx)", aw),
+                arena_printf("tml_recv_timeout_drop(&%s);", aw));
+        status = arena_printf("%s.status", aw);
+    } else {
+        status = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_recv_timeout_blocking(%s, &%s, %s)",
+                                                         ch.c, out, ns)).c;
+    }
+    Val r = outcome_from_status(F, m->ty, status, out,
+                                arena_printf("(%s){%s == TML_CHAN_TIMEOUT ? 0 : 1}",
+                                             ty_c(m->ty->b), status));
+    release(F, ch, m->lhs->ty);
+    return r;
+}
+
+/* ------------------------------------------------------------- TCP */
+
+/* The NetError (a prelude struct over the NetErrorKind enum, in TML_NET_*
+ * order) of the Outcome type `ot` for the nonzero code `st`. */
+static const char *net_error(Type *ot, const char *st) {
+    return arena_printf("(%s){{(uint32_t)(%s) - 1}}", ty_c(ot->b), st);
+}
+
+/* An address argument (SocketAddr, or Str parsed here) in a temporary;
+ * *st gets the parse status (0 for a SocketAddr). */
+static const char *addr_arg(Fn *F, Node *a, const char **st) {
+    Val v = emit(F, a);
+    if (a->ty->kind == TY_SOCKADDR) {
+        *st = "0";
+        return to_tmp(F, a->ty, v.c).c;
+    }
+    const char *addr = tmp(F, ty_prim(TY_SOCKADDR));
+    *st = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_sockaddr_parse(%s, &%s)", v.c, addr)).c;
+    release(F, v, a->ty);
+    return addr;
+}
+
+/* SocketAddr::parse, TcpListener::bind, TcpStream::connect: Outcome[_, NetError]. */
+static Val net_ctor(Fn *F, Node *at, Node *n, bool awaited) {
+    const char *st;
+    const char *addr = addr_arg(F, n->args.v[0], &st);
+    if (n->builtin == BI_ADDR_PARSE)
+        return outcome_from_status(F, n->ty, st, addr, net_error(n->ty, st));
+    const char *res = tmp(F, n->ty->a);
+    const char *status = to_tmp(F, ty_prim(TY_I32), st).c;
+    line(F, "if (%s == 0) {", status);
+    F->indent++;
+    if (n->builtin == BI_BIND) {
+        line(F, "%s = tml_tcp_bind(&%s, &%s);", status, addr, res);
+    } else if (awaited) {
+        const char *aw = aw_member(F, at, "tml_connect_fut");
+        line(F, "tml_connect_init(&%s, &%s);", aw, addr);
+        suspend(F, at, arena_printf("tml_connect_poll(&%s, cx)", aw),
+                arena_printf("tml_connect_drop(&%s);", aw));
+        line(F, "%s = %s.status;", status, aw);
+        line(F, "%s = %s.stream;", res, aw);
+    } else {
+        line(F, "%s = tml_tcp_connect_blocking(&%s, &%s);", status, addr, res);
+    }
+    F->indent--;
+    line(F, "}");
+    return outcome_from_status(F, n->ty, status, res, net_error(n->ty, status));
+}
+
+/* l.accept(), s.read(buf), s.write(buf), s.write_all(buf): wait-capable. */
+static Val net_io(Fn *F, Node *at, Node *m, bool awaited) {
+    static const char *names[] = {"accept", "read", "write", "write_all"};
+    int k = m->builtin == BI_ACCEPT ? 0 : m->builtin == BI_READ ? 1 : m->builtin == BI_WRITE ? 2 : 3;
+    Val s = emit(F, m->lhs);
+    Val buf = k ? emit(F, m->args.v[0]) : unit_val();
+    const char *args = k ? arena_printf("%s, %s", s.c, buf.c) : s.c;
+    const char *status, *ok = NULL;
+    if (awaited) {
+        const char *aw = aw_member(F, at, arena_printf("tml_%s_fut", names[k]));
+        line(F, "tml_%s_init(&%s, %s);", names[k], aw, args);
+        suspend(F, at, arena_printf("tml_%s_poll(&%s, cx)", names[k], aw),
+                arena_printf("tml_%s_drop(&%s);", names[k], aw));
+        status = arena_printf("%s.status", aw);
+        if (k == 0)
+            ok = arena_printf("(%s){%s.stream, %s.peer}", ty_c(m->ty->a), aw, aw);
+        else if (k < 3)
+            ok = arena_printf("%s.n", aw);
+    } else {
+        const char *fn = arena_printf("tml_tcp_%s_blocking", names[k]);
+        if (k == 0) {
+            const char *pair = tmp(F, m->ty->a);
+            status = to_tmp(F, ty_prim(TY_I32), arena_printf("%s(%s, &%s.f0, &%s.f1)", fn, s.c,
+                                                             pair, pair)).c;
+            ok = pair;
+        } else if (k < 3) {
+            const char *n = tmp(F, ty_prim(TY_I64));
+            status = to_tmp(F, ty_prim(TY_I32), arena_printf("%s(%s, &%s)", fn, args, n)).c;
+            ok = n;
+        } else {
+            status = to_tmp(F, ty_prim(TY_I32), arena_printf("%s(%s)", fn, args)).c;
+        }
+    }
+    Val r = outcome_from_status(F, m->ty, status, ok, net_error(m->ty, status));
+    release(F, buf, ty_prim(TY_BUFFER));
+    release(F, s, m->lhs->ty);
+    return r;
+}
+
+/* Buffer methods (variant: len, capacity, clear, write_byte, read_byte,
+ * write_str, is_empty) on buffer `b`. */
+static Val buffer_op(Fn *F, Node *n, Val b) {
+    switch (n->variant) {
+    case 0: return to_tmp(F, n->ty, arena_printf("tml_buffer_len(%s)", b.c));
+    case 1: return to_tmp(F, n->ty, arena_printf("tml_buffer_capacity(%s)", b.c));
+    case 2: line(F, "tml_buffer_clear(%s);", b.c); return unit_val();
+    case 3: {
+        Val x = emit(F, n->args.v[0]);
+        line(F, "tml_buffer_write_byte(%s, %s);", b.c, x.c);
+        return unit_val();
+    }
+    case 4: {
+        const char *r = tmp(F, n->ty);
+        line(F, "memset(&%s, 0, sizeof %s);", r, r);
+        line(F, "%s.tag = tml_buffer_read_byte(%s, &%s.val);", r, b.c, r);
+        return val(r, true);
+    }
+    case 5: {
+        Val x = emit(F, n->args.v[0]);
+        line(F, "tml_buffer_write_str(%s, %s);", b.c, x.c);
+        release(F, x, ty_prim(TY_STR));
+        return unit_val();
+    }
+    default: return to_tmp(F, n->ty, arena_printf("tml_buffer_len(%s) == 0", b.c));
+    }
+}
+
+/* ------------------------------------------------------------ guards */
+
+/* The guard a dereference reads: `*g` and `*g.get()` / `*g.get_mut()`. */
+static Node *guard_of(Node *d) {
+    Node *g = d->lhs;
+    return g->kind == ND_METHOD && g->builtin == BI_GUARD_SELF ? g->lhs : g;
+}
+
+/* The value guarded by guard expression `g`, as an lvalue. */
+static const char *guard_place(Node *d, const char *g) {
+    return arena_printf("(*(%s *)tml_guard_value(%s, %d, %d))", ty_c(d->ty), g, d->loc.line,
+                        d->loc.col);
+}
+
+/* *g: borrowed from a guard variable; an unbound guard (`*(await
+ * m.lock())`) is released at once, after its value is copied out. */
+static Val deref_(Fn *F, Node *n) {
+    Node *gn = guard_of(n);
+    Val g = emit(F, gn);
+    Val v = val(guard_place(n, g.c), false);
+    if (!g.owned)
+        return v;
+    Val kept = to_tmp(F, n->ty, ty_managed(n->ty) ? dup_expr(n->ty, v.c) : v.c);
+    release(F, g, gn->ty);
+    return kept;
+}
+
+/* m.lock(): a MutexGuard holding a reference to the mutex. */
+static Val lock(Fn *F, Node *at, Node *m, bool awaited) {
+    Val mv = emit(F, m->lhs);
+    if (awaited) {
+        const char *aw = aw_member(F, at, "tml_lock_fut");
+        line(F, "tml_lock_init(&%s, %s);", aw, mv.c);
+        suspend(F, at, arena_printf("tml_lock_poll(&%s, cx)", aw),
+                arena_printf("tml_lock_drop(&%s);", aw));
+    } else {
+        line(F, "tml_mutex_lock_blocking(%s);", mv.c);
+    }
+    Val g = to_tmp(F, m->ty, arena_printf("(tml_mutex_retain(%s), %s)", mv.c, mv.c));
+    release(F, mv, m->lhs->ty);
+    return g;
+}
+
+/* s.acquire() / n.notified(): Unit once a permit (notification) is ours. */
+static Val permit(Fn *F, Node *at, Node *m, bool awaited) {
+    Val h = emit(F, m->lhs);
+    bool sem = m->builtin == BI_ACQUIRE;
+    if (awaited) {
+        const char *kind = sem ? "acquire" : "notified";
+        const char *aw = aw_member(F, at, arena_printf("tml_%s_fut", kind));
+        line(F, "tml_%s_init(&%s, %s);", kind, aw, h.c);
+        suspend(F, at, arena_printf("tml_%s_poll(&%s, cx)", kind, aw),
+                arena_printf("tml_%s_drop(&%s);", kind, aw));
+    } else {
+        line(F, sem ? "tml_sem_acquire_blocking(%s);" : "tml_notified_blocking(%s);", h.c);
+    }
+    release(F, h, m->lhs->ty);
+    return unit_val();
+}
+
+/* drop(x): releases the guard or channel end in variable x now; its
+ * scope's release then finds NULL. */
+static Val drop_(Fn *F, Node *n) {
+    Node *x = n->args.v[0];
+    const char *lv = lvalue(F, x);
+    line(F, "%s", drop_stmt(x->ty, lv));
+    line(F, "%s = NULL;", lv);
+    return unit_val();
+}
+
+/* await h / h.join(): t = Outcome[T, JoinError]. */
+static Val join(Fn *F, Node *at, Node *h, Type *t, bool awaited) {
     Val hv = emit(F, h);
     const char *out = is_unit(t->a) ? NULL : tmp(F, t->a);
     const char *outp = out ? arena_printf("&%s", out) : "NULL";
     const char *err;
     if (awaited) {
-        const char *aw = arena_printf("fr->aw.a%d", at->await_id);
-        buf_printf(&F->aw, "        tml_join_fut a%d;\n", at->await_id);
+        const char *aw = aw_member(F, at, "tml_join_fut");
         line(F, "tml_join_init(&%s, %s, %s);", aw, hv.c, outp);
-        resume_point(F, at->await_id);
-        poll_leaf(F, arena_printf("tml_join_poll(&%s, cx)", aw));
+        suspend(F, at, arena_printf("tml_join_poll(&%s, cx)", aw),
+                arena_printf("tml_join_drop(&%s);", aw));
         err = arena_printf("%s.err", aw);
     } else {
         err = to_tmp(F, ty_prim(TY_JOIN_ERROR), arena_printf("tml_join_blocking(%s, %s)", hv.c,
@@ -683,11 +987,10 @@ static Val send(Fn *F, Node *at, Node *m, bool awaited) {
     line(F, "%s = %s;", slotv, v.c);
     const char *status;
     if (awaited) {
-        const char *aw = arena_printf("fr->aw.a%d", at->await_id);
-        buf_printf(&F->aw, "        tml_send_fut a%d;\n", at->await_id);
+        const char *aw = aw_member(F, at, "tml_send_fut");
         line(F, "tml_send_init(&%s, %s, &%s);", aw, ch.c, slotv);
-        resume_point(F, at->await_id);
-        poll_leaf(F, arena_printf("tml_send_poll(&%s, cx)", aw));
+        suspend(F, at, arena_printf("tml_send_poll(&%s, cx)", aw),
+                arena_printf("tml_send_drop(&%s);", aw));
         status = arena_printf("%s.status", aw);
     } else {
         status = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_send_blocking(%s, &%s)", ch.c,
@@ -707,11 +1010,10 @@ static Val recv(Fn *F, Node *at, Node *m, bool awaited) {
     const char *out = tmp(F, et);
     const char *status;
     if (awaited) {
-        const char *aw = arena_printf("fr->aw.a%d", at->await_id);
-        buf_printf(&F->aw, "        tml_recv_fut a%d;\n", at->await_id);
+        const char *aw = aw_member(F, at, "tml_recv_fut");
         line(F, "tml_recv_init(&%s, %s, &%s);", aw, ch.c, out);
-        resume_point(F, at->await_id);
-        poll_leaf(F, arena_printf("tml_recv_poll(&%s, cx)", aw));
+        suspend(F, at, arena_printf("tml_recv_poll(&%s, cx)", aw),
+                arena_printf("tml_recv_drop(&%s);", aw));
         status = arena_printf("%s.status", aw);
     } else {
         status = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_recv_blocking(%s, &%s)", ch.c,
@@ -722,18 +1024,46 @@ static Val recv(Fn *F, Node *at, Node *m, bool awaited) {
     return r;
 }
 
+/* Waits until the monotonic clock reaches `deadline` (ns): the task
+ * under await, else the thread. */
+static void sleep_until(Fn *F, Node *at, const char *deadline, bool awaited) {
+    if (!awaited) {
+        line(F, "tml_sleep_blocking(%s - tml_now_ns());", deadline);
+        return;
+    }
+    const char *aw = aw_member(F, at, "tml_sleep_fut");
+    line(F, "tml_sleep_until_init(&%s, %s);", aw, deadline);
+    suspend(F, at, arena_printf("tml_sleep_poll(&%s, cx)", aw),
+            arena_printf("tml_sleep_drop(&%s);", aw));
+}
+
+/* sleep(d) / sleep_until(t) */
 static Val sleep_(Fn *F, Node *at, Node *call, bool awaited) {
+    if (call->variant) {
+        sleep_until(F, at, emit(F, call->args.v[0]).c, awaited);
+        return unit_val();
+    }
     const char *ns = dur_ns(F, call->args.v[0]);
     if (!awaited) {
         line(F, "tml_sleep_blocking(%s);", ns);
         return unit_val();
     }
-    const char *aw = arena_printf("fr->aw.a%d", at->await_id);
-    buf_printf(&F->aw, "        tml_sleep_fut a%d;\n", at->await_id);
+    const char *aw = aw_member(F, at, "tml_sleep_fut");
     line(F, "tml_sleep_init(&%s, %s);", aw, ns);
-    resume_point(F, at->await_id);
-    poll_leaf(F, arena_printf("tml_sleep_poll(&%s, cx)", aw));
+    suspend(F, at, arena_printf("tml_sleep_poll(&%s, cx)", aw),
+            arena_printf("tml_sleep_drop(&%s);", aw));
     return unit_val();
+}
+
+/* iv.tick(): waits for the interval's next deadline, returns it (an
+ * Instant) and schedules the one after; missed ticks fire at once, one
+ * per call, as Tokio's default (MissedTickBehavior::Burst). */
+static Val tick(Fn *F, Node *at, Node *m, bool awaited) {
+    const char *iv = lvalue(F, m->lhs);
+    Val due = to_tmp(F, ty_prim(TY_INSTANT), arena_printf("%s.next_ns", iv));
+    sleep_until(F, at, due.c, awaited);
+    line(F, "%s.next_ns = %s + %s.period_ns;", iv, due.c, iv);
+    return due;
 }
 
 static Val yield_(Fn *F, Node *at, bool awaited) {
@@ -741,11 +1071,9 @@ static Val yield_(Fn *F, Node *at, bool awaited) {
         line(F, "tml_yield_blocking();");
         return unit_val();
     }
-    const char *aw = arena_printf("fr->aw.a%d", at->await_id);
-    buf_printf(&F->aw, "        tml_yield_fut a%d;\n", at->await_id);
+    const char *aw = aw_member(F, at, "tml_yield_fut");
     line(F, "tml_yield_init(&%s);", aw);
-    resume_point(F, at->await_id);
-    poll_leaf(F, arena_printf("tml_yield_poll(&%s, cx)", aw));
+    suspend(F, at, arena_printf("tml_yield_poll(&%s, cx)", aw), "");
     return unit_val();
 }
 
@@ -775,9 +1103,8 @@ static void store_params(Fn *F, Func *g, Vec *vals, const char *frame, const cha
 static Val await_call(Fn *F, Node *at, Node *call) {
     Func *g = call->fn;
     bool boxed = lower_edge_boxed(F->f, g);
-    const char *aw = arena_printf("fr->aw.a%d", at->await_id);
-    buf_printf(&F->aw, "        %s %sa%d;\n", frame_struct(g), boxed ? "*" : "", at->await_id);
     Vec vals = call_args(F, call);
+    const char *aw = aw_member(F, at, arena_printf("%s%s", frame_struct(g), boxed ? " *" : ""));
     const char *sep = boxed ? "->" : ".";
     if (boxed)
         line(F, "%s = tml_alloc(sizeof *%s);", aw, aw);
@@ -785,32 +1112,82 @@ static Val await_call(Fn *F, Node *at, Node *call) {
      * and the callee writes every other field before it reads it. */
     line(F, "%s%sstate = 0;", aw, sep);
     store_params(F, g, &vals, aw, sep);
-    resume_point(F, at->await_id);
-    poll_leaf(F, arena_printf("tml_u_%s_poll(%s%s, cx)", g->cname, boxed ? "" : "&", aw));
+    const char *ref = boxed ? aw : arena_printf("&%s", aw);
+    suspend(F, at, arena_printf("tml_u_%s_poll(%s, cx)", g->cname, ref),
+            boxed ? arena_printf("tml_u_%s_drop(%s); tml_free(%s);", g->cname, aw, aw)
+                  : arena_printf("tml_u_%s_drop(%s);", g->cname, ref));
     Val r = unit_val();
-    if (!is_unit(g->ret))
-        r = to_tmp(F, g->ret, arena_printf("%s%sret", aw, boxed ? "->" : "."));
+    bool timed = F->tmo && F->tmo->at == at;
+    if (timed) {                    /* a dropped callee has no result */
+        line(F, "if (!%s) {", F->tmo->expired);
+        F->indent++;
+    }
+    if (!is_unit(g->ret)) {
+        r = val(tmp(F, g->ret), true);
+        line(F, "%s = %s%sret;", r.c, aw, boxed ? "->" : ".");
+    }
     if (boxed)
         line(F, "tml_free(%s);", aw);
+    if (timed) {
+        F->indent--;
+        line(F, "}");
+    }
     return r;
 }
 
-static Val await_expr(Fn *F, Node *n) {
-    Node *e = n->lhs;
+static Val timeout_(Fn *F, Node *at, Node *call);
+
+/* Awaits `e` at the await `at` (or, under timeout, beside its timer). */
+static Val awaited(Fn *F, Node *at, Node *e) {
     if (e->kind == ND_CALL && e->fn && e->fn->is_async)
-        return await_call(F, n, e);
+        return await_call(F, at, e);
+    if (e->builtin == BI_TIMEOUT)
+        return timeout_(F, at, e);
     if (e->builtin == BI_SLEEP)
-        return sleep_(F, n, e, true);
+        return sleep_(F, at, e, true);
     if (e->builtin == BI_SEND)
-        return send(F, n, e, true);
+        return send(F, at, e, true);
     if (e->builtin == BI_RECV)
-        return recv(F, n, e, true);
+        return recv(F, at, e, true);
     if (e->builtin == BI_YIELD)
-        return yield_(F, n, true);
+        return yield_(F, at, true);
+    if (e->builtin == BI_TICK)
+        return tick(F, at, e, true);
+    if (e->builtin == BI_LOCK)
+        return lock(F, at, e, true);
+    if (e->builtin == BI_RECV_TIMEOUT)
+        return recv_timeout(F, at, e, true);
+    if (e->builtin == BI_CONNECT)
+        return net_ctor(F, at, e, true);
+    if (e->builtin == BI_ACCEPT || e->builtin == BI_READ || e->builtin == BI_WRITE ||
+        e->builtin == BI_WRITE_ALL)
+        return net_io(F, at, e, true);
+    if (e->builtin == BI_ACQUIRE || e->builtin == BI_NOTIFIED)
+        return permit(F, at, e, true);
     if (e->ty->kind == TY_JOIN)
-        return join(F, n, e, true);
+        return join(F, at, e, ty_make(TY_OUTCOME, e->ty->a, ty_prim(TY_JOIN_ERROR)), true);
     return emit(F, e);   /* Never-typed operand */
 }
+
+/* await timeout(d, fut): Outcome[T, TimeoutError]. The duration is
+ * evaluated first, then fut is set up and polled beside a sleep: fut
+ * first (as Tokio), so a future that is Ready at once never expires. */
+static Val timeout_(Fn *F, Node *at, Node *call) {
+    Timeout t = {at, dur_ns(F, call->args.v[0]), NULL, tmp(F, ty_prim(TY_I32))};
+    Timeout *outer = F->tmo;
+    F->tmo = &t;
+    Val v = awaited(F, at, call->args.v[1]);
+    F->tmo = outer;
+    Type *ot = call->ty;
+    const char *r = tmp(F, ot);
+    line(F, "memset(&%s, 0, sizeof %s);", r, r);
+    line(F, "%s.tag = %s;", r, t.expired);
+    if (!is_unit(ot->a))
+        line(F, "if (!%s) %s.ok = %s;", t.expired, r, v.c);
+    return val(r, true);
+}
+
+static Val await_expr(Fn *F, Node *n) { return awaited(F, n, n->lhs); }
 
 /* spawn(f(args)) / block_on(f(args)) */
 static Val spawn_or_block(Fn *F, Node *n) {
@@ -938,6 +1315,13 @@ static Val call(Fn *F, Node *n) {
         return to_tmp(F, n->ty, arena_printf("tml_dur_from(%s, %s)", v.c, units[n->variant]));
     }
     case BI_INSTANT_NOW: return to_tmp(F, n->ty, "tml_now_ns()");
+    case BI_INTERVAL: {
+        const char *ns = dur_ns(F, n->args.v[0]);
+        Val p = to_tmp(F, ty_prim(TY_I64), ns);
+        line(F, "if (%s <= 0)", p.c);
+        line(F, "    tml_panic_at(%s, \"interval period must be positive\");", loc_args(n->loc));
+        return to_tmp(F, n->ty, arena_printf("(tml_Interval){tml_now_ns(), %s}", p.c));
+    }
     case BI_YIELD: return yield_(F, NULL, false);
     case BI_LIST_NEW: {
         Type *et = n->ty->a;
@@ -950,6 +1334,27 @@ static Val call(Fn *F, Node *n) {
         Val v = emit(F, n->args.v[0]);
         return to_tmp(F, n->ty, arena_printf("tml_atomic_new((int64_t)%s)", v.c));
     }
+    case BI_MUTEX_NEW: {
+        Type *et = n->ty->a;
+        Val v = take(F, n->args.v[0], et);
+        const char *cell = tmp(F, et);      /* moved into the mutex */
+        line(F, "%s = %s;", cell, v.c);
+        const char *drop = ty_managed(et) ? arena_printf("tml_vdrop_%s", et->mangled) : "NULL";
+        return to_tmp(F, n->ty, arena_printf("tml_mutex_new(sizeof(%s), &%s, %s)", ty_c(et), cell,
+                                             drop));
+    }
+    case BI_SEM_NEW: {
+        Val v = emit(F, n->args.v[0]);
+        return to_tmp(F, n->ty, arena_printf("tml_sem_new(%s)", v.c));
+    }
+    case BI_NOTIFY_NEW: return to_tmp(F, n->ty, "tml_notify_new()");
+    case BI_ADDR_PARSE: case BI_BIND: return net_ctor(F, NULL, n, false);
+    case BI_CONNECT: return net_ctor(F, NULL, n, false);
+    case BI_BUFFER_NEW: {
+        Val c = emit(F, n->args.v[0]);
+        return to_tmp(F, n->ty, arena_printf("tml_buffer_new(%s)", c.c));
+    }
+    case BI_DROP: return drop_(F, n);
     case BI_ENUM_CTOR: return enum_ctor(F, n);
     case BI_VARIANT: return variant_ctor(F, n);
     default: return user_call(F, n);
@@ -1037,7 +1442,20 @@ static Val method(Fn *F, Node *n) {
     if (n->builtin == BI_RECV)
         return recv(F, NULL, n, false);
     if (n->builtin == BI_JOIN)
-        return join(F, n, r, false);
+        return join(F, n, r, n->ty, false);
+    if (n->builtin == BI_TICK)
+        return tick(F, NULL, n, false);
+    if (n->builtin == BI_LOCK)
+        return lock(F, NULL, n, false);
+    if (n->builtin == BI_RECV_TIMEOUT)
+        return recv_timeout(F, NULL, n, false);
+    if (n->builtin == BI_ACCEPT || n->builtin == BI_READ || n->builtin == BI_WRITE ||
+        n->builtin == BI_WRITE_ALL)
+        return net_io(F, NULL, n, false);
+    if (n->builtin == BI_ACQUIRE || n->builtin == BI_NOTIFIED)
+        return permit(F, NULL, n, false);
+    if (n->builtin == BI_GUARD_SELF)
+        return emit(F, r);
     Val v = emit(F, r);
     Val res;
     switch (n->builtin) {
@@ -1089,6 +1507,67 @@ static Val method(Fn *F, Node *n) {
     case BI_LIST_PUSH: case BI_LIST_POP: case BI_LIST_GET: case BI_LIST_SET: case BI_LIST_LEN:
     case BI_LIST_CLEAR:
         res = list_op(F, n, v, rt);
+        break;
+    case BI_TRY_LOCK: {
+        const char *r = tmp(F, n->ty);
+        line(F, "memset(&%s, 0, sizeof %s);", r, r);
+        line(F, "if ((%s.tag = tml_mutex_try_lock(%s)))", r, v.c);
+        line(F, "    %s.val = (tml_mutex_retain(%s), %s);", r, v.c, v.c);
+        res = val(r, true);
+        break;
+    }
+    case BI_IS_LOCKED: res = to_tmp(F, n->ty, arena_printf("tml_mutex_is_locked(%s)", v.c)); break;
+    case BI_INTO_INNER: case BI_GUARD_DEREF: {
+        const char *m = rt->kind == TY_GUARD ? arena_printf("tml_guard_value(%s, %d, %d)", v.c,
+                                                            n->loc.line, n->loc.col)
+                                             : arena_printf("tml_mutex_value(%s)", v.c);
+        const char *x = arena_printf("(*(%s *)%s)", ty_c(n->ty), m);
+        res = to_tmp(F, n->ty, ty_managed(n->ty) ? dup_expr(n->ty, x) : x);
+        break;
+    }
+    case BI_TRY_RECV: {
+        const char *out = tmp(F, rt->a);
+        Val st = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_try_recv(%s, &%s)", v.c, out));
+        res = outcome_from_status(F, n->ty, st.c, out,
+                                  arena_printf("(%s){%s == TML_CHAN_EMPTY ? 0 : 1}",
+                                               ty_c(n->ty->b), st.c));
+        break;
+    }
+    case BI_TRY_SEND: {
+        Val x = take(F, n->args.v[0], rt->a);
+        const char *cell = tmp(F, rt->a);
+        line(F, "%s = %s;", cell, x.c);
+        Val st = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_try_send(%s, &%s)", v.c, cell));
+        res = outcome_from_status(F, n->ty, st.c, NULL,
+                                  arena_printf("(%s){%s}", ty_c(n->ty->b), cell));
+        break;
+    }
+    case BI_BUFFER_OP: res = buffer_op(F, n, v); break;
+    case BI_ADDR_PORT: res = to_tmp(F, n->ty, arena_printf("(int64_t)%s.port", v.c)); break;
+    case BI_TCP_CLOSE: line(F, "tml_tcp_close(%s);", v.c); res = unit_val(); break;
+    case BI_NODELAY: {
+        Val b = emit(F, n->args.v[0]);
+        Val st = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_tcp_set_nodelay(%s, %s)", v.c, b.c));
+        res = outcome_from_status(F, n->ty, st.c, NULL, net_error(n->ty, st.c));
+        break;
+    }
+    case BI_LOCAL_ADDR: case BI_PEER_ADDR: {
+        const char *a = tmp(F, ty_prim(TY_SOCKADDR));
+        Val st = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_tcp_%s_addr(%s, &%s)",
+                                                         n->builtin == BI_LOCAL_ADDR ? "local" : "peer",
+                                                         v.c, a));
+        res = outcome_from_status(F, n->ty, st.c, a, net_error(n->ty, st.c));
+        break;
+    }
+    case BI_CHAN_LEN:
+        res = to_tmp(F, n->ty, arena_printf("tml_chan_len(%s)%s", v.c, n->variant ? " == 0" : ""));
+        break;
+    case BI_TRY_ACQUIRE: res = to_tmp(F, n->ty, arena_printf("tml_sem_try_acquire(%s)", v.c)); break;
+    case BI_SEM_RELEASE: line(F, "tml_sem_release(%s);", v.c); res = unit_val(); break;
+    case BI_SEM_AVAILABLE: res = to_tmp(F, n->ty, arena_printf("tml_sem_available(%s)", v.c)); break;
+    case BI_NOTIFY:
+        line(F, "tml_notify_%s(%s);", n->variant ? "all" : "one", v.c);
+        res = unit_val();
         break;
     default: res = unit_val(); break;
     }
@@ -1479,6 +1958,7 @@ static Val emit(Fn *F, Node *n) {
     case ND_METHOD: return method(F, n);
     case ND_FIELD: return field(F, n);
     case ND_UNARY: return unary(F, n);
+    case ND_DEREF: return deref_(F, n);
     case ND_BINARY: return binary(F, n);
     case ND_AWAIT: return await_expr(F, n);
     case ND_IF: return if_expr(F, n);
@@ -1533,6 +2013,8 @@ static void emit_body(Fn *F) {
     Func *f = F->f;
     F->indent = 1;
     emit_params_scope(F);
+    if (F->async)
+        drop_case(F, 0, "");        /* never polled: only the parameters */
     Val v = emit(F, f->body);
     if (f->body->ty->kind == TY_NEVER)
         return;
@@ -1601,6 +2083,13 @@ static void place_values(Fn *F) {
         for (int k = 0; k < loc->loops.n; k++)
             live[F->ntemp + 1 + l] |= F->loop_awaits.v[(intptr_t)loc->loops.v[k]] != NULL;
     }
+    for (size_t i = 0, len; F->drops.s && F->drops.s[i]; i++) {
+        int v = value_ref(F, F->drops.s, i, &len);   /* the drop function reads it */
+        if (v) {
+            live[v] = true;
+            i += len - 1;
+        }
+    }
     const char *s = F->body.s;
     int cur = 1;
     for (size_t i = 0, len; s[i]; i++) {
@@ -1631,7 +2120,9 @@ static void place_values(Fn *F) {
             buf_printf(into, "    %s t%d;\n", ty_c(F->temp_types.v[v - 1]), v);
         else {
             Var *var = ((Local *)F->local_info.v[v - F->ntemp - 1])->var;
-            buf_printf(into, "    %s %s;\n", ty_c(var->ty), var->cname);
+            /* a local only written (`let _x = await f()`) is not a C warning */
+            buf_printf(into, "    %s %s%s;\n", ty_c(var->ty), var->cname,
+                       live[v] ? "" : " __attribute__((unused))");
         }
     }
     buf_free(&F->body);
@@ -1650,7 +2141,8 @@ static Fn *emit_func(Func *f) {
 
 static const char *sync_signature(Func *f) {
     Buf b = {0};
-    buf_printf(&b, "static %s tml_u_%s(", is_unit(f->ret) ? "void" : ty_c(f->ret), f->cname);
+    buf_printf(&b, "static %s%s tml_u_%s(", parse_is_prelude(&f->loc) ? "__attribute__((unused)) " : "",
+               is_unit(f->ret) ? "void" : ty_c(f->ret), f->cname);
     const char *sep = "";
     if (f->this_var) {
         Var *t = f->this_var;
@@ -1762,7 +2254,9 @@ static void emit_vdrop(FILE *out, Type *t) {
 /* A pointer to a reference-counted runtime object. */
 static bool is_handle(const Type *t) {
     return t->kind == TY_JOIN || t->kind == TY_SENDER || t->kind == TY_RECEIVER ||
-           t->kind == TY_ATOMIC || t->kind == TY_LIST;
+           t->kind == TY_ATOMIC || t->kind == TY_LIST || t->kind == TY_MUTEX ||
+           t->kind == TY_GUARD || t->kind == TY_SEMAPHORE || t->kind == TY_NOTIFY ||
+           t->kind == TY_BUFFER || t->kind == TY_LISTENER || t->kind == TY_STREAM;
 }
 
 static void emit_type(FILE *out, Type *t) {
@@ -1843,6 +2337,22 @@ static const char preamble[] =
     "typedef struct tml_Duration { int64_t secs; int32_t nanos; } tml_Duration;\n"
     "typedef int64_t tml_Instant;\n"
     "typedef uint8_t tml_RecvError;\n"
+    "typedef uint8_t tml_TimeoutError;\n"
+    "typedef struct tml_Interval { int64_t next_ns, period_ns; } tml_Interval;\n"
+    "TML_HELPER void *tml_guard_value(tml_mutex *g, int line, int col) {\n"
+    "    if (!g)\n"
+    "        tml_panic_at(tml_file, line, col, \"use of a MutexGuard after it was dropped or moved\");\n"
+    "    return tml_mutex_value(g);\n"
+    "}\n"
+    "TML_HELPER tml_mutex *tml_guard_take(tml_mutex **g) { tml_mutex *m = *g; *g = NULL; return m; }\n"
+    "TML_HELPER void tml_guard_release(tml_mutex **g) {\n"
+    "    tml_mutex *m = *g;\n"
+    "    *g = NULL;\n"
+    "    if (m) {\n"
+    "        tml_mutex_unlock(m);\n"
+    "        tml_mutex_release(m);\n"
+    "    }\n"
+    "}\n"
     "typedef int32_t tml_JoinError;\n"
     "static __attribute__((unused)) tml_str tml_lit_empty = TML_STR_LIT(\"\");\n"
     "\n"
@@ -1928,6 +2438,15 @@ static void emit_poll(FILE *out, Func *f, Fn *F) {
     fprintf(out, "    default: tml_panic_at(NULL, 0, 0, \"poll of a finished future\");\n    }\n");
     fputs(F->body.s, out);
     fprintf(out, "}\n\n");
+}
+
+/* The drop function: releases what a frame suspended at its state holds
+ * (the awaited future, then the values in scope there). Only for a frame
+ * that has not returned Ready (timeout, runtime shutdown). */
+static void emit_drop(FILE *out, Func *f, Fn *F) {
+    fprintf(out, "TML_HELPER void tml_u_%s_drop(void *vfr) {\n", f->cname);
+    fprintf(out, "    %s *fr = vfr;\n", frame_struct(f));
+    fprintf(out, "    switch (fr->state) {\n%s    default: break;\n    }\n}\n\n", F->drops.s);
 }
 
 /* tml_metrics_total(): the library type RuntimeMetrics (parse.c's
@@ -2059,9 +2578,10 @@ void emit_c(Program *prog, FILE *out) {
     }
     for (int i = 0; i < n; i++) {
         Func *f = prog->funcs.v[i];
-        if (f->is_async)
+        if (f->is_async) {
             fprintf(out, "static tml_poll tml_u_%s_poll(void *vfr, tml_cx *cx);\n", f->cname);
-        else
+            fprintf(out, "TML_HELPER void tml_u_%s_drop(void *vfr);\n", f->cname);
+        } else
             fprintf(out, "%s;\n", sync_signature(f));
     }
     for (int i = 0; i < n; i++) {
@@ -2071,18 +2591,19 @@ void emit_c(Program *prog, FILE *out) {
         bool res = !is_unit(f->ret);
         fprintf(out,
                 "static const tml_task_vt tml_u_%s_vt = { tml_u_%s_poll, sizeof(%s), %s, %s, %s, "
-                "\"%s\" };\n",
+                "\"%s\", tml_u_%s_drop };\n",
                 f->cname, f->cname, frame_struct(f),
                 res ? arena_printf("offsetof(%s, ret)", frame_struct(f)) : "0",
                 res ? arena_printf("sizeof(%s)", ty_c(f->ret)) : "0",
                 res && ty_managed(f->ret) ? arena_printf("tml_vdrop_%s", f->ret->mangled) : "NULL",
-                f->name);
+                f->name, f->cname);
     }
     fputc('\n', out);
     for (int i = 0; i < n; i++) {
         Func *f = prog->funcs.v[i];
         if (f->is_async) {
             emit_poll(out, f, fns[i]);
+            emit_drop(out, f, fns[i]);
         } else {
             fprintf(out, "%s {\n%s}\n\n", sync_signature(f), fns[i]->body.s ? fns[i]->body.s : "");
         }
@@ -2090,6 +2611,7 @@ void emit_c(Program *prog, FILE *out) {
         buf_free(&fns[i]->locals);
         buf_free(&fns[i]->fields);
         buf_free(&fns[i]->aw);
+        buf_free(&fns[i]->drops);
     }
     if (prog->tests)
         emit_test_main(out, prog);

@@ -607,7 +607,7 @@ static Node *postfix(Parser *p) {
     return n;
 }
 
-// unary = ( "-" | "not" | "!" | "~" | "await" ) unary | postfix
+// unary = ( "-" | "not" | "!" | "~" | "*" | "await" ) unary | postfix
 static Node *unary(Parser *p) {
     Tok *t = peek(p);
     if (tok_is(t, "await")) {
@@ -622,8 +622,9 @@ static Node *unary(Parser *p) {
         return n;
     }
     if (tok_is(t, "*")) {
-        error_at(p, t, "dereference '*' is not supported yet");
-        next(p);
+        Node *n = node(ND_DEREF, next(p));
+        n->lhs = unary(p);
+        return n;
     }
     return postfix(p);
 }
@@ -1084,6 +1085,41 @@ static const char prelude_text[] =
     "type RuntimeMetrics {\n"
     "    workers: I64, polls: I64, steals: I64, stolen: I64,\n"
     "    parks: I64, global_pops: I64, overflows: I64\n"
+    "}\n"
+    "enum TryRecvError { Empty, Disconnected }\n"
+    "impl TryRecvError {\n"
+    "    func is_empty(this) -> Bool { this == TryRecvError::Empty }\n"
+    "    func is_disconnected(this) -> Bool { this == TryRecvError::Disconnected }\n"
+    "    func to_string(this) -> Str {\n"
+    "        if this == TryRecvError::Empty then \"channel is empty\" else \"channel is disconnected\"\n"
+    "    }\n"
+    "}\n"
+    "enum NetErrorKind {\n"
+    "    ConnectionRefused, ConnectionReset, AddrInUse, InvalidInput, TimedOut, Cancelled, Other\n"
+    "}\n"
+    "type NetError { kind: NetErrorKind }\n"
+    "impl NetError {\n"
+    "    func is_cancelled(this) -> Bool { this.kind == NetErrorKind::Cancelled }\n"
+    "    func to_string(this) -> Str {\n"
+    "        when this.kind {\n"
+    "            NetErrorKind::ConnectionRefused => \"connection refused\",\n"
+    "            NetErrorKind::ConnectionReset => \"connection reset\",\n"
+    "            NetErrorKind::AddrInUse => \"address in use\",\n"
+    "            NetErrorKind::InvalidInput => \"invalid input\",\n"
+    "            NetErrorKind::TimedOut => \"timed out\",\n"
+    "            NetErrorKind::Cancelled => \"cancelled\",\n"
+    "            NetErrorKind::Other => \"other error\",\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "enum RecvTimeoutError { Timeout, Disconnected }\n"
+    "impl RecvTimeoutError {\n"
+    "    func is_timeout(this) -> Bool { this == RecvTimeoutError::Timeout }\n"
+    "    func is_disconnected(this) -> Bool { this == RecvTimeoutError::Disconnected }\n"
+    "    func to_string(this) -> Str {\n"
+    "        if this == RecvTimeoutError::Timeout then \"receive operation timed out\"\n"
+    "        else \"channel is disconnected\"\n"
+    "    }\n"
     "}\n";
 
 static Source prelude = {"<prelude>", prelude_text, sizeof prelude_text - 1};
@@ -1106,6 +1142,16 @@ Program *parse(Source *src) {
         StructDecl *sd = lib->structs.v[i];
         if (!declares(prog, sd->name))
             vec_push(&prog->structs, sd);
+    }
+    for (int i = 0; i < lib->funcs.n; i++) {      /* the library types' methods */
+        Func *f = lib->funcs.v[i];
+        bool shadowed = false;
+        for (int k = 0; k < prog->structs.n; k++) {
+            StructDecl *sd = prog->structs.v[k];
+            shadowed |= !strcmp(sd->name, f->owner) && !parse_is_prelude(&sd->loc);
+        }
+        if (!shadowed)
+            vec_push(&prog->funcs, f);
     }
     return prog;
 }

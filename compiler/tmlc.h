@@ -113,7 +113,7 @@ bool tok_is(const Tok *t, const char *s);   /* keyword or punct spelling */
 typedef enum NodeKind {
     /* expressions */
     ND_INT, ND_FLOAT, ND_BOOL, ND_CHAR, ND_STR, ND_UNIT, ND_PATH, ND_CALL,
-    ND_METHOD, ND_FIELD, ND_UNARY, ND_BINARY, ND_AWAIT, ND_IF, ND_WHEN,
+    ND_METHOD, ND_FIELD, ND_UNARY, ND_DEREF, ND_BINARY, ND_AWAIT, ND_IF, ND_WHEN,
     ND_BLOCK, ND_LOOP, ND_WHILE, ND_FOR, ND_BREAK, ND_CONTINUE, ND_RETURN,
     ND_STRUCTLIT, ND_TUPLE, ND_CAST, ND_TERNARY, ND_ASSIGN, ND_LET, ND_RANGE,
     ND_ARM,                     /* when arm: args = alternatives, cond =
@@ -228,8 +228,9 @@ typedef enum TypeKind {
     TY_UNIT, TY_BOOL, TY_I8, TY_I16, TY_I32, TY_I64, TY_U8, TY_U16, TY_U32,
     TY_U64, TY_F32, TY_F64, TY_CHAR, TY_STR, TY_NEVER,
     TY_STRUCT, TY_TUPLE, TY_MAYBE, TY_OUTCOME, TY_JOIN, TY_SENDER,
-    TY_RECEIVER, TY_DURATION, TY_INSTANT, TY_RECV_ERROR, TY_JOIN_ERROR,
+    TY_RECEIVER, TY_DURATION, TY_INSTANT, TY_RECV_ERROR, TY_JOIN_ERROR, TY_TIMEOUT_ERROR, TY_INTERVAL,
     TY_SEND_ERROR, TY_ATOMIC, TY_ORDERING, TY_FUTURE, TY_ENUM, TY_LIST,
+    TY_MUTEX, TY_GUARD, TY_SEMAPHORE, TY_NOTIFY, TY_BUFFER, TY_SOCKADDR, TY_LISTENER, TY_STREAM,
 } TypeKind;
 
 struct Type {
@@ -287,7 +288,16 @@ enum {
     BI_ATOMIC_CAS, BI_METRICS,
     BI_VARIANT,                 /* a user enum's constructor; Node.variant */
     BI_LIST_NEW, BI_LIST_PUSH, BI_LIST_POP, BI_LIST_GET, BI_LIST_SET, BI_LIST_LEN,
-    BI_LIST_CLEAR,
+    BI_LIST_CLEAR, BI_TIMEOUT, BI_INTERVAL, BI_TICK,
+    BI_MUTEX_NEW, BI_LOCK, BI_TRY_LOCK, BI_IS_LOCKED, BI_INTO_INNER,
+    BI_GUARD_SELF,              /* g.get() / g.get_mut(): the guard, for `*` */
+    BI_GUARD_DEREF,             /* g.deref(): the guarded value */
+    BI_SEM_NEW, BI_ACQUIRE, BI_TRY_ACQUIRE, BI_SEM_RELEASE, BI_SEM_AVAILABLE,
+    BI_NOTIFY_NEW, BI_NOTIFY,   /* notify_one / notify_all: variant */
+    BI_NOTIFIED, BI_DROP, BI_TRY_RECV, BI_RECV_TIMEOUT, BI_TRY_SEND, BI_CHAN_LEN,
+    BI_ADDR_PARSE, BI_ADDR_PORT, BI_BIND, BI_CONNECT, BI_ACCEPT, BI_READ, BI_WRITE,
+    BI_WRITE_ALL, BI_NODELAY, BI_LOCAL_ADDR, BI_PEER_ADDR, BI_TCP_CLOSE,
+    BI_BUFFER_NEW, BI_BUFFER_OP,   /* len, capacity, clear, write_byte, read_byte, write_str: variant */
 };
 
 /* Resolves names and types, annotating the AST; reports every error it

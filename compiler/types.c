@@ -55,6 +55,16 @@ static const char *generic_name(TypeKind k) {
     case TY_INSTANT: return "Instant";
     case TY_RECV_ERROR: return "RecvError";
     case TY_JOIN_ERROR: return "JoinError";
+    case TY_TIMEOUT_ERROR: return "TimeoutError";
+    case TY_INTERVAL: return "Interval";
+    case TY_MUTEX: return "Mutex";
+    case TY_GUARD: return "MutexGuard";
+    case TY_SEMAPHORE: return "Semaphore";
+    case TY_NOTIFY: return "Notify";
+    case TY_BUFFER: return "Buffer";
+    case TY_SOCKADDR: return "SocketAddr";
+    case TY_LISTENER: return "TcpListener";
+    case TY_STREAM: return "TcpStream";
     default: return "?";
     }
 }
@@ -120,6 +130,8 @@ bool ty_is_num(const Type *t) { return ty_is_int(t) || ty_is_float(t); }
 bool ty_managed(const Type *t) {
     switch (t->kind) {
     case TY_STR: case TY_JOIN: case TY_SENDER: case TY_RECEIVER: case TY_ATOMIC: case TY_LIST:
+    case TY_MUTEX: case TY_GUARD: case TY_SEMAPHORE: case TY_NOTIFY: case TY_BUFFER:
+    case TY_LISTENER: case TY_STREAM:
         return true;
     case TY_MAYBE: case TY_SEND_ERROR:
         return ty_managed(t->a);
@@ -170,12 +182,20 @@ const char *ty_c(const Type *t) {
     case TY_JOIN: return "tml_join *";
     case TY_ATOMIC: return "tml_atomic *";
     case TY_LIST: return "tml_list *";
+    case TY_MUTEX: case TY_GUARD: return "tml_mutex *";
+    case TY_SEMAPHORE: return "tml_sem *";
+    case TY_NOTIFY: return "tml_notify *";
+    case TY_BUFFER: return "tml_buffer *";
+    case TY_SOCKADDR: return "tml_sockaddr";
+    case TY_LISTENER: case TY_STREAM: return "tml_tcp *";
     case TY_ORDERING: return "int32_t";
     case TY_SENDER: case TY_RECEIVER: return "tml_chan *";
     case TY_DURATION: return "tml_Duration";
     case TY_INSTANT: return "tml_Instant";
     case TY_RECV_ERROR: return "tml_RecvError";
     case TY_JOIN_ERROR: return "tml_JoinError";
+    case TY_TIMEOUT_ERROR: return "tml_TimeoutError";
+    case TY_INTERVAL: return "tml_Interval";
     case TY_FUTURE: return "tml_unit";
     default:
         if (t->kind <= TY_NEVER)

@@ -1,18 +1,23 @@
-/* async_sync.c - intrusive wait lists and channels (Mutex and Semaphore
- * join them in a later issue).
+/* async_sync.c - intrusive wait lists and channels. (Semaphore, Mutex
+ * and Notify: async_sem.c, async_mutex.c; the leaf protocol they all
+ * follow: async_sync.h.)
  *
  * mt_waitlist: a FIFO of tml_waiter nodes embedded in leaf futures, so
  * waiting never allocates. Every list is guarded by its owner's lock
- * (channel, join block). A node is `linked` exactly while it is on a list;
- * whoever unlinks a node wakes its waker, and only after that may the
- * waiting leaf return Ready, so a node never outlives its future on a list.
+ * (channel, join block, permit queue). A node is `linked` exactly while
+ * it is on a list; whoever unlinks a node completes or wakes its leaf, or
+ * is the leaf's own drop, so a node never outlives its future on a list.
  *
  * Channel. One object backs both ends: a lock, a ring buffer of values
  * (elem_size bytes each) and two wait lists. Invariants, under the lock:
- *   - len <= cap (cap = SIZE_MAX when unbounded), len <= ring_cap, and the
- *     values in order are ring[(head + i) % ring_cap], i < len;
+ *   - len <= ring_cap, and the values in order are
+ *     ring[(head + i) % ring_cap], i < len;
+ *   - len <= cap (cap = SIZE_MAX when unbounded), except just after a
+ *     dropped receive gave its value back (below): then len may exceed
+ *     cap by the number of such values, and no sender is admitted until
+ *     receives bring len under cap again;
  *   - receivers wait only while len == 0 and the channel is open;
- *   - senders wait only while len == cap and the channel is open;
+ *   - senders wait only while len >= cap and the channel is open;
  *   - a waiting leaf is completed by the thread that makes progress
  *     possible ("hand-off", as Go's chansend/chanrecv, runtime/chan.go):
  *     a send moves its value straight into the oldest waiting receiver's
@@ -22,6 +27,15 @@
  *     order, and no wake-up is wasted or lost;
  *   - once closed: sends fail (the value stays with the caller), receives
  *     drain the ring and then fail; close completes every waiter.
+ * Drop (async_sync.h, "Waiting-leaf protocol"): a waiting send or recv
+ * unlinks; a send that was served has delivered its value (status OK)
+ * and a send that was not keeps it. A recv that was served but dropped
+ * before it saw Ready gives its value back: to the oldest waiting
+ * receiver if there is one (then the ring is empty), else to the front
+ * of the ring, so it is received next, in its original place. The ring
+ * may have filled up meanwhile, hence the overshoot above: refusing the
+ * value would lose it, and making it wait would need memory the drop does
+ * not have.
  * The ring grows by doubling (up to cap), so a bounded channel with a
  * huge cap costs memory only for values actually buffered.
  * Ends: `ends` counts senders (high 32 bits) and receivers (low 32 bits)
@@ -34,18 +48,16 @@
  * sees it through an acquire load of its `status` (written with release
  * by finish()), so the woken task's poll takes no lock at all.
  * Wakes happen under the channel lock: tml_wake never takes a channel
- * lock, so there is no cycle; deferring them past the unlock is an
- * optimisation for the contention issue.
- * Rejected: a lock-free ring (the channel issue may bring one; the lock
- * keeps close and hand-off simple and obviously correct); a pthread
+ * lock, so there is no cycle.
+ * Rejected: a lock-free ring (the lock keeps close, hand-off and the
+ * give-back of a dropped receive simple and obviously correct); a pthread
  * mutex (two locked instructions per section, 40 bytes). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mt_internal.h"
+#include "async_sync.h"
 
-#define IN_FLIGHT (-1) /* status of a leaf that has not finished */
 #define FIRST_RING_CAP 16
 #define SENDER (UINT64_C(1) << 32)
 #define RECEIVER UINT64_C(1)
@@ -85,16 +97,24 @@ void mt_waitlist_push(mt_waitlist *l, tml_waiter *w, tml_waker waker) {
 /* Unlinks and returns the oldest node, or NULL. Owner's lock held. */
 tml_waiter *mt_waitlist_pop(mt_waitlist *l) {
     tml_waiter *w = l->head;
-    if (!w)
-        return NULL;
-    l->head = w->next;
-    if (l->head)
-        l->head->prev = NULL;
+    if (w)
+        mt_waitlist_remove(l, w);
+    return w;
+}
+
+/* Unlinks `w`, which is on `l`, wherever it is. Owner's lock held. */
+void mt_waitlist_remove(mt_waitlist *l, tml_waiter *w) {
+    MT_ASSERT(w->linked);
+    if (w->prev)
+        w->prev->next = w->next;
     else
-        l->tail = NULL;
+        l->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        l->tail = w->prev;
     w->prev = w->next = NULL;
     w->linked = 0;
-    return w;
 }
 
 /* Unlinks every node, waking each. Owner's lock held. */
@@ -109,7 +129,7 @@ void mt_waitlist_wake_all(mt_waitlist *l) {
 /* Copies one value of `size` bytes: inline for the usual sizes (word
  * values and handles), where a call to the library memcpy costs more
  * than the copy itself. */
-static void copy_value(void *dst, const void *src, size_t size) {
+static inline void copy_value(void *dst, const void *src, size_t size) {
     switch (size) {
     case 8: memcpy(dst, src, 8); break;
     case 16: memcpy(dst, src, 16); break;
@@ -119,16 +139,21 @@ static void copy_value(void *dst, const void *src, size_t size) {
     }
 }
 
-static void *value_at(tml_chan *c, size_t i) {
-    return c->ring + (c->head + i) % c->ring_cap * c->elem_size;
+/* The i-th value, i < ring_cap. A compare, not `%`: ring_cap need not be
+ * a power of two, and a division would cost more than the copy. */
+static inline void *value_at(tml_chan *c, size_t i) {
+    size_t j = c->head + i; /* head < ring_cap, so j < 2 * ring_cap */
+    if (j >= c->ring_cap)
+        j -= c->ring_cap;
+    return c->ring + j * c->elem_size;
 }
 
-/* Doubles the ring (up to cap), keeping the order. Lock held.
- * Returns 0 or -ENOMEM. */
-static int grow(tml_chan *c) {
+/* Doubles the ring, keeping the order: up to cap, or to len + 1 when a
+ * given-back value overshoots cap. Lock held. Returns 0 or -ENOMEM. */
+static __attribute__((noinline, cold)) int grow(tml_chan *c) {
     size_t ncap = c->ring_cap ? c->ring_cap * 2 : FIRST_RING_CAP;
     if (ncap > c->cap)
-        ncap = c->cap;
+        ncap = c->cap > c->len ? c->cap : c->len + 1;
     if (c->elem_size && ncap > SIZE_MAX / c->elem_size)
         return -ENOMEM;
     unsigned char *ring = malloc(ncap * c->elem_size + 1); /* +1: elem_size may be 0 */
@@ -143,22 +168,34 @@ static int grow(tml_chan *c) {
     return 0;
 }
 
-/* Copies `value` in at the back. Lock held; len < cap. */
-static void ring_push(tml_chan *c, const void *value) {
-    MT_ASSERT(c->len < c->cap);
-    if (c->len == c->ring_cap) {
+static inline void make_room(tml_chan *c) {
+    if (__builtin_expect(c->len == c->ring_cap, 0)) {
         int err = grow(c);
         if (err)
             mt_panic_err("channel send", err);
     }
+}
+
+/* Copies `value` in at the back. Lock held; len < cap. */
+static inline __attribute__((always_inline)) void ring_push(tml_chan *c, const void *value) {
+    MT_ASSERT(c->len < c->cap);
+    make_room(c);
     copy_value(value_at(c, c->len), value, c->elem_size);
     c->len++;
 }
 
+/* Copies `value` in at the front, even past cap. Lock held. */
+static void ring_push_front(tml_chan *c, const void *value) {
+    make_room(c);
+    c->head = c->head == 0 ? c->ring_cap - 1 : c->head - 1;
+    copy_value(value_at(c, 0), value, c->elem_size);
+    c->len++;
+}
+
 /* Moves the front value to `out`. Lock held; len > 0. */
-static void ring_pop(tml_chan *c, void *out) {
+static inline __attribute__((always_inline)) void ring_pop(tml_chan *c, void *out) {
     copy_value(out, value_at(c, 0), c->elem_size);
-    c->head = (c->head + 1) % c->ring_cap;
+    c->head = c->head + 1 == c->ring_cap ? 0 : c->head + 1;
     c->len--;
 }
 
@@ -180,7 +217,7 @@ tml_chan *tml_chan_new(size_t elem_size, int64_t cap, void (*elem_drop)(void *))
 /* Frees `c`, dropping buffered values. Threads: the last handle's owner. */
 static void chan_free(tml_chan *c) {
     MT_ASSERT(!c->senders.head && !c->receivers.head); /* waiters hold handles */
-    for (; c->len > 0; c->len--, c->head = (c->head + 1) % c->ring_cap) {
+    for (; c->len > 0; c->len--, c->head = c->head + 1 == c->ring_cap ? 0 : c->head + 1) {
         if (c->elem_drop)
             c->elem_drop(value_at(c, 0));
     }
@@ -188,21 +225,42 @@ static void chan_free(tml_chan *c) {
     tml_free(c);
 }
 
-/* Sets a waiting leaf's status and wakes its task. Lock held. */
-static void finish(int32_t *status, tml_waiter *w, int32_t st) {
+/* A wake kept for after the channel lock: send, receive and give-back
+ * complete at most one waiter each, and waking it outside the lock keeps
+ * the critical section short for the other side's thread. */
+typedef struct deferred {
+    tml_waker token;
+    bool any;
+} deferred;
+
+/* Sets a waiting leaf's status and wakes its task: now (d == NULL) or
+ * when the caller calls wake_deferred(d) after dropping the lock. Lock
+ * held; `w` was just popped. The token is read first: once `status` is
+ * final the leaf may complete and its frame go away (async_sync.h,
+ * "Wakes"). */
+static void finish(int32_t *status, tml_waiter *w, int32_t st, deferred *d) {
+    tml_waker waker = w->waker;
     /* release: the value moved to or from the leaf happens before its
-     * poll's lock-free acquire of `status` (poll_leaf) */
+     * poll's lock-free acquire of `status` (step) */
     mt_atomic32_store_release(status, st);
-    tml_wake(w->waker);
+    if (d)
+        *d = (deferred){waker, true};
+    else
+        tml_wake(waker);
+}
+
+static void wake_deferred(const deferred *d) {
+    if (d->any)
+        tml_wake(d->token);
 }
 
 static void close_locked(tml_chan *c) {
     tml_waiter *w;
     c->closed = true;
     while ((w = mt_waitlist_pop(&c->senders)))
-        finish(&SEND_OF(w)->status, w, TML_CHAN_CLOSED);
+        finish(&SEND_OF(w)->status, w, TML_CHAN_CLOSED, NULL);
     while ((w = mt_waitlist_pop(&c->receivers))) /* the ring is empty */
-        finish(&RECV_OF(w)->status, w, TML_CHAN_CLOSED);
+        finish(&RECV_OF(w)->status, w, TML_CHAN_CLOSED, NULL);
 }
 
 void tml_chan_close(tml_chan *c) {
@@ -243,17 +301,20 @@ void tml_sender_release(tml_chan *c) { release_end(c, SENDER); }
 void tml_receiver_release(tml_chan *c) { release_end(c, RECEIVER); }
 
 /* Sends `value`: hand-off to a waiting receiver, else into the ring.
- * Returns TML_CHAN_OK, TML_CHAN_CLOSED, or IN_FLIGHT when full. */
-static int32_t send_locked(tml_chan *c, void *value) {
+ * Returns TML_CHAN_OK, TML_CHAN_CLOSED, or IN_FLIGHT when full. This and
+ * the three below are forced inline: they are the hot path of every
+ * message, and gcc stops inlining them once they have a second caller
+ * (measured: 20% slower per message on one worker). */
+static inline __attribute__((always_inline)) int32_t send_locked(tml_chan *c, void *value, deferred *d) {
     if (c->closed)
         return TML_CHAN_CLOSED;
     tml_waiter *w = mt_waitlist_pop(&c->receivers);
     if (w) {
         copy_value(RECV_OF(w)->out, value, c->elem_size);
-        finish(&RECV_OF(w)->status, w, TML_CHAN_OK);
+        finish(&RECV_OF(w)->status, w, TML_CHAN_OK, d);
         return TML_CHAN_OK;
     }
-    if (c->len == c->cap)
+    if (c->len >= c->cap)
         return IN_FLIGHT;
     ring_push(c, value);
     return TML_CHAN_OK;
@@ -262,42 +323,71 @@ static int32_t send_locked(tml_chan *c, void *value) {
 /* Receives into `out`; the freed slot takes the oldest waiting sender's
  * value. Returns TML_CHAN_OK, TML_CHAN_CLOSED (closed and drained), or
  * IN_FLIGHT when empty. */
-static int32_t recv_locked(tml_chan *c, void *out) {
+static inline __attribute__((always_inline)) int32_t recv_locked(tml_chan *c, void *out, deferred *d) {
     if (c->len == 0)
         return c->closed ? TML_CHAN_CLOSED : IN_FLIGHT;
     ring_pop(c, out);
-    tml_waiter *w = mt_waitlist_pop(&c->senders);
-    if (w) {
-        ring_push(c, SEND_OF(w)->value);
-        finish(&SEND_OF(w)->status, w, TML_CHAN_OK);
+    if (c->len < c->cap) { /* not while given-back values overshoot */
+        tml_waiter *w = mt_waitlist_pop(&c->senders);
+        if (w) {
+            ring_push(c, SEND_OF(w)->value);
+            finish(&SEND_OF(w)->status, w, TML_CHAN_OK, d);
+        }
     }
     return TML_CHAN_OK;
 }
 
-/* The poll shared by send and recv: tries `op` once; if it cannot finish,
- * queues the leaf on `list`. A queued leaf waits for its hand-off, whose
- * `status` it reads without the lock (one acquire load: a woken leaf
- * costs no lock). A Ready spends one unit of the cooperative budget; with
- * none left the leaf stays untouched and returns Pending (mt_worker.c).
+/* A value a dropped receive had been handed goes back where it came
+ * from: to the oldest waiting receiver (then the ring is empty), else to
+ * the front of the ring. Lock held. */
+static void give_back(tml_chan *c, const void *value, deferred *d) {
+    tml_waiter *w = mt_waitlist_pop(&c->receivers);
+    if (w) {
+        copy_value(RECV_OF(w)->out, value, c->elem_size);
+        finish(&RECV_OF(w)->status, w, TML_CHAN_OK, d);
+        return;
+    }
+    ring_push_front(c, value);
+}
+
+/* One attempt of a send or recv leaf, without the budget. Returns true
+ * once `status` is final. A FRESH leaf tries `op` once and, if it cannot
+ * finish, queues on `list`; a QUEUED one only waits for its hand-off,
+ * whose `status` it reads without the lock (one acquire load: a woken
+ * leaf costs no lock). Under the lock a QUEUED leaf that is not linked
+ * was completed (async_sync.h), and must not run `op` a second time.
  * Inlined into each leaf, so `op` is a direct call. */
-static inline __attribute__((always_inline)) tml_poll
-poll_leaf(tml_chan *c, int32_t (*op)(tml_chan *, void *), void *data, mt_waitlist *list, tml_waiter *w,
-          int32_t *status, tml_cx *cx) {
-    if (!mt_budget_poll(cx))
-        return TML_PENDING;
+static inline __attribute__((always_inline)) bool
+step(tml_chan *c, int32_t (*op)(tml_chan *, void *, deferred *), void *data, mt_waitlist *list, tml_waiter *w,
+     int32_t *status, int32_t *phase, tml_waker waker) {
     if (mt_atomic32_load_acquire(status) != IN_FLIGHT) /* pairs with finish() */
-        return mt_budget_ready(cx);
-    bool ready = false;
+        return true;
+    bool done = true;
+    deferred d = {0, false};
     mt_spin_lock(&c->lock);
-    if (!w->linked) {
-        int32_t st = op(c, data);
+    if (w->linked) {
+        w->waker = waker; /* a spurious wake: wait on */
+        done = false;
+    } else if (*phase == LEAF_FRESH) {
+        int32_t st = op(c, data, &d);
         mt_atomic32_store_release(status, st); /* every write is atomic: read without the lock */
-        if (st == IN_FLIGHT)
-            mt_waitlist_push(list, w, cx->waker);
-        ready = st != IN_FLIGHT;
+        if (st == IN_FLIGHT) {
+            mt_waitlist_push(list, w, waker);
+            *phase = LEAF_QUEUED;
+            done = false;
+        }
     }
     mt_spin_unlock(&c->lock);
-    return ready ? mt_budget_ready(cx) : TML_PENDING;
+    wake_deferred(&d);
+    return done;
+}
+
+static inline __attribute__((always_inline)) bool send_step(tml_send_fut *f, tml_waker waker) {
+    return step(f->c, send_locked, f->value, &f->c->senders, &f->w, &f->status, &f->phase, waker);
+}
+
+static inline __attribute__((always_inline)) bool recv_step(tml_recv_fut *f, tml_waker waker) {
+    return step(f->c, recv_locked, f->out, &f->c->receivers, &f->w, &f->status, &f->phase, waker);
 }
 
 void tml_send_init(tml_send_fut *f, tml_chan *c, void *value) {
@@ -308,9 +398,28 @@ void tml_send_init(tml_send_fut *f, tml_chan *c, void *value) {
     f->status = IN_FLIGHT;
 }
 
+/* A Ready spends one unit of the cooperative budget; with none left the
+ * leaf stays untouched and returns Pending (mt_worker.c). */
 tml_poll tml_send_poll(tml_send_fut *f, tml_cx *cx) {
-    MT_ASSERT(f && f->c && cx);
-    return poll_leaf(f->c, send_locked, f->value, &f->c->senders, &f->w, &f->status, cx);
+    MT_ASSERT(f && f->c && cx && f->phase != LEAF_DONE);
+    if (!mt_budget_poll(cx) || !send_step(f, cx->waker))
+        return TML_PENDING;
+    f->phase = LEAF_DONE;
+    return mt_budget_ready(cx);
+}
+
+/* Unlinks a waiting send; a served one has delivered its value (status
+ * OK), an unserved one leaves it to the caller (rt.h). */
+void tml_send_drop(tml_send_fut *f) {
+    MT_ASSERT(f && f->c);
+    /* acquire: pairs with finish(); a final status needs no lock */
+    if (f->phase == LEAF_QUEUED && mt_atomic32_load_acquire(&f->status) == IN_FLIGHT) {
+        mt_spin_lock(&f->c->lock);
+        if (f->w.linked)
+            mt_waitlist_remove(&f->c->senders, &f->w);
+        mt_spin_unlock(&f->c->lock);
+    }
+    f->phase = LEAF_DONE;
 }
 
 void tml_recv_init(tml_recv_fut *f, tml_chan *c, void *out) {
@@ -322,12 +431,84 @@ void tml_recv_init(tml_recv_fut *f, tml_chan *c, void *out) {
 }
 
 tml_poll tml_recv_poll(tml_recv_fut *f, tml_cx *cx) {
-    MT_ASSERT(f && f->c && cx);
-    return poll_leaf(f->c, recv_locked, f->out, &f->c->receivers, &f->w, &f->status, cx);
+    MT_ASSERT(f && f->c && cx && f->phase != LEAF_DONE);
+    if (!mt_budget_poll(cx) || !recv_step(f, cx->waker))
+        return TML_PENDING;
+    f->phase = LEAF_DONE;
+    return mt_budget_ready(cx);
+}
+
+/* Takes a recv leaf out of its channel's queue, ending it. Returns true
+ * when it had been served first (its status is final and `out` holds
+ * the value on OK), false when it was still waiting. */
+static bool recv_cancel(tml_recv_fut *f) {
+    bool served = mt_atomic32_load_acquire(&f->status) != IN_FLIGHT; /* pairs with finish() */
+    if (f->phase == LEAF_QUEUED && !served) {
+        mt_spin_lock(&f->c->lock);
+        if (f->w.linked)
+            mt_waitlist_remove(&f->c->receivers, &f->w);
+        else
+            served = true; /* completed while we took the lock */
+        mt_spin_unlock(&f->c->lock);
+    }
+    f->phase = LEAF_DONE;
+    return served;
+}
+
+/* Unlinks a waiting receive; a value it was handed goes back (rt.h). */
+void tml_recv_drop(tml_recv_fut *f) {
+    MT_ASSERT(f && f->c);
+    if (f->phase != LEAF_QUEUED) { /* FRESH: nothing happened; DONE: no-op */
+        f->phase = LEAF_DONE;
+        return;
+    }
+    if (recv_cancel(f) && f->status == TML_CHAN_OK) {
+        deferred d = {0, false};
+        mt_spin_lock(&f->c->lock);
+        give_back(f->c, f->out, &d);
+        mt_spin_unlock(&f->c->lock);
+        wake_deferred(&d);
+    }
+}
+
+void tml_recv_timeout_init(tml_recv_timeout_fut *f, tml_chan *c, void *out, int64_t duration_ns) {
+    MT_ASSERT(f && c && out);
+    tml_recv_init(&f->recv, c, out);
+    tml_sleep_init(&f->sleep, duration_ns);
+    f->status = IN_FLIGHT;
+    f->reserved = 0;
+}
+
+/* The receive first, then the timer: a value that is there wins over an
+ * expired deadline, and one handed over while the deadline passes is
+ * found by recv_cancel and returned. Ready cancels the timer. */
+tml_poll tml_recv_timeout_poll(tml_recv_timeout_fut *f, tml_cx *cx) {
+    MT_ASSERT(f && cx && f->recv.phase != LEAF_DONE);
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
+    if (recv_step(&f->recv, cx->waker)) {
+        f->recv.phase = LEAF_DONE;
+        f->status = f->recv.status;
+        tml_sleep_drop(&f->sleep);
+        return mt_budget_ready(cx);
+    }
+    /* budget is left (checked above), so Pending means not yet expired;
+     * a Ready sleep has spent this poll's unit */
+    if (tml_sleep_poll(&f->sleep, cx) == TML_PENDING)
+        return TML_PENDING;
+    f->status = recv_cancel(&f->recv) ? f->recv.status : TML_CHAN_TIMEOUT;
+    return TML_READY;
+}
+
+void tml_recv_timeout_drop(tml_recv_timeout_fut *f) {
+    MT_ASSERT(f);
+    tml_recv_drop(&f->recv);
+    tml_sleep_drop(&f->sleep);
 }
 
 static tml_poll send_leaf(void *leaf, tml_cx *cx) { return tml_send_poll(leaf, cx); }
 static tml_poll recv_leaf(void *leaf, tml_cx *cx) { return tml_recv_poll(leaf, cx); }
+static tml_poll recv_timeout_leaf(void *leaf, tml_cx *cx) { return tml_recv_timeout_poll(leaf, cx); }
 
 int32_t tml_chan_send_blocking(tml_chan *c, void *value) {
     tml_send_fut f;
@@ -341,4 +522,39 @@ int32_t tml_chan_recv_blocking(tml_chan *c, void *out) {
     tml_recv_init(&f, c, out);
     mt_block_on_leaf(recv_leaf, &f);
     return f.status;
+}
+
+int32_t tml_chan_recv_timeout_blocking(tml_chan *c, void *out, int64_t duration_ns) {
+    tml_recv_timeout_fut f;
+    tml_recv_timeout_init(&f, c, out, duration_ns);
+    mt_block_on_leaf(recv_timeout_leaf, &f);
+    return f.status;
+}
+
+int32_t tml_chan_try_send(tml_chan *c, const void *value) {
+    MT_ASSERT(c && value);
+    deferred d = {0, false};
+    mt_spin_lock(&c->lock);
+    int32_t st = send_locked(c, (void *)value, &d); /* only read */
+    mt_spin_unlock(&c->lock);
+    wake_deferred(&d);
+    return st == IN_FLIGHT ? TML_CHAN_FULL : st;
+}
+
+int32_t tml_chan_try_recv(tml_chan *c, void *out) {
+    MT_ASSERT(c && out);
+    deferred d = {0, false};
+    mt_spin_lock(&c->lock);
+    int32_t st = recv_locked(c, out, &d);
+    mt_spin_unlock(&c->lock);
+    wake_deferred(&d);
+    return st == IN_FLIGHT ? TML_CHAN_EMPTY : st;
+}
+
+int64_t tml_chan_len(tml_chan *c) {
+    MT_ASSERT(c);
+    mt_spin_lock(&c->lock);
+    int64_t len = (int64_t)c->len;
+    mt_spin_unlock(&c->lock);
+    return len;
 }

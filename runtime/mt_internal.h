@@ -27,7 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io_reactor.h"
 #include "mt_atomic.h"
+#include "timer_wheel.h"
 #include "tml/rt.h"
 
 /* Checks a precondition or invariant; a failure is a runtime bug (or a
@@ -45,6 +47,7 @@
 #define MT_MAX_WORKERS (1u << MT_WORKER_BITS)
 #define MT_MAX_SLOTS (1u << MT_SLOT_BITS)
 #define MT_NO_DEADLINE INT64_MAX /* "wait without a timeout" */
+#define MT_SHUTDOWN_TIMEOUT_NS (INT64_C(5000) * 1000000) /* DESIGN.md section 6 */
 #define MT_CACHE_LINE 64         /* per-thread hot fields are padded to it */
 
 typedef struct mt_runtime mt_runtime;
@@ -59,12 +62,14 @@ static inline uint32_t mt_token_gen(tml_waker t) { return (uint32_t)t; }
 
 /* ------------------------------------------------------------ mt_park.c */
 
-/* A one-thread parking spot: park() sleeps until unpark() or a deadline.
+/* A one-thread parking spot: park() sleeps until unpark() or a deadline,
+ * on a condition variable or, for the driver, in the I/O reactor.
  * The notification is sticky: an unpark before the park is not lost. */
 typedef struct mt_parker {
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC */
-    bool notified;       /* under lock */
+    pthread_cond_t cond;     /* CLOCK_MONOTONIC */
+    bool notified;           /* under lock */
+    io_reactor *blocked_in;  /* the reactor it is parked in, or NULL; lock */
 } mt_parker;
 
 int mt_parker_init(mt_parker *p);
@@ -73,6 +78,7 @@ int mt_parker_init(mt_parker *p);
 int mt_cond_init_monotonic(pthread_cond_t *c);
 void mt_parker_fini(mt_parker *p);
 bool mt_parker_park(mt_parker *p, int64_t deadline_ns);
+bool mt_parker_park_in(mt_parker *p, io_reactor *r, int64_t deadline_ns);
 void mt_parker_unpark(mt_parker *p);
 
 /* The searching and parked workers of one runtime (protocol in mt_park.c). */
@@ -223,6 +229,14 @@ static inline uint32_t mt_deque_len(const mt_deque *d) {
     return (uint32_t)mt_atomic_load_acquire(&d->tail) - real;
 }
 
+/* Cells free for the owner's pushes: a batch a thief has claimed but not
+ * finished copying still occupies its cells, so an "empty" queue can
+ * have as little as half a ring of room. Threads: the owner. */
+static inline uint32_t mt_deque_room(const mt_deque *d) {
+    uint32_t steal = mt_deque_steal_of(mt_atomic_load_acquire(&d->head));
+    return MT_DEQUE_CAP - (mt_deque_own_tail(d) - steal);
+}
+
 /* ------------------------------------------------------------ mt_task.c */
 
 /* Task state bits, in the low 32 bits of a slot's word. 0 = idle: the
@@ -258,6 +272,7 @@ uint32_t mt_slab_fini(mt_slab *s);
 int mt_slab_alloc(mt_slab *s, bool owner, uint32_t *slot, uint32_t *gen);
 void mt_slab_start(mt_slab *s, uint32_t slot, uint32_t gen, tml_join *task);
 void mt_slab_free(mt_slab *s, uint32_t slot, uint32_t gen, bool owner);
+size_t mt_slab_abandon(mt_slab *s);
 
 /* The hot paths of every wake and poll, inline; the state machine and its
  * orderings are documented in mt_task.c. */
@@ -399,27 +414,24 @@ bool mt_join_done(tml_join *j);
 
 /* ----------------------------------------------------------- mt_timer.c */
 
-typedef struct mt_timer {
-    int64_t deadline_ns;
-    tml_waker waker;
-} mt_timer;
+#define MT_NOT_ARMED INT64_MIN /* mt_timers.armed_ns: no driver blocked */
 
-/* Pending timers of one runtime: a binary min-heap on deadline. */
+/* Pending timers of one runtime: a timing wheel under a spin lock. */
 typedef struct mt_timers {
-    pthread_mutex_t lock;
-    mt_timer *heap;     /* lock */
-    size_t len, cap;    /* lock */
-    int64_t armed_ns;   /* a parked worker wakes by then; lock */
-    mt_atomic next_ns;  /* heap[0].deadline_ns or MT_NO_DEADLINE */
+    mt_spin lock;
+    int64_t armed_ns;   /* the blocked driver wakes by then; lock */
+    mt_atomic next_ns;  /* timer_wheel_next_deadline, or MT_NO_DEADLINE */
+    timer_wheel wheel;  /* lock */
 } mt_timers;
 
 void mt_timers_init(mt_timers *t);
 void mt_timers_fini(mt_timers *t);
-int mt_timers_insert(mt_timers *t, int64_t deadline_ns, tml_waker waker, bool *unpark);
+bool mt_timers_insert(mt_timers *t, tml_timer_node *node, int64_t deadline_ns, tml_waker waker);
+void mt_timers_cancel(mt_timers *t, tml_timer_node *node);
 size_t mt_timers_expire(mt_timers *t, int64_t now_ns, tml_waker *out, size_t max);
 int64_t mt_timers_next(const mt_timers *t);
 int64_t mt_timers_arm(mt_timers *t);
-void mt_timers_disarm(mt_timers *t, int64_t deadline_ns);
+void mt_timers_disarm(mt_timers *t);
 
 /* ---------------------------------------------------------- mt_worker.c */
 
@@ -465,6 +477,7 @@ void mt_worker_notify(mt_runtime *rt);
 void mt_worker_offload(mt_worker *w);
 bool mt_worker_step(mt_worker *w);
 void mt_worker_wait(mt_worker *w);
+void mt_worker_wake_driver(mt_runtime *rt);
 
 /* The worker running on the calling thread (mt_worker.c), or NULL. */
 extern _Thread_local mt_worker *mt_current_worker;
@@ -523,10 +536,14 @@ struct mt_runtime {
     bool stopped;           /* mt_runtime_shutdown ran */
     mt_queue global;
     mt_timers timers;
+    io_reactor *reactor;    /* polled by the driver (mt_worker.c) */
     mt_idle idle;
     mt_block_pool blocks;   /* task blocks the workers' caches share */
     _Alignas(MT_CACHE_LINE) mt_atomic foreign; /* CLOSING | spawns from outside */
-    mt_atomic stopping;     /* 1: workers exit once idle */
+    mt_atomic stopping;     /* 1: workers exit once idle; 2: at once */
+    int64_t shutdown_timeout_ns; /* how long shutdown waits for tasks */
+    mt_atomic driver;       /* 1: a worker holds the driver (mt_worker.c) */
+    mt_atomic io_sources;   /* registered fds: the driver polls I/O */
     mt_atomic next_slab;    /* round robin for spawns from outside */
     pthread_mutex_t quiet_lock; /* shutdown waits for quiescence under it */
     pthread_cond_t quiet_cond;  /* signalled when no task is live */
@@ -537,6 +554,7 @@ struct mt_runtime {
 int mt_runtime_new(unsigned workers, mt_runtime **out);
 int mt_runtime_new_current_thread(mt_runtime **out);
 void mt_runtime_shutdown(mt_runtime *rt);
+void mt_runtime_set_shutdown_timeout(mt_runtime *rt, int64_t ns);
 void mt_runtime_destroy(mt_runtime *rt);
 int mt_runtime_spawn(mt_runtime *rt, const tml_task_vt *vt, const void *frame, tml_join **out);
 int mt_runtime_block_on(mt_runtime *rt, const tml_task_vt *vt, const void *frame, void *out);
@@ -546,6 +564,7 @@ mt_worker *mt_runtime_owner(mt_runtime *rt, tml_waker t);
 bool mt_runtime_quiet(mt_runtime *rt);
 void mt_runtime_check_quiet(mt_runtime *rt);
 void mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void *leaf);
+void mt_runtime_visit(tml_waker t, void (*fn)(mt_runtime *rt, void *arg), void *arg);
 _Noreturn void mt_panic_err(const char *what, int err);
 
 /* --------------------------------------------------------- async_sync.c */

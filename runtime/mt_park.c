@@ -91,6 +91,7 @@ int mt_parker_init(mt_parker *p) {
         return err;
     pthread_mutex_init(&p->lock, NULL);
     p->notified = false;
+    p->blocked_in = NULL;
     return 0;
 }
 
@@ -121,11 +122,42 @@ bool mt_parker_park(mt_parker *p, int64_t deadline_ns) {
     return notified;
 }
 
+/* As mt_parker_park, but blocks in io_reactor_poll(r) (which dispatches
+ * the I/O wakes it finds), so that unpark interrupts the reactor with
+ * io_reactor_wake. Returns true when notified, false on a timeout or an
+ * I/O event. Threads: the runtime's driver (one poller per reactor). */
+bool mt_parker_park_in(mt_parker *p, io_reactor *r, int64_t deadline_ns) {
+    pthread_mutex_lock(&p->lock);
+    if (!p->notified)
+        p->blocked_in = r;
+    pthread_mutex_unlock(&p->lock);
+    if (p->blocked_in) { /* only this thread writes it */
+        int64_t timeout = -1;
+        if (deadline_ns != MT_NO_DEADLINE) {
+            timeout = deadline_ns - tml_now_ns();
+            timeout = timeout < 0 ? 0 : timeout;
+        }
+        /* an unpark from here on writes the reactor's eventfd: not lost */
+        int n = io_reactor_poll(r, timeout);
+        if (n < 0)
+            mt_panic_err("polling for I/O", n);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->blocked_in = NULL;
+    bool notified = p->notified;
+    p->notified = false;
+    pthread_mutex_unlock(&p->lock);
+    return notified;
+}
+
 /* Notifies `p`: its current or next park returns. Threads: any. */
 void mt_parker_unpark(mt_parker *p) {
     pthread_mutex_lock(&p->lock);
     p->notified = true;
-    pthread_cond_signal(&p->cond);
+    if (p->blocked_in)
+        io_reactor_wake(p->blocked_in);
+    else
+        pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
 

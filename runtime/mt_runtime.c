@@ -61,14 +61,23 @@
  *   3. set `stopping`, unpark every worker, join the threads;
  * and destroy goes on with
  *   4. clear the registry entries (write lock), free slabs, queue, timers.
- * A task that never completes makes step 2 wait forever: the shutdown
- * issue adds the deadline that drops stragglers (DESIGN.md section 6).
+ * Step 2 also cancels every I/O wait (io_reactor_cancel_all: reads,
+ * writes, accepts and connects end with TML_NET_CANCELLED, and later ones
+ * too) and waits at most `shutdown_timeout_ns` (DESIGN.md section 6;
+ * TML_SHUTDOWN_TIMEOUT_MS for the process runtime). Past it, step 3 stops
+ * the workers at their next fairness tick (stopping = 2), and
+ * 3b. drops every task still live (mt_slab_abandon: the frame's drop
+ *     releases what it holds, joiners get TML_JOIN_NO_RESULT) and counts
+ *     them on stderr.
+ * A task stuck in one endless poll (a loop with no await) cannot be
+ * stopped: joining its worker waits for it, as in Tokio.
  * Rejected: one atomic count of live tasks (the previous version: two
  * RMWs per task on one line that all workers write). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mt_internal.h"
@@ -172,12 +181,22 @@ static int init_core(mt_runtime *rt) {
         goto fail_queue;
     if ((err = mt_idle_init(&rt->idle, rt->nworkers)) < 0)
         goto fail_idle;
+    if ((err = io_reactor_new(&rt->reactor)) < 0)
+        goto fail_reactor;
     mt_timers_init(&rt->timers);
     mt_block_pool_init(&rt->blocks);
     pthread_mutex_init(&rt->quiet_lock, NULL);
-    pthread_cond_init(&rt->quiet_cond, NULL);
+    if ((err = mt_cond_init_monotonic(&rt->quiet_cond)) < 0) /* timed by shutdown */
+        goto fail_cond;
     pthread_mutex_init(&rt->drive_lock, NULL);
     return 0;
+fail_cond:
+    pthread_mutex_destroy(&rt->quiet_lock);
+    mt_block_pool_fini(&rt->blocks);
+    mt_timers_fini(&rt->timers);
+    io_reactor_destroy(rt->reactor);
+fail_reactor:
+    mt_idle_fini(&rt->idle);
 fail_idle:
     mt_queue_fini(&rt->global);
 fail_queue:
@@ -192,14 +211,17 @@ static void fini_core(mt_runtime *rt) {
     pthread_mutex_destroy(&rt->quiet_lock);
     mt_block_pool_fini(&rt->blocks);
     mt_timers_fini(&rt->timers);
+    io_reactor_destroy(rt->reactor);
     mt_idle_fini(&rt->idle);
     mt_queue_fini(&rt->global);
     free(rt->workers);
 }
 
-/* Shutdown step 3 for the first `n` workers, whose threads run. */
-static void stop_workers(mt_runtime *rt, unsigned n) {
-    mt_atomic_store_release(&rt->stopping, 1); /* pairs with the acquire in park */
+/* Shutdown step 3 for the first `n` workers, whose threads run; with
+ * `at_once`, a worker that still has tasks stops at its next fairness
+ * tick instead of when it runs out of work. */
+static void stop_workers(mt_runtime *rt, unsigned n, bool at_once) {
+    mt_atomic_store_release(&rt->stopping, at_once ? 2 : 1); /* pairs with the acquire in park */
     for (unsigned k = 0; k < n; k++)
         mt_parker_unpark(&rt->workers[k].parker);
     for (unsigned k = 0; k < n; k++)
@@ -210,7 +232,7 @@ static int start_workers(mt_runtime *rt) {
     for (unsigned k = 0; k < rt->nworkers; k++) {
         int err = mt_worker_start(&rt->workers[k]);
         if (err) {
-            stop_workers(rt, k);
+            stop_workers(rt, k, false);
             return err;
         }
     }
@@ -226,6 +248,7 @@ static int create(unsigned workers, bool threaded, mt_runtime **out) {
         return -ENOMEM;
     rt->nworkers = workers;
     rt->threaded = threaded;
+    rt->shutdown_timeout_ns = MT_SHUTDOWN_TIMEOUT_NS;
     if ((err = init_core(rt)) < 0)
         goto fail_core;
     if ((err = register_workers(rt)) < 0)
@@ -304,6 +327,14 @@ static bool done_pred(void *j) { return mt_join_done(j); }
  * spawned task to complete, then stops and joins the workers. Idempotent.
  * Threads: any thread but rt's workers (and its driver); no spawn from
  * outside may race with it except as step 1 describes. */
+/* How long mt_runtime_shutdown waits for unfinished tasks before it
+ * drops them (ns; default MT_SHUTDOWN_TIMEOUT_NS). Threads: before
+ * shutdown starts. */
+void mt_runtime_set_shutdown_timeout(mt_runtime *rt, int64_t ns) {
+    MT_ASSERT(rt && ns >= 0);
+    rt->shutdown_timeout_ns = ns;
+}
+
 void mt_runtime_shutdown(mt_runtime *rt) {
     MT_ASSERT(rt);
     mt_worker *cur = mt_worker_current();
@@ -312,12 +343,24 @@ void mt_runtime_shutdown(mt_runtime *rt) {
         return;
     mt_atomic_fetch_add(&rt->foreign, CLOSING); /* step 1: the bit was clear */
     mt_idle_close(&rt->idle);                    /* step 2 */
+    io_reactor_cancel_all(rt->reactor); /* I/O waits end with Cancelled */
     if (rt->threaded) {
+        int64_t deadline = tml_now_ns() + rt->shutdown_timeout_ns;
+        struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
+        bool quiet;
         pthread_mutex_lock(&rt->quiet_lock);
-        while (!mt_runtime_quiet(rt))
-            pthread_cond_wait(&rt->quiet_cond, &rt->quiet_lock);
+        while (!(quiet = mt_runtime_quiet(rt)) &&
+               pthread_cond_timedwait(&rt->quiet_cond, &rt->quiet_lock, &ts) != ETIMEDOUT) {
+        }
+        quiet = quiet || mt_runtime_quiet(rt);
         pthread_mutex_unlock(&rt->quiet_lock);
-        stop_workers(rt, rt->nworkers); /* step 3 */
+        stop_workers(rt, rt->nworkers, !quiet); /* step 3 */
+        size_t dropped = 0;
+        for (unsigned k = 0; !quiet && k < rt->nworkers; k++) /* step 3b */
+            dropped += mt_slab_abandon(&rt->workers[k].slab);
+        if (dropped)
+            fprintf(stderr, "tml: shutdown: dropped %zu task%s still unfinished after %lld ms\n",
+                    dropped, dropped == 1 ? "" : "s", (long long)(rt->shutdown_timeout_ns / 1000000));
     } else {
         pthread_mutex_lock(&rt->drive_lock);
         drive(rt, quiet_pred, rt);
@@ -469,7 +512,7 @@ static tml_poll leaf_frame_poll(void *frame, tml_cx *cx) {
     return f->poll(f->leaf, cx);
 }
 
-static const tml_task_vt leaf_vt = {leaf_frame_poll, sizeof(leaf_frame), 0, 0, NULL, "blocking wait"};
+static const tml_task_vt leaf_vt = {leaf_frame_poll, sizeof(leaf_frame), 0, 0, NULL, "blocking wait", NULL};
 
 /* Blocks the calling thread until poll(leaf) returns Ready, polling it as
  * a task of the current runtime. The leaf stays on the caller's stack,
@@ -509,6 +552,23 @@ void tml_wake(tml_waker t) {
     mt_worker *owner = registry[mt_token_worker(t)];
     if (owner)
         wake_in(owner->rt, t, NULL);
+    pthread_rwlock_unlock(&registry_lock);
+}
+
+/* Runs fn(rt, arg) with the runtime that token `t` belongs to, from any
+ * thread, holding the registry's read lock so that the runtime cannot be
+ * destroyed meanwhile; does nothing when that runtime is gone. fn must
+ * not take the registry's write lock (create or destroy a runtime). */
+void mt_runtime_visit(tml_waker t, void (*fn)(mt_runtime *rt, void *arg), void *arg) {
+    mt_worker *cur = mt_worker_current();
+    if (cur && owns(cur->rt, t)) {
+        fn(cur->rt, arg);
+        return;
+    }
+    pthread_rwlock_rdlock(&registry_lock);
+    mt_worker *owner = registry[mt_token_worker(t)];
+    if (owner)
+        fn(owner->rt, arg);
     pthread_rwlock_unlock(&registry_lock);
 }
 
@@ -590,13 +650,29 @@ static unsigned workers_from_env(void) {
     return n > (long)MT_MAX_WORKERS ? MT_MAX_WORKERS : (unsigned)n;
 }
 
+/* TML_SHUTDOWN_TIMEOUT_MS (ms, >= 0), else 5 s. Errors: panics on a
+ * value that is not a non-negative integer. */
+static int64_t shutdown_timeout_from_env(void) {
+    const char *s = getenv("TML_SHUTDOWN_TIMEOUT_MS");
+    if (!s)
+        return MT_SHUTDOWN_TIMEOUT_NS;
+    char *end;
+    errno = 0;
+    long long ms = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno || ms < 0 || ms > INT64_MAX / 1000000)
+        tml_panic_at(NULL, 0, 0, "TML_SHUTDOWN_TIMEOUT_MS must be a non-negative integer");
+    return (int64_t)ms * 1000000;
+}
+
 void tml_main_enter(int argc, char **argv) {
     (void)argc; /* reserved for runtime flags */
     (void)argv;
     MT_ASSERT(!process_rt);
+    int64_t timeout_ns = shutdown_timeout_from_env();
     int err = mt_runtime_new(workers_from_env(), &process_rt);
     if (err)
         mt_panic_err("cannot start the runtime", err);
+    mt_runtime_set_shutdown_timeout(process_rt, timeout_ns);
 }
 
 int tml_main_exit(int status) {

@@ -95,7 +95,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mt_internal.h"
+#include "async_sync.h"
 
 #define NO_SLOT MT_MAX_SLOTS
 #define FRESH_BATCH 64 /* never-used slots the owner takes per lock */
@@ -104,7 +104,7 @@ _Static_assert(sizeof(mt_slot) == 16, "slots are 16 bytes: 16-aligned in calloc'
 _Static_assert(offsetof(struct tml_join, frame) <= 64, "the per-task memory budget assumes a 64-byte header");
 
 /* tml_join.state: references << JOIN_REF_SHIFT | flags */
-enum { JOIN_LOCKED = 1, JOIN_DONE = 2, JOIN_CLAIMED = 4, JOIN_WAITERS = 8 };
+enum { JOIN_LOCKED = 1, JOIN_DONE = 2, JOIN_CLAIMED = 4, JOIN_WAITERS = 8, JOIN_DROPPED = 16 };
 #define JOIN_REF_SHIFT 8
 #define JOIN_REF (UINT64_C(1) << JOIN_REF_SHIFT)
 
@@ -128,6 +128,36 @@ void mt_slab_init(mt_slab *s, uint32_t gen_floor) {
     s->local_free = NO_SLOT;
     s->fresh = 0;
     s->gen_floor = gen_floor;
+}
+
+/* The shutdown deadline passed with tasks of `s` still live: drops each
+ * one's frame (vt->drop releases the values and futures it holds) and
+ * completes it without a result (joiners get TML_JOIN_NO_RESULT), freeing
+ * its slot. Returns how many it dropped. A drop may wake other tasks: they
+ * only land in run queues, which are freed without running them.
+ * Threads: the shutting-down thread, after every worker exited. */
+size_t mt_slab_abandon(mt_slab *s) {
+    size_t n = 0;
+    for (unsigned k = 0; k < MT_SLAB_CHUNKS; k++) {
+        mt_slot *chunk = mt_slab_chunk(s, k);
+        if (!chunk)
+            break;
+        for (uint32_t i = 0; i < chunk_size(k); i++) {
+            uint64_t word = mt_atomic_load(&chunk[i].word); /* relaxed: no worker runs */
+            if (word & MT_TASK_COMPLETE)
+                continue;
+            tml_join *j = (tml_join *)(uintptr_t)mt_atomic_load(&chunk[i].link);
+            /* as if it ran its last poll: nobody else touches it now */
+            mt_atomic_store(&chunk[i].word, mt_task_word(mt_task_gen(word), MT_TASK_RUNNING));
+            mt_slab_free(s, mt_slab_chunk_start(k) + i, mt_task_gen(word), true);
+            if (j->vt->drop)
+                j->vt->drop(j->frame);
+            mt_atomic_fetch_add(&j->state, JOIN_DROPPED); /* the lock is free: nobody runs */
+            mt_join_complete(j);
+            n++;
+        }
+    }
+    return n;
 }
 
 /* Frees the slab. Returns the generation floor for the next slab with
@@ -474,7 +504,7 @@ tml_join *mt_join_new(mt_worker *w, const tml_task_vt *vt, const void *frame, mt
  * claimed. */
 static void destroy(tml_join *j, uint64_t state) {
     MT_ASSERT(state & JOIN_DONE); /* the task's own reference goes last but one */
-    if (!(state & JOIN_CLAIMED) && j->vt->result_drop && j->vt->result_size > 0)
+    if (!(state & (JOIN_CLAIMED | JOIN_DROPPED)) && j->vt->result_drop && j->vt->result_size > 0)
         j->vt->result_drop((char *)j->frame + j->vt->result_offset);
     block_free(j, sizeof *j + j->vt->frame_size);
 }
@@ -516,8 +546,11 @@ bool mt_join_done(tml_join *j) {
 /* Moves the result out once. Lock held; the task is done. Returns the
  * TML_JOIN_* code; adds the flags to set at unlock to *set. */
 static int32_t take_locked(tml_join *j, void *out, uint64_t *set) {
-    if (mt_atomic_load(&j->state) & JOIN_CLAIMED) /* relaxed: set under the lock */
+    uint64_t state = mt_atomic_load(&j->state); /* relaxed: set under the lock, or before DONE */
+    if (state & JOIN_CLAIMED)
         return TML_JOIN_ALREADY_JOINED;
+    if (state & JOIN_DROPPED)
+        return TML_JOIN_NO_RESULT;
     *set |= JOIN_CLAIMED;
     if (j->vt->result_size > 0 && out)
         memcpy(out, (char *)j->frame + j->vt->result_offset, j->vt->result_size);
@@ -585,6 +618,18 @@ tml_poll tml_join_poll(tml_join_fut *f, tml_cx *cx) {
     }
     join_unlock(j, set, 0);
     return ready ? mt_budget_ready(cx) : TML_PENDING;
+}
+
+/* A dropped join leaf leaves the task's wait list; the result stays in
+ * the task for another joiner (or is dropped with the last handle). */
+void tml_join_drop(tml_join_fut *f) {
+    MT_ASSERT(f && f->h);
+    if (!f->w.linked) /* only this leaf's poll links it, and completion unlinks under the lock */
+        return;
+    join_lock(f->h);
+    if (f->w.linked)
+        mt_waitlist_remove(&f->h->waiters, &f->w);
+    join_unlock(f->h, 0, 0);
 }
 
 static tml_poll join_leaf(void *leaf, tml_cx *cx) { return tml_join_poll(leaf, cx); }

@@ -1,43 +1,36 @@
 /* mt_timer.c - the monotonic clock, a runtime's pending timers, and the
  * sleep leaf.
  *
- * Timers: a binary min-heap of (deadline_ns, waker) under a mutex
- * (textbook: CLRS chapter 6; Go's timers were a 4-ary heap). Insert is
- * O(log n). There is no cancellation: an entry that outlives its sleep
- * (the task finished, or slept again) later fires a stale or spurious
- * wake, which is harmless: a stale token is a no-op and a sleep leaf
- * re-checks the clock. The timer-wheel issue replaces the heap (O(1)
- * insert and cancel) behind the same mt_timers_* interface.
+ * Timers: one hierarchical timing wheel (timer_wheel.c: Varghese & Lauck
+ * 1987) per runtime under a spin lock; insert and cancel are O(1) and
+ * never allocate (the node sits in the sleeping future). Every critical
+ * section is a few pointer moves, except a cascade, which moves each
+ * timer at most once per level.
  *
  * Who fires timers:
  *   - running workers, at each fairness tick and whenever their local
- *     queue runs dry (mt_timers_expire); `next_ns` mirrors the earliest
- *     deadline so a worker with nothing due reads one atomic, no lock;
- *   - a parked worker: the first worker to park while timers are pending
- *     "arms" the earliest deadline (mt_timers_arm) and parks with it as
+ *     queue runs dry (mt_timers_expire); `next_ns` mirrors the wheel's
+ *     next deadline so a worker with nothing due reads one atomic, no lock;
+ *   - the driver: the one parked worker that blocks in the I/O reactor
+ *     (mt_worker.c) arms the next deadline (mt_timers_arm) as its poll
  *     timeout, so timers fire on time when every worker is idle.
- * Arming rule: `armed_ns` is the deadline some parked worker will wake at
- * (MT_NO_DEADLINE: none). A parking worker takes a timeout only when the
- * earliest deadline is before armed_ns, so one worker, not every idle
- * one, wakes per deadline. An insert before armed_ns tells its caller to
- * notify (mt_park.c N1-N3): a worker wakes, or one is searching already,
- * and parks again armed with the new deadline; the timer lock orders the
- * insert against a concurrent arm, and the parking protocol makes the
- * notification reach a worker that parked. A
- * worker coming back from an armed park disarms if armed_ns is still its
- * deadline (a later park re-arms).
- * Limitation (as in Tokio): when the armed worker is woken for work and
- * then runs a long poll, due timers wait for some worker's next tick.
- * Never early: tml_sleep_poll compares tml_now_ns() with the deadline on
- * every poll. Invariants (lock held): heap[0..len) is a min-heap on
- * deadline_ns; next_ns == heap[0].deadline_ns, or MT_NO_DEADLINE if empty. */
+ * Arming rule: `armed_ns` is the deadline the blocked driver wakes at
+ * (MT_NO_DEADLINE: it sleeps until I/O or an unpark), or MT_NOT_ARMED
+ * while no driver is blocked. An insert before armed_ns tells its caller
+ * to wake the driver, which re-arms with the new deadline; with no driver
+ * blocked, some worker is running (a worker only parks off the driver
+ * while another holds it) and fires the timer at its next tick or park.
+ * The timer lock orders an insert against a concurrent arm.
+ * Limitation (as in Tokio): when the driver is woken for work and then
+ * runs a long poll, due timers wait for some worker's next tick.
+ * Never early: the wheel fires a node only once the clock passed its
+ * deadline, and tml_sleep_poll re-checks the clock on every poll. */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "mt_internal.h"
 
-#define FIRST_HEAP_CAP 64
 #define NS_PER_S 1000000000
 
 int64_t tml_now_ns(void) {
@@ -46,127 +39,85 @@ int64_t tml_now_ns(void) {
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-/* Initialises an empty timer set (allocates on first insert). */
+/* Initialises an empty timer set. Never fails, never allocates. */
 void mt_timers_init(mt_timers *t) {
-    pthread_mutex_init(&t->lock, NULL);
-    t->heap = NULL;
-    t->len = t->cap = 0;
-    t->armed_ns = MT_NO_DEADLINE;
+    mt_spin_init(&t->lock);
+    timer_wheel_init(&t->wheel, tml_now_ns());
+    t->armed_ns = MT_NOT_ARMED;
     mt_atomic_store(&t->next_ns, (uint64_t)MT_NO_DEADLINE); /* before sharing */
 }
 
-/* Frees the set; pending entries are dropped (they own nothing).
+/* Forgets the set; pending nodes belong to their futures.
  * Threads: nobody else may use `t` any more. */
 void mt_timers_fini(mt_timers *t) {
-    pthread_mutex_destroy(&t->lock);
-    free(t->heap);
+    timer_wheel_fini(&t->wheel);
 }
 
-static void swap(mt_timer *a, mt_timer *b) {
-    mt_timer x = *a;
-    *a = *b;
-    *b = x;
-}
-
-static void sift_up(mt_timer *h, size_t i) {
-    for (; i > 0 && h[i].deadline_ns < h[(i - 1) / 2].deadline_ns; i = (i - 1) / 2)
-        swap(&h[i], &h[(i - 1) / 2]);
-}
-
-static void sift_down(mt_timer *h, size_t len, size_t i) {
-    for (;;) {
-        size_t min = i, l = 2 * i + 1, r = l + 1;
-        if (l < len && h[l].deadline_ns < h[min].deadline_ns)
-            min = l;
-        if (r < len && h[r].deadline_ns < h[min].deadline_ns)
-            min = r;
-        if (min == i)
-            return;
-        swap(&h[i], &h[min]);
-        i = min;
-    }
-}
-
-/* Re-publishes the earliest deadline. Lock held. */
+/* Re-publishes the next deadline. Lock held. */
 static void publish_next(mt_timers *t) {
     /* relaxed: a hint; a reader that sees an old value fires a little
      * later, or takes the lock for nothing */
-    mt_atomic_store(&t->next_ns, (uint64_t)(t->len ? t->heap[0].deadline_ns : MT_NO_DEADLINE));
+    mt_atomic_store(&t->next_ns, (uint64_t)timer_wheel_next_deadline(&t->wheel));
 }
 
-/* Registers a wake of `waker` once the clock reaches `deadline_ns`.
- * *unpark is set when the deadline is earlier than any parked worker
- * will wake for: the caller must then call mt_worker_notify.
- * Threads: any. Returns 0 or -ENOMEM (nothing registered). */
-int mt_timers_insert(mt_timers *t, int64_t deadline_ns, tml_waker waker, bool *unpark) {
-    int err = 0;
-    pthread_mutex_lock(&t->lock);
-    if (t->len == t->cap) {
-        size_t ncap = t->cap ? 2 * t->cap : FIRST_HEAP_CAP;
-        mt_timer *heap = realloc(t->heap, ncap * sizeof *heap);
-        if (heap) {
-            t->heap = heap;
-            t->cap = ncap;
-        } else {
-            err = -ENOMEM;
-        }
-    }
-    if (!err) {
-        t->heap[t->len] = (mt_timer){deadline_ns, waker};
-        sift_up(t->heap, t->len++);
+/* Arms `node` (caller memory, where == -1, not moving until it fires or
+ * is cancelled) to wake `waker` once the clock reaches `deadline_ns`.
+ * Returns true when the blocked driver sleeps past the deadline: the
+ * caller must then wake it (mt_worker_wake_driver). Threads: any. */
+bool mt_timers_insert(mt_timers *t, tml_timer_node *node, int64_t deadline_ns, tml_waker waker) {
+    mt_spin_lock(&t->lock);
+    timer_wheel_insert(&t->wheel, node, deadline_ns, waker);
+    if (deadline_ns < (int64_t)mt_atomic_load(&t->next_ns))
         publish_next(t);
-        *unpark = deadline_ns < t->armed_ns;
-    }
-    pthread_mutex_unlock(&t->lock);
-    return err;
+    bool wake = deadline_ns < t->armed_ns;
+    mt_spin_unlock(&t->lock);
+    return wake;
 }
 
-/* The earliest pending deadline, or MT_NO_DEADLINE; a lock-free hint.
- * Threads: any. */
+/* Disarms `node` if it is pending (a dropped future); a no-op once it
+ * fired. Threads: any. */
+void mt_timers_cancel(mt_timers *t, tml_timer_node *node) {
+    mt_spin_lock(&t->lock);
+    if (timer_wheel_cancel(&t->wheel, node) && timer_wheel_len(&t->wheel) == 0)
+        publish_next(t);
+    mt_spin_unlock(&t->lock);
+}
+
+/* The next deadline (a time <= the earliest pending one), or
+ * MT_NO_DEADLINE; a lock-free hint. Threads: any. */
 int64_t mt_timers_next(const mt_timers *t) {
     return (int64_t)mt_atomic_load(&t->next_ns); /* relaxed: see publish_next */
 }
 
-/* Removes up to `max` entries whose deadline is <= now_ns, oldest
- * deadline first, storing their wakers in out[]; the caller wakes them.
- * Returns how many. Threads: any. */
+/* Removes up to `max` timers whose deadline is <= now_ns, earliest tick
+ * first, storing their wakers in out[]; the caller wakes them. Returns
+ * how many. Threads: any. */
 size_t mt_timers_expire(mt_timers *t, int64_t now_ns, tml_waker *out, size_t max) {
     if (mt_timers_next(t) > now_ns)
         return 0;
-    size_t n = 0;
-    pthread_mutex_lock(&t->lock);
-    while (n < max && t->len > 0 && t->heap[0].deadline_ns <= now_ns) {
-        out[n++] = t->heap[0].waker;
-        t->heap[0] = t->heap[--t->len];
-        sift_down(t->heap, t->len, 0);
-    }
+    mt_spin_lock(&t->lock);
+    size_t n = timer_wheel_poll(&t->wheel, now_ns, out, max);
     publish_next(t);
-    pthread_mutex_unlock(&t->lock);
+    mt_spin_unlock(&t->lock);
     return n;
 }
 
-/* Called by a worker about to park: returns the deadline it must park
- * until (it becomes the armed worker), or MT_NO_DEADLINE when no timer is
- * pending or another parked worker already wakes early enough.
- * Threads: a worker, in step 4 of the parking protocol. */
+/* Called by the driver about to block: returns the deadline to block
+ * until (MT_NO_DEADLINE: none pending) and records it, so that earlier
+ * inserts wake the driver. Threads: the driver. */
 int64_t mt_timers_arm(mt_timers *t) {
-    int64_t deadline = MT_NO_DEADLINE;
-    pthread_mutex_lock(&t->lock);
-    if (t->len > 0 && t->heap[0].deadline_ns < t->armed_ns)
-        deadline = t->armed_ns = t->heap[0].deadline_ns;
-    pthread_mutex_unlock(&t->lock);
+    mt_spin_lock(&t->lock);
+    int64_t deadline = t->armed_ns = timer_wheel_next_deadline(&t->wheel);
+    mt_spin_unlock(&t->lock);
     return deadline;
 }
 
-/* The worker that armed `deadline_ns` (a value mt_timers_arm returned)
- * is awake again. Threads: that worker. */
-void mt_timers_disarm(mt_timers *t, int64_t deadline_ns) {
-    if (deadline_ns == MT_NO_DEADLINE)
-        return;
-    pthread_mutex_lock(&t->lock);
-    if (t->armed_ns == deadline_ns)
-        t->armed_ns = MT_NO_DEADLINE;
-    pthread_mutex_unlock(&t->lock);
+/* The driver is awake again: inserts need not wake it. Threads: the
+ * driver. */
+void mt_timers_disarm(mt_timers *t) {
+    mt_spin_lock(&t->lock);
+    t->armed_ns = MT_NOT_ARMED;
+    mt_spin_unlock(&t->lock);
 }
 
 void tml_sleep_until_init(tml_sleep_fut *f, int64_t deadline_ns) {
@@ -182,29 +133,34 @@ void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
 }
 
 /* Ready once the clock reached the deadline (spending one unit of the
- * cooperative budget); otherwise registers the task's waker with the
- * runtime's timers (once per sleep). */
+ * cooperative budget); otherwise arms the timer with the task's waker,
+ * once per sleep: a task's waker never changes, and a fired timer whose
+ * wake raced with the clock read leaves the next poll Ready. */
 tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
     MT_ASSERT(f && cx && cx->worker);
     if (!mt_budget_poll(cx))
         return TML_PENDING;
     if (tml_now_ns() >= f->timer.deadline_ns)
         return mt_budget_ready(cx);
-    if (f->timer.where < 0) {
+    if (!f->timer.reserved) {
         mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
-        bool unpark = false;
-        int err = mt_timers_insert(&rt->timers, f->timer.deadline_ns, cx->waker, &unpark);
-        if (err)
-            mt_panic_err("sleep", err);
-        if (unpark)
-            mt_worker_notify(rt);
-        f->timer.where = 0;
+        f->timer.reserved = 1; /* armed once: the drop must look */
+        if (mt_timers_insert(&rt->timers, &f->timer, f->timer.deadline_ns, cx->waker))
+            mt_worker_wake_driver(rt);
     }
     return TML_PENDING;
 }
 
+static void cancel_in(mt_runtime *rt, void *node) {
+    mt_timers_cancel(&rt->timers, node);
+}
+
+/* Cancels the timer if it is still armed, in the runtime its waker (the
+ * task's token) belongs to; a no-op once that runtime is gone. */
 void tml_sleep_drop(tml_sleep_fut *f) {
-    (void)f; /* the heap cannot cancel; the wheel replaces it */
+    MT_ASSERT(f);
+    if (f->timer.reserved)
+        mt_runtime_visit(f->timer.waker, cancel_in, &f->timer);
 }
 
 void tml_sleep_blocking(int64_t duration_ns) {

@@ -3,9 +3,11 @@
  * cooperative budget.
  *
  * Finding the next task (next_task), in order:
- *   1. every MT_FAIR_TICKS polls: fire due timers, then take one task from
- *      the global queue first, so tasks queued from outside (and overflow)
- *      are not starved by a worker whose own queues never empty (Go's 61);
+ *   1. every MT_FAIR_TICKS polls: poll the I/O reactor without blocking
+ *      (while fds are registered and no other worker drives it), fire due
+ *      timers, then take one task from the global queue first, so tasks
+ *      queued from outside (and overflow) are not starved by a worker
+ *      whose own queues never empty (Go's 61);
  *   2. the LIFO slot, at most MAX_LIFO_RUNS polls in a row while other
  *      tasks wait in the local queue: then its task goes to the back of
  *      the queue, so two tasks waking each other cannot starve the rest;
@@ -13,9 +15,13 @@
  *   4. local work exhausted: fire due timers (their wakes refill 2-3),
  *      then a batch from the global queue (half of it, at most half a ring);
  *   5. search (mt_park.c S1-S3): SEARCH_ROUNDS rounds of stealing half of
- *      a random victim's queue (xorshift) and polling the global queue and
- *      timers, with exponential backoff (spinning) between rounds;
- *   6. nothing: park (mt_park.c P1-P4), or exit once `stopping`.
+ *      a random victim's queue (xorshift) and polling the global queue,
+ *      the I/O reactor (without blocking, when no other worker drives it)
+ *      and timers, with exponential backoff (spinning) between rounds;
+ *   6. nothing: park (mt_park.c P1-P4), or exit once `stopping`. A
+ *      parking worker that takes the driver (drive()) blocks in the I/O
+ *      reactor until I/O, the next timer deadline or an unpark; the
+ *      others park on their condition variable.
  *
  * Scheduling on the worker's own thread (wake, spawn, re-queue): no lock,
  * no syscall, plain stores; a local queue push is one release store.
@@ -66,6 +72,8 @@
 #include <sched.h>
 #include <stdio.h>
 
+#include <sys/prctl.h>
+
 #include "mt_internal.h"
 
 #define MT_FAIR_TICKS 61  /* as Go's scheduler: prime, so it drifts over patterns */
@@ -73,6 +81,7 @@
 #define SEARCH_ROUNDS 6
 #define BACKOFF_FIRST 32  /* pauses after the first failed round; doubles */
 #define TIMER_BATCH 64
+#define TIMER_SPIN_NS 50000 /* see drive() */
 
 _Thread_local mt_worker *mt_current_worker;
 
@@ -203,6 +212,60 @@ static void fire_timers(mt_worker *w) {
     } while (n == TIMER_BATCH);
 }
 
+/* The driver: the reactor and the timers' wake-up, held by one worker at
+ * a time (Tokio's driver, behind its park). A parking worker that gets
+ * it blocks in the reactor until I/O, its timer deadline or an unpark;
+ * the others park on their condition variable. A running worker takes it
+ * for a non-blocking look at each fairness tick while fds are
+ * registered, so I/O is not starved while every worker is busy. */
+static bool driver_try_acquire(mt_runtime *rt) {
+    /* acquire: the previous holder's reactor and timer work is visible */
+    return mt_atomic_load(&rt->driver) == 0 && mt_atomic_cas(&rt->driver, 0, 1) == 0;
+}
+
+static void driver_release(mt_runtime *rt) {
+    mt_atomic_store_release(&rt->driver, 0);
+}
+
+/* Interrupts the driver's blocking reactor poll (a timer was armed
+ * before its deadline). Threads: any. */
+void mt_worker_wake_driver(mt_runtime *rt) {
+    io_reactor_wake(rt->reactor);
+}
+
+/* Polls the reactor without blocking when fds are registered and no
+ * other worker drives. */
+static void poll_io(mt_worker *w) {
+    mt_runtime *rt = w->rt;
+    if (mt_atomic_load(&rt->io_sources) == 0 || !driver_try_acquire(rt))
+        return;
+    int n = io_reactor_poll(rt->reactor, 0);
+    driver_release(rt);
+    if (n < 0)
+        mt_panic_err("polling for I/O", n);
+}
+
+/* P3 as the driver: blocks in the reactor with the next timer deadline
+ * as timeout, then fires the due timers. Waking a blocked thread takes
+ * 35-43 us on this kind of machine (DESIGN.md section 4b), so the driver
+ * asks to wake TIMER_SPIN_NS early and spins the rest of the way: timers
+ * fire within microseconds of their deadline, for at most that much CPU
+ * per timed wake-up. A notification that arrives while it spins waits
+ * for the spin to end (sticky, so not lost). */
+static void drive(mt_worker *w) {
+    mt_runtime *rt = w->rt;
+    int64_t deadline = mt_timers_arm(&rt->timers);
+    int64_t early = deadline == MT_NO_DEADLINE ? deadline : deadline - TIMER_SPIN_NS;
+    bool notified = mt_parker_park_in(&w->parker, rt->reactor, early);
+    if (!notified && deadline != MT_NO_DEADLINE && tml_now_ns() >= early) {
+        while (tml_now_ns() < deadline) /* woken by the timeout, not I/O */
+            mt_cpu_relax();
+    }
+    mt_timers_disarm(&rt->timers);
+    fire_timers(w);
+    driver_release(rt);
+}
+
 /* Steps 2-3: the LIFO slot (bounded), else the local queue. */
 static tml_join *local_task(mt_worker *w) {
     tml_join *t = w->lifo;
@@ -221,10 +284,13 @@ static tml_join *local_task(mt_worker *w) {
 }
 
 /* Step 4's batch: up to half the global queue; runs the first, queues
- * the rest locally (the local queue is empty, so there is room). */
+ * the rest locally. The local queue is empty, but a thief that stalls
+ * mid-steal still holds up to half its cells (mt_deque_room), so the
+ * batch is cut to the room left. */
 static tml_join *global_batch(mt_worker *w) {
     tml_join *batch[MT_DEQUE_CAP / 2];
-    size_t n = mt_queue_steal(&w->rt->global, batch, MT_DEQUE_CAP / 2);
+    uint32_t room = mt_deque_room(&w->local);
+    size_t n = mt_queue_steal(&w->rt->global, batch, room < MT_DEQUE_CAP / 2 ? room + 1 : MT_DEQUE_CAP / 2);
     if (n == 0)
         return NULL;
     mt_deque_push_batch(&w->local, batch + 1, (uint32_t)n - 1);
@@ -271,6 +337,7 @@ static tml_join *search(mt_worker *w) {
         if (!t)
             t = global_batch(w);
         if (!t) {
+            poll_io(w); /* as Go's findrunnable: ready I/O is work too */
             fire_timers(w);
             t = local_task(w);
         }
@@ -287,6 +354,9 @@ static tml_join *next_task(mt_worker *w) {
     tml_join *t;
     if (--w->tick == 0) {
         w->tick = MT_FAIR_TICKS;
+        if (mt_atomic_load(&w->rt->stopping) == 2)
+            return NULL; /* shutdown gave up waiting: park() exits */
+        poll_io(w);
         fire_timers(w);
         if (mt_queue_try_pop(&w->rt->global, &t)) {
             count(&w->stats.global_pops, 1);
@@ -369,10 +439,11 @@ static bool park(mt_worker *w) {
         mt_worker_notify(rt);
     if (how & MT_IDLE_CLOSED)
         mt_runtime_check_quiet(rt);
-    int64_t deadline = mt_timers_arm(&rt->timers); /* P3 */
     count(&w->stats.parks, 1);
-    mt_parker_park(&w->parker, deadline);
-    mt_timers_disarm(&rt->timers, deadline);
+    if (driver_try_acquire(rt)) /* P3 */
+        drive(w);
+    else
+        mt_parker_park(&w->parker, MT_NO_DEADLINE);
     w->searching = mt_idle_unparked(&rt->idle, w->index); /* P4 */
     return true;
 }
@@ -391,12 +462,15 @@ void mt_worker_wait(mt_worker *w) {
         count(&w->stats.global_pops, 1);
         mt_worker_schedule(w, t);
     }
-    mt_timers_disarm(&rt->timers, deadline);
+    mt_timers_disarm(&rt->timers);
 }
 
 static void *worker_main(void *arg) {
     mt_worker *w = arg;
     mt_current_worker = w;
+    /* Linux lets a timed wait end up to 50 us late by default ("timer
+     * slack"); timers here promise better, so ask for 1 ns */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     while (mt_worker_step(w) || park(w)) {
     }
     mt_current_worker = NULL;

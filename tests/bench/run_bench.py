@@ -23,11 +23,18 @@ C1 times the compiler on a generated 10,000-line program (gen_big.py):
 the front end (`tml emit-c`, lexing to C text) and the C compiler (the
 rest of `tml build`), medians of --reps runs with [min..max].
 
+W5-W7 are the sync and timer workloads; W6a also reports its peak RSS per
+sleeping task ((N = 100,000) - (N = 1), / N: frame, task and timer
+together). W8 builds the peers' echo-load client from ../shared/peers and
+runs the TML echo server (W8_echo_server.tml) under it for --echo-secs at
+each --echo-conns, adding the server's CPU time and peak RSS.
+
 Figures only: nothing here passes or fails on time. Exits 1 only when a
 workload did not build, crashed, or printed ok=0."""
 import argparse
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -45,7 +52,13 @@ WORKLOADS = [
      {'let pairs: I64 = 1000': 'let pairs: I64 = 1',
       'let rounds: I64 = 1000': 'let rounds: I64 = 1000000'}),
     ('W4', 'W4 chained_spawn', 'W4_chained_spawn.tml', {}),
+    ('W5', 'W5 channel', 'W5_channel.tml', {}),
+    ('W6a', 'W6a timers_sleep', 'W6a_timers_sleep.tml', {}),
+    ('W6b', 'W6b timers_cancel', 'W6b_timers_cancel.tml', {}),
+    ('W6c', 'W6c timers_idle', 'W6c_timers_idle.tml', {}),
+    ('W7', 'W7 mutex', 'W7_mutex.tml', {}),
 ]
+PEERS = os.path.join(HERE, '..', '..', '..', 'shared', 'peers')
 WIDE = {'wall_ms', 'rate_per_s'}
 
 
@@ -171,6 +184,104 @@ def memory_per_task(tml, tmp, workers):
     return per_task, frame
 
 
+def sleep_memory(tml, tmp, workers):
+    """W6a's peak RSS per sleeping task: (N = 100,000) - (N = 1), / N."""
+    peaks = {}
+    for n in (1, 100000):
+        path = source('W6a_timers_sleep.tml', {'let n: I64 = 100000': 'let n: I64 = %d' % n},
+                      tmp, 'w6a_%d' % n)
+        exe = os.path.join(tmp, 'w6a_%d' % n)
+        if not build(tml, path, exe):
+            return None
+        runs = [run_once(exe, workers) for _ in range(3)]
+        if any(rc != 0 for _, rc, _, _ in runs):
+            return None
+        peaks[n] = statistics.median(r[3] for r in runs)
+    return (peaks[100000] - peaks[1]) * 1024 / (100000 - 1)
+
+
+def proc_cpu_ms(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf('SC_CLK_TCK')
+
+
+def proc_hwm_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        m = re.search(r'^VmHWM:\s+(\d+)', f.read(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def echo_run(exe, load, port, conns, secs, workers):
+    """One W8 run: the server, then echo-load against it; the load's
+    RESULT line with the server's CPU and peak RSS, or None."""
+    env = dict(os.environ, TML_WORKERS=str(workers))
+    server = subprocess.Popen([exe], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        for _ in range(200):                    # until it listens (10 s at most)
+            with socket.socket() as probe:
+                if probe.connect_ex(('127.0.0.1', port)) == 0:
+                    break
+            time.sleep(0.05)
+        else:
+            return None
+        cpu0 = proc_cpu_ms(server.pid)
+        r = subprocess.run([load, '-a', '127.0.0.1', '-p', str(port), '-c', str(conns), '-d',
+                            str(secs), '-l', 'tml'], capture_output=True, text=True,
+                           timeout=secs + 90)
+        cpu1, hwm = proc_cpu_ms(server.pid), proc_hwm_kb(server.pid)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    finally:
+        server.kill()
+        server.wait()
+    m = re.search(r'^RESULT (.*)$', r.stdout, re.M)
+    if not m:
+        return None
+    return 'RESULT id=W8-c%d %s server_cpu_ms=%.0f server_maxrss_kb=%d workers=%d' % (
+        conns, m.group(1), cpu1 - cpu0, hwm, workers)
+
+
+def echo_bench(tml, tmp, args):
+    """W8: the TML echo server under the peers' echo-load client."""
+    load_src = os.path.join(PEERS, 'echo-load.c')
+    if not os.path.exists(load_src):
+        print('%-28s %-6s SKIPPED: %s not found' % ('W8 tcp_echo', 'tml', load_src))
+        return True
+    load = os.path.join(tmp, 'echo-load')
+    subprocess.run(['gcc', '-O2', '-o', load, load_src], check=True)
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    ok = True
+    port = 17500 + os.getpid() % 1000 * 20
+    for conns in args.echo_conns:
+        label = 'W8 tcp_echo c=%d' % conns
+        if hard < conns + 64:
+            print('%-28s %-6s SKIPPED: RLIMIT_NOFILE %d too low' % (label, 'tml', hard))
+            continue
+        lines = []
+        for _ in range(args.echo_reps):
+            port += 1
+            src = source('W8_echo_server.tml', {'let port: I64 = 7878': 'let port: I64 = %d' % port,
+                                                'let seconds: I64 = 130':
+                                                'let seconds: I64 = %d' % (args.echo_secs + 120)},
+                         tmp, 'w8')
+            exe = os.path.join(tmp, 'w8')
+            if not build(tml, src, exe):
+                return False
+            line = echo_run(exe, load, port, conns, args.echo_secs, args.workers)
+            if line:
+                lines.append(line)
+        if args.raw:
+            with open(args.raw, 'a') as f:
+                f.write(''.join(l + '\n' for l in lines))
+        summary = aggregate(label, lines, args.echo_reps)
+        ok &= 'ok=%d/%d' % (args.echo_reps, args.echo_reps) in summary
+        print(summary, flush=True)
+    return ok
+
+
 def timed(cmd, reps):
     """Wall times (ms) of running `cmd` `reps` times, output discarded."""
     times = []
@@ -202,6 +313,9 @@ def main():
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--workers', type=int, default=2)
     ap.add_argument('--raw', help='append every RESULT line to this file')
+    ap.add_argument('--echo-secs', type=int, default=10, help='W8 measuring time per run')
+    ap.add_argument('--echo-reps', type=int, default=3, help='W8 runs per connection count')
+    ap.add_argument('--echo-conns', type=int, nargs='*', default=[1000, 10000])
     ap.add_argument('only', nargs='*', help='workload ids to run (default: all)')
     args = ap.parse_args()
     tml = os.path.abspath(args.tml)
@@ -227,6 +341,14 @@ def main():
             summary = aggregate(label, lines, args.reps)
             failed |= len(lines) < args.reps or 'ok=%d/%d' % (args.reps, args.reps) not in summary
             print(summary, flush=True)
+        if not args.only or 'W6a' in args.only:
+            per = sleep_memory(tml, tmp, args.workers)
+            print('%-28s %-6s %s' % ('W6a rss_per_sleeping_task', 'tml',
+                                     'NO RESULT (failed)' if per is None else
+                                     'bytes=%.0f n=100000 workers=%d' % (per, args.workers)))
+            failed |= per is None
+        if not args.only or 'W8' in args.only:
+            failed |= not echo_bench(tml, tmp, args)
         if not args.only or 'C1' in args.only:
             print(compile_speed(tml, tmp, args.reps), flush=True)
         if not args.only or 'M1' in args.only:

@@ -1,7 +1,10 @@
 /* async_sync_test.c - channels end to end: order, bounded waits, close,
  * end counting, dropping buffered values, many producers and consumers
- * on several workers, wakes from a foreign thread, ping-pong. */
+ * on several workers, wakes from a foreign thread, ping-pong; dropped
+ * send and recv leaves (waiting and served), recv_timeout, try forms. */
 #include "rt_test.h"
+
+#include "async_sync.h"
 
 /* async func producer(tx, next, last) -> I64: sends next..last, stops at
  * the first failed send, returns how many were sent; drops tx if asked. */
@@ -40,7 +43,7 @@ static tml_poll producer_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt producer_vt = {producer_poll, sizeof(producer_frame), offsetof(producer_frame, ret),
-                                        sizeof(int64_t), NULL, "producer"};
+                                        sizeof(int64_t), NULL, "producer", NULL};
 
 typedef struct tally {
     int64_t sum, count, last;
@@ -80,7 +83,7 @@ static tml_poll consumer_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt consumer_vt = {consumer_poll, sizeof(consumer_frame), offsetof(consumer_frame, ret),
-                                        sizeof(tally), NULL, "consumer"};
+                                        sizeof(tally), NULL, "consumer", NULL};
 
 static tml_join *spawn_producer(tml_chan *tx, int64_t first, int64_t last, latch *blocked) {
     return tml_spawn(&producer_vt, &(producer_frame){.tx = tx, .next = first, .last = last, .blocked = blocked});
@@ -235,7 +238,7 @@ static tml_poll send_box_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt send_box_vt = {send_box_poll, sizeof(send_box_frame), offsetof(send_box_frame, ret),
-                                        sizeof(int32_t), NULL, "send_box"};
+                                        sizeof(int32_t), NULL, "send_box", NULL};
 
 Test(async_sync, close_fails_a_waiting_sender_and_leaves_it_the_value, .timeout = 10) {
     enter_with_workers("2");
@@ -420,7 +423,7 @@ static tml_poll echo_poll(void *frame, tml_cx *cx) {
     }
 }
 
-static const tml_task_vt echo_vt = {echo_poll, sizeof(echo_frame), 0, 0, NULL, "echo"};
+static const tml_task_vt echo_vt = {echo_poll, sizeof(echo_frame), 0, 0, NULL, "echo", NULL};
 
 /* async func pinger(tx, rx) -> I64: sends 1..ROUNDS, each after the
  * previous answer; returns how many answers were right; drops both its
@@ -468,7 +471,7 @@ static tml_poll pinger_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt pinger_vt = {pinger_poll, sizeof(pinger_frame), offsetof(pinger_frame, ret),
-                                      sizeof(int64_t), NULL, "pinger"};
+                                      sizeof(int64_t), NULL, "pinger", NULL};
 
 Test(async_sync, ping_pong_over_capacity_one_channels_never_loses_a_wake, .timeout = 10) {
     enter_with_workers("2");
@@ -485,4 +488,456 @@ Test(async_sync, ping_pong_over_capacity_one_channels_never_loses_a_wake, .timeo
 
 Test(async_sync, capacity_zero_panics, .timeout = 10, .exit_code = 101) {
     tml_chan_new(sizeof(int64_t), 0, NULL);
+}
+
+/* ------------------------------------------- drops, timeouts, try forms */
+
+Test(async_sync, four_producers_two_consumers_get_the_exact_count_and_sum, .timeout = 10) {
+    enum { PRODUCERS = 4, CONSUMERS = 2, EACH = 250000 / TEST_SCALE };
+    enter_with_workers("2");
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1024, NULL);
+    tml_join *p[PRODUCERS], *r[CONSUMERS];
+    for (int i = 0; i < CONSUMERS; i++) {
+        tml_receiver_retain(c);
+        r[i] = spawn_consumer(c, NULL);
+    }
+    for (int i = 0; i < PRODUCERS; i++) {
+        tml_sender_retain(c);
+        p[i] = tml_spawn(&producer_vt, &(producer_frame){.tx = c, .next = (int64_t)i * EACH + 1,
+                                                         .last = (int64_t)(i + 1) * EACH, .release_tx = true});
+    }
+    release_both(c);
+    int64_t sent = 0, sum = 0, count = 0;
+    for (int i = 0; i < PRODUCERS; i++)
+        sent += join_i64(p[i]);
+    for (int i = 0; i < CONSUMERS; i++) {
+        tally t = join_tally(r[i]);
+        sum += t.sum;
+        count += t.count;
+        tml_receiver_release(c);
+    }
+    const int64_t n = (int64_t)PRODUCERS * EACH;
+    cr_assert_eq(sent, n);
+    cr_assert_eq(count, n);
+    cr_assert_eq(sum, n * (n + 1) / 2);
+    tml_main_exit(0);
+}
+
+Test(async_sync, close_wakes_every_waiting_sender, .timeout = 10) {
+    enum { SENDERS = 3 };
+    enter_with_workers("3");
+    latch blocked;
+    latch_init(&blocked);
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    int64_t v = 0;
+    cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK); /* full */
+    tml_join *p[SENDERS];
+    for (int i = 0; i < SENDERS; i++)
+        p[i] = spawn_producer(c, 1, 1, &blocked);
+    cr_assert(latch_wait(&blocked, SENDERS));
+    tml_chan_close(c);
+    for (int i = 0; i < SENDERS; i++)
+        cr_assert_eq(join_i64(p[i]), 0); /* the send failed */
+    cr_assert_eq(tml_chan_len(c), 1);
+    release_both(c);
+    tml_main_exit(0);
+}
+
+Test(async_sync, try_forms_never_wait, .timeout = 10) {
+    enter_with_workers("2");
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 2, NULL);
+    int64_t v = 0;
+    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_EMPTY);
+    for (int64_t i = 1; i <= 2; i++)
+        cr_assert_eq(tml_chan_try_send(c, &i), TML_CHAN_OK);
+    int64_t three = 3;
+    cr_assert_eq(tml_chan_try_send(c, &three), TML_CHAN_FULL);
+    cr_assert_eq(tml_chan_len(c), 2);
+    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_OK);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(tml_chan_len(c), 1);
+    tml_chan_close(c);
+    cr_assert_eq(tml_chan_try_send(c, &three), TML_CHAN_CLOSED);
+    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_OK); /* drains */
+    cr_assert_eq(v, 2);
+    v = -1;
+    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_CLOSED);
+    cr_assert_eq(v, -1);
+    release_both(c);
+    tml_main_exit(0);
+}
+
+Test(async_sync, try_send_hands_off_to_a_waiting_receiver, .timeout = 10) {
+    enter_with_workers("2");
+    latch waiting;
+    latch_init(&waiting);
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    tml_join *r = spawn_consumer(c, &waiting);
+    cr_assert(latch_wait(&waiting, 1));
+    int64_t v = 9;
+    cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK);
+    cr_assert_eq(tml_chan_len(c), 0); /* straight to the receiver */
+    tml_chan_close(c);
+    tally t = join_tally(r);
+    cr_assert_eq(t.count, 1);
+    cr_assert_eq(t.sum, 9);
+    release_both(c);
+    tml_main_exit(0);
+}
+
+/* async func drop_recv(c, gate) -> I32: polls a recv leaf on c (empty:
+ * it queues), then waits for the gate without polling the leaf again (a
+ * send may hand it a value meanwhile), drops it (twice: the second is a
+ * no-op) and returns its status at the drop. */
+typedef struct drop_recv_frame {
+    uint32_t state;
+    tml_chan *c, *gate;
+    latch *queued;
+    int64_t v, g;
+    tml_recv_fut recv, aw;
+    int32_t ret;
+} drop_recv_frame;
+
+static tml_poll drop_recv_poll(void *frame, tml_cx *cx) {
+    drop_recv_frame *f = frame;
+    if (f->state == 0) {
+        tml_recv_init(&f->recv, f->c, &f->v);
+        cr_assert_eq(tml_recv_poll(&f->recv, cx), TML_PENDING);
+        latch_add(f->queued, 1);
+        tml_recv_init(&f->aw, f->gate, &f->g);
+        f->state = 1;
+    }
+    if (tml_recv_poll(&f->aw, cx) == TML_PENDING)
+        return TML_PENDING;
+    f->ret = mt_atomic32_load_acquire(&f->recv.status);
+    tml_recv_drop(&f->recv);
+    tml_recv_drop(&f->recv);
+    return TML_READY;
+}
+
+static const tml_task_vt drop_recv_vt = {.poll = drop_recv_poll,
+                                         .frame_size = sizeof(drop_recv_frame),
+                                         .result_offset = offsetof(drop_recv_frame, ret),
+                                         .result_size = sizeof(int32_t),
+                                         .name = "drop_recv"};
+
+/* async func drop_send(c, v, gate) -> I32: as drop_recv, for a send of v
+ * into a full channel; returns the send's status after the drop. */
+typedef struct drop_send_frame {
+    uint32_t state;
+    tml_chan *c, *gate;
+    latch *queued;
+    int64_t v, g;
+    tml_send_fut send;
+    tml_recv_fut aw;
+    int32_t ret;
+} drop_send_frame;
+
+static tml_poll drop_send_poll(void *frame, tml_cx *cx) {
+    drop_send_frame *f = frame;
+    if (f->state == 0) {
+        tml_send_init(&f->send, f->c, &f->v);
+        cr_assert_eq(tml_send_poll(&f->send, cx), TML_PENDING);
+        latch_add(f->queued, 1);
+        tml_recv_init(&f->aw, f->gate, &f->g);
+        f->state = 1;
+    }
+    if (tml_recv_poll(&f->aw, cx) == TML_PENDING)
+        return TML_PENDING;
+    tml_send_drop(&f->send);
+    f->ret = f->send.status;
+    return TML_READY;
+}
+
+static const tml_task_vt drop_send_vt = {.poll = drop_send_poll,
+                                         .frame_size = sizeof(drop_send_frame),
+                                         .result_offset = offsetof(drop_send_frame, ret),
+                                         .result_size = sizeof(int32_t),
+                                         .name = "drop_send"};
+
+static int32_t join_i32(tml_join *h) {
+    int32_t v = -2;
+    cr_assert_eq(tml_join_blocking(h, &v), TML_JOIN_OK);
+    tml_join_release(h);
+    return v;
+}
+
+static void open_gate(tml_chan *gate) {
+    int64_t v = 1;
+    cr_assert_eq(tml_chan_send_blocking(gate, &v), TML_CHAN_OK);
+}
+
+static void expect_recv(tml_chan *c, int64_t want) {
+    int64_t v = -1;
+    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_OK);
+    cr_assert_eq(v, want);
+}
+
+Test(async_sync, a_dropped_receive_gives_its_value_back_to_the_front, .timeout = 10) {
+    enter_with_workers("2");
+    latch queued;
+    latch_init(&queued);
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 2, NULL);
+    tml_chan *gate = tml_chan_new(sizeof(int64_t), 1, NULL);
+    tml_join *d = tml_spawn(&drop_recv_vt, &(drop_recv_frame){.c = c, .gate = gate, .queued = &queued});
+    cr_assert(latch_wait(&queued, 1));
+    for (int64_t v = 1; v <= 3; v++) /* 1 to the waiting leaf, 2 and 3 fill the ring */
+        cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK);
+    int64_t four = 4;
+    cr_assert_eq(tml_chan_try_send(c, &four), TML_CHAN_FULL);
+    open_gate(gate);
+    cr_assert_eq(join_i32(d), TML_CHAN_OK); /* it had been handed 1 */
+    cr_assert_eq(tml_chan_len(c), 3);       /* back in front, one past cap */
+    cr_assert_eq(tml_chan_try_send(c, &four), TML_CHAN_FULL);
+    expect_recv(c, 1);
+    cr_assert_eq(tml_chan_try_send(c, &four), TML_CHAN_FULL); /* at cap again */
+    expect_recv(c, 2);
+    cr_assert_eq(tml_chan_try_send(c, &four), TML_CHAN_OK);
+    expect_recv(c, 3);
+    expect_recv(c, 4);
+    int64_t v;
+    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_EMPTY);
+    release_both(c);
+    release_both(gate);
+    tml_main_exit(0);
+}
+
+Test(async_sync, a_dropped_receive_hands_its_value_to_the_next_waiting_receiver, .timeout = 10) {
+    enter_with_workers("2");
+    latch queued, waiting;
+    latch_init(&queued);
+    latch_init(&waiting);
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 2, NULL);
+    tml_chan *gate = tml_chan_new(sizeof(int64_t), 1, NULL);
+    tml_join *d = tml_spawn(&drop_recv_vt, &(drop_recv_frame){.c = c, .gate = gate, .queued = &queued});
+    cr_assert(latch_wait(&queued, 1));
+    int64_t v = 5;
+    cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK); /* handed to d's leaf */
+    tml_join *r = spawn_consumer(c, &waiting);
+    cr_assert(latch_wait(&waiting, 1)); /* the ring is empty: it waits */
+    open_gate(gate);
+    cr_assert_eq(join_i32(d), TML_CHAN_OK);
+    tml_chan_close(c);
+    tally t = join_tally(r);
+    cr_assert_eq(t.count, 1);
+    cr_assert_eq(t.sum, 5);
+    release_both(c);
+    release_both(gate);
+    tml_main_exit(0);
+}
+
+Test(async_sync, a_dropped_waiting_send_keeps_its_value, .timeout = 10) {
+    enter_with_workers("2");
+    latch queued;
+    latch_init(&queued);
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    tml_chan *gate = tml_chan_new(sizeof(int64_t), 1, NULL);
+    int64_t v = 1;
+    cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK); /* full */
+    tml_join *d = tml_spawn(&drop_send_vt, &(drop_send_frame){.c = c, .v = 2, .gate = gate, .queued = &queued});
+    cr_assert(latch_wait(&queued, 1));
+    open_gate(gate);
+    cr_assert_eq(join_i32(d), IN_FLIGHT); /* not taken: the caller owns it */
+    expect_recv(c, 1);
+    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_EMPTY); /* 2 never arrived */
+    release_both(c);
+    release_both(gate);
+    tml_main_exit(0);
+}
+
+Test(async_sync, a_send_dropped_after_its_value_was_taken_reports_it_delivered, .timeout = 10) {
+    enter_with_workers("2");
+    latch queued;
+    latch_init(&queued);
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    tml_chan *gate = tml_chan_new(sizeof(int64_t), 1, NULL);
+    int64_t v = 1;
+    cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK);
+    tml_join *d = tml_spawn(&drop_send_vt, &(drop_send_frame){.c = c, .v = 2, .gate = gate, .queued = &queued});
+    cr_assert(latch_wait(&queued, 1));
+    expect_recv(c, 1); /* the freed slot takes the waiting send's 2 */
+    open_gate(gate);
+    cr_assert_eq(join_i32(d), TML_CHAN_OK);
+    expect_recv(c, 2);
+    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_EMPTY);
+    release_both(c);
+    release_both(gate);
+    tml_main_exit(0);
+}
+
+/* Leaves never polled, and leaves dropped after Ready, release nothing. */
+typedef struct idle_drops_frame {
+    tml_chan *c;
+    int64_t v;
+    tml_send_fut send;
+    tml_recv_fut recv;
+    tml_recv_timeout_fut timed;
+} idle_drops_frame;
+
+static tml_poll idle_drops_poll(void *frame, tml_cx *cx) {
+    idle_drops_frame *f = frame;
+    tml_send_init(&f->send, f->c, &f->v);
+    tml_recv_init(&f->recv, f->c, &f->v);
+    tml_recv_timeout_init(&f->timed, f->c, &f->v, 1000);
+    tml_send_drop(&f->send);
+    tml_recv_drop(&f->recv);
+    tml_recv_timeout_drop(&f->timed);
+    f->v = 11;
+    tml_send_init(&f->send, f->c, &f->v);
+    cr_assert_eq(tml_send_poll(&f->send, cx), TML_READY);
+    tml_send_drop(&f->send);
+    tml_recv_init(&f->recv, f->c, &f->v);
+    cr_assert_eq(tml_recv_poll(&f->recv, cx), TML_READY);
+    tml_recv_drop(&f->recv); /* must not give 11 back */
+    return TML_READY;
+}
+
+static const tml_task_vt idle_drops_vt = {.poll = idle_drops_poll, .frame_size = sizeof(idle_drops_frame),
+                                          .name = "idle_drops"};
+
+Test(async_sync, drops_of_idle_or_ready_leaves_change_nothing, .timeout = 10) {
+    enter_with_workers("2");
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 4, NULL);
+    tml_join *h = tml_spawn(&idle_drops_vt, &(idle_drops_frame){.c = c});
+    cr_assert_eq(tml_join_blocking(h, NULL), TML_JOIN_OK);
+    tml_join_release(h);
+    cr_assert_eq(tml_chan_len(c), 0);
+    release_both(c);
+    tml_main_exit(0);
+}
+
+Test(async_sync, recv_timeout_times_out_on_an_empty_channel, .timeout = 10) {
+    enter_with_workers("2");
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    int64_t v = -1;
+    int64_t t0 = tml_now_ns();
+    cr_assert_eq(tml_chan_recv_timeout_blocking(c, &v, 2000000), TML_CHAN_TIMEOUT);
+    cr_assert_geq(tml_now_ns() - t0, 2000000); /* never early */
+    cr_assert_eq(v, -1);
+    cr_assert_eq(tml_chan_recv_timeout_blocking(c, &v, 0), TML_CHAN_TIMEOUT);
+    cr_assert_eq(tml_chan_recv_timeout_blocking(c, &v, -5), TML_CHAN_TIMEOUT);
+    v = 3;
+    cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK);
+    v = -1;
+    cr_assert_eq(tml_chan_recv_timeout_blocking(c, &v, 0), TML_CHAN_OK); /* a value wins */
+    cr_assert_eq(v, 3);
+    tml_chan_close(c);
+    cr_assert_eq(tml_chan_recv_timeout_blocking(c, &v, 1000000000), TML_CHAN_CLOSED);
+    release_both(c);
+    tml_main_exit(0);
+}
+
+static void *send_one_later(void *c) {
+    int64_t v = 77;
+    tml_chan_send_blocking(c, &v);
+    return NULL;
+}
+
+Test(async_sync, recv_timeout_returns_a_value_sent_before_the_deadline, .timeout = 10) {
+    enter_with_workers("2");
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    pthread_t t = foreign_thread(send_one_later, c);
+    int64_t v = -1;
+    cr_assert_eq(tml_chan_recv_timeout_blocking(c, &v, (int64_t)WAIT_MS * 1000000), TML_CHAN_OK);
+    cr_assert_eq(v, 77);
+    pthread_join(t, NULL);
+    release_both(c);
+    tml_main_exit(0);
+}
+
+/* async func flaky_consumer(rx) -> Tally: receives until closed, but
+ * gives up on most receives: a recv_timeout (mostly of 0 ns, so its
+ * cancel races with senders), a recv polled once and dropped, or a recv
+ * polled once and dropped a yield later (a sender may hand it a value
+ * meanwhile, which the drop must give back). Yields after each give-up so
+ * that producers on this worker run. */
+typedef struct flaky_frame {
+    uint32_t state;
+    tml_chan *rx;
+    int64_t iter, v;
+    union {
+        tml_recv_fut recv;
+        tml_recv_timeout_fut timed;
+    } aw;
+    tally ret;
+} flaky_frame;
+
+static bool flaky_took(flaky_frame *f, int32_t status) {
+    if (status != TML_CHAN_OK)
+        return false;
+    f->ret.sum += f->v;
+    f->ret.count++;
+    return true;
+}
+
+static tml_poll flaky_poll(void *frame, tml_cx *cx) {
+    flaky_frame *f = frame;
+    for (;; f->iter++, f->state = 0) {
+        int kind = (int)(f->iter % 3);
+        if (f->state == 0) {
+            if (kind == 0)
+                tml_recv_timeout_init(&f->aw.timed, f->rx, &f->v, f->iter % 64 == 0 ? 20000 : 0);
+            else
+                tml_recv_init(&f->aw.recv, f->rx, &f->v);
+            f->state = 1;
+        }
+        if (f->state == 2) { /* kind 2, a yield later: drop without polling */
+            tml_recv_drop(&f->aw.recv);
+            continue;
+        }
+        if (kind == 0) {
+            if (tml_recv_timeout_poll(&f->aw.timed, cx) == TML_PENDING)
+                return TML_PENDING;
+            if (f->aw.timed.status == TML_CHAN_CLOSED)
+                return TML_READY;
+            if (!flaky_took(f, f->aw.timed.status)) {
+                f->iter++, f->state = 0;
+                mt_worker_self_wake(cx);
+                return TML_PENDING;
+            }
+            continue;
+        }
+        if (tml_recv_poll(&f->aw.recv, cx) == TML_READY) {
+            if (f->aw.recv.status == TML_CHAN_CLOSED)
+                return TML_READY;
+            flaky_took(f, f->aw.recv.status);
+            continue;
+        }
+        if (kind == 1 || budget_spent(cx)) {
+            tml_recv_drop(&f->aw.recv);
+            f->iter++, f->state = 0;
+        } else {
+            f->state = 2;
+        }
+        mt_worker_self_wake(cx);
+        return TML_PENDING;
+    }
+}
+
+static const tml_task_vt flaky_vt = {.poll = flaky_poll, .frame_size = sizeof(flaky_frame),
+                                     .result_offset = offsetof(flaky_frame, ret), .result_size = sizeof(tally),
+                                     .name = "flaky_consumer"};
+
+Test(async_sync, receives_dropped_in_a_loop_never_lose_a_message, .timeout = 10) {
+    enum { PRODUCERS = 2, EACH = 50000 / TEST_SCALE };
+    enter_with_workers("2");
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    tml_join *p[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++) {
+        tml_sender_retain(c);
+        p[i] = tml_spawn(&producer_vt, &(producer_frame){.tx = c, .next = (int64_t)i * EACH + 1,
+                                                         .last = (int64_t)(i + 1) * EACH, .release_tx = true});
+    }
+    tml_join *r = tml_spawn(&flaky_vt, &(flaky_frame){.rx = c});
+    tml_sender_release(c); /* the producers' releases close it */
+    int64_t sent = 0;
+    for (int i = 0; i < PRODUCERS; i++)
+        sent += join_i64(p[i]);
+    tally t = join_tally(r);
+    const int64_t n = (int64_t)PRODUCERS * EACH;
+    cr_assert_eq(sent, n);
+    cr_assert_eq(t.count, n, "received %ld of %ld", (long)t.count, (long)n);
+    cr_assert_eq(t.sum, n * (n + 1) / 2);
+    tml_receiver_release(c);
+    tml_main_exit(0);
 }

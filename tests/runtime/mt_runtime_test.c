@@ -45,7 +45,7 @@ static tml_poll waiter_poll(void *frame, tml_cx *cx) {
     return TML_PENDING;
 }
 
-static const tml_task_vt waiter_vt = {waiter_poll, sizeof(waiter_frame), 0, 0, NULL, "waiter"};
+static const tml_task_vt waiter_vt = {waiter_poll, sizeof(waiter_frame), 0, 0, NULL, "waiter", NULL};
 
 /* The foreign side: a plain pthread the runtime did not create. */
 static void *wake_it(void *arg) {
@@ -82,7 +82,7 @@ static tml_poll record_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt record_vt = {record_poll, sizeof(record_frame), 0, 0, NULL, "record"};
+static const tml_task_vt record_vt = {record_poll, sizeof(record_frame), 0, 0, NULL, "record", NULL};
 
 /* Every earlier wake that reached the global queue of a one-worker
  * runtime has been run once this returns (FIFO queue, one worker). */
@@ -127,7 +127,7 @@ static tml_poll reuse_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt reuse_vt = {reuse_poll, sizeof(reuse_frame), offsetof(reuse_frame, ret),
-                                     sizeof(tml_join *), NULL, "reuse"};
+                                     sizeof(tml_join *), NULL, "reuse", NULL};
 
 Test(mt_runtime, stale_token_wake_after_slot_reuse_does_not_poll_the_new_task, .timeout = 10) {
     mt_runtime *rt;
@@ -206,7 +206,7 @@ static tml_poll child_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt child_vt = {child_poll, sizeof(uint32_t), 0, 0, NULL, "child"};
+static const tml_task_vt child_vt = {child_poll, sizeof(uint32_t), 0, 0, NULL, "child", NULL};
 
 typedef struct gate_frame {
     gate gate;
@@ -221,7 +221,7 @@ static tml_poll gate_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt gate_vt = {gate_poll, sizeof(gate_frame), 0, 0, NULL, "gate"};
+static const tml_task_vt gate_vt = {gate_poll, sizeof(gate_frame), 0, 0, NULL, "gate", NULL};
 
 Test(mt_runtime, shutdown_refuses_foreign_spawns_and_waits_for_tasks, .timeout = 10) {
     destroy_arg d;
@@ -245,6 +245,47 @@ Test(mt_runtime, shutdown_refuses_foreign_spawns_and_waits_for_tasks, .timeout =
     cr_assert(latch_wait(&d.done, 1));
     pthread_join(t, NULL);
     cr_assert_geq(mt_atomic_load(&children), 1); /* its inside spawn ran */
+}
+
+/* A task that waits for a wake nobody will send; its drop is counted. */
+typedef struct stuck_frame {
+    uint32_t state;
+    latch *polled, *dropped;
+} stuck_frame;
+
+static tml_poll stuck_poll(void *frame, tml_cx *cx) {
+    (void)cx;
+    stuck_frame *f = frame;
+    if (f->state++ == 0)
+        latch_add(f->polled, 1);
+    return TML_PENDING;
+}
+
+static void stuck_drop(void *frame) { latch_add(((stuck_frame *)frame)->dropped, 1); }
+
+static const tml_task_vt stuck_vt = {stuck_poll, sizeof(stuck_frame), 0, 0, NULL, "stuck",
+                                     stuck_drop};
+
+/* RT-SHUTDOWN-1: a task still waiting at the deadline is dropped: its
+ * frame's drop runs once, and a handle to it reports NoResult */
+Test(mt_runtime, shutdown_drops_a_stuck_task_at_its_deadline, .timeout = 10) {
+    latch polled, dropped;
+    latch_init(&polled);
+    latch_init(&dropped);
+    mt_runtime *rt;
+    tml_join *j;
+    cr_assert_eq(mt_runtime_new(2, &rt), 0);
+    mt_runtime_set_shutdown_timeout(rt, 20 * 1000000);
+    cr_assert_eq(mt_runtime_spawn(rt, &stuck_vt, &(stuck_frame){0, &polled, &dropped}, &j), 0);
+    cr_assert(latch_wait(&polled, 1));
+    int64_t t0 = tml_now_ns();
+    mt_runtime_shutdown(rt);
+    cr_assert_geq(tml_now_ns() - t0, 20 * 1000000); /* it waited for the deadline */
+    cr_assert_eq(latch_count(&dropped), 1);
+    cr_assert(tml_join_is_finished(j));
+    cr_assert_eq(mt_join_take(j, NULL), TML_JOIN_NO_RESULT);
+    tml_join_release(j);
+    mt_runtime_destroy(rt);
 }
 
 Test(mt_runtime, block_on_returns_the_result_and_can_repeat, .timeout = 10) {
@@ -285,7 +326,7 @@ static tml_poll whoami_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt whoami_vt = {whoami_poll, sizeof(unsigned), 0, sizeof(unsigned), NULL, "whoami"};
+static const tml_task_vt whoami_vt = {whoami_poll, sizeof(unsigned), 0, sizeof(unsigned), NULL, "whoami", NULL};
 
 Test(mt_runtime, runtimes_side_by_side_get_distinct_worker_ids, .timeout = 10) {
     mt_runtime *a, *b;
@@ -353,7 +394,7 @@ static tml_poll counted_poll(void *frame, tml_cx *cx) {
     return TML_PENDING;
 }
 
-static const tml_task_vt counted_vt = {counted_poll, sizeof(counted_frame), 0, 0, NULL, "counted"};
+static const tml_task_vt counted_vt = {counted_poll, sizeof(counted_frame), 0, 0, NULL, "counted", NULL};
 
 static unsigned cell_of(unsigned waker, uint64_t n) {
     return (unsigned)((n * WAKERS + waker) % CELLS);
@@ -489,7 +530,7 @@ static tml_poll where_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt where_vt = {where_poll, sizeof(pthread_t), 0, sizeof(pthread_t), NULL, "where"};
+static const tml_task_vt where_vt = {where_poll, sizeof(pthread_t), 0, sizeof(pthread_t), NULL, "where", NULL};
 
 /* RT-CURRENT-1: the current-thread runtime runs everything on the calling thread */
 Test(mt_runtime, current_thread_runtime_runs_tasks_on_the_calling_thread, .timeout = 10) {
@@ -546,7 +587,7 @@ static tml_poll wake_task_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt wake_task_vt = {wake_task_poll, sizeof(handoff *), 0, 0, NULL, "wake_task"};
+static const tml_task_vt wake_task_vt = {wake_task_poll, sizeof(handoff *), 0, 0, NULL, "wake_task", NULL};
 
 static void *spawn_when_published(void *arg) {
     remote_spawn *r = arg;
@@ -592,7 +633,7 @@ static tml_poll doze_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt doze_vt = {doze_poll, sizeof(doze_frame), 0, 0, NULL, "doze"};
+static const tml_task_vt doze_vt = {doze_poll, sizeof(doze_frame), 0, 0, NULL, "doze", NULL};
 
 Test(mt_runtime, current_thread_runtime_sleeps_and_shutdown_finishes_its_tasks, .timeout = 10) {
     mt_runtime *rt;

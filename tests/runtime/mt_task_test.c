@@ -136,7 +136,7 @@ static tml_poll answer_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt answer_vt = {answer_poll, sizeof(answer_frame), offsetof(answer_frame, ret),
-                                      sizeof(int64_t), NULL, "answer"};
+                                      sizeof(int64_t), NULL, "answer", NULL};
 
 Test(mt_task, join_moves_the_result_once_then_already_joined, .timeout = 10) {
     enter_with_workers("2");
@@ -168,7 +168,7 @@ static tml_poll gate_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt gate_vt = {gate_poll, sizeof(gate_frame), offsetof(gate_frame, ret),
-                                    sizeof(int64_t), NULL, "gate"};
+                                    sizeof(int64_t), NULL, "gate", NULL};
 
 /* async func joiner(h: JoinHandle[I64]) -> I32 { (await h) error code } */
 typedef struct joiner_frame {
@@ -195,7 +195,7 @@ static tml_poll joiner_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt joiner_vt = {joiner_poll, sizeof(joiner_frame), offsetof(joiner_frame, ret),
-                                      sizeof(int32_t), NULL, "joiner"};
+                                      sizeof(int32_t), NULL, "joiner", NULL};
 
 Test(mt_task, tasks_awaiting_one_handle_get_the_result_once, .timeout = 10) {
     enter_with_workers("3");
@@ -244,7 +244,7 @@ static tml_poll boxed_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt boxed_vt = {boxed_poll, sizeof(boxed_frame), offsetof(boxed_frame, ret),
-                                     sizeof(int64_t *), box_drop, "boxed"};
+                                     sizeof(int64_t *), box_drop, "boxed", NULL};
 
 Test(mt_task, unjoined_result_is_dropped_with_the_last_reference, .timeout = 10) {
     enter_with_workers("2");

@@ -1,4 +1,4 @@
-/* mt_timer_test.c - the timer heap driven with a fake `now`, the arming
+/* mt_timer_test.c - the runtime's timers driven with chosen times, cancel, the arming
  * rule, and sleeps end to end: never early, zero sleeps, deadline order,
  * timers firing while every worker is parked, blocking sleep. */
 #include "rt_test.h"
@@ -7,46 +7,61 @@
 
 Test(mt_timer, expires_due_entries_in_deadline_order, .timeout = 10) {
     mt_timers t;
-    bool unpark;
     tml_waker out[8];
+    tml_timer_node node[6];
     mt_timers_init(&t);
+    int64_t base = tml_now_ns();
     cr_assert_eq(mt_timers_next(&t), MT_NO_DEADLINE);
-    const int64_t deadlines[] = {50, 10, 40, 20, 30, 10};
-    for (int i = 0; i < 6; i++)
-        cr_assert_eq(mt_timers_insert(&t, deadlines[i], (tml_waker)deadlines[i], &unpark), 0);
-    cr_assert_eq(mt_timers_next(&t), 10);
-    cr_assert_eq(mt_timers_expire(&t, 9, out, 8), 0); /* nothing due yet */
-    size_t n = mt_timers_expire(&t, 30, out, 8);      /* 10, 10, 20, 30 */
+    const int64_t ms[] = {50, 10, 40, 20, 30, 10};
+    for (int i = 0; i < 6; i++) {
+        node[i].where = -1;
+        mt_timers_insert(&t, &node[i], base + ms[i] * MS, (tml_waker)ms[i]);
+    }
+    cr_assert_leq(mt_timers_next(&t), base + 10 * MS);
+    cr_assert_eq(mt_timers_expire(&t, base + 10 * MS - 1, out, 8), 0); /* nothing due yet */
+    size_t n = mt_timers_expire(&t, base + 30 * MS, out, 8);         /* 10, 10, 20, 30 */
     cr_assert_eq(n, 4);
     for (size_t i = 1; i < n; i++)
         cr_assert_leq(out[i - 1], out[i]);
     cr_assert_eq(out[3], 30);
-    cr_assert_eq(mt_timers_next(&t), 40);
-    cr_assert_eq(mt_timers_expire(&t, 1000, out, 1), 1); /* batch limit */
+    cr_assert_leq(mt_timers_next(&t), base + 40 * MS);
+    cr_assert_gt(mt_timers_next(&t), base + 30 * MS);
+    cr_assert_eq(mt_timers_expire(&t, base + 1000 * MS, out, 1), 1); /* batch limit */
     cr_assert_eq(out[0], 40);
-    cr_assert_eq(mt_timers_expire(&t, 1000, out, 8), 1);
+    cr_assert_eq(mt_timers_expire(&t, base + 1000 * MS, out, 8), 1);
     cr_assert_eq(mt_timers_next(&t), MT_NO_DEADLINE);
     mt_timers_fini(&t);
 }
 
-Test(mt_timer, one_parked_worker_arms_the_earliest_deadline, .timeout = 10) {
+Test(mt_timer, a_cancelled_timer_never_fires, .timeout = 10) {
     mt_timers t;
-    bool unpark;
+    tml_waker out[4];
+    tml_timer_node a = {.where = -1}, b = {.where = -1};
     mt_timers_init(&t);
-    cr_assert_eq(mt_timers_arm(&t), MT_NO_DEADLINE); /* nothing pending */
-    cr_assert_eq(mt_timers_insert(&t, 100, 1, &unpark), 0);
-    cr_assert(unpark);                       /* nobody wakes for it yet */
-    cr_assert_eq(mt_timers_arm(&t), 100);    /* first parker arms it */
-    cr_assert_eq(mt_timers_arm(&t), MT_NO_DEADLINE); /* the next parks untimed */
-    cr_assert_eq(mt_timers_insert(&t, 200, 2, &unpark), 0);
-    cr_assert_not(unpark);                   /* the armed worker wakes first */
-    cr_assert_eq(mt_timers_insert(&t, 50, 3, &unpark), 0);
-    cr_assert(unpark);                       /* earlier than anyone wakes */
-    cr_assert_eq(mt_timers_arm(&t), 50);
-    mt_timers_disarm(&t, 100);               /* stale: 50 stays armed */
-    cr_assert_eq(mt_timers_arm(&t), MT_NO_DEADLINE);
-    mt_timers_disarm(&t, 50);
-    cr_assert_eq(mt_timers_arm(&t), 50);     /* re-armed by the next parker */
+    int64_t base = tml_now_ns();
+    mt_timers_insert(&t, &a, base + 5 * MS, 1);
+    mt_timers_insert(&t, &b, base + 6 * MS, 2);
+    mt_timers_cancel(&t, &a);
+    mt_timers_cancel(&t, &a); /* twice: a no-op */
+    cr_assert_eq(mt_timers_expire(&t, base + 100 * MS, out, 4), 1);
+    cr_assert_eq(out[0], 2);
+    mt_timers_cancel(&t, &b); /* after it fired: a no-op */
+    cr_assert_eq(mt_timers_next(&t), MT_NO_DEADLINE);
+    mt_timers_fini(&t);
+}
+
+Test(mt_timer, an_insert_before_the_armed_deadline_wakes_the_driver, .timeout = 10) {
+    mt_timers t;
+    tml_timer_node n[3] = {{.where = -1}, {.where = -1}, {.where = -1}};
+    mt_timers_init(&t);
+    int64_t base = tml_now_ns();
+    cr_assert_not(mt_timers_insert(&t, &n[0], base + 100 * MS, 1)); /* no driver blocked */
+    cr_assert_leq(mt_timers_arm(&t), base + 100 * MS);                /* the driver blocks */
+    cr_assert_not(mt_timers_insert(&t, &n[1], base + 200 * MS, 2));  /* it wakes first */
+    cr_assert(mt_timers_insert(&t, &n[2], base + 50 * MS, 3));       /* earlier: wake it */
+    cr_assert_leq(mt_timers_arm(&t), base + 50 * MS);                 /* it re-arms */
+    mt_timers_disarm(&t);
+    cr_assert_not(mt_timers_insert(&t, &(tml_timer_node){.where = -1}, base, 4));
     mt_timers_fini(&t);
 }
 
@@ -82,7 +97,7 @@ static tml_poll nap_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt nap_vt = {nap_poll, sizeof(nap_frame), 0, 0, NULL, "nap"};
+static const tml_task_vt nap_vt = {nap_poll, sizeof(nap_frame), 0, 0, NULL, "nap", NULL};
 
 Test(mt_timer, sleep_never_fires_early, .timeout = 10) {
     enum { N = 40 };

@@ -19,7 +19,7 @@ static tml_poll ready_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt ready_vt = {ready_poll, sizeof(ready_frame), 0, 0, NULL, "ready"};
+static const tml_task_vt ready_vt = {ready_poll, sizeof(ready_frame), 0, 0, NULL, "ready", NULL};
 
 /* async func spawner(n) { for 1..n { spawn(ready()) } } */
 typedef struct spawner_frame {
@@ -35,7 +35,7 @@ static tml_poll spawner_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt spawner_vt = {spawner_poll, sizeof(spawner_frame), 0, 0, NULL, "spawner"};
+static const tml_task_vt spawner_vt = {spawner_poll, sizeof(spawner_frame), 0, 0, NULL, "spawner", NULL};
 
 Test(mt_worker, every_spawned_task_runs_to_completion, .timeout = 10) {
     enum { OUTSIDE = 10000, INSIDE = 4 * MT_DEQUE_CAP };
@@ -72,7 +72,7 @@ static tml_poll restless_poll(void *frame, tml_cx *cx) {
     return polls >= RESTLESS_POLLS ? TML_READY : TML_PENDING;
 }
 
-static const tml_task_vt restless_vt = {restless_poll, sizeof(restless_frame), 0, 0, NULL, "restless"};
+static const tml_task_vt restless_vt = {restless_poll, sizeof(restless_frame), 0, 0, NULL, "restless", NULL};
 
 typedef struct hammer_arg {
     restless_shared *s;
@@ -117,7 +117,7 @@ static tml_poll yielder_poll(void *frame, tml_cx *cx) {
     return TML_PENDING;
 }
 
-static const tml_task_vt yielder_vt = {yielder_poll, sizeof(yielder_frame), 0, 0, NULL, "yielder"};
+static const tml_task_vt yielder_vt = {yielder_poll, sizeof(yielder_frame), 0, 0, NULL, "yielder", NULL};
 
 /* async func setter(flag) { flag = true } */
 static tml_poll setter_poll(void *frame, tml_cx *cx) {
@@ -126,7 +126,7 @@ static tml_poll setter_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt setter_vt = {setter_poll, sizeof(yielder_frame), 0, 0, NULL, "setter"};
+static const tml_task_vt setter_vt = {setter_poll, sizeof(yielder_frame), 0, 0, NULL, "setter", NULL};
 
 /* async func start_yielder(flag) { spawn(yielder(flag)) }: so the yielder
  * lives in the worker's local queue, not the global one. */
@@ -137,7 +137,7 @@ static tml_poll start_yielder_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt start_yielder_vt = {start_yielder_poll, sizeof(yielder_frame), 0, 0, NULL,
-                                             "start_yielder"};
+                                             "start_yielder", NULL};
 
 /* RT-QUEUE-1: the global queue is polled every N ticks even when local work exists */
 Test(mt_worker, busy_local_queue_does_not_starve_the_global_queue, .timeout = 10) {
@@ -164,7 +164,7 @@ static tml_poll answer_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt answer_vt = {answer_poll, sizeof(answer_frame), offsetof(answer_frame, ret),
-                                      sizeof(int64_t), NULL, "answer"};
+                                      sizeof(int64_t), NULL, "answer", NULL};
 
 typedef struct parent_frame {
     uint32_t state;
@@ -181,7 +181,7 @@ static tml_poll parent_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt parent_vt = {parent_poll, sizeof(parent_frame), offsetof(parent_frame, ret),
-                                      sizeof(int64_t), NULL, "parent"};
+                                      sizeof(int64_t), NULL, "parent", NULL};
 
 Test(mt_worker, blocking_wait_inside_a_task_hands_its_queue_to_other_workers, .timeout = 10) {
     enter_with_workers("2");
@@ -226,7 +226,7 @@ static tml_poll busy_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt busy_vt = {busy_poll, sizeof(busy_frame), 0, 0, NULL, "busy"};
+static const tml_task_vt busy_vt = {busy_poll, sizeof(busy_frame), 0, 0, NULL, "busy", NULL};
 
 /* async func fan_out(shared, n) { for 1..n { spawn(busy(shared)) } }:
  * every task starts on this worker's LIFO slot and local queue. */
@@ -245,7 +245,7 @@ static tml_poll fan_out_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt fan_out_vt = {fan_out_poll, sizeof(fan_out_frame), 0, 0, NULL, "fan_out"};
+static const tml_task_vt fan_out_vt = {fan_out_poll, sizeof(fan_out_frame), 0, 0, NULL, "fan_out", NULL};
 
 /* RT-STEAL-1: idle workers steal half of a busy worker's queue; the steal counter proves it */
 Test(mt_worker, idle_workers_steal_tasks_spawned_on_one_worker, .timeout = 10) {
@@ -296,7 +296,7 @@ static tml_poll spinner_poll(void *frame, tml_cx *cx) {
     }
 }
 
-static const tml_task_vt spinner_vt = {spinner_poll, sizeof(spinner_frame), 0, 0, NULL, "spinner"};
+static const tml_task_vt spinner_vt = {spinner_poll, sizeof(spinner_frame), 0, 0, NULL, "spinner", NULL};
 
 /* async func stamp(at, done) { *at = now; done += 1 }: when it first ran. */
 typedef struct stamp_frame {
@@ -313,7 +313,7 @@ static tml_poll stamp_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt stamp_vt = {stamp_poll, sizeof(stamp_frame), 0, 0, NULL, "stamp"};
+static const tml_task_vt stamp_vt = {stamp_poll, sizeof(stamp_frame), 0, 0, NULL, "stamp", NULL};
 
 /* async func sleeper(at, done) { await sleep(5 ms); *at = now; done += 1 } */
 typedef struct sleeper_frame {
@@ -337,7 +337,7 @@ static tml_poll sleeper_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt sleeper_vt = {sleeper_poll, sizeof(sleeper_frame), 0, 0, NULL, "sleeper"};
+static const tml_task_vt sleeper_vt = {sleeper_poll, sizeof(sleeper_frame), 0, 0, NULL, "sleeper", NULL};
 
 /* async func crowd(flag, ...) { spawn(spinner(flag)); spawn(sleeper(..)) }:
  * on the one worker, a task yielding in a tight loop shares it with a
@@ -358,7 +358,7 @@ static tml_poll crowd_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt crowd_vt = {crowd_poll, sizeof(crowd_frame), 0, 0, NULL, "crowd"};
+static const tml_task_vt crowd_vt = {crowd_poll, sizeof(crowd_frame), 0, 0, NULL, "crowd", NULL};
 
 #define FAIR_BOUND_NS (100 * INT64_C(1000000)) /* generous: a correctness bound */
 
@@ -423,7 +423,7 @@ static tml_poll bouncer_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt bouncer_vt = {bouncer_poll, sizeof(bouncer_frame), 0, 0, NULL, "bouncer"};
+static const tml_task_vt bouncer_vt = {bouncer_poll, sizeof(bouncer_frame), 0, 0, NULL, "bouncer", NULL};
 
 /* async func patient(flag) { await yield_now(); flag = true }: after its
  * yield it waits in the local queue, behind the pair's LIFO ping-pong. */
@@ -439,7 +439,7 @@ static tml_poll patient_poll(void *frame, tml_cx *cx) {
     return TML_READY;
 }
 
-static const tml_task_vt patient_vt = {patient_poll, sizeof(spinner_frame), 0, 0, NULL, "patient"};
+static const tml_task_vt patient_vt = {patient_poll, sizeof(spinner_frame), 0, 0, NULL, "patient", NULL};
 
 /* async func rally(a, b, flag) -> [JoinHandle; 3] {
  *     [spawn(bouncer(a, b)), spawn(bouncer(b, a)), spawn(patient(flag))]
@@ -461,7 +461,7 @@ static tml_poll rally_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt rally_vt = {rally_poll, sizeof(rally_frame), offsetof(rally_frame, ret),
-                                     sizeof(tml_join *[3]), NULL, "rally"};
+                                     sizeof(tml_join *[3]), NULL, "rally", NULL};
 
 /* RT-STEAL-1: the LIFO slot is capped, so ping-ponging tasks cannot starve the queue */
 Test(mt_worker, tasks_waking_each_other_cannot_starve_the_local_queue, .timeout = 10) {
@@ -526,7 +526,7 @@ static tml_poll greedy_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt greedy_vt = {greedy_poll, sizeof(greedy_frame), offsetof(greedy_frame, ret),
-                                      sizeof(int64_t), NULL, "greedy"};
+                                      sizeof(int64_t), NULL, "greedy", NULL};
 
 /* async func pair(c, flag) -> JoinHandle { let s = spawn(setter(flag)); spawn(greedy(c, flag)) }:
  * the greedy task runs first (LIFO slot); the setter waits in the queue. */
@@ -546,7 +546,7 @@ static tml_poll pair_poll(void *frame, tml_cx *cx) {
 }
 
 static const tml_task_vt pair_vt = {pair_poll, sizeof(pair_frame), offsetof(pair_frame, ret),
-                                    sizeof(tml_join *), NULL, "pair"};
+                                    sizeof(tml_join *), NULL, "pair", NULL};
 
 /* RT-BUDGET-1: the cooperative budget makes a never-waiting task yield */
 Test(mt_worker, budget_lets_a_never_waiting_task_share_its_worker, .timeout = 10) {

@@ -78,7 +78,10 @@ typedef tml_poll (*tml_poll_fn)(void *frame, tml_cx *cx);
  *                 returned Ready); ignored when result_size == 0.
  *   result_size   bytes of the result; 0 for Unit.
  *   result_drop   releases a result nobody joined (NULL: nothing to free).
- *   name          the TML function name, for diagnostics. */
+ *   name          the TML function name, for diagnostics.
+ *   drop          releases what a frame that has not returned Ready
+ *                 holds (the future it waits on, its live values); the
+ *                 runtime calls it on tasks it abandons at shutdown. */
 typedef struct tml_task_vt {
     tml_poll_fn poll;
     size_t frame_size;
@@ -86,6 +89,7 @@ typedef struct tml_task_vt {
     size_t result_size;
     void (*result_drop)(void *result);
     const char *name;
+    void (*drop)(void *frame);
 } tml_task_vt;
 
 /* A join handle: reference-counted, thread-safe, shared by copies. */
@@ -138,6 +142,10 @@ typedef struct tml_join_fut {
 
 void tml_join_init(tml_join_fut *f, tml_join *h, void *out);
 tml_poll tml_join_poll(tml_join_fut *f, tml_cx *cx);
+/* Cancels a join leaf that is not Ready (its task was dropped, e.g. by
+ * `timeout`): it leaves the wait list; the task and its result are
+ * untouched. Safe on any initialised leaf; a no-op after Ready. */
+void tml_join_drop(tml_join_fut *f);
 
 /* Blocking `h.join()`: waits on the calling OS thread. Returns a
  * TML_JOIN_* code; on TML_JOIN_OK the result was moved to `out`. */
@@ -250,41 +258,240 @@ void tml_receiver_release(tml_chan *c);
  * every waiting sender and receiver. */
 void tml_chan_close(tml_chan *c);
 
-enum { TML_CHAN_OK = 0, TML_CHAN_CLOSED = 1 };
+/* Status codes of channel operations: a leaf's `status`, and what the
+ * blocking and try forms return. */
+enum {
+    TML_CHAN_OK = 0,      /* the value moved */
+    TML_CHAN_CLOSED = 1,  /* send: closed, value not taken; recv: closed and drained */
+    TML_CHAN_TIMEOUT = 2, /* recv_timeout: the duration passed with nothing received */
+    TML_CHAN_FULL = 3,    /* try_send: `cap` values buffered, value not taken */
+    TML_CHAN_EMPTY = 4    /* try_recv: nothing buffered, still open */
+};
+
+/* Dropping a waiting leaf (cancellation: `timeout`, select, a frame the
+ * runtime abandons at shutdown). Every tml_*_drop in this header is safe
+ * on any initialised leaf, polled or not, Ready or not; it is a no-op
+ * after the leaf returned Ready and after an earlier drop. A leaf waiting
+ * in a queue unlinks itself, so nothing refers to it afterwards and its
+ * frame may be freed. A hand-off that another thread completed before
+ * the drop (the leaf was served but not yet polled to Ready) is never
+ * lost: each operation says below where it goes. A dropped leaf is never
+ * polled again. Threads: the frame's owner, never concurrently with a
+ * poll of the same leaf. */
 
 /* Leaf future for `await tx.send(v)`. `value` points at elem_size bytes
- * owned by the caller and must stay valid until Ready. On Ready, `status`
- * is TML_CHAN_OK (the value was moved into the channel) or
- * TML_CHAN_CLOSED (the value was not taken: the caller still owns it). */
+ * owned by the caller and must stay valid until Ready or drop. On Ready,
+ * `status` is TML_CHAN_OK (the value was moved into the channel, or
+ * straight to a waiting receiver) or TML_CHAN_CLOSED (the value was not
+ * taken: the caller still owns it).
+ * tml_send_drop: afterwards `status` tells who owns the value:
+ * TML_CHAN_OK, it was delivered (taken before the drop); anything else,
+ * it was not taken and the caller still owns it (and drops it). */
 typedef struct tml_send_fut {
     tml_chan *c;
     void *value;
     tml_waiter w;
     int32_t status;
-    int32_t reserved;
+    int32_t phase; /* runtime-private */
 } tml_send_fut;
 
 void tml_send_init(tml_send_fut *f, tml_chan *c, void *value);
 tml_poll tml_send_poll(tml_send_fut *f, tml_cx *cx);
+void tml_send_drop(tml_send_fut *f);
 
-/* Leaf future for `await rx.recv()`. On Ready, `status` is TML_CHAN_OK
- * (one value was moved to `out`; the caller owns it) or TML_CHAN_CLOSED
- * (closed and drained; `out` untouched). */
+/* Leaf future for `await rx.recv()`. `out` (elem_size bytes of caller
+ * memory) must stay valid until Ready or drop. On Ready, `status` is
+ * TML_CHAN_OK (one value was moved to `out`; the caller owns it) or
+ * TML_CHAN_CLOSED (closed and drained; `out` untouched).
+ * tml_recv_drop: the caller owns no value afterwards, whatever `out`
+ * holds. A value handed to the leaf before the drop goes back to the
+ * FRONT of the channel (or straight to the oldest waiting receiver), so
+ * it is the next one received, as if the leaf had never taken it. */
 typedef struct tml_recv_fut {
     tml_chan *c;
     void *out;
     tml_waiter w;
     int32_t status;
-    int32_t reserved;
+    int32_t phase; /* runtime-private */
 } tml_recv_fut;
 
 void tml_recv_init(tml_recv_fut *f, tml_chan *c, void *out);
 tml_poll tml_recv_poll(tml_recv_fut *f, tml_cx *cx);
+void tml_recv_drop(tml_recv_fut *f);
+
+/* Leaf future for `await rx.recv_timeout(d)`: a receive that gives up
+ * `duration_ns` after init (negative counts as 0). On Ready, `status` is
+ * TML_CHAN_OK (a value in `out`, the caller's), TML_CHAN_CLOSED, or
+ * TML_CHAN_TIMEOUT (`out` untouched). A value that arrives as the
+ * deadline passes wins over the timeout: it is returned, never dropped.
+ * A Ready leaf has already cancelled its timer. tml_recv_timeout_drop
+ * cancels the timer and gives a handed value back as tml_recv_drop.
+ * Memory: `recv` and `sleep` are runtime-private; neither moves after
+ * the first poll (frames never move). */
+typedef struct tml_recv_timeout_fut {
+    tml_recv_fut recv;
+    tml_sleep_fut sleep;
+    int32_t status;
+    int32_t reserved;
+} tml_recv_timeout_fut;
+
+void tml_recv_timeout_init(tml_recv_timeout_fut *f, tml_chan *c, void *out, int64_t duration_ns);
+tml_poll tml_recv_timeout_poll(tml_recv_timeout_fut *f, tml_cx *cx);
+void tml_recv_timeout_drop(tml_recv_timeout_fut *f);
 
 /* Blocking forms (no await): wait on the calling OS thread. Same status
- * codes and ownership rules as the futures. */
+ * codes and ownership rules as the futures. Threads: as tml_block_on. */
 int32_t tml_chan_send_blocking(tml_chan *c, void *value);
 int32_t tml_chan_recv_blocking(tml_chan *c, void *out);
+int32_t tml_chan_recv_timeout_blocking(tml_chan *c, void *out, int64_t duration_ns);
+
+/* Forms that never wait. Any thread. try_send returns TML_CHAN_OK (the
+ * value was copied in), TML_CHAN_FULL or TML_CHAN_CLOSED (not taken: the
+ * caller still owns it). try_recv returns TML_CHAN_OK (a value in `out`,
+ * the caller's), TML_CHAN_EMPTY or TML_CHAN_CLOSED (closed and drained;
+ * `out` untouched either way). */
+int32_t tml_chan_try_send(tml_chan *c, const void *value);
+int32_t tml_chan_try_recv(tml_chan *c, void *out);
+
+/* Values buffered now (a snapshot; any thread). */
+int64_t tml_chan_len(tml_chan *c);
+
+/* ----------------------------------------- mutex, semaphore, notify */
+
+/* Mutex, Semaphore and Notify queue their waiters FIFO and hand off: a
+ * lock, permit or notification given while tasks wait goes straight to
+ * the oldest waiter, which is woken already holding it. Nobody overtakes
+ * a waiter (the try forms fail while any task waits), so no waiter
+ * starves. Uncontended, taking and giving back are one CAS each; waiting
+ * never allocates. All three are reference-counted handles shared by
+ * copies, usable from any thread; a leaf borrows its handle (the caller
+ * keeps a reference until Ready or drop). */
+
+/* The waiting part of a lock, acquire or notified leaf. Runtime-private:
+ * generated code only embeds it, through the leaves below. */
+typedef struct tml_permit_wait {
+    tml_waiter w;
+    int32_t status;
+    int32_t phase;
+} tml_permit_wait;
+
+/* Mutex[T]: the lock and the value it guards, stored inline. */
+typedef struct tml_mutex tml_mutex;
+
+/* Creates an unlocked mutex holding the `value_size` bytes at `init`
+ * (moved in: the mutex owns them from now on; NULL: zero bytes).
+ * value_drop releases the value when the last reference goes (NULL:
+ * plain data). Returns one reference, owned by the caller. */
+tml_mutex *tml_mutex_new(size_t value_size, const void *init, void (*value_drop)(void *));
+void tml_mutex_retain(tml_mutex *m);  /* +1 reference; any thread */
+void tml_mutex_release(tml_mutex *m); /* -1; the last drops the value and
+                                         frees (nobody may hold or wait) */
+
+/* The guarded value's address: fixed for the mutex's life, aligned for
+ * any type. Access it only while holding the lock, or while owning the
+ * only reference (into_inner, get_mut). */
+void *tml_mutex_value(tml_mutex *m);
+
+/* Leaf future for `await m.lock()`. Ready once the caller holds the
+ * lock; it holds it until tml_mutex_unlock. tml_lock_drop: afterwards
+ * the caller does not hold the lock; a lock handed to the leaf before the
+ * drop is unlocked (it passes to the next waiter). */
+typedef struct tml_lock_fut {
+    tml_mutex *m;
+    tml_permit_wait wait;
+} tml_lock_fut;
+
+void tml_lock_init(tml_lock_fut *f, tml_mutex *m);
+tml_poll tml_lock_poll(tml_lock_fut *f, tml_cx *cx);
+void tml_lock_drop(tml_lock_fut *f);
+
+/* Takes the lock if it is free and nobody waits; never waits. Any thread. */
+bool tml_mutex_try_lock(tml_mutex *m);
+
+/* Whether the lock is held now (a snapshot). Any thread. */
+bool tml_mutex_is_locked(tml_mutex *m);
+
+/* Releases the lock the caller holds. Any thread (a guard may travel).
+ * With tasks waiting, the lock passes to the oldest one. Panics when the
+ * mutex is not locked. */
+void tml_mutex_unlock(tml_mutex *m);
+
+/* Blocking `m.lock()` (no await): waits on the calling OS thread, in the
+ * same FIFO queue as tasks. Threads: as tml_block_on. */
+void tml_mutex_lock_blocking(tml_mutex *m);
+
+/* Semaphore: a count of permits. The reference count has its own names,
+ * since tml_sem_release is the permit operation (as in TML and Java). */
+typedef struct tml_sem tml_sem;
+
+/* Creates a semaphore with `permits` permits (0 .. 2^60 - 1); panics
+ * outside that range. Returns one reference, owned by the caller. */
+tml_sem *tml_sem_new(int64_t permits);
+void tml_sem_retain(tml_sem *s); /* +1 reference; any thread */
+void tml_sem_unref(tml_sem *s);  /* -1; the last frees (nobody may wait) */
+
+/* Leaf future for `await s.acquire()`. Ready once the caller holds one
+ * permit (it gives it back with tml_sem_release). tml_acquire_drop:
+ * afterwards the caller holds no permit; one handed to the leaf before
+ * the drop is released (to the next waiter). */
+typedef struct tml_acquire_fut {
+    tml_sem *s;
+    tml_permit_wait wait;
+} tml_acquire_fut;
+
+void tml_acquire_init(tml_acquire_fut *f, tml_sem *s);
+tml_poll tml_acquire_poll(tml_acquire_fut *f, tml_cx *cx);
+void tml_acquire_drop(tml_acquire_fut *f);
+
+/* Takes a permit if one is free (then nobody waits); never waits. */
+bool tml_sem_try_acquire(tml_sem *s);
+
+/* Adds one permit: the oldest waiter gets it, else the count grows.
+ * Panics past 2^60 - 1 permits. Any thread. */
+void tml_sem_release(tml_sem *s);
+
+/* Blocking `s.acquire()` (no await). Threads: as tml_block_on. */
+void tml_sem_acquire_blocking(tml_sem *s);
+
+/* Permits free now (0 while tasks wait; a snapshot). Any thread. */
+int64_t tml_sem_available(tml_sem *s);
+
+/* Notify: wakes waiting tasks without passing data (Tokio's Notify). */
+typedef struct tml_notify tml_notify;
+
+tml_notify *tml_notify_new(void); /* one reference, owned by the caller */
+void tml_notify_retain(tml_notify *n);
+void tml_notify_release(tml_notify *n); /* the last frees (nobody may wait) */
+
+/* Wakes the oldest waiting task; with none waiting, stores one permit
+ * (at most one: repeated calls store one) that the next notified()
+ * consumes at once. Any thread. */
+void tml_notify_one(tml_notify *n);
+
+/* Wakes every task waiting now, and completes every notified() leaf
+ * initialised before this call (even one not yet polled, as Tokio's
+ * notify_waiters: create the leaf, check the condition, then await);
+ * stores nothing. Any thread. */
+void tml_notify_all(tml_notify *n);
+
+/* Leaf future for `await n.notified()`: Ready after a notify_one (a
+ * stored permit, or one given to it while it waits) or after a
+ * notify_all that came after its init.
+ * tml_notified_drop: a notify_one given to the leaf before the drop is
+ * passed on (to the next waiter, or stored); a notify_all wake is not. */
+typedef struct tml_notified_fut {
+    tml_notify *n;
+    tml_permit_wait wait;
+    uint32_t epoch; /* runtime-private */
+    int32_t reserved;
+} tml_notified_fut;
+
+void tml_notified_init(tml_notified_fut *f, tml_notify *n);
+tml_poll tml_notified_poll(tml_notified_fut *f, tml_cx *cx);
+void tml_notified_drop(tml_notified_fut *f);
+
+/* Blocking `n.notified()` (no await). Threads: as tml_block_on. */
+void tml_notified_blocking(tml_notify *n);
 
 /* ---------------------------------------------------------- program */
 
@@ -387,6 +594,267 @@ void tml_list_clear(tml_list *l);
 /* Allocation that panics instead of returning NULL. */
 void *tml_alloc(size_t bytes);
 void tml_free(void *p);
+
+/* ------------------------------------------------------------- Buffer */
+
+/* TML's Buffer: a byte array of fixed capacity with a length and a read
+ * position, a handle shared by copies. The reference count is atomic
+ * (handles travel between tasks); the contents are not synchronised: as
+ * with List, mutating one buffer from two threads at once is a program
+ * error. Invariant: 0 <= rpos <= len <= cap. Bytes [0, len) are the data:
+ * TCP reads append at [len, cap), TCP writes send [0, len), read_byte
+ * consumes from rpos. The fields are visible for the runtime's TCP leaves
+ * only; generated code uses the functions. Every function borrows `b`
+ * (the caller keeps its reference); NULL panics. */
+typedef struct tml_buffer {
+    int64_t rc;     /* runtime-private: references, atomic */
+    int64_t len;    /* bytes of data, [0, len) */
+    int64_t cap;    /* fixed at creation */
+    int64_t rpos;   /* next byte read_byte returns */
+    uint8_t *bytes; /* cap bytes, in the same allocation */
+} tml_buffer;
+
+#define TML_BUFFER_MAX_CAP ((int64_t)1 << 32) /* 4 GiB */
+
+/* Creates an empty buffer of `cap` bytes (1 .. TML_BUFFER_MAX_CAP);
+ * panics outside that range ("buffer capacity must be positive", "buffer
+ * capacity too large") or when memory runs out. Returns one reference,
+ * owned by the caller. Any thread. */
+tml_buffer *tml_buffer_new(int64_t cap);
+void tml_buffer_retain(tml_buffer *b);  /* +1 reference; any thread */
+void tml_buffer_release(tml_buffer *b); /* -1; the last frees; any thread */
+int64_t tml_buffer_len(const tml_buffer *b);
+int64_t tml_buffer_capacity(const tml_buffer *b);
+/* Empties the buffer: len = 0 and read position = 0. */
+void tml_buffer_clear(tml_buffer *b);
+/* Appends one byte; panics when len == cap ("buffer is full"). */
+void tml_buffer_write_byte(tml_buffer *b, uint8_t v);
+/* Consumes the byte at the read position into *out and returns true;
+ * false (out untouched) when every byte of [0, len) was read. */
+bool tml_buffer_read_byte(tml_buffer *b, uint8_t *out);
+/* Appends the bytes of `s` (borrowed); panics when they do not fit
+ * ("string does not fit in the buffer"), writing nothing. */
+void tml_buffer_write_str(tml_buffer *b, const tml_str *s);
+/* Bytes [0, len) as a new Str (rc 1, the caller's); the bytes are copied
+ * as they are (no UTF-8 check, as upstream's lossy view would be). */
+tml_str *tml_buffer_to_string(const tml_buffer *b);
+
+/* ----------------------------------------------------------------- TCP */
+
+/* TML's SocketAddr: a plain value (copied, never freed), IPv4 or IPv6.
+ * `ip` is in network byte order (IPv4 in its first 4 bytes, the rest 0);
+ * `port` and `scope_id` (an IPv6 zone index, 0 for none) in host order.
+ * A zeroed value (family 0) is no address: operations on it fail with
+ * TML_NET_INVALID_INPUT. */
+typedef struct tml_sockaddr {
+    uint8_t family; /* TML_AF_IPV4, TML_AF_IPV6, or 0 */
+    uint8_t reserved;
+    uint16_t port;
+    uint32_t scope_id;
+    uint8_t ip[16];
+} tml_sockaddr;
+
+enum { TML_AF_IPV4 = 4, TML_AF_IPV6 = 6 };
+
+/* NetError kinds, in TML's `NetError` variant order: a leaf's `status`
+ * and what the immediate and blocking forms return. Mapping from errno:
+ * ECONNREFUSED -> CONNECTION_REFUSED; ECONNRESET, EPIPE ->
+ * CONNECTION_RESET; EADDRINUSE -> ADDR_IN_USE; EINVAL, EAFNOSUPPORT and
+ * bad address text -> INVALID_INPUT; ETIMEDOUT -> TIMED_OUT; a wait
+ * cancelled by runtime shutdown (io_reactor_cancel_all) -> CANCELLED;
+ * everything else, and any use of a closed handle, -> OTHER. */
+enum {
+    TML_NET_OK = 0,
+    TML_NET_CONNECTION_REFUSED = 1,
+    TML_NET_CONNECTION_RESET = 2,
+    TML_NET_ADDR_IN_USE = 3,
+    TML_NET_INVALID_INPUT = 4,
+    TML_NET_TIMED_OUT = 5,
+    TML_NET_CANCELLED = 6,
+    TML_NET_OTHER = 7
+};
+
+/* NetError's to_string(): "connection refused", "connection reset",
+ * "address in use", "invalid input", "timed out", "cancelled", "other
+ * error" (and "ok", "unknown error" outside the kinds). Static text. */
+const char *tml_net_error_message(int32_t code);
+
+/* Parses "a.b.c.d:port" or "[ipv6]:port" (an IPv6 zone as "%index" is
+ * accepted; port 0 .. 65535, decimal) from `text` (borrowed) into *out.
+ * Returns TML_NET_OK, or TML_NET_INVALID_INPUT (out untouched). Any
+ * thread. */
+int32_t tml_sockaddr_parse(const tml_str *text, tml_sockaddr *out);
+
+/* "a.b.c.d:port" / "[ipv6]:port" (RFC 5952 text, "%zone" when set) as a
+ * new Str (rc 1, the caller's); "<invalid address>" for family 0. */
+tml_str *tml_sockaddr_to_string(const tml_sockaddr *a);
+
+/* TcpListener and TcpStream: one handle type, reference counted, shared
+ * by copies; retain/release from any thread. It owns a non-blocking
+ * socket (close-on-exec) and, from the first operation that has to wait,
+ * its registration in the reactor of the runtime whose worker polled
+ * that operation; it is registered once and stays with that runtime.
+ * The last release deregisters it and closes the socket; it must happen
+ * before that runtime is destroyed (tml_main_exit): frames and programs
+ * release their handles before they return.
+ * Concurrency: any number of tasks and threads may hold a handle, but
+ * each direction has ONE waker slot (as Tokio's poll_read/poll_write on
+ * a shared stream): at most one task should wait to read (or accept)
+ * and one to write at a time. A second concurrent reader replaces the
+ * first one's waker (the last waiter wins): the first is not woken until
+ * it is polled again. Both complete correctly, byte order between them
+ * being arbitrary.
+ * Misuse (NULL handles, leaves or buffers) panics; OS failures are
+ * returned as TML_NET_* codes, never raised. */
+typedef struct tml_tcp tml_tcp;
+
+void tml_tcp_retain(tml_tcp *s);  /* +1 reference; any thread */
+void tml_tcp_release(tml_tcp *s); /* -1; the last deregisters and closes */
+
+/* TcpListener::bind: socket, SO_REUSEADDR, bind to `a` (port 0: the OS
+ * picks one; see tml_tcp_local_addr), listen with a backlog of 4096.
+ * Immediate (never waits). Returns TML_NET_OK and the listener in *out
+ * (one reference, the caller's), or an error (ADDR_IN_USE, INVALID_INPUT,
+ * OTHER) with *out untouched. Any thread. */
+int32_t tml_tcp_bind(const tml_sockaddr *a, tml_tcp **out);
+
+/* s.close(): shuts the connection down in both directions (the peer reads
+ * EOF; a listener stops accepting and refuses new connections), wakes any
+ * task waiting on it, and makes every later operation on the handle fail
+ * with TML_NET_OTHER. Idempotent. The socket itself is freed with the
+ * last reference (so no other thread can see its number reused while it
+ * holds the handle). Any thread. */
+void tml_tcp_close(tml_tcp *s);
+
+/* s.set_nodelay(b): TCP_NODELAY on a stream. Returns TML_NET_OK or an
+ * error (OTHER once closed). Any thread. */
+int32_t tml_tcp_set_nodelay(tml_tcp *s, bool on);
+
+/* l.local_addr() / s.peer_addr() into *out (untouched on error).
+ * Returns TML_NET_OK, or an error (OTHER: closed; peer_addr of a listener
+ * or of a stream whose peer is gone). Any thread. */
+int32_t tml_tcp_local_addr(tml_tcp *s, tml_sockaddr *out);
+int32_t tml_tcp_peer_addr(tml_tcp *s, tml_sockaddr *out);
+
+/* The TCP leaf futures. Contract shared by all five:
+ *   - init in place (never fails, never does I/O), then poll until Ready;
+ *     on Ready, `status` is a TML_NET_* code and the outputs below are
+ *     set as each leaf says. Handles and buffers are BORROWED: the caller
+ *     keeps its references alive until Ready or drop.
+ *   - A poll runs its system call at once, and keeps running it while the
+ *     reactor reports the socket ready (EINTR retried). On EAGAIN it
+ *     stores cx->waker in the socket's slot for its direction (reading
+ *     side: accept, read; writing side: connect, write, write_all) and
+ *     returns Pending; the next readiness edge, a close or runtime
+ *     shutdown wakes it. A wait cancelled by io_reactor_cancel_all ends
+ *     with TML_NET_CANCELLED.
+ *   - Cooperative budget (as every leaf's): a poll with none left wakes
+ *     the task and returns Pending without doing any I/O.
+ *   - Drop (tml_*_drop): safe on any initialised leaf, polled or not; a
+ *     no-op after Ready and after an earlier drop. A waiting leaf empties
+ *     its direction's waker slot (so a later event wakes nobody) and
+ *     releases what it owns (connect: its half-made socket). Bytes a read
+ *     or write already moved stay moved (write_all: `n` says how many).
+ *   - Threads: polled and dropped by the task that owns the frame, never
+ *     concurrently; the task must run on a threaded runtime (mt_runtime
+ *     _new / tml_main_enter), whose parked worker polls the reactor.
+ *   - `phase` is runtime-private. */
+
+/* `await l.accept()`: Ready with TML_NET_OK, the accepted stream in
+ * `stream` (one reference, owned by the caller from then on) and its
+ * remote address in `peer`; or an error (`stream` NULL). Aborted
+ * handshakes (ECONNABORTED) are skipped. Running out of descriptors
+ * (EMFILE, ENFILE) is TML_NET_OTHER: the connection stays queued. */
+typedef struct tml_accept_fut {
+    tml_tcp *listener;
+    tml_tcp *stream;
+    tml_sockaddr peer;
+    int32_t status;
+    int32_t phase;
+} tml_accept_fut;
+
+void tml_accept_init(tml_accept_fut *f, tml_tcp *listener);
+tml_poll tml_accept_poll(tml_accept_fut *f, tml_cx *cx);
+void tml_accept_drop(tml_accept_fut *f);
+
+/* `await TcpStream::connect(addr)`: a non-blocking connect; Ready with
+ * TML_NET_OK and the stream in `stream` (one reference, the caller's),
+ * or an error (CONNECTION_REFUSED, TIMED_OUT, INVALID_INPUT, OTHER;
+ * `stream` NULL). `addr` is copied at init. While it waits the leaf owns
+ * the half-made socket (in `stream`): tml_connect_drop closes it. */
+typedef struct tml_connect_fut {
+    tml_sockaddr addr;
+    tml_tcp *stream;
+    int32_t status;
+    int32_t phase;
+} tml_connect_fut;
+
+void tml_connect_init(tml_connect_fut *f, const tml_sockaddr *addr);
+tml_poll tml_connect_poll(tml_connect_fut *f, tml_cx *cx);
+void tml_connect_drop(tml_connect_fut *f);
+
+/* `await s.read(buf)`: ONE receive into buf's free bytes [len, cap).
+ * Ready with TML_NET_OK and `n` bytes appended (buf->len += n), where
+ * n == 0 means the peer closed its side (end of stream), or the buffer
+ * was already full (then no I/O happens and the leaf is Ready at once);
+ * or an error (n = 0; CONNECTION_RESET when the peer reset). */
+typedef struct tml_read_fut {
+    tml_tcp *s;
+    tml_buffer *buf;
+    int64_t n;
+    int32_t status;
+    int32_t phase;
+} tml_read_fut;
+
+void tml_read_init(tml_read_fut *f, tml_tcp *s, tml_buffer *buf);
+tml_poll tml_read_poll(tml_read_fut *f, tml_cx *cx);
+void tml_read_drop(tml_read_fut *f);
+
+/* `await s.write(buf)`: ONE send of buf's bytes [0, len) (never raises
+ * SIGPIPE). Ready with TML_NET_OK and the `n` bytes taken (1 .. len;
+ * 0 when len == 0, at once), or an error (n = 0; CONNECTION_RESET when
+ * the peer is gone). The buffer is not changed. */
+typedef struct tml_write_fut {
+    tml_tcp *s;
+    tml_buffer *buf;
+    int64_t n;
+    int32_t status;
+    int32_t phase;
+} tml_write_fut;
+
+void tml_write_init(tml_write_fut *f, tml_tcp *s, tml_buffer *buf);
+tml_poll tml_write_poll(tml_write_fut *f, tml_cx *cx);
+void tml_write_drop(tml_write_fut *f);
+
+/* `await s.write_all(buf)`: sends all of buf's bytes [0, len), across as
+ * many sends and waits as it takes; progress is kept in the leaf (`n`:
+ * bytes sent so far), so the buffer must not change until Ready. Ready
+ * with TML_NET_OK (n == len) or the first error (n: bytes sent before
+ * it). */
+typedef struct tml_write_all_fut {
+    tml_tcp *s;
+    tml_buffer *buf;
+    int64_t n;
+    int32_t status;
+    int32_t phase;
+} tml_write_all_fut;
+
+void tml_write_all_init(tml_write_all_fut *f, tml_tcp *s, tml_buffer *buf);
+tml_poll tml_write_all_poll(tml_write_all_fut *f, tml_cx *cx);
+void tml_write_all_drop(tml_write_all_fut *f);
+
+/* Blocking forms (the calls without await): the same operations and
+ * results, waiting on the calling OS thread with poll(2) on the socket,
+ * never through the reactor (runtime shutdown does not cancel them;
+ * tml_tcp_close from another thread does, with TML_NET_OTHER). Any
+ * thread; inside a task they block its worker. *out (one reference, the
+ * caller's) and *peer are set on TML_NET_OK only (`peer` may be NULL);
+ * *n always (0 on error). read appends to buf as the read leaf does. */
+int32_t tml_tcp_accept_blocking(tml_tcp *l, tml_tcp **out, tml_sockaddr *peer);
+int32_t tml_tcp_connect_blocking(const tml_sockaddr *addr, tml_tcp **out);
+int32_t tml_tcp_read_blocking(tml_tcp *s, tml_buffer *buf, int64_t *n);
+int32_t tml_tcp_write_blocking(tml_tcp *s, tml_buffer *buf, int64_t *n);
+int32_t tml_tcp_write_all_blocking(tml_tcp *s, tml_buffer *buf);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,760 @@
+/* net.c - TcpListener / TcpStream on the reactor: the tml_tcp handle,
+ * SocketAddr, the accept / connect / read / write / write_all leaves and
+ * their blocking forms (contracts in tml/rt.h, section "TCP").
+ *
+ * A handle (struct tml_tcp) is a reference count, a non-blocking
+ * close-on-exec socket, a `closed` flag, and `src`: its registration in
+ * one runtime's reactor, made lazily.
+ *
+ * Registration (attach), at the first wait of any leaf on the handle:
+ *   1. CAS src 0 -> REGISTERING; only the winner registers. A leaf that
+ *      finds REGISTERING (a reader and a writer waiting for the first time
+ *      at once) wakes its own task and returns Pending: it retries after
+ *      the work queued on its worker, by when the winner is done.
+ *   2. the winner registers the fd (edge-triggered, both directions),
+ *      counts it in rt->io_sources (so running workers poll the reactor
+ *      at their fairness ticks), stores `rt`, then publishes the source
+ *      with a release store; everyone reads `rt` after an acquire load.
+ * Registering at the first EAGAIN rather than at creation saves the
+ * epoll_ctl of sockets that never wait (a short request answered at once)
+ * and binds the source to the runtime that actually polls it. No edge is
+ * lost by registering late: epoll reports an fd that is already ready as
+ * soon as it is added. Rejected: a mutex per handle for step 1 (40 bytes
+ * per connection for a race that needs two first waits at once).
+ *
+ * Readiness (drive), Tokio's loop over ScheduledIo (io_reactor.h):
+ *   1. closed handle -> error; with a source, poll_ready for the leaf's
+ *      direction: nothing ready -> the waker is stored, Pending;
+ *      IO_CANCELLED -> TML_NET_CANCELLED;
+ *   2. run the system call; EINTR -> again; done or an error -> Ready;
+ *   3. EAGAIN -> clear the direction's readiness, but only if no event
+ *      came since step 1's tick, and go to 1 (without a source yet:
+ *      attach, then 1).
+ * The syscall is tried before any registration or readiness check on a
+ * leaf's first poll, so a read of data already there costs one recv.
+ *
+ * Close: sets `closed` and shutdown(SHUT_RDWR)s the socket; the kernel's
+ * state change is an edge for every waiter, whose next poll sees
+ * `closed`. The fd is closed (and deregistered) only by the last release,
+ * so no thread that holds the handle can see its number reused.
+ *
+ * Drop: a leaf that stored its waker (phase WAITING) empties its
+ * direction's slot; connect also releases its half-made socket. One slot
+ * per direction means a second concurrent waiter on the same direction
+ * replaces the first's waker (rt.h: last waiter wins).
+ *
+ * Blocking forms: the same system calls, waiting with poll(2) on the
+ * socket; they never touch the reactor, so they work on any thread,
+ * with or without a runtime. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mt_internal.h"
+
+#define BACKLOG 4096
+#define REGISTERING UINT64_C(1) /* tml_tcp.src while a leaf registers it */
+#define ERR_CLOSED (-ESHUTDOWN) /* the handle was closed: TML_NET_OTHER */
+
+struct tml_tcp {
+    mt_atomic rc;     /* references */
+    mt_atomic src;    /* io_source *, REGISTERING, or 0 */
+    mt_atomic closed; /* 1 once tml_tcp_close ran */
+    mt_runtime *rt;   /* src's runtime; written before src is published */
+    int fd;
+};
+
+/* A leaf's phase. */
+enum { IDLE = 0, WAITING = 1, DONE = 2 };
+
+/* ------------------------------------------------------------ errors */
+
+/* The TML_NET_* kind of a positive errno. */
+static int32_t kind_of(int err) {
+    switch (err) {
+    case 0: return TML_NET_OK;
+    case ECONNREFUSED: return TML_NET_CONNECTION_REFUSED;
+    case ECONNRESET:
+    case EPIPE: return TML_NET_CONNECTION_RESET;
+    case EADDRINUSE: return TML_NET_ADDR_IN_USE;
+    case EINVAL:
+    case EAFNOSUPPORT: return TML_NET_INVALID_INPUT;
+    case ETIMEDOUT: return TML_NET_TIMED_OUT;
+    case ECANCELED: return TML_NET_CANCELLED;
+    default: return TML_NET_OTHER;
+    }
+}
+
+/* The status of a result: a count (>= 0) is OK, -errno its kind. */
+static int32_t status_of(int64_t res) {
+    return res >= 0 ? TML_NET_OK : kind_of((int)-res);
+}
+
+const char *tml_net_error_message(int32_t code) {
+    switch (code) {
+    case TML_NET_OK: return "ok";
+    case TML_NET_CONNECTION_REFUSED: return "connection refused";
+    case TML_NET_CONNECTION_RESET: return "connection reset";
+    case TML_NET_ADDR_IN_USE: return "address in use";
+    case TML_NET_INVALID_INPUT: return "invalid input";
+    case TML_NET_TIMED_OUT: return "timed out";
+    case TML_NET_CANCELLED: return "cancelled";
+    case TML_NET_OTHER: return "other error";
+    default: return "unknown error";
+    }
+}
+
+/* Panics on a NULL argument: an ABI misuse, never an OS condition. */
+static void need(const void *p, const char *what) {
+    if (!p) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "TCP: %s is NULL", what);
+        tml_panic_at(NULL, 0, 0, msg);
+    }
+}
+
+/* ------------------------------------------------------------ SocketAddr */
+
+/* Fills *ss from `a`; returns its length, or 0 when `a` is no address. */
+static socklen_t to_os(const tml_sockaddr *a, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof *ss);
+    if (a->family == TML_AF_IPV4) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(a->port);
+        memcpy(&in->sin_addr, a->ip, 4);
+        return sizeof *in;
+    }
+    if (a->family == TML_AF_IPV6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(a->port);
+        in6->sin6_scope_id = a->scope_id;
+        memcpy(&in6->sin6_addr, a->ip, 16);
+        return sizeof *in6;
+    }
+    return 0;
+}
+
+/* Converts an OS address; false for a family TML has no SocketAddr for. */
+static bool from_os(const struct sockaddr_storage *ss, tml_sockaddr *a) {
+    tml_sockaddr r = {0};
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        r.family = TML_AF_IPV4;
+        r.port = ntohs(in->sin_port);
+        memcpy(r.ip, &in->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        r.family = TML_AF_IPV6;
+        r.port = ntohs(in6->sin6_port);
+        r.scope_id = in6->sin6_scope_id;
+        memcpy(r.ip, &in6->sin6_addr, 16);
+    } else {
+        return false;
+    }
+    *a = r;
+    return true;
+}
+
+/* Parses a decimal number of 1..10 digits spanning [s, end) into *out. */
+static bool parse_digits(const char *s, const char *end, uint32_t max, uint32_t *out) {
+    if (s == end || end - s > 10)
+        return false;
+    uint64_t v = 0;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v > max)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* "[v6%zone]" of length n at t (brackets included) into r. */
+static bool parse_v6(const char *t, size_t n, tml_sockaddr *r) {
+    char host[INET6_ADDRSTRLEN];
+    const char *in = t + 1, *end = t + n - 1, *pct = memchr(in, '%', (size_t)(end - in));
+    const char *host_end = pct ? pct : end;
+    if ((size_t)(host_end - in) >= sizeof host)
+        return false;
+    memcpy(host, in, (size_t)(host_end - in));
+    host[host_end - in] = '\0';
+    if (inet_pton(AF_INET6, host, r->ip) != 1)
+        return false;
+    r->family = TML_AF_IPV6;
+    return !pct || parse_digits(pct + 1, end, UINT32_MAX, &r->scope_id);
+}
+
+int32_t tml_sockaddr_parse(const tml_str *text, tml_sockaddr *out) {
+    need(text, "address text");
+    need(out, "address output");
+    const char *t = text->ptr;
+    size_t n = (size_t)text->len;
+    const char *colon = n ? memrchr(t, ':', n) : NULL;
+    if (!colon || memchr(t, '\0', n))
+        return TML_NET_INVALID_INPUT;
+    tml_sockaddr r = {0};
+    uint32_t port;
+    if (!parse_digits(colon + 1, t + n, 65535, &port))
+        return TML_NET_INVALID_INPUT;
+    r.port = (uint16_t)port;
+    size_t hn = (size_t)(colon - t);
+    if (hn >= 2 && t[0] == '[' && t[hn - 1] == ']') {
+        if (!parse_v6(t, hn, &r))
+            return TML_NET_INVALID_INPUT;
+    } else {
+        char host[INET_ADDRSTRLEN];
+        if (hn >= sizeof host)
+            return TML_NET_INVALID_INPUT;
+        memcpy(host, t, hn);
+        host[hn] = '\0';
+        if (inet_pton(AF_INET, host, r.ip) != 1)
+            return TML_NET_INVALID_INPUT;
+        r.family = TML_AF_IPV4;
+    }
+    *out = r;
+    return TML_NET_OK;
+}
+
+tml_str *tml_sockaddr_to_string(const tml_sockaddr *a) {
+    need(a, "address");
+    char host[INET6_ADDRSTRLEN], text[INET6_ADDRSTRLEN + 24];
+    int n;
+    if (a->family == TML_AF_IPV4) {
+        inet_ntop(AF_INET, a->ip, host, sizeof host);
+        n = snprintf(text, sizeof text, "%s:%u", host, (unsigned)a->port);
+    } else if (a->family == TML_AF_IPV6) {
+        inet_ntop(AF_INET6, a->ip, host, sizeof host);
+        if (a->scope_id)
+            n = snprintf(text, sizeof text, "[%s%%%u]:%u", host, (unsigned)a->scope_id, (unsigned)a->port);
+        else
+            n = snprintf(text, sizeof text, "[%s]:%u", host, (unsigned)a->port);
+    } else {
+        n = snprintf(text, sizeof text, "<invalid address>");
+    }
+    return tml_str_new(text, n);
+}
+
+/* ---------------------------------------------------------------- handle */
+
+static tml_tcp *tcp_new(int fd) {
+    tml_tcp *s = tml_alloc(sizeof *s);
+    /* relaxed: the handle is published to other threads by whatever
+     * hands it over (a channel, spawn), which orders these stores */
+    mt_atomic_store(&s->rc, 1);
+    mt_atomic_store(&s->src, 0);
+    mt_atomic_store(&s->closed, 0);
+    s->rt = NULL;
+    s->fd = fd;
+    return s;
+}
+
+void tml_tcp_retain(tml_tcp *s) {
+    need(s, "TCP handle");
+    mt_atomic_fetch_add(&s->rc, 1); /* a new owner of a live handle */
+}
+
+void tml_tcp_release(tml_tcp *s) {
+    need(s, "TCP handle");
+    /* full barrier: the last owner sees every other owner's use done */
+    if (mt_atomic_fetch_add(&s->rc, (uint64_t)-1) != 1)
+        return;
+    uint64_t v = mt_atomic_load_acquire(&s->src); /* pairs with attach's release */
+    MT_ASSERT(v != REGISTERING); /* a registering leaf's caller holds a reference */
+    if (v) {
+        io_reactor_deregister(s->rt->reactor, (io_source *)(uintptr_t)v);
+        mt_atomic_fetch_add(&s->rt->io_sources, (uint64_t)-1);
+    }
+    close(s->fd); /* Linux frees the fd even when close reports EINTR */
+    tml_free(s);
+}
+
+static bool is_closed(tml_tcp *s) {
+    /* acquire: pairs with close's CAS; a hint, the kernel orders the rest */
+    return mt_atomic_load_acquire(&s->closed) != 0;
+}
+
+/* The published source of `s`, or NULL (none yet, or being registered). */
+static io_source *source(tml_tcp *s) {
+    uint64_t v = mt_atomic_load_acquire(&s->src); /* pairs with attach's release */
+    return v == REGISTERING ? NULL : (io_source *)(uintptr_t)v;
+}
+
+/* Steps 1-2 of "Registration": the source of `s` in the runtime polling
+ * cx, registering it on first use. Returns 0 with *out set, or 0 with
+ * *out NULL while another leaf registers it (the caller yields), or
+ * -errno from the reactor. Panics when `s` belongs to another runtime. */
+static int attach(tml_tcp *s, tml_cx *cx, io_source **out) {
+    mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
+    /* acquire: pairs with the release below, making s->rt visible */
+    uint64_t v = mt_atomic_load_acquire(&s->src);
+    if (v == 0 && (v = mt_atomic_cas(&s->src, 0, REGISTERING)) == 0) {
+        io_source *src;
+        int err = io_reactor_register(rt->reactor, s->fd, &src);
+        if (err < 0) {
+            mt_atomic_store_release(&s->src, 0); /* a later wait tries again */
+            return err;
+        }
+        mt_atomic_fetch_add(&rt->io_sources, 1); /* the driver polls I/O from now on */
+        s->rt = rt;
+        v = (uintptr_t)src;
+        mt_atomic_store_release(&s->src, v); /* publishes s->rt; pairs with the acquires */
+    }
+    if (v == REGISTERING) {
+        *out = NULL;
+        return 0;
+    }
+    if (s->rt != rt)
+        tml_panic_at(NULL, 0, 0, "TCP: a socket was used from two runtimes");
+    *out = (io_source *)(uintptr_t)v;
+    return 0;
+}
+
+void tml_tcp_close(tml_tcp *s) {
+    need(s, "TCP handle");
+    /* the CAS makes it idempotent; pairs with is_closed's acquire */
+    if (mt_atomic_cas(&s->closed, 0, 1) == 0)
+        (void)shutdown(s->fd, SHUT_RDWR); /* ENOTCONN: never connected or reset: no waiter to wake */
+}
+
+int32_t tml_tcp_set_nodelay(tml_tcp *s, bool on) {
+    need(s, "TCP handle");
+    if (is_closed(s))
+        return TML_NET_OTHER;
+    int v = on;
+    return setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0 ? kind_of(errno) : TML_NET_OK;
+}
+
+/* local_addr (peer false) or peer_addr of `s` into *out. */
+static int32_t addr_of(tml_tcp *s, tml_sockaddr *out, bool peer) {
+    need(s, "TCP handle");
+    need(out, "address output");
+    if (is_closed(s))
+        return TML_NET_OTHER;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int rc = peer ? getpeername(s->fd, (struct sockaddr *)&ss, &len)
+                  : getsockname(s->fd, (struct sockaddr *)&ss, &len);
+    if (rc < 0)
+        return kind_of(errno);
+    return from_os(&ss, out) ? TML_NET_OK : TML_NET_OTHER;
+}
+
+int32_t tml_tcp_local_addr(tml_tcp *s, tml_sockaddr *out) { return addr_of(s, out, false); }
+int32_t tml_tcp_peer_addr(tml_tcp *s, tml_sockaddr *out) { return addr_of(s, out, true); }
+
+int32_t tml_tcp_bind(const tml_sockaddr *a, tml_tcp **out) {
+    need(a, "address");
+    need(out, "listener output");
+    struct sockaddr_storage ss;
+    socklen_t len = to_os(a, &ss);
+    if (len == 0)
+        return TML_NET_INVALID_INPUT;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return kind_of(errno);
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, BACKLOG) < 0) {
+        int err = errno;
+        close(fd);
+        return kind_of(err);
+    }
+    *out = tcp_new(fd);
+    return TML_NET_OK;
+}
+
+/* ------------------------------------------------------- system calls */
+
+/* One try of a leaf's system call on `fd`: a count >= 0, or -errno
+ * (-EAGAIN: not ready; -EINTR: try again). */
+typedef int64_t (*io_op)(int fd, void *arg);
+
+static int64_t fail(void) {
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+static int64_t op_recv(int fd, void *arg) {
+    tml_buffer *b = arg;
+    ssize_t n = recv(fd, b->bytes + b->len, (size_t)(b->cap - b->len), 0);
+    if (n < 0)
+        return fail();
+    b->len += n;
+    return n;
+}
+
+typedef struct span {
+    const uint8_t *p;
+    size_t len;
+} span;
+
+static int64_t op_send(int fd, void *arg) {
+    span *sp = arg;
+    ssize_t n = send(fd, sp->p, sp->len, MSG_NOSIGNAL); /* EPIPE, never SIGPIPE */
+    return n < 0 ? fail() : n;
+}
+
+typedef struct accepted {
+    int fd;
+    struct sockaddr_storage peer;
+} accepted;
+
+static int64_t op_accept(int fd, void *arg) {
+    accepted *a = arg;
+    socklen_t len = sizeof a->peer;
+    a->fd = accept4(fd, (struct sockaddr *)&a->peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (a->fd >= 0)
+        return 0;
+    switch (errno) {
+    /* the connection died in the queue, or Linux passed on a network
+     * error pending on it (accept(2), "Error handling"): take the next */
+    case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
+    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+        return -EINTR;
+    default:
+        return fail();
+    }
+}
+
+/* Whether a non-blocking connect finished: 0 connected, -EAGAIN still in
+ * progress, or -errno of the failure. The TCP state, not SO_ERROR alone,
+ * decides "in progress": a spurious writable edge leaves it SYN_SENT
+ * (Go checks getpeername for the same reason). */
+static int64_t op_connected(int fd, void *arg) {
+    (void)arg;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return fail();
+    if (ti.tcpi_state == TCP_SYN_SENT)
+        return -EAGAIN;
+    int err = 0;
+    len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return fail();
+    return err ? -err : 0;
+}
+
+/* Creates a socket for `a` and starts connecting. Returns 0 with the
+ * handle in *out (connected or in progress), or -errno. */
+static int start_connect(const tml_sockaddr *a, tml_tcp **out) {
+    struct sockaddr_storage ss;
+    socklen_t len = to_os(a, &ss);
+    if (len == 0)
+        return -EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* EINTR: the connect goes on asynchronously, as EINPROGRESS */
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS && errno != EINTR) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    *out = tcp_new(fd);
+    return 0;
+}
+
+/* ------------------------------------------------------------ leaves */
+
+/* "Readiness" steps 1-3: runs op(fd, arg) until it completes or must
+ * wait for `interest`. Returns true with its result in *res (-ECANCELED:
+ * runtime shutdown; ERR_CLOSED: closed handle), or false for Pending
+ * (the waker is stored and *phase is WAITING, or the task woke itself
+ * to retry while another leaf registers the socket). */
+static bool drive(tml_tcp *s, tml_cx *cx, unsigned interest, int32_t *phase, io_op op, void *arg,
+                  int64_t *res) {
+    io_source *src = source(s);
+    for (;;) {
+        uint32_t tick = 0;
+        if (is_closed(s)) {
+            *res = ERR_CLOSED;
+            return true;
+        }
+        if (src) {
+            unsigned ready = io_source_poll_ready(src, interest, cx->waker, &tick);
+            if (ready == 0) {
+                *phase = WAITING;
+                return false;
+            }
+            if (ready & IO_CANCELLED) {
+                *res = -ECANCELED;
+                return true;
+            }
+        }
+        int64_t n = op(s->fd, arg);
+        if (n == -EINTR)
+            continue;
+        if (n != -EAGAIN) {
+            *res = n;
+            return true;
+        }
+        if (src) {
+            io_source_clear_ready(src, interest, tick);
+            continue;
+        }
+        int err = attach(s, cx, &src);
+        if (err < 0) {
+            *res = err;
+            return true;
+        }
+        if (!src) {
+            mt_worker_self_wake(cx);
+            return false;
+        }
+    }
+}
+
+/* Ends a leaf: its status from `res`, phase DONE, one unit of budget. */
+static tml_poll done(int32_t *status, int32_t *phase, int64_t res, tml_cx *cx) {
+    *status = status_of(res);
+    *phase = DONE;
+    return mt_budget_ready(cx);
+}
+
+/* Drop of a leaf on `s` waiting for `interest`: empties its waker slot. */
+static void drop_wait(tml_tcp *s, unsigned interest, int32_t *phase) {
+    if (*phase == WAITING) {
+        io_source *src = source(s);
+        if (src)
+            io_source_drop_waiter(src, interest);
+    }
+    *phase = DONE;
+}
+
+/* Checks a poll's arguments (ABI misuse panics). */
+static void poll_check(const void *f, const int32_t *phase, tml_cx *cx) {
+    need(f, "leaf");
+    need(cx, "poll context");
+    MT_ASSERT(cx->worker && *phase != DONE); /* never polled after Ready or drop */
+}
+
+void tml_accept_init(tml_accept_fut *f, tml_tcp *listener) {
+    need(f, "leaf");
+    need(listener, "listener");
+    *f = (tml_accept_fut){.listener = listener, .status = TML_NET_OK, .phase = IDLE};
+}
+
+tml_poll tml_accept_poll(tml_accept_fut *f, tml_cx *cx) {
+    poll_check(f, &f->phase, cx);
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
+    accepted a;
+    int64_t res;
+    if (!drive(f->listener, cx, IO_READABLE, &f->phase, op_accept, &a, &res))
+        return TML_PENDING;
+    if (res >= 0) {
+        f->stream = tcp_new(a.fd);
+        if (!from_os(&a.peer, &f->peer))
+            f->peer = (tml_sockaddr){0};
+    }
+    return done(&f->status, &f->phase, res, cx);
+}
+
+void tml_accept_drop(tml_accept_fut *f) {
+    need(f, "leaf");
+    if (f->phase != DONE)
+        drop_wait(f->listener, IO_READABLE, &f->phase);
+}
+
+void tml_connect_init(tml_connect_fut *f, const tml_sockaddr *addr) {
+    need(f, "leaf");
+    need(addr, "address");
+    *f = (tml_connect_fut){.addr = *addr, .status = TML_NET_OK, .phase = IDLE};
+}
+
+tml_poll tml_connect_poll(tml_connect_fut *f, tml_cx *cx) {
+    poll_check(f, &f->phase, cx);
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
+    int64_t res;
+    if (!f->stream && (res = start_connect(&f->addr, &f->stream)) < 0)
+        return done(&f->status, &f->phase, res, cx);
+    if (!drive(f->stream, cx, IO_WRITABLE, &f->phase, op_connected, NULL, &res))
+        return TML_PENDING;
+    if (res < 0) {
+        tml_tcp_release(f->stream);
+        f->stream = NULL;
+    }
+    return done(&f->status, &f->phase, res, cx);
+}
+
+void tml_connect_drop(tml_connect_fut *f) {
+    need(f, "leaf");
+    if (f->phase == DONE)
+        return;
+    if (f->stream) {
+        drop_wait(f->stream, IO_WRITABLE, &f->phase);
+        tml_tcp_release(f->stream); /* closes the half-made socket */
+        f->stream = NULL;
+    }
+    f->phase = DONE;
+}
+
+void tml_read_init(tml_read_fut *f, tml_tcp *s, tml_buffer *buf) {
+    need(f, "leaf");
+    need(s, "stream");
+    need(buf, "buffer");
+    *f = (tml_read_fut){.s = s, .buf = buf, .status = TML_NET_OK, .phase = IDLE};
+}
+
+tml_poll tml_read_poll(tml_read_fut *f, tml_cx *cx) {
+    poll_check(f, &f->phase, cx);
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
+    int64_t res = 0;
+    if (f->buf->len < f->buf->cap && !drive(f->s, cx, IO_READABLE, &f->phase, op_recv, f->buf, &res))
+        return TML_PENDING;
+    f->n = res > 0 ? res : 0;
+    return done(&f->status, &f->phase, res, cx);
+}
+
+void tml_read_drop(tml_read_fut *f) {
+    need(f, "leaf");
+    if (f->phase != DONE)
+        drop_wait(f->s, IO_READABLE, &f->phase);
+}
+
+void tml_write_init(tml_write_fut *f, tml_tcp *s, tml_buffer *buf) {
+    need(f, "leaf");
+    need(s, "stream");
+    need(buf, "buffer");
+    *f = (tml_write_fut){.s = s, .buf = buf, .status = TML_NET_OK, .phase = IDLE};
+}
+
+tml_poll tml_write_poll(tml_write_fut *f, tml_cx *cx) {
+    poll_check(f, &f->phase, cx);
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
+    int64_t res = 0;
+    span sp = {f->buf->bytes, (size_t)f->buf->len};
+    if (sp.len > 0 && !drive(f->s, cx, IO_WRITABLE, &f->phase, op_send, &sp, &res))
+        return TML_PENDING;
+    f->n = res > 0 ? res : 0;
+    return done(&f->status, &f->phase, res, cx);
+}
+
+void tml_write_drop(tml_write_fut *f) {
+    need(f, "leaf");
+    if (f->phase != DONE)
+        drop_wait(f->s, IO_WRITABLE, &f->phase);
+}
+
+void tml_write_all_init(tml_write_all_fut *f, tml_tcp *s, tml_buffer *buf) {
+    need(f, "leaf");
+    need(s, "stream");
+    need(buf, "buffer");
+    *f = (tml_write_all_fut){.s = s, .buf = buf, .status = TML_NET_OK, .phase = IDLE};
+}
+
+tml_poll tml_write_all_poll(tml_write_all_fut *f, tml_cx *cx) {
+    poll_check(f, &f->phase, cx);
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
+    int64_t res = 0;
+    while (f->n < f->buf->len) {
+        span sp = {f->buf->bytes + f->n, (size_t)(f->buf->len - f->n)};
+        if (!drive(f->s, cx, IO_WRITABLE, &f->phase, op_send, &sp, &res))
+            return TML_PENDING;
+        if (res < 0)
+            break;
+        f->n += res;
+    }
+    return done(&f->status, &f->phase, res, cx);
+}
+
+void tml_write_all_drop(tml_write_all_fut *f) {
+    need(f, "leaf");
+    if (f->phase != DONE)
+        drop_wait(f->s, IO_WRITABLE, &f->phase);
+}
+
+/* -------------------------------------------------------- blocking forms */
+
+/* drive's blocking twin: runs op(fd, arg), waiting for `events` with
+ * poll(2) on EAGAIN. Returns the op's result, or ERR_CLOSED. */
+static int64_t block(tml_tcp *s, short events, io_op op, void *arg) {
+    for (;;) {
+        if (is_closed(s))
+            return ERR_CLOSED;
+        int64_t n = op(s->fd, arg);
+        if (n == -EINTR)
+            continue;
+        if (n != -EAGAIN)
+            return n;
+        /* a close from another thread shuts the socket down: POLLHUP */
+        struct pollfd p = {.fd = s->fd, .events = events};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+int32_t tml_tcp_accept_blocking(tml_tcp *l, tml_tcp **out, tml_sockaddr *peer) {
+    need(l, "listener");
+    need(out, "stream output");
+    accepted a;
+    int64_t res = block(l, POLLIN, op_accept, &a);
+    if (res < 0)
+        return status_of(res);
+    *out = tcp_new(a.fd);
+    if (peer && !from_os(&a.peer, peer))
+        *peer = (tml_sockaddr){0};
+    return TML_NET_OK;
+}
+
+int32_t tml_tcp_connect_blocking(const tml_sockaddr *addr, tml_tcp **out) {
+    need(addr, "address");
+    need(out, "stream output");
+    tml_tcp *s;
+    int64_t res = start_connect(addr, &s);
+    if (res < 0)
+        return status_of(res);
+    if ((res = block(s, POLLOUT, op_connected, NULL)) < 0) {
+        tml_tcp_release(s);
+        return status_of(res);
+    }
+    *out = s;
+    return TML_NET_OK;
+}
+
+int32_t tml_tcp_read_blocking(tml_tcp *s, tml_buffer *buf, int64_t *n) {
+    need(s, "stream");
+    need(buf, "buffer");
+    need(n, "count output");
+    int64_t res = buf->len < buf->cap ? block(s, POLLIN, op_recv, buf) : 0;
+    *n = res > 0 ? res : 0;
+    return status_of(res);
+}
+
+int32_t tml_tcp_write_blocking(tml_tcp *s, tml_buffer *buf, int64_t *n) {
+    need(s, "stream");
+    need(buf, "buffer");
+    need(n, "count output");
+    span sp = {buf->bytes, (size_t)buf->len};
+    int64_t res = sp.len > 0 ? block(s, POLLOUT, op_send, &sp) : 0;
+    *n = res > 0 ? res : 0;
+    return status_of(res);
+}
+
+int32_t tml_tcp_write_all_blocking(tml_tcp *s, tml_buffer *buf) {
+    need(s, "stream");
+    need(buf, "buffer");
+    for (int64_t sent = 0; sent < buf->len;) {
+        span sp = {buf->bytes + sent, (size_t)(buf->len - sent)};
+        int64_t res = block(s, POLLOUT, op_send, &sp);
+        if (res < 0)
+            return status_of(res);
+        sent += res;
+    }
+    return TML_NET_OK;
+}
