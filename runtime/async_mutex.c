@@ -15,12 +15,15 @@
  * convoy: once a queue forms, every unlock hands off, the unlocker's next
  * lock must queue behind, and from then on every lock/unlock costs a task
  * switch; with tasks that re-lock in a loop the queue never drains.
- * Measured with the W7 shape (1,000 tasks x 1,000 lock/increment/unlock,
- * 2 workers): 13 ms while no queue forms, 60-100 ms (and 18-62 ms with
- * pure queueing) once a single contended lock started a convoy. Go avoids
- * convoys by barging (its normal mode), Tokio does not avoid them (77 ms
- * on W7). We keep FIFO for queued waiters and avoid queueing when a wait
- * is short; a FRESH leaf that finds the lock taken:
+ * W7 (1,000 tasks x 1,000 lock/increment/unlock, no await while
+ * holding, 2 workers; a C version, 25 interleaved runs on the shared
+ * 2-core VM): queueing at once, as Tokio, median 30 ms [7.8..118]: the
+ * fast runs are those where no queue ever formed, the slow ones where a
+ * single contended lock started a convoy that lasted to the end. With
+ * C1-C3 below: median 17.1 ms [8.0..47] (Go's sync.Mutex, which barges:
+ * 21.5; Tokio: 77). Go avoids convoys by barging (its normal mode); we
+ * keep FIFO for queued waiters and avoid queueing when the wait is short.
+ * A FRESH leaf that finds the lock taken:
  *   C1. spins (PAUSE, exponential backoff to BACKOFF_MAX) while the lock
  *       is held by a task that is being polled right now on another
  *       worker (`holder` names it; its slot's RUNNING bit says so) and
@@ -43,12 +46,14 @@
  * until the lock is theirs.
  * `holder` is a hint: written after each acquisition by a task (the
  * fast path's one extra store, on the state's cache line), 0 when a
- * thread outside any task holds the lock. A stale or torn view only
- * makes a contender spin, yield or queue when another choice was better.
+ * thread outside any task holds the lock. A stale view only makes a
+ * contender spin, yield or queue when another choice was better.
  * Rejected: Go's barging (breaks FIFO: try_lock would succeed while tasks
  * wait); unbounded spinning (a holder that awaits while holding would
- * burn a worker); parking contenders on a second list until the queue
- * drains (more state, same effect as C2 in the measurements). */
+ * burn a worker); few yields in C2 (with 16, tasks that ran out joined
+ * the queue faster than it drained and W7 took 0.4-1.8 s); parking
+ * contenders on a second list until the queue drains (more state for
+ * what C2 does). */
 #include <stdlib.h>
 #include <string.h>
 

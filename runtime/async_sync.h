@@ -8,18 +8,18 @@
  *           leaf's own poll, or a hand-off by another thread under the
  *           owner's lock (which pops the leaf's node first). Read without
  *           the lock with acquire, so a woken leaf costs one load.
- *   phase   where the leaf's owner is (LEAF_FRESH, LEAF_QUEUED,
- *           LEAF_DONE). Written only by the thread polling or dropping
+ *   phase   how far the leaf got (LEAF_FRESH, LEAF_QUEUED, LEAF_DONE).
+ *           Written only by the thread polling or dropping
  *           the leaf; the task state machine orders successive polls, so
  *           it is a plain field.
  *   node    `linked` exactly while on the owner's wait list (under its
  *           lock). Under the lock, a leaf that was queued is either
  *           linked or has its status set, never both, never neither.
  * Drop: DONE or FRESH leaves hold nothing (a FRESH leaf was never queued
- * and never completed: its polls only saw the budget spent). A QUEUED one
- * takes the lock: linked, it unlinks; not linked, a hand-off completed it
- * and the drop hands what it got on (a value back to the channel, a
- * permit to the next waiter), so nothing is ever lost to a drop.
+ * and never completed: its polls only saw the budget spent, or yielded).
+ * A QUEUED one takes the lock: linked, it unlinks; not linked, a hand-off
+ * completed it and the drop hands what it got on (a value back to the
+ * channel, a permit to the next waiter), so nothing is lost to a drop.
  * Wakes: the thread that completes a leaf copies its waker token before
  * the release store of `status`; after that store the leaf's frame may
  * be freed at any moment (its task may see Ready on a spurious poll), so
@@ -45,7 +45,8 @@ void mt_waitlist_remove(mt_waitlist *l, tml_waiter *w);
  * wait list is non-empty, and then permits == 0 (a permit given while
  * tasks wait goes to the oldest one). So the fast paths are single CASes
  * that can never overtake a waiter: take needs permits > 0, give needs
- * !QUEUED; a state with QUEUED set changes only under `lock`. HANDED is
+ * !QUEUED; a state with QUEUED set changes only under `lock` (but for
+ * HANDED, which the granted leaf clears by CAS). HANDED is
  * a hint, never needed for correctness: a permit went to a waiter that
  * has not run since (set by the hand-off, cleared by the waiter's poll or
  * drop). Mutex uses it to tell a running holder (worth spinning for) from

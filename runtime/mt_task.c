@@ -624,9 +624,7 @@ tml_poll tml_join_poll(tml_join_fut *f, tml_cx *cx) {
  * the task for another joiner (or is dropped with the last handle). */
 void tml_join_drop(tml_join_fut *f) {
     MT_ASSERT(f && f->h);
-    if (!f->w.linked) /* only this leaf's poll links it, and completion unlinks under the lock */
-        return;
-    join_lock(f->h);
+    join_lock(f->h); /* completion unlinks under it: `linked` is read under it too */
     if (f->w.linked)
         mt_waitlist_remove(&f->h->waiters, &f->w);
     join_unlock(f->h, 0, 0);

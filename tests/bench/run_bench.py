@@ -23,7 +23,8 @@ C1 times the compiler on a generated 10,000-line program (gen_big.py):
 the front end (`tml emit-c`, lexing to C text) and the C compiler (the
 rest of `tml build`), medians of --reps runs with [min..max].
 
-W5-W7 are the sync and timer workloads; W6a also reports its peak RSS per
+W5-W7 are the sync and timer workloads, T1 timer lateness while CPU-bound
+tasks keep both workers busy (ours, no peer); W6a also reports its peak RSS per
 sleeping task ((N = 100,000) - (N = 1), / N: frame, task and timer
 together). W8 builds the peers' echo-load client from ../shared/peers and
 runs the TML echo server (W8_echo_server.tml) under it for --echo-secs at
@@ -57,6 +58,7 @@ WORKLOADS = [
     ('W6b', 'W6b timers_cancel', 'W6b_timers_cancel.tml', {}),
     ('W6c', 'W6c timers_idle', 'W6c_timers_idle.tml', {}),
     ('W7', 'W7 mutex', 'W7_mutex.tml', {}),
+    ('T1', 'T1 timers_under_load', 'T1_timers_under_load.tml', {}),
 ]
 PEERS = os.path.join(HERE, '..', '..', '..', 'shared', 'peers')
 WIDE = {'wall_ms', 'rate_per_s'}

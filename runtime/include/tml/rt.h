@@ -269,7 +269,8 @@ enum {
 };
 
 /* Dropping a waiting leaf (cancellation: `timeout`, select, a frame the
- * runtime abandons at shutdown). Every tml_*_drop in this header is safe
+ * runtime abandons at shutdown). Every drop of a channel, mutex,
+ * semaphore or notify leaf (tml_send_drop .. tml_notified_drop) is safe
  * on any initialised leaf, polled or not, Ready or not; it is a no-op
  * after the leaf returned Ready and after an earlier drop. A leaf waiting
  * in a queue unlinks itself, so nothing refers to it afterwards and its
@@ -393,9 +394,13 @@ void tml_mutex_release(tml_mutex *m); /* -1; the last drops the value and
 void *tml_mutex_value(tml_mutex *m);
 
 /* Leaf future for `await m.lock()`. Ready once the caller holds the
- * lock; it holds it until tml_mutex_unlock. tml_lock_drop: afterwards
- * the caller does not hold the lock; a lock handed to the leaf before the
- * drop is unlocked (it passes to the next waiter). */
+ * lock; it holds it until tml_mutex_unlock. Before it queues, a leaf that
+ * finds the lock held by a task running on another worker may spin
+ * briefly (at most 100 us) or yield and retry, since such a holder lets
+ * go within its poll (async_mutex.c, "Contention"); FIFO order holds
+ * among queued waiters, which nobody overtakes. tml_lock_drop:
+ * afterwards the caller does not hold the lock; a lock handed to the
+ * leaf before the drop is unlocked (it passes to the next waiter). */
 typedef struct tml_lock_fut {
     tml_mutex *m;
     tml_permit_wait wait;
