@@ -196,6 +196,8 @@ static const char *drop_stmt(Type *t, const char *x) {
 }
 
 static Val own(Fn *F, Val v, Type *t) {
+    if (v.owned && t->kind == TY_GUARD)     /* leaving where lock() made it: see lock() */
+        return to_tmp(F, t, arena_printf("tml_guard_take(&%s)", v.c));
     if (v.owned || !ty_managed(t))
         return val(v.c, true);
     return to_tmp(F, t, dup_expr(t, v.c));
@@ -914,8 +916,15 @@ static Val deref_(Fn *F, Node *n) {
     return kept;
 }
 
-/* m.lock(): a MutexGuard holding a reference to the mutex. */
+/* m.lock(): a MutexGuard. It borrows the mutex when `m` is an immutable
+ * variable (a parameter or `let`): the guard is declared after it in
+ * the same or an inner scope, so it is released first, and moving the
+ * guard out takes a reference (tml_guard_take). Otherwise it holds a
+ * reference of its own. Borrowing spares two contended atomic
+ * operations per lock. */
 static Val lock(Fn *F, Node *at, Node *m, bool awaited) {
+    Node *r = m->lhs;
+    bool borrow = r->kind == ND_PATH && r->var && !r->var->mutable_ && !r->var->const_init;
     Val mv = emit(F, m->lhs);
     if (awaited) {
         const char *aw = aw_member(F, at, "tml_lock_fut");
@@ -925,7 +934,7 @@ static Val lock(Fn *F, Node *at, Node *m, bool awaited) {
     } else {
         line(F, "tml_mutex_lock_blocking(%s);", mv.c);
     }
-    Val g = to_tmp(F, m->ty, arena_printf("(tml_mutex_retain(%s), %s)", mv.c, mv.c));
+    Val g = to_tmp(F, m->ty, borrow ? mv.c : arena_printf("tml_guard_owning(%s)", mv.c));
     release(F, mv, m->lhs->ty);
     return g;
 }
@@ -1512,7 +1521,7 @@ static Val method(Fn *F, Node *n) {
         const char *r = tmp(F, n->ty);
         line(F, "memset(&%s, 0, sizeof %s);", r, r);
         line(F, "if ((%s.tag = tml_mutex_try_lock(%s)))", r, v.c);
-        line(F, "    %s.val = (tml_mutex_retain(%s), %s);", r, v.c, v.c);
+        line(F, "    %s.val = tml_guard_owning(%s);", r, v.c);
         res = val(r, true);
         break;
     }
@@ -1889,7 +1898,10 @@ static Val let(Fn *F, Node *n) {
         }
         if (!n->init)
             return unit_val();
-        Val init = take(F, n->init, v->ty);
+        /* a fresh guard bound to a local may keep borrowing (lock()) */
+        Val init = v->ty->kind == TY_GUARD ? emit(F, n->init) : (Val){0};
+        if (!init.owned)
+            init = take(F, n->init, v->ty);
         bind_var(F, v, init.c);
         return unit_val();
     }
@@ -2339,18 +2351,32 @@ static const char preamble[] =
     "typedef uint8_t tml_RecvError;\n"
     "typedef uint8_t tml_TimeoutError;\n"
     "typedef struct tml_Interval { int64_t next_ns, period_ns; } tml_Interval;\n"
+    /* A MutexGuard: the mutex, NULL once dropped or moved. Bit 0 set: the
+     * guard holds a reference to the mutex; clear: it borrows one from an
+     * immutable variable that outlives it (lock()), and takes a reference
+     * when it is moved out of its variable. */
+    "#define TML_GUARD_MUTEX(g) ((tml_mutex *)((uintptr_t)(g) & ~(uintptr_t)1))\n"
+    "TML_HELPER tml_mutex *tml_guard_owning(tml_mutex *m) {\n"
+    "    tml_mutex_retain(m);\n"
+    "    return (tml_mutex *)((uintptr_t)m | 1);\n"
+    "}\n"
     "TML_HELPER void *tml_guard_value(tml_mutex *g, int line, int col) {\n"
     "    if (!g)\n"
     "        tml_panic_at(tml_file, line, col, \"use of a MutexGuard after it was dropped or moved\");\n"
-    "    return tml_mutex_value(g);\n"
+    "    return tml_mutex_value(TML_GUARD_MUTEX(g));\n"
     "}\n"
-    "TML_HELPER tml_mutex *tml_guard_take(tml_mutex **g) { tml_mutex *m = *g; *g = NULL; return m; }\n"
+    "TML_HELPER tml_mutex *tml_guard_take(tml_mutex **g) {\n"
+    "    tml_mutex *m = *g;\n"
+    "    *g = NULL;\n"
+    "    return m && !((uintptr_t)m & 1) ? tml_guard_owning(m) : m;\n"
+    "}\n"
     "TML_HELPER void tml_guard_release(tml_mutex **g) {\n"
     "    tml_mutex *m = *g;\n"
     "    *g = NULL;\n"
     "    if (m) {\n"
-    "        tml_mutex_unlock(m);\n"
-    "        tml_mutex_release(m);\n"
+    "        tml_mutex_unlock(TML_GUARD_MUTEX(m));\n"
+    "        if ((uintptr_t)m & 1)\n"
+    "            tml_mutex_release(TML_GUARD_MUTEX(m));\n"
     "    }\n"
     "}\n"
     "typedef int32_t tml_JoinError;\n"

@@ -120,9 +120,16 @@ void mt_timers_disarm(mt_timers *t) {
     mt_spin_unlock(&t->lock);
 }
 
+/* timer.reserved of a sleep leaf: what its polls know. */
+enum {
+    SLEEP_FRESH = 0,  /* never armed; the deadline may have passed */
+    SLEEP_ARMED = 1,  /* armed once (the drop must cancel) */
+    SLEEP_AHEAD = 2   /* never armed; the deadline was ahead at init */
+};
+
 void tml_sleep_until_init(tml_sleep_fut *f, int64_t deadline_ns) {
     MT_ASSERT(f);
-    f->timer = (tml_timer_node){NULL, NULL, deadline_ns < 0 ? 0 : deadline_ns, 0, -1, 0};
+    f->timer = (tml_timer_node){NULL, NULL, deadline_ns < 0 ? 0 : deadline_ns, 0, -1, SLEEP_FRESH};
 }
 
 void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
@@ -130,21 +137,26 @@ void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
     if (duration_ns < 0)
         duration_ns = 0;
     tml_sleep_until_init(f, duration_ns > INT64_MAX - now ? INT64_MAX : now + duration_ns);
+    if (duration_ns > 0)
+        f->timer.reserved = SLEEP_AHEAD;
 }
 
 /* Ready once the clock reached the deadline (spending one unit of the
  * cooperative budget); otherwise arms the timer with the task's waker,
  * once per sleep: a task's waker never changes, and a fired timer whose
- * wake raced with the clock read leaves the next poll Ready. */
+ * wake raced with the clock read leaves the next poll Ready. A sleep
+ * whose deadline was ahead at init is armed without reading the clock
+ * again (the wheel never fires early), which saves a clock read per
+ * `timeout` and `sleep`. */
 tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
     MT_ASSERT(f && cx && cx->worker);
     if (!mt_budget_poll(cx))
         return TML_PENDING;
-    if (tml_now_ns() >= f->timer.deadline_ns)
+    if (f->timer.reserved != SLEEP_AHEAD && tml_now_ns() >= f->timer.deadline_ns)
         return mt_budget_ready(cx);
-    if (!f->timer.reserved) {
+    if (f->timer.reserved != SLEEP_ARMED) {
         mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
-        f->timer.reserved = 1; /* armed once: the drop must look */
+        f->timer.reserved = SLEEP_ARMED;
         if (mt_timers_insert(&rt->timers, &f->timer, f->timer.deadline_ns, cx->waker))
             mt_worker_wake_driver(rt);
     }
@@ -159,7 +171,7 @@ static void cancel_in(mt_runtime *rt, void *node) {
  * task's token) belongs to; a no-op once that runtime is gone. */
 void tml_sleep_drop(tml_sleep_fut *f) {
     MT_ASSERT(f);
-    if (f->timer.reserved)
+    if (f->timer.reserved == SLEEP_ARMED)
         mt_runtime_visit(f->timer.waker, cancel_in, &f->timer);
 }
 

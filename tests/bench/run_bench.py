@@ -97,16 +97,63 @@ def build(tml, src, exe):
     return True
 
 
+# A process's peak RSS (ru_maxrss) counts the memory it had before exec:
+# a child forked from this Python process starts at Python's ~16 MB. So
+# each program runs under this small launcher, which forks and execs it
+# and reports its rusage: the program's peak then starts from the
+# launcher's ~1 MB, below any program's own.
+LAUNCHER = r"""
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc < 3)
+        return 127;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(argv[2], argv + 2);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &status, 0, &ru) < 0)
+        return 127;
+    FILE *f = fopen(argv[1], "w");
+    if (!f)
+        return 127;
+    fprintf(f, "%.1f %ld\n", (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3, ru.ru_maxrss);
+    fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+"""
+
+
+def launcher(tmp):
+    """The launcher's path, built on first use."""
+    exe = os.path.join(tmp, 'launch')
+    if not os.path.exists(exe):
+        src = exe + '.c'
+        with open(src, 'w') as f:
+            f.write(LAUNCHER)
+        subprocess.run(['cc', '-O2', '-o', exe, src], check=True)
+    return exe
+
+
 def run_once(exe, workers):
     """Runs exe; returns (stdout, exit status, cpu_ms, maxrss_kb)."""
     env = dict(os.environ, TML_WORKERS=str(workers))
+    tmp = os.path.dirname(exe)
+    stats = os.path.join(tmp, 'rusage')
     with tempfile.TemporaryFile() as out:
-        p = subprocess.Popen([exe], stdout=out, stderr=subprocess.DEVNULL, env=env)
-        _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
+        rc = subprocess.run([launcher(tmp), stats, exe], stdout=out, stderr=subprocess.DEVNULL,
+                            env=env).returncode
         out.seek(0)
         text = out.read().decode(errors='replace')
-    return text, p.returncode, (ru.ru_utime + ru.ru_stime) * 1000, ru.ru_maxrss
+    with open(stats) as f:
+        cpu_ms, maxrss = f.read().split()
+    return text, rc, float(cpu_ms), int(maxrss)
 
 
 def result_line(text, rc, cpu_ms, maxrss, workers):
