@@ -420,7 +420,7 @@ bool mt_join_done(tml_join *j);
 typedef struct mt_timers {
     mt_spin lock;
     int64_t armed_ns;   /* the blocked driver wakes by then; lock */
-    mt_atomic next_ns;  /* timer_wheel_next_deadline, or MT_NO_DEADLINE */
+    mt_atomic next_ns;  /* <= every pending deadline; MT_NO_DEADLINE: none */
     timer_wheel wheel;  /* lock */
 } mt_timers;
 

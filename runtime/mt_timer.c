@@ -9,8 +9,10 @@
  *
  * Who fires timers:
  *   - running workers, at each fairness tick and whenever their local
- *     queue runs dry (mt_timers_expire); `next_ns` mirrors the wheel's
- *     next deadline so a worker with nothing due reads one atomic, no lock;
+ *     queue runs dry (mt_timers_expire); `next_ns` is at most the earliest
+ *     pending deadline (the wheel's next deadline after a poll; an insert
+ *     that comes earlier stores its own deadline, sparing the wheel's
+ *     search), so a worker with nothing due reads one atomic, no lock;
  *   - the driver: the one parked worker that blocks in the I/O reactor
  *     (mt_worker.c) arms the next deadline (mt_timers_arm) as its poll
  *     timeout, so timers fire on time when every worker is idle.
@@ -67,8 +69,10 @@ static void publish_next(mt_timers *t) {
 bool mt_timers_insert(mt_timers *t, tml_timer_node *node, int64_t deadline_ns, tml_waker waker) {
     mt_spin_lock(&t->lock);
     timer_wheel_insert(&t->wheel, node, deadline_ns, waker);
+    /* the new earliest deadline is this one: no need to ask the wheel
+     * (relaxed: a hint, see publish_next) */
     if (deadline_ns < (int64_t)mt_atomic_load(&t->next_ns))
-        publish_next(t);
+        mt_atomic_store(&t->next_ns, (uint64_t)deadline_ns);
     bool wake = deadline_ns < t->armed_ns;
     mt_spin_unlock(&t->lock);
     return wake;
@@ -79,7 +83,7 @@ bool mt_timers_insert(mt_timers *t, tml_timer_node *node, int64_t deadline_ns, t
 void mt_timers_cancel(mt_timers *t, tml_timer_node *node) {
     mt_spin_lock(&t->lock);
     if (timer_wheel_cancel(&t->wheel, node) && timer_wheel_len(&t->wheel) == 0)
-        publish_next(t);
+        mt_atomic_store(&t->next_ns, (uint64_t)MT_NO_DEADLINE); /* relaxed: a hint */
     mt_spin_unlock(&t->lock);
 }
 
