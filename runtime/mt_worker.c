@@ -81,7 +81,7 @@
 #define SEARCH_ROUNDS 6
 #define BACKOFF_FIRST 32  /* pauses after the first failed round; doubles */
 #define TIMER_BATCH 64
-#define TIMER_SPIN_NS 50000 /* see drive() */
+#define TIMER_SPIN_NS 100000 /* see drive() */
 
 _Thread_local mt_worker *mt_current_worker;
 
@@ -247,11 +247,13 @@ static void poll_io(mt_worker *w) {
 
 /* P3 as the driver: blocks in the reactor with the next timer deadline
  * as timeout, then fires the due timers. Waking a blocked thread takes
- * 35-43 us on this kind of machine (DESIGN.md section 4b), so the driver
- * asks to wake TIMER_SPIN_NS early and spins the rest of the way: timers
- * fire within microseconds of their deadline, for at most that much CPU
- * per timed wake-up. A notification that arrives while it spins waits
- * for the spin to end (sticky, so not lost). */
+ * 35-43 us on this kind of machine (DESIGN.md section 4b), and a timed
+ * epoll wait returned ~70 us late in W6c, so the driver asks to wake
+ * TIMER_SPIN_NS early and spins the rest of the way: timers fire within
+ * microseconds of their deadline (W6c p50 lateness 1 us against 18 us
+ * with a 50 us spin), for at most that much CPU per timed wake-up. A
+ * notification that arrives while it spins waits for the spin to end
+ * (sticky, so not lost). */
 static void drive(mt_worker *w) {
     mt_runtime *rt = w->rt;
     int64_t deadline = mt_timers_arm(&rt->timers);
