@@ -7,6 +7,7 @@ a 2 s timeout and compares its stdout with the expected lines exactly;
 the exit status must be 1. Closes with `N passed, N failed`.
 
 Usage: tml_test_test.py --tml build/tml"""
+# LANG-TEST-1: `tml test` runs each @test in source order, each in its own process, and sums up
 import argparse
 import os
 import subprocess

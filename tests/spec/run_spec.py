@@ -26,7 +26,8 @@ must be among them and every ID must exist in spec/*.md. A full run (no
 FILTER) also fails each ID in spec/*.md that no test names, except those
 marked "not implemented yet"; besides the programs, a Criterion test in
 tests/runtime/ names IDs with a comment that starts with them and a colon,
-`/* RT-STEAL-1: ... */`.
+`/* RT-STEAL-1: ... */`, and a checker script in tests/compiler/ with a
+`# LANG-TEST-1: ...` comment.
 
 Prints `ok   NAME` or `FAIL NAME: why` (plus a short diff) per program and
 closes with `N passed, N failed`. Exits 1 if anything failed or nothing ran.
@@ -80,8 +81,9 @@ def named_ids(source):
 
 
 def unit_test_ids():
-    """IDs named by Criterion tests: in tests/runtime/*.c, a comment whose
-    text starts with IDs and a colon, `/* RT-STEAL-1: ... */`."""
+    """IDs named by Criterion tests (in tests/runtime/*.c, a comment whose
+    text starts with IDs and a colon, `/* RT-STEAL-1: ... */`) and by the
+    checker scripts in tests/compiler/*.py (`# LANG-TEST-1: ...`)."""
     ids = set()
     unit = os.path.join(ROOT, 'tests', 'runtime')
     comment = re.compile(r'(?://|/\*|^\s*\*)\s*((?:%s)(?:\s*,\s*(?:%s))*)\s*:'
@@ -89,6 +91,13 @@ def unit_test_ids():
     for name in sorted(os.listdir(unit)) if os.path.isdir(unit) else []:
         if name.endswith('.c'):
             for m in comment.finditer(read(os.path.join(unit, name)) or ''):
+                ids.update(ID_RE.findall(m.group(1)))
+    hashed = re.compile(r'^\s*#\s*((?:%s)(?:\s*,\s*(?:%s))*)\s*:' % (ID_RE.pattern, ID_RE.pattern),
+                        re.M)
+    tools = os.path.join(ROOT, 'tests', 'compiler')
+    for name in sorted(os.listdir(tools)) if os.path.isdir(tools) else []:
+        if name.endswith('.py'):
+            for m in hashed.finditer(read(os.path.join(tools, name)) or ''):
                 ids.update(ID_RE.findall(m.group(1)))
     return ids
 
