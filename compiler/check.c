@@ -144,7 +144,8 @@ static const char *suggest(const char *name, const char **cands, int n) {
 static const char *global_builtins[] = {
     "print", "println", "panic", "assert", "assert_eq", "assert_ne", "spawn",
     "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing", "yield_now",
-    "runtime_metrics", "timeout", "sleep_until", "interval", "drop",
+    "runtime_metrics", "timeout", "sleep_until", "interval", "drop", "sleep_ms",
+    "available_parallelism",
 };
 enum { NGLOBAL = sizeof global_builtins / sizeof global_builtins[0] };
 
@@ -372,7 +373,15 @@ static Type *enum_ctor(Checker *c, Node *n, const char *name, Type *want) {
 }
 
 static Type *duration_ctor(Checker *c, Node *n, const char *unit) {
-    static const char *units[] = {"from_secs", "from_millis", "from_micros", "from_nanos"};
+    static const char *units[] = {"from_secs", "from_millis", "from_micros", "from_nanos", "new"};
+    if (!strcmp(unit, "new")) {
+        n->builtin = BI_DUR_NEW;
+        if (check_argc(n, "Duration::new", 2, 2)) {
+            expect_type(c, arg(n, 0), T(TY_I64));
+            expect_type(c, arg(n, 1), T(TY_I32));
+        }
+        return T(TY_DURATION);
+    }
     for (int i = 0; i < 4; i++)
         if (!strcmp(unit, units[i])) {
             n->builtin = BI_DUR_FROM;
@@ -381,7 +390,7 @@ static Type *duration_ctor(Checker *c, Node *n, const char *unit) {
                 expect_type(c, arg(n, 0), T(TY_I64));
             return T(TY_DURATION);
         }
-    diag_error_hint(n->loc, suggest(unit, units, 4), "no function 'Duration::%s'", unit);
+    diag_error_hint(n->loc, suggest(unit, units, 5), "no function 'Duration::%s'", unit);
     return T(TY_DURATION);
 }
 
@@ -521,6 +530,17 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
             expect_type(c, arg(n, 0), T(n->variant ? TY_INSTANT : TY_DURATION));
         return T(TY_UNIT);
     }
+    if (!strcmp(name, "sleep_ms")) {            /* blocking only, as upstream */
+        n->builtin = BI_SLEEP_MS;
+        if (check_argc(n, name, 1, 1))
+            expect_type(c, arg(n, 0), T(TY_I64));
+        return T(TY_UNIT);
+    }
+    if (!strcmp(name, "available_parallelism")) {
+        n->builtin = BI_PARALLELISM;
+        check_argc(n, name, 0, 0);
+        return T(TY_U32);
+    }
     if (!strcmp(name, "interval")) {
         n->builtin = BI_INTERVAL;
         if (check_argc(n, name, 1, 1))
@@ -625,6 +645,17 @@ static const Method methods[] = {
     {TY_DURATION, "as_millis", BI_DUR_AS, 0, 1},
     {TY_DURATION, "as_micros", BI_DUR_AS, 0, 2},
     {TY_DURATION, "as_nanos", BI_DUR_AS, 0, 3},
+    {TY_DURATION, "subsec_nanos", BI_DUR_OP, 0, 0},
+    {TY_DURATION, "subsec_millis", BI_DUR_OP, 0, 1},
+    {TY_DURATION, "subsec_micros", BI_DUR_OP, 0, 2},
+    {TY_DURATION, "is_zero", BI_DUR_OP, 0, 3},
+    {TY_DURATION, "saturating_add", BI_DUR_OP, 1, 4},
+    {TY_DURATION, "saturating_sub", BI_DUR_OP, 1, 5},
+    {TY_DURATION, "checked_add", BI_DUR_OP, 1, 6},
+    {TY_DURATION, "checked_sub", BI_DUR_OP, 1, 7},
+    {TY_DURATION, "mul", BI_DUR_OP, 1, 8},
+    {TY_DURATION, "div", BI_DUR_OP, 1, 9},
+    {TY_DURATION, "debug_string", BI_DUR_OP, 0, 10},
     {TY_INSTANT, "elapsed", BI_ELAPSED, 0, 0},
     {TY_INSTANT, "duration_since", BI_DURATION_SINCE, 1, 0},
     {TY_INSTANT, "as_nanos", BI_INSTANT_AS_NANOS, 0, 0},
@@ -705,6 +736,21 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
         return ty_make(TY_OUTCOME, T(TY_UNIT), ty_make(TY_SEND_ERROR, rt->a, NULL));
     case BI_CHAN_LEN: return m->variant ? T(TY_BOOL) : T(TY_I64);
     case BI_ADDR_PORT: return T(TY_I64);
+    case BI_DUR_OP:
+        switch (m->variant) {
+        case 0: case 1: case 2: return T(TY_I32);
+        case 3: return T(TY_BOOL);
+        case 4: case 5:
+            expect_type(c, arg(n, 0), T(TY_DURATION));
+            return T(TY_DURATION);
+        case 6: case 7:
+            expect_type(c, arg(n, 0), T(TY_DURATION));
+            return ty_make(TY_MAYBE, T(TY_DURATION), NULL);
+        case 8: case 9:
+            expect_type(c, arg(n, 0), T(TY_I32));
+            return T(TY_DURATION);
+        default: return T(TY_STR);
+        }
     case BI_ACCEPT: {
         Vec pair = {0};
         vec_push(&pair, T(TY_STREAM));

@@ -889,6 +889,31 @@ static Val buffer_op(Fn *F, Node *n, Val b) {
     }
 }
 
+/* Duration methods (variant: subsec_nanos/millis/micros, is_zero,
+ * saturating_add/sub, checked_add/sub, mul, div, debug_string). */
+static Val duration_op(Fn *F, Node *n, Val d) {
+    static const char *subsec[] = {"", " / 1000000", " / 1000"};
+    Val x = n->args.n ? emit(F, n->args.v[0]) : unit_val();
+    const char *sum = arena_printf("tml_dur_total(%s) %s tml_dur_total(%s)", d.c,
+                                   n->variant % 2 == 0 ? "+" : "-", x.c);
+    switch (n->variant) {
+    case 0: case 1: case 2:
+        return to_tmp(F, n->ty, arena_printf("%s.nanos%s", d.c, subsec[n->variant]));
+    case 3: return to_tmp(F, n->ty, arena_printf("%s.secs == 0 && %s.nanos == 0", d.c, d.c));
+    case 4: case 5: return to_tmp(F, n->ty, arena_printf("tml_dur_saturate(%s)", sum));
+    case 6: case 7: {
+        const char *r = tmp(F, n->ty);
+        line(F, "memset(&%s, 0, sizeof %s);", r, r);
+        line(F, "%s.tag = tml_dur_checked(%s, &%s.val);", r, sum, r);
+        return val(r, true);
+    }
+    case 8: case 9:
+        return to_tmp(F, n->ty, arena_printf("tml_dur_scaled(%s, %s, %d, %d, %d)", d.c, x.c,
+                                             n->variant == 9, n->loc.line, n->loc.col));
+    default: return to_tmp(F, n->ty, arena_printf("tml_dur_debug(%s)", d.c));
+    }
+}
+
 /* ------------------------------------------------------------ guards */
 
 /* The guard a dereference reads: `*g` and `*g.get()` / `*g.get_mut()`. */
@@ -1318,6 +1343,18 @@ static Val call(Fn *F, Node *n) {
     case BI_SPAWN: case BI_BLOCK_ON: return spawn_or_block(F, n);
     case BI_SLEEP: return sleep_(F, NULL, n, false);
     case BI_CHANNEL: return channel(F, n);
+    case BI_SLEEP_MS: {
+        Val ms = emit(F, n->args.v[0]);
+        line(F, "tml_sleep_blocking(%s * INT64_C(1000000));", ms.c);
+        return unit_val();
+    }
+    case BI_PARALLELISM: return to_tmp(F, n->ty, "tml_available_parallelism()");
+    case BI_DUR_NEW: {
+        Val s = emit(F, n->args.v[0]);
+        Val ns = emit(F, n->args.v[1]);
+        return to_tmp(F, n->ty, arena_printf("tml_dur_new(%s, %s, %d, %d)", s.c, ns.c, n->loc.line,
+                                             n->loc.col));
+    }
     case BI_DUR_FROM: {
         static const char *units[] = {"1", "1000", "1000000", "1000000000"};
         Val v = emit(F, n->args.v[0]);
@@ -1552,6 +1589,7 @@ static Val method(Fn *F, Node *n) {
         break;
     }
     case BI_BUFFER_OP: res = buffer_op(F, n, v); break;
+    case BI_DUR_OP: res = duration_op(F, n, v); break;
     case BI_ADDR_PORT: res = to_tmp(F, n->ty, arena_printf("(int64_t)%s.port", v.c)); break;
     case BI_TCP_CLOSE: line(F, "tml_tcp_close(%s);", v.c); res = unit_val(); break;
     case BI_NODELAY: {
@@ -2416,6 +2454,45 @@ static const char preamble[] =
     "    return d.secs * per_sec + d.nanos / (1000000000 / per_sec);\n"
     "}\n"
     "TML_HELPER int64_t tml_dur_ns(tml_Duration d) { return tml_dur_as(d, 1000000000); }\n"
+    /* Duration arithmetic in 128-bit nanoseconds; a Duration holds
+     * secs * 10^9 + nanos with 0 <= nanos < 10^9 */
+    "TML_HELPER __int128 tml_dur_total(tml_Duration d) { return (__int128)d.secs * 1000000000 + d.nanos; }\n"
+    "TML_HELPER bool tml_dur_of(__int128 ns, tml_Duration *out) {\n"
+    "    __int128 s = ns / 1000000000, r = ns % 1000000000;\n"
+    "    if (r < 0) { s -= 1; r += 1000000000; }\n"
+    "    if (s > INT64_MAX || s < INT64_MIN) return false;\n"
+    "    *out = (tml_Duration){ (int64_t)s, (int32_t)r };\n"
+    "    return true;\n"
+    "}\n"
+    "TML_HELPER tml_Duration tml_dur_new(int64_t s, int32_t ns, int line, int col) {\n"
+    "    tml_Duration d;\n"
+    "    if (!tml_dur_of((__int128)s * 1000000000 + ns, &d))\n"
+    "        tml_panic_at(tml_file, line, col, \"overflow in Duration::new\");\n"
+    "    return d;\n"
+    "}\n"
+    /* checked: false when the result leaves [0, max] (Durations are never negative) */
+    "TML_HELPER bool tml_dur_checked(__int128 ns, tml_Duration *out) {\n"
+    "    return ns >= 0 && tml_dur_of(ns, out);\n"
+    "}\n"
+    "TML_HELPER tml_Duration tml_dur_saturate(__int128 ns) {\n"
+    "    tml_Duration d;\n"
+    "    if (ns < 0) return (tml_Duration){0, 0};\n"
+    "    return tml_dur_of(ns, &d) ? d : (tml_Duration){INT64_MAX, 999999999};\n"
+    "}\n"
+    "TML_HELPER tml_Duration tml_dur_scaled(tml_Duration d, int32_t k, bool div, int line, int col) {\n"
+    "    tml_Duration r;\n"
+    "    if (div && k == 0)\n"
+    "        tml_panic_at(tml_file, line, col, \"divide by zero error when dividing duration by scalar\");\n"
+    "    if (!tml_dur_checked(div ? tml_dur_total(d) / k : tml_dur_total(d) * k, &r))\n"
+    "        tml_panic_at(tml_file, line, col, div ? \"overflow when dividing duration by scalar\"\n"
+    "                                              : \"overflow when multiplying duration by scalar\");\n"
+    "    return r;\n"
+    "}\n"
+    "TML_HELPER tml_str *tml_dur_debug(tml_Duration d) {\n"
+    "    char b[80];\n"
+    "    snprintf(b, sizeof b, \"Duration(secs=%lld, nanos=%d)\", (long long)d.secs, (int)d.nanos);\n"
+    "    return tml_str_new(b, (int64_t)strlen(b));\n"
+    "}\n"
     "TML_HELPER tml_str *tml_dur_to_string(tml_Duration d) {\n"
     "    char b[64];\n"
     "    if (d.nanos == 0) snprintf(b, sizeof b, \"%llds\", (long long)d.secs);\n"

@@ -630,6 +630,11 @@ static void print_stats(mt_runtime *rt) {
             (unsigned long long)sum.global_pops, (unsigned long long)sum.overflows);
 }
 
+uint32_t tml_available_parallelism(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (uint32_t)n;
+}
+
 /* TML_WORKERS, else the online cores; clamped to MT_MAX_WORKERS (token
  * worker ids are 8 bits). Errors: panics on a value that is not a
  * positive integer. */
@@ -643,9 +648,7 @@ static unsigned workers_from_env(void) {
         if (end == s || *end != '\0' || errno || n <= 0)
             tml_panic_at(NULL, 0, 0, "TML_WORKERS must be a positive integer");
     } else {
-        n = sysconf(_SC_NPROCESSORS_ONLN);
-        if (n < 1)
-            n = 1;
+        n = (long)tml_available_parallelism();
     }
     return n > (long)MT_MAX_WORKERS ? MT_MAX_WORKERS : (unsigned)n;
 }

@@ -192,6 +192,10 @@ typedef struct tml_worker_metrics {
  * `max`), or 0 before tml_main_enter / after tml_main_exit. Any thread. */
 int tml_runtime_metrics(tml_worker_metrics *out, int max);
 
+/* `thread::available_parallelism()`: the online CPUs (at least 1). Any
+ * thread. */
+uint32_t tml_available_parallelism(void);
+
 /* ------------------------------------------------------------- timers */
 
 /* Monotonic clock, ns. */
