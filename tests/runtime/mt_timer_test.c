@@ -99,20 +99,22 @@ static tml_poll nap_poll(void *frame, tml_cx *cx) {
 
 static const tml_task_vt nap_vt = {nap_poll, sizeof(nap_frame), 0, 0, NULL, "nap", NULL};
 
+/* RT-TIMER-1: sleeps of 0..100 ms (every level of the wheel's first two)
+ * never fire before their deadline */
 Test(mt_timer, sleep_never_fires_early, .timeout = 10) {
-    enum { N = 40 };
+    enum { N = 200 };
     enter_with_workers("2");
     tml_join *h[N];
     int64_t woke[N], deadline[N], start[N];
     for (int i = 0; i < N; i++) {
         start[i] = tml_now_ns();
-        h[i] = tml_spawn(&nap_vt, &(nap_frame){.ns = (i % 8) * MS, .woke_at = &woke[i],
+        h[i] = tml_spawn(&nap_vt, &(nap_frame){.ns = (i * 37 % 101) * MS, .woke_at = &woke[i],
                                                .deadline_at = &deadline[i]});
     }
     for (int i = 0; i < N; i++) {
         cr_assert_eq(tml_join_blocking(h[i], NULL), TML_JOIN_OK);
         cr_assert_geq(woke[i], deadline[i]);
-        cr_assert_geq(woke[i] - start[i], (i % 8) * MS);
+        cr_assert_geq(woke[i] - start[i], (i * 37 % 101) * MS);
         tml_join_release(h[i]);
     }
     tml_main_exit(0);
