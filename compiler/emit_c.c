@@ -1232,14 +1232,18 @@ static Val spawn_or_block(Fn *F, Node *n) {
     const char *res = is_unit(n->ty) ? NULL : tmp(F, n->ty);
     line(F, "{");
     F->indent++;
-    line(F, "%s sp;", frame_struct(g));
-    line(F, "memset(&sp, 0, sizeof sp);");
-    store_params(F, g, &vals, "sp", ".");
-    if (n->builtin == BI_SPAWN)
-        line(F, "%s = tml_spawn(&tml_u_%s_vt, &sp);", res, g->cname);
-    else
+    if (n->builtin == BI_SPAWN) {   /* the frame is built in the task's block */
+        line(F, "%s *sp = tml_spawn_frame(&tml_u_%s_vt);", frame_struct(g), g->cname);
+        line(F, "sp->state = 0;");
+        store_params(F, g, &vals, "sp", "->");
+        line(F, "%s = tml_spawn_start(sp);", res);
+    } else {
+        line(F, "%s sp;", frame_struct(g));
+        line(F, "memset(&sp, 0, sizeof sp);");
+        store_params(F, g, &vals, "sp", ".");
         line(F, "tml_block_on(&tml_u_%s_vt, &sp, %s);", g->cname,
              res ? arena_printf("&%s", res) : "NULL");
+    }
     F->indent--;
     line(F, "}");
     if (res)

@@ -395,12 +395,15 @@ static int count_foreign(mt_runtime *rt) {
     }
 }
 
-/* Spawns a copy of `frame` as a task of `rt`; `blocker` (NULL unless
- * block_on) is unparked at completion. Returns 0 and a handle holding one
- * reference, -ESHUTDOWN when a spawn from outside meets CLOSING, or
- * -ENOSPC / -ENOMEM when no slot can be had. */
-static int spawn(mt_runtime *rt, const tml_task_vt *vt, const void *frame, mt_parker *blocker,
-                 tml_join **out) {
+/* The first half of a spawn: a task of `rt` with a copy of `frame` (or,
+ * with `frame` NULL, an uninitialised frame for the caller to fill),
+ * holding its slot but not yet runnable. `blocker` (NULL unless
+ * block_on) is unparked at completion. Returns 0 and the task with two
+ * references (its own and the handle's), -ESHUTDOWN when a spawn from
+ * outside meets CLOSING, or -ENOSPC / -ENOMEM when no slot can be had.
+ * Threads: any; spawn_start follows on the same thread. */
+static int spawn_alloc(mt_runtime *rt, const tml_task_vt *vt, const void *frame,
+                       mt_parker *blocker, tml_join **out) {
     mt_worker *cur = mt_worker_current();
     bool inside = cur && cur->rt == rt;
     int err;
@@ -419,15 +422,34 @@ static int spawn(mt_runtime *rt, const tml_task_vt *vt, const void *frame, mt_pa
     tml_join *j = mt_join_new(cur, vt, frame, blocker);
     j->slot = (uintptr_t)mt_slab_slot(&owner->slab, slot) | MT_JOIN_FRESH;
     j->token = mt_token(owner->id, slot, gen);
-    mt_slab_start(&owner->slab, slot, gen, j);
+    *out = j;
+    return 0;
+}
+
+/* The second half: publishes the task in its slot and queues it: on the
+ * calling worker when it is one of `rt`'s (and no block_on waits), else
+ * on the global queue. */
+static void spawn_start(mt_runtime *rt, tml_join *j) {
+    mt_worker *cur = mt_worker_current();
+    bool inside = cur && cur->rt == rt;
+    mt_worker *owner = mt_runtime_owner(rt, j->token);
+    mt_slab_start(&owner->slab, mt_token_slot(j->token), mt_token_gen(j->token), j);
     if (inside) /* relaxed: only cur writes it; ordered before the queue push */
         mt_atomic_store(&cur->stats.spawned, mt_atomic_load(&cur->stats.spawned) + 1);
-    if (inside && !blocker)
+    if (inside && !j->blocker)
         mt_worker_schedule(cur, j);
     else
         mt_worker_push_global(rt, j);
-    *out = j;
-    return 0;
+}
+
+/* Spawns a copy of `frame` as a task of `rt`: spawn_alloc, then
+ * spawn_start. Returns what spawn_alloc does. */
+static int spawn(mt_runtime *rt, const tml_task_vt *vt, const void *frame, mt_parker *blocker,
+                 tml_join **out) {
+    int err = spawn_alloc(rt, vt, frame, blocker, out);
+    if (err == 0)
+        spawn_start(rt, *out);
+    return err;
 }
 
 /* Spawns a copy of `frame` (vt->frame_size bytes) on `rt`. Returns 0 and
@@ -577,6 +599,22 @@ tml_join *tml_spawn(const tml_task_vt *vt, const void *frame) {
     int err = mt_runtime_spawn(mt_runtime_current(), vt, frame, &j);
     if (err)
         mt_panic_err("spawn", err);
+    return j;
+}
+
+void *tml_spawn_frame(const tml_task_vt *vt) {
+    MT_ASSERT(vt);
+    tml_join *j;
+    int err = spawn_alloc(mt_runtime_current(), vt, NULL, NULL, &j);
+    if (err)
+        mt_panic_err("spawn", err);
+    return j->frame;
+}
+
+tml_join *tml_spawn_start(void *frame) {
+    MT_ASSERT(frame);
+    tml_join *j = (tml_join *)((char *)frame - offsetof(struct tml_join, frame));
+    spawn_start(mt_runtime_current(), j);
     return j;
 }
 

@@ -481,13 +481,13 @@ static uint64_t join_unlock(tml_join *j, uint64_t set, uint64_t clear) {
 }
 
 /* Allocates a task's block: join state plus a copy of `frame`
- * (vt->frame_size bytes), from w's block cache (`w`: the calling thread's
- * worker, or NULL). Two references: the task's and the caller's.
+ * (vt->frame_size bytes; NULL: left for the caller to fill), from w's
+ * block cache (`w`: the calling thread's worker, or NULL). Two references: the task's and the caller's.
  * `blocker` (may be NULL) is unparked when the task completes. The caller
  * fills in `slot` and `token` before the task is scheduled.
  * Errors: panics when out of memory (tml_alloc). */
 tml_join *mt_join_new(mt_worker *w, const tml_task_vt *vt, const void *frame, mt_parker *blocker) {
-    MT_ASSERT(vt && vt->poll && frame);
+    MT_ASSERT(vt && vt->poll);
     MT_ASSERT(vt->result_size == 0 || vt->result_offset + vt->result_size <= vt->frame_size);
     tml_join *j = block_alloc(w, sizeof *j + vt->frame_size);
     mt_atomic_store(&j->state, 2 * JOIN_REF); /* relaxed: the block is not shared yet */
@@ -496,7 +496,8 @@ tml_join *mt_join_new(mt_worker *w, const tml_task_vt *vt, const void *frame, mt
     j->vt = vt;
     j->slot = 0;
     j->token = 0;
-    memcpy(j->frame, frame, vt->frame_size);
+    if (frame) /* NULL: tml_spawn_frame's caller fills it in place */
+        memcpy(j->frame, frame, vt->frame_size);
     return j;
 }
 

@@ -105,6 +105,18 @@ typedef struct tml_join tml_join;
  * shutting down and refuses foreign spawns. */
 tml_join *tml_spawn(const tml_task_vt *vt, const void *frame);
 
+/* Spawn in two steps, building the frame in place (what generated code
+ * does; tml_spawn copies a frame built elsewhere). tml_spawn_frame
+ * allocates the task and returns its frame: vt->frame_size bytes,
+ * uninitialised; the caller sets `state` to 0 and the parameters (a poll
+ * writes every other field before it reads it), then calls
+ * tml_spawn_start with it, on the same thread, which makes the task
+ * runnable and returns its join handle (one reference, the caller's).
+ * In between the task is invisible to other threads, but it counts as
+ * live (a shutdown waits for it). Errors and threads: as tml_spawn. */
+void *tml_spawn_frame(const tml_task_vt *vt);
+tml_join *tml_spawn_start(void *frame);
+
 /* Runs a copy of `frame` as a task of the process runtime and blocks the
  * calling OS thread until it completes; then copies vt->result_size bytes
  * of the result to `out` (may be NULL when result_size == 0).
