@@ -334,35 +334,44 @@ Test(async_sync, unit_values_travel, .timeout = 10) {
     tml_main_exit(0);
 }
 
-Test(async_sync, many_producers_and_consumers_get_the_exact_sum, .timeout = 10) {
-    enum { PRODUCERS = 8, CONSUMERS = 4, EACH = 5000 };
-    enter_with_workers("4");
-    tml_chan *c = tml_chan_new(sizeof(int64_t), 16, NULL);
-    tml_join *p[PRODUCERS], *r[CONSUMERS];
-    for (int i = 0; i < CONSUMERS; i++) {
+/* `producers` tasks each send `each` consecutive values into one channel
+ * of capacity `cap`, read by `consumers` tasks sharing its receiver: the
+ * senders' count, and the receivers' count and sum, are exact. */
+static void exact_mpmc(const char *workers, int producers, int consumers, int64_t each,
+                       int64_t cap) {
+    enum { MAX_TASKS = 16 };
+    cr_assert(producers <= MAX_TASKS && consumers <= MAX_TASKS);
+    enter_with_workers(workers);
+    tml_chan *c = tml_chan_new(sizeof(int64_t), cap, NULL);
+    tml_join *p[MAX_TASKS], *r[MAX_TASKS];
+    for (int i = 0; i < consumers; i++) {
         tml_receiver_retain(c);
         r[i] = spawn_consumer(c, NULL);
     }
-    for (int i = 0; i < PRODUCERS; i++) {
+    for (int i = 0; i < producers; i++) {
         tml_sender_retain(c);
-        p[i] = tml_spawn(&producer_vt, &(producer_frame){.tx = c, .next = (int64_t)i * EACH + 1,
-                                                         .last = (int64_t)(i + 1) * EACH, .release_tx = true});
+        p[i] = tml_spawn(&producer_vt, &(producer_frame){.tx = c, .next = (int64_t)i * each + 1,
+                                                         .last = (int64_t)(i + 1) * each, .release_tx = true});
     }
     release_both(c); /* the producers' releases close it */
     int64_t sent = 0, sum = 0, count = 0;
-    for (int i = 0; i < PRODUCERS; i++)
+    for (int i = 0; i < producers; i++)
         sent += join_i64(p[i]);
-    for (int i = 0; i < CONSUMERS; i++) {
+    for (int i = 0; i < consumers; i++) {
         tally t = join_tally(r[i]);
         sum += t.sum;
         count += t.count;
         tml_receiver_release(c);
     }
-    const int64_t n = (int64_t)PRODUCERS * EACH;
+    const int64_t n = (int64_t)producers * each;
     cr_assert_eq(sent, n);
     cr_assert_eq(count, n);
     cr_assert_eq(sum, n * (n + 1) / 2);
     tml_main_exit(0);
+}
+
+Test(async_sync, many_producers_and_consumers_get_the_exact_sum, .timeout = 10) {
+    exact_mpmc("4", 8, 4, 5000, 16);
 }
 
 static void *close_from_outside(void *c) {
@@ -493,34 +502,7 @@ Test(async_sync, capacity_zero_panics, .timeout = 10, .exit_code = 101) {
 /* ------------------------------------------- drops, timeouts, try forms */
 
 Test(async_sync, four_producers_two_consumers_get_the_exact_count_and_sum, .timeout = 10) {
-    enum { PRODUCERS = 4, CONSUMERS = 2, EACH = 250000 / TEST_SCALE };
-    enter_with_workers("2");
-    tml_chan *c = tml_chan_new(sizeof(int64_t), 1024, NULL);
-    tml_join *p[PRODUCERS], *r[CONSUMERS];
-    for (int i = 0; i < CONSUMERS; i++) {
-        tml_receiver_retain(c);
-        r[i] = spawn_consumer(c, NULL);
-    }
-    for (int i = 0; i < PRODUCERS; i++) {
-        tml_sender_retain(c);
-        p[i] = tml_spawn(&producer_vt, &(producer_frame){.tx = c, .next = (int64_t)i * EACH + 1,
-                                                         .last = (int64_t)(i + 1) * EACH, .release_tx = true});
-    }
-    release_both(c);
-    int64_t sent = 0, sum = 0, count = 0;
-    for (int i = 0; i < PRODUCERS; i++)
-        sent += join_i64(p[i]);
-    for (int i = 0; i < CONSUMERS; i++) {
-        tally t = join_tally(r[i]);
-        sum += t.sum;
-        count += t.count;
-        tml_receiver_release(c);
-    }
-    const int64_t n = (int64_t)PRODUCERS * EACH;
-    cr_assert_eq(sent, n);
-    cr_assert_eq(count, n);
-    cr_assert_eq(sum, n * (n + 1) / 2);
-    tml_main_exit(0);
+    exact_mpmc("2", 4, 2, 250000 / TEST_SCALE, 1024);
 }
 
 Test(async_sync, close_wakes_every_waiting_sender, .timeout = 10) {
