@@ -33,6 +33,7 @@ typedef struct Checker {
     Scope *scope;
     int loops;                  /* enclosing loops */
     Node *awaited;              /* the operand of the await being checked */
+    Node *dereffed;             /* the operand of the `*` being checked */
     Node *stmt;                 /* the block statement being checked: its
                                    value is discarded */
     int next_id;                /* unique suffix for C names */
@@ -145,7 +146,7 @@ static const char *global_builtins[] = {
     "print", "println", "panic", "assert", "assert_eq", "assert_ne", "spawn",
     "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing", "yield_now",
     "runtime_metrics", "timeout", "sleep_until", "interval", "drop", "sleep_ms",
-    "available_parallelism",
+    "available_parallelism", "bounded_channel",
 };
 enum { NGLOBAL = sizeof global_builtins / sizeof global_builtins[0] };
 
@@ -549,15 +550,16 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
     }
     if (!strcmp(name, "timeout"))
         return timeout_call(c, n);
-    if (!strcmp(name, "channel")) {
+    if (!strcmp(name, "channel") || !strcmp(name, "bounded_channel")) {
         n->builtin = BI_CHANNEL;
         if (callee->targs.n != 1) {
             diag_error_hint(n->loc, "write `channel[I64](16)`",
-                            "'channel' needs its element type");
+                            "'%s' needs its element type", name);
             return T(TY_NEVER);
         }
         Type *el = resolve_type(c, callee->targs.v[0]);
-        if (check_argc(n, name, 0, 1) && n->args.n == 1)
+        int least = name[0] == 'b';             /* bounded_channel[T](cap) = channel[T](cap) */
+        if (check_argc(n, name, least, 1) && n->args.n == 1)
             expect_type(c, arg(n, 0), T(TY_I64));
         Vec pair = {0};
         vec_push(&pair, ty_make(TY_SENDER, el, NULL));
@@ -664,6 +666,8 @@ static const Method methods[] = {
     {TY_MUTEX, "try_lock", BI_TRY_LOCK, 0, 0},
     {TY_MUTEX, "is_locked", BI_IS_LOCKED, 0, 0},
     {TY_MUTEX, "into_inner", BI_INTO_INNER, 0, 0},
+    {TY_MUTEX, "get_mut", BI_MUTEX_GET_MUT, 0, 0},
+    {TY_SEND_ERROR, "into_inner", BI_SEND_INTO_INNER, 0, 0},
     {TY_GUARD, "get", BI_GUARD_SELF, 0, 0},
     {TY_GUARD, "get_mut", BI_GUARD_SELF, 0, 0},
     {TY_GUARD, "deref", BI_GUARD_DEREF, 0, 0},
@@ -804,6 +808,12 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
     case BI_IS_LOCKED: case BI_TRY_ACQUIRE: return T(TY_BOOL);
     case BI_INTO_INNER: case BI_GUARD_DEREF: return rt->a;
     case BI_GUARD_SELF: return rt;
+    case BI_SEND_INTO_INNER: return rt->a;
+    case BI_MUTEX_GET_MUT:              /* typed as a guard so that `*` reads through it */
+        if (c->dereffed != n)
+            diag_error_hint(n->loc, "write `*m.get_mut() = v` (or lock it)",
+                            "'get_mut' gives the value in place, only under '*'");
+        return ty_make(TY_GUARD, rt->a, NULL);
     case BI_ACQUIRE: case BI_SEM_RELEASE: case BI_NOTIFY: case BI_NOTIFIED: return T(TY_UNIT);
     case BI_SEM_AVAILABLE: return T(TY_I64);
     case BI_TICK: {
@@ -1264,7 +1274,9 @@ static Type *see_through(Node *n, Type *t) {
 
 /* *g: the value guarded by MutexGuard g. */
 static Type *deref(Checker *c, Node *n) {
+    c->dereffed = n->lhs;
     Type *t = value(c, n->lhs, NULL);
+    c->dereffed = NULL;
     if (t->kind == TY_GUARD)
         return t->a;
     if (t->kind != TY_NEVER)
@@ -1274,7 +1286,9 @@ static Type *deref(Checker *c, Node *n) {
 }
 
 static Type *field(Checker *c, Node *n) {
+    c->dereffed = n->lhs;                   /* m.get_mut().f reads through, as *m.get_mut() */
     Type *t = value(c, n->lhs, NULL);
+    c->dereffed = NULL;
     if (t->kind == TY_NEVER)
         return t;
     if (t->kind == TY_GUARD)
@@ -1301,7 +1315,7 @@ static Type *field(Checker *c, Node *n) {
 
 static Var *root_var(Node *n) {
     while (n->kind == ND_FIELD || n->kind == ND_DEREF ||
-           (n->kind == ND_METHOD && n->builtin == BI_GUARD_SELF))
+           (n->kind == ND_METHOD && (n->builtin == BI_GUARD_SELF || n->builtin == BI_MUTEX_GET_MUT)))
         n = n->lhs;
     return n->kind == ND_PATH ? n->var : NULL;
 }

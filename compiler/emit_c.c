@@ -916,10 +916,14 @@ static Val duration_op(Fn *F, Node *n, Val d) {
 
 /* ------------------------------------------------------------ guards */
 
-/* The guard a dereference reads: `*g` and `*g.get()` / `*g.get_mut()`. */
+/* The guard a dereference reads: `*g` and `*g.get()` / `*g.get_mut()`;
+ * for `*m.get_mut()` the mutex itself (tml_guard_value reads a mutex
+ * pointer as an untagged guard). */
 static Node *guard_of(Node *d) {
     Node *g = d->lhs;
-    return g->kind == ND_METHOD && g->builtin == BI_GUARD_SELF ? g->lhs : g;
+    bool through = g->kind == ND_METHOD &&
+                   (g->builtin == BI_GUARD_SELF || g->builtin == BI_MUTEX_GET_MUT);
+    return through ? g->lhs : g;
 }
 
 /* The value guarded by guard expression `g`, as an lvalue. */
@@ -1575,6 +1579,7 @@ static Val method(Fn *F, Node *n) {
         res = to_tmp(F, n->ty, ty_managed(n->ty) ? dup_expr(n->ty, x) : x);
         break;
     }
+    case BI_SEND_INTO_INNER: return own(F, val(arena_printf("%s.value", v.c), false), n->ty);
     case BI_TRY_RECV: {
         const char *out = tmp(F, rt->a);
         Val st = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_try_recv(%s, &%s)", v.c, out));

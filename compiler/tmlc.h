@@ -297,7 +297,9 @@ enum {
     BI_NOTIFIED, BI_DROP, BI_TRY_RECV, BI_RECV_TIMEOUT, BI_TRY_SEND, BI_CHAN_LEN,
     BI_ADDR_PARSE, BI_ADDR_PORT, BI_BIND, BI_CONNECT, BI_ACCEPT, BI_READ, BI_WRITE,
     BI_WRITE_ALL, BI_NODELAY, BI_LOCAL_ADDR, BI_PEER_ADDR, BI_TCP_CLOSE,
-    BI_DUR_NEW, BI_DUR_OP, BI_SLEEP_MS, BI_PARALLELISM,       /* Duration::new; Duration methods: variant */
+    BI_DUR_NEW, BI_DUR_OP, BI_SLEEP_MS, BI_PARALLELISM,
+    BI_MUTEX_GET_MUT,           /* *m.get_mut(): the value, in place, unlocked */
+    BI_SEND_INTO_INNER,       /* Duration::new; Duration methods: variant */
     BI_BUFFER_NEW, BI_BUFFER_OP,   /* len, capacity, clear, write_byte, read_byte, write_str: variant */
 };
 
