@@ -8,7 +8,11 @@
  * spurious condvar wake-up never ends a park early. Because unpark does
  * all its work under the mutex, a parker may be destroyed as soon as its
  * park returned true: the unparker no longer touches it (block_on keeps
- * its parker on the stack and relies on this).
+ * its parker on the stack and relies on this). A parker parked in the I/O
+ * reactor (mt_parker_park_in, the driver) records that reactor in
+ * `blocked_in`, under the mutex, and unpark then writes the reactor's
+ * eventfd (io_reactor_wake) instead of signalling: a wake written before
+ * the poll starts makes it return at once, so none is lost.
  *
  * mt_idle: one atomic word `state` = CLOSED | unparked << 32 | searching,
  * and a stack of parked workers under `lock`. `unparked` counts workers
@@ -32,7 +36,9 @@
  *       global queue and every local queue, and notifies (N1-N3) if any
  *       holds a task: the notification may pick W itself, whose park then
  *       returns at once (the parker is sticky);
- *   P3. sleeps until unparked or its timer deadline (mt_timers_arm);
+ *   P3. sleeps until unparked: the worker that holds the driver blocks in
+ *       the I/O reactor until I/O or its timer deadline (mt_parker_park_in,
+ *       mt_worker.c's drive()), the others on their condition variable;
  *   P4. leaves the stack if still on it (mt_idle_unparked: a timeout or
  *       shutdown: W is not searching); if a notifier took it off, W is a
  *       searcher already, counted by the notifier.
