@@ -1149,7 +1149,7 @@ static Type *when_expr(Checker *c, Node *n, Type *want) {
 
 static Type *loop_body(Checker *c, Node *body) {
     c->loops++;
-    value(c, body, NULL);
+    value(c, body, T(TY_UNIT));  /* its value is discarded: a tail `when`'s arms may differ */
     c->loops--;
     return T(TY_UNIT);
 }
