@@ -94,25 +94,6 @@ static tml_join *spawn_locker(locker_frame f) {
     return tml_spawn(&locker_vt, &f);
 }
 
-static void join(tml_join *h) {
-    cr_assert_eq(tml_join_blocking(h, NULL), TML_JOIN_OK);
-    tml_join_release(h);
-}
-
-static tml_chan *new_gate(void) {
-    return tml_chan_new(sizeof(int64_t), 1, NULL);
-}
-
-static void open_gate(tml_chan *g) {
-    int64_t v = 1;
-    cr_assert_eq(tml_chan_send_blocking(g, &v), TML_CHAN_OK);
-}
-
-static void free_gate(tml_chan *g) {
-    tml_sender_release(g);
-    tml_receiver_release(g);
-}
-
 Test(async_mutex, thousand_tasks_increment_to_exactly_the_product, .timeout = 10) {
     enum { TASKS = 1000, ITERS = 1000 / TEST_SCALE };
     enter_with_workers("2");
@@ -121,7 +102,7 @@ Test(async_mutex, thousand_tasks_increment_to_exactly_the_product, .timeout = 10
     for (int i = 0; i < TASKS; i++)
         h[i] = spawn_locker((locker_frame){.m = m, .id = -1, .iters = ITERS});
     for (int i = 0; i < TASKS; i++)
-        join(h[i]);
+        join_unit(h[i]);
     cr_assert_eq(value(m)->count, (int64_t)TASKS * ITERS);
     cr_assert_eq(mt_atomic_load(&overlaps), 0);
     cr_assert_not(tml_mutex_is_locked(m));
@@ -137,7 +118,7 @@ Test(async_mutex, one_worker_runs_contended_lockers_to_the_exact_count, .timeout
     for (int i = 0; i < TASKS; i++)
         h[i] = spawn_locker((locker_frame){.m = m, .id = -1, .iters = ITERS});
     for (int i = 0; i < TASKS; i++)
-        join(h[i]);
+        join_unit(h[i]);
     cr_assert_eq(value(m)->count, (int64_t)TASKS * ITERS);
     tml_mutex_release(m);
     tml_main_exit(0);
@@ -164,7 +145,7 @@ Test(async_mutex, queued_waiters_acquire_in_fifo_order, .timeout = 10) {
     spawn_queued(m, h, 0, N, &queued, NULL);
     tml_mutex_unlock(m); /* hands off to waiter 0, which hands to 1, ... */
     for (int i = 0; i < N; i++)
-        join(h[i]);
+        join_unit(h[i]);
     cr_assert_eq(value(m)->norder, N);
     for (int i = 0; i < N; i++)
         cr_assert_eq(value(m)->order[i], i, "position %d took the lock as waiter %ld", i, (long)value(m)->order[i]);
@@ -192,9 +173,9 @@ Test(async_mutex, holding_across_an_await_keeps_others_queued_without_polling, .
     cr_assert(tml_mutex_is_locked(m));
     cr_assert_not(tml_mutex_try_lock(m));
     open_gate(gate);
-    join(holder);
+    join_unit(holder);
     for (int i = 0; i < N; i++)
-        join(h[i]);
+        join_unit(h[i]);
     cr_assert_eq(value(m)->count, N + 1);
     /* one poll to queue, one to see the hand-off; a spurious wake or two */
     cr_assert_leq(before, 2 * N);
@@ -202,7 +183,7 @@ Test(async_mutex, holding_across_an_await_keeps_others_queued_without_polling, .
     cr_assert_eq(value(m)->order[0], 100);
     for (int i = 0; i < N; i++)
         cr_assert_eq(value(m)->order[i + 1], i); /* FIFO */
-    free_gate(gate);
+    release_both(gate);
     tml_mutex_release(m);
     tml_main_exit(0);
 }
@@ -229,14 +210,14 @@ Test(async_mutex, try_lock_fails_while_locked_or_while_waiters_queue, .timeout =
     cr_assert(latch_wait(&holding, 2));
     cr_assert_not(tml_mutex_try_lock(m)); /* held by w2 */
     open_gate(g2);
-    join(w1);
-    join(w2);
+    join_unit(w1);
+    join_unit(w2);
     cr_assert(tml_mutex_try_lock(m)); /* free and nobody waits */
     tml_mutex_unlock(m);
     cr_assert_eq(value(m)->order[0], 1);
     cr_assert_eq(value(m)->order[1], 2);
-    free_gate(g1);
-    free_gate(g2);
+    release_both(g1);
+    release_both(g2);
     tml_mutex_release(m);
     tml_main_exit(0);
 }
@@ -284,13 +265,6 @@ static const tml_task_vt drop_lock_vt = {.poll = drop_lock_poll,
                                          .result_size = sizeof(int32_t),
                                          .name = "drop_lock"};
 
-static int32_t join_i32(tml_join *h) {
-    int32_t v = -1;
-    cr_assert_eq(tml_join_blocking(h, &v), TML_JOIN_OK);
-    tml_join_release(h);
-    return v;
-}
-
 Test(async_mutex, a_dropped_waiting_lock_leaf_unlinks, .timeout = 10) {
     enter_with_workers("2");
     latch queued;
@@ -306,7 +280,7 @@ Test(async_mutex, a_dropped_waiting_lock_leaf_unlinks, .timeout = 10) {
     cr_assert_not(tml_mutex_is_locked(m));
     cr_assert(tml_mutex_try_lock(m));
     tml_mutex_unlock(m);
-    free_gate(gate);
+    release_both(gate);
     tml_mutex_release(m);
     tml_main_exit(0);
 }
@@ -328,11 +302,11 @@ Test(async_mutex, a_lock_handed_to_a_dropped_leaf_passes_to_the_next_waiter, .ti
     cr_assert_not(tml_join_is_finished(w));
     open_gate(gate); /* the drop unlocks it: to w */
     cr_assert_eq(join_i32(d), 1);
-    join(w);
+    join_unit(w);
     cr_assert_eq(value(m)->norder, 1);
     cr_assert_eq(value(m)->order[0], 7);
     cr_assert_not(tml_mutex_is_locked(m));
-    free_gate(gate);
+    release_both(gate);
     tml_mutex_release(m);
     tml_main_exit(0);
 }
@@ -352,7 +326,7 @@ Test(async_mutex, a_lock_handed_to_a_dropped_leaf_with_nobody_behind_is_unlocked
     cr_assert_not(tml_mutex_is_locked(m));
     cr_assert(tml_mutex_try_lock(m)); /* the fast path works again */
     tml_mutex_unlock(m);
-    free_gate(gate);
+    release_both(gate);
     tml_mutex_release(m);
     tml_main_exit(0);
 }
@@ -387,7 +361,7 @@ Test(async_mutex, blocking_lockers_on_foreign_threads_interleave_with_tasks, .ti
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
     for (int i = 0; i < TASKS; i++)
-        join(h[i]);
+        join_unit(h[i]);
     cr_assert_eq(value(m)->count, (int64_t)(TASKS + THREADS) * ITERS);
     cr_assert_eq(mt_atomic_load(&overlaps), 0);
     tml_mutex_release(m);

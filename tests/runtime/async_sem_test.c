@@ -6,32 +6,6 @@
 
 #include "async_sync.h"
 
-static void join(tml_join *h) {
-    cr_assert_eq(tml_join_blocking(h, NULL), TML_JOIN_OK);
-    tml_join_release(h);
-}
-
-static int32_t join_i32(tml_join *h) {
-    int32_t v = -1;
-    cr_assert_eq(tml_join_blocking(h, &v), TML_JOIN_OK);
-    tml_join_release(h);
-    return v;
-}
-
-static tml_chan *new_gate(void) {
-    return tml_chan_new(sizeof(int64_t), 1, NULL);
-}
-
-static void open_gate(tml_chan *g) {
-    int64_t v = 1;
-    cr_assert_eq(tml_chan_send_blocking(g, &v), TML_CHAN_OK);
-}
-
-static void free_gate(tml_chan *g) {
-    tml_sender_release(g);
-    tml_receiver_release(g);
-}
-
 /* What holders share: how many hold a permit now, the most ever seen,
  * and the order of acquisition. */
 typedef struct holders {
@@ -117,7 +91,7 @@ Test(async_sem, never_more_holders_than_permits_under_a_thousand_tasks, .timeout
     for (int i = 0; i < TASKS; i++)
         t[i] = spawn_holder((holder_frame){.s = s, .id = i, .yields = i % 4, .h = &h});
     for (int i = 0; i < TASKS; i++)
-        join(t[i]);
+        join_unit(t[i]);
     cr_assert_eq(mt_atomic_load(&h.next), TASKS);
     cr_assert_leq(mt_atomic_load(&h.max), PERMITS);
     cr_assert_geq(mt_atomic_load(&h.max), 1);
@@ -141,7 +115,7 @@ Test(async_sem, queued_acquires_are_served_in_fifo_order, .timeout = 10) {
     cr_assert_not(tml_sem_try_acquire(s)); /* no permit, waiters queue */
     tml_sem_release(s); /* one permit goes around: each holder releases it to the next */
     for (int i = 0; i < N; i++)
-        join(t[i]);
+        join_unit(t[i]);
     for (int i = 0; i < N; i++)
         cr_assert_eq(h.order[i], i);
     cr_assert_eq(mt_atomic_load(&h.max), 1);
@@ -220,7 +194,7 @@ Test(async_sem, a_dropped_waiting_acquire_unlinks, .timeout = 10) {
     tml_sem_release(s); /* nobody waits any more: the permit is free */
     cr_assert_eq(tml_sem_available(s), 1);
     cr_assert(tml_sem_try_acquire(s));
-    free_gate(gate);
+    release_both(gate);
     tml_sem_unref(s);
     tml_main_exit(0);
 }
@@ -241,11 +215,11 @@ Test(async_sem, a_permit_handed_to_a_dropped_acquire_is_not_lost, .timeout = 10)
     open_gate(g1); /* its drop passes the permit on to w */
     cr_assert_eq(join_i32(d), 1);
     open_gate(g2);
-    join(w);
+    join_unit(w);
     cr_assert_eq(mt_atomic_load(&h.next), 1);
     cr_assert_eq(tml_sem_available(s), 1); /* back to n */
-    free_gate(g1);
-    free_gate(g2);
+    release_both(g1);
+    release_both(g2);
     tml_sem_unref(s);
     tml_main_exit(0);
 }
@@ -262,7 +236,7 @@ Test(async_sem, a_permit_handed_to_a_dropped_acquire_returns_to_the_pool, .timeo
     open_gate(gate);
     cr_assert_eq(join_i32(d), 1);
     cr_assert_eq(tml_sem_available(s), 1);
-    free_gate(gate);
+    release_both(gate);
     tml_sem_unref(s);
     tml_main_exit(0);
 }
@@ -339,7 +313,7 @@ Test(async_notify, notify_one_before_the_wait_is_stored_as_one_permit, .timeout 
     cr_assert(latch_wait(&waiting, 1)); /* the second round waits */
     cr_assert_eq(latch_count(&woken), 1);
     tml_notify_one(n);
-    join(w);
+    join_unit(w);
     cr_assert_eq(latch_count(&woken), 2);
     tml_notify_one(n);
     tml_notified_blocking(n); /* the blocking form takes a stored permit too */
@@ -363,11 +337,11 @@ Test(async_notify, notify_one_wakes_the_oldest_waiter_only, .timeout = 10) {
     tml_join *b = spawn_waiter((waiter_frame){.n = n, .rounds = 1, .waiting = &waiting, .woken = &woken});
     cr_assert(latch_wait(&waiting, 2));
     tml_notify_one(n);
-    join(a);
+    join_unit(a);
     cr_assert_not(tml_join_is_finished(b));
     cr_assert_eq(latch_count(&woken), 1);
     pthread_join(foreign_thread(notify_soon, n), NULL); /* any thread */
-    join(b);
+    join_unit(b);
     tml_notify_release(n);
     tml_main_exit(0);
 }
@@ -387,14 +361,14 @@ Test(async_notify, notify_all_wakes_every_waiter_and_stores_nothing, .timeout = 
     cr_assert_eq(latch_count(&woken), 0);
     tml_notify_all(n);
     for (int i = 0; i < N; i++)
-        join(w[i]);
+        join_unit(w[i]);
     cr_assert_eq(latch_count(&woken), N);
     /* no permit was stored: a new waiter waits */
     tml_join *late = spawn_waiter((waiter_frame){.n = n, .rounds = 1, .waiting = &waiting, .woken = &woken});
     cr_assert(latch_wait(&waiting, N + 1));
     cr_assert_not(tml_join_is_finished(late));
     tml_notify_one(n);
-    join(late);
+    join_unit(late);
     tml_notify_release(n);
     tml_main_exit(0);
 }
@@ -485,8 +459,8 @@ Test(async_notify, a_notify_one_given_to_a_dropped_leaf_passes_on, .timeout = 10
     cr_assert_not(tml_join_is_finished(w));
     open_gate(gate);
     cr_assert_eq(join_i32(d), 1);
-    join(w); /* got the notification the dropper passed on */
-    free_gate(gate);
+    join_unit(w); /* got the notification the dropper passed on */
+    release_both(gate);
     tml_notify_release(n);
     tml_main_exit(0);
 }
@@ -506,7 +480,7 @@ Test(async_notify, a_notify_all_wake_of_a_dropped_leaf_is_not_passed_on, .timeou
     early_frame probe = {.n = n};
     tml_notified_init(&probe.aw, n);
     cr_assert_eq(join_i32(tml_spawn(&early_vt, &probe)), 0);
-    free_gate(gate);
+    release_both(gate);
     tml_notify_release(n);
     tml_main_exit(0);
 }

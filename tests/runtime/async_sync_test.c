@@ -100,18 +100,6 @@ static tally join_tally(tml_join *h) {
     return t;
 }
 
-static int64_t join_i64(tml_join *h) {
-    int64_t v = -1;
-    cr_assert_eq(tml_join_blocking(h, &v), TML_JOIN_OK);
-    tml_join_release(h);
-    return v;
-}
-
-static void release_both(tml_chan *c) {
-    tml_sender_release(c);
-    tml_receiver_release(c);
-}
-
 Test(async_sync, values_arrive_in_send_order, .timeout = 10) {
     enter_with_workers("2");
     tml_chan *c = tml_chan_new(sizeof(int64_t), 4, NULL);
@@ -637,18 +625,6 @@ static const tml_task_vt drop_send_vt = {.poll = drop_send_poll,
                                          .result_size = sizeof(int32_t),
                                          .name = "drop_send"};
 
-static int32_t join_i32(tml_join *h) {
-    int32_t v = -2;
-    cr_assert_eq(tml_join_blocking(h, &v), TML_JOIN_OK);
-    tml_join_release(h);
-    return v;
-}
-
-static void open_gate(tml_chan *gate) {
-    int64_t v = 1;
-    cr_assert_eq(tml_chan_send_blocking(gate, &v), TML_CHAN_OK);
-}
-
 static void expect_recv(tml_chan *c, int64_t want) {
     int64_t v = -1;
     cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_OK);
@@ -781,8 +757,7 @@ Test(async_sync, drops_of_idle_or_ready_leaves_change_nothing, .timeout = 10) {
     enter_with_workers("2");
     tml_chan *c = tml_chan_new(sizeof(int64_t), 4, NULL);
     tml_join *h = tml_spawn(&idle_drops_vt, &(idle_drops_frame){.c = c});
-    cr_assert_eq(tml_join_blocking(h, NULL), TML_JOIN_OK);
-    tml_join_release(h);
+    join_unit(h);
     cr_assert_eq(tml_chan_len(c), 0);
     release_both(c);
     tml_main_exit(0);

@@ -125,15 +125,6 @@ static int32_t write_async(tml_tcp *s, tml_buffer *b, int64_t *n) {
     return f.status;
 }
 
-static void join_detached(tml_join *h) {
-    tml_join_release(h);
-}
-
-static void join_done(tml_join *h) {
-    cr_assert_eq(tml_join_blocking(h, NULL), TML_JOIN_OK);
-    tml_join_release(h);
-}
-
 /* --------------------------------------------------------- echo server */
 
 typedef struct echo_stats {
@@ -253,7 +244,7 @@ static tml_poll server_poll(void *frame, tml_cx *cx) {
             return TML_READY;
         }
         tml_tcp_set_nodelay(f->aw.stream, true);
-        join_detached(tml_spawn(&conn_vt, &(conn_frame){.s = f->aw.stream, .bufsize = f->bufsize, .st = f->st}));
+        tml_join_release(tml_spawn(&conn_vt, &(conn_frame){.s = f->aw.stream, .bufsize = f->bufsize, .st = f->st}));
     }
 }
 
@@ -275,7 +266,7 @@ static tml_join *spawn_server(tml_tcp *l, int64_t bufsize, echo_stats *st) {
 /* Closes the listener, which ends the server task; joins it. */
 static void stop_server(tml_tcp *l, tml_join *server) {
     tml_tcp_close(l);
-    join_done(server);
+    join_unit(server);
     tml_tcp_release(l);
 }
 
@@ -1091,7 +1082,7 @@ Test(net, dropped_read_leaves_no_waker_behind, .timeout = TIMEOUT) {
     cr_assert_eq(mt_task_gen(word), mt_token_gen(p.token));
     cr_assert_eq(mt_task_state(word) & (MT_TASK_SCHEDULED | MT_TASK_NOTIFIED), 0);
     tml_wake(p.token); /* lets it finish */
-    join_done(a);
+    join_unit(a);
     cr_assert_eq(mt_atomic_load(&p.polls), 2);
     close(fd);
     tml_buffer_release(b);

@@ -103,4 +103,42 @@ static inline tml_poll gate_wait(gate *f, tml_cx *cx) {
     return tml_recv_poll(&f->aw, cx);
 }
 
+/* Joins a task whose result is Unit / I32 / I64, asserting it finished,
+ * and releases the handle. */
+static inline void join_unit(tml_join *h) {
+    cr_assert_eq(tml_join_blocking(h, NULL), TML_JOIN_OK);
+    tml_join_release(h);
+}
+
+static inline int32_t join_i32(tml_join *h) {
+    int32_t v = -1;
+    cr_assert_eq(tml_join_blocking(h, &v), TML_JOIN_OK);
+    tml_join_release(h);
+    return v;
+}
+
+static inline int64_t join_i64(tml_join *h) {
+    int64_t v = -1;
+    cr_assert_eq(tml_join_blocking(h, &v), TML_JOIN_OK);
+    tml_join_release(h);
+    return v;
+}
+
+/* A gate is a capacity-1 channel of I64 that tasks wait on (gate_wait)
+ * until the test sends one value (open_gate). */
+static inline tml_chan *new_gate(void) {
+    return tml_chan_new(sizeof(int64_t), 1, NULL);
+}
+
+static inline void open_gate(tml_chan *g) {
+    int64_t v = 1;
+    cr_assert_eq(tml_chan_send_blocking(g, &v), TML_CHAN_OK);
+}
+
+/* Drops the test's sender and receiver references to `c`. */
+static inline void release_both(tml_chan *c) {
+    tml_sender_release(c);
+    tml_receiver_release(c);
+}
+
 #endif /* RT_TEST_H */
