@@ -11,7 +11,6 @@
  * reactor of the test's own (as the runtime's driver does on its own). Tests that only check readiness drive
  * io_reactor_poll(r, 0) themselves. Waits are bounded (latch_wait, or
  * deadlines of WAIT_MS); nothing sleeps to synchronise. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,17 +36,6 @@ static void socket_pair(int sv[2], bool both) {
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     for (int i = 0; i < (both ? 2 : 1); i++)
         cr_assert_eq(fcntl(sv[i], F_SETFL, fcntl(sv[i], F_GETFL) | O_NONBLOCK), 0);
-}
-
-/* Open fds of this process. */
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    cr_assert_not_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the DIR's own fd */
 }
 
 static int64_t elapsed_since(int64_t t0) { return tml_now_ns() - t0; }
@@ -128,9 +116,10 @@ typedef struct io_result {
     int err;        /* errno of the last syscall; 0 on success or EOF */
 } io_result;
 
-/* async func reader(s, fd, want): reads until `want` bytes, EOF, an error
- * or cancellation; each Pending counts in `waits`. Written as net.c's read
- * leaf will be: poll_ready, syscall, clear_ready on EAGAIN with the tick. */
+/* async func reader(s, fd, want) / writer(s, fd, want): reads (writes)
+ * until `want` bytes, EOF, an error or cancellation; each Pending counts in
+ * `waits`. Written as net.c's leaves are: poll_ready, syscall, clear_ready
+ * on EAGAIN with the tick. */
 typedef struct reader_frame {
     uint32_t state;
     io_source *s;
@@ -140,45 +129,12 @@ typedef struct reader_frame {
     io_result res;
 } reader_frame;
 
-static tml_poll reader_poll(void *frame, tml_cx *cx) {
-    reader_frame *f = frame;
+static tml_poll transfer_poll(reader_frame *f, tml_cx *cx, unsigned interest) {
+    static const char zeros[16384]; /* what writers send */
+    char in[4096];                  /* what readers read into */
     for (;;) {
         uint32_t tick;
-        unsigned r = io_source_poll_ready(f->s, IO_READABLE, cx->waker, &tick);
-        if (r == 0) {
-            latch_add(f->waits, 1);
-            return TML_PENDING;
-        }
-        f->res.bits = r;
-        if (r & IO_CANCELLED)
-            return TML_READY;
-        char buf[4096];
-        ssize_t n = read(f->fd, buf, sizeof buf);
-        if (n > 0 && (f->res.bytes += n) < f->want)
-            continue;
-        if (n >= 0)
-            return TML_READY; /* enough, or EOF */
-        if (errno != EAGAIN) {
-            f->res.err = errno;
-            return TML_READY;
-        }
-        io_source_clear_ready(f->s, IO_READABLE, tick);
-    }
-}
-
-static const tml_task_vt reader_vt = {.poll = reader_poll,
-                                      .frame_size = sizeof(reader_frame),
-                                      .result_offset = offsetof(reader_frame, res),
-                                      .result_size = sizeof(io_result),
-                                      .name = "reader"};
-
-/* async func writer(s, fd, want): writes `want` bytes the same way. */
-static tml_poll writer_poll(void *frame, tml_cx *cx) {
-    reader_frame *f = frame;
-    static const char buf[16384];
-    for (;;) {
-        uint32_t tick;
-        unsigned r = io_source_poll_ready(f->s, IO_WRITABLE, cx->waker, &tick);
+        unsigned r = io_source_poll_ready(f->s, interest, cx->waker, &tick);
         if (r == 0) {
             latch_add(f->waits, 1);
             return TML_PENDING;
@@ -187,18 +143,28 @@ static tml_poll writer_poll(void *frame, tml_cx *cx) {
         if (r & IO_CANCELLED)
             return TML_READY;
         int64_t left = f->want - f->res.bytes;
-        ssize_t n = write(f->fd, buf, left < (int64_t)sizeof buf ? (size_t)left : sizeof buf);
+        size_t len = left < (int64_t)sizeof zeros ? (size_t)left : sizeof zeros;
+        ssize_t n = interest == IO_READABLE ? read(f->fd, in, sizeof in) : write(f->fd, zeros, len);
         if (n > 0 && (f->res.bytes += n) < f->want)
             continue;
         if (n >= 0)
-            return TML_READY;
+            return TML_READY; /* enough, or EOF */
         if (errno != EAGAIN) {
             f->res.err = errno;
             return TML_READY;
         }
-        io_source_clear_ready(f->s, IO_WRITABLE, tick);
+        io_source_clear_ready(f->s, interest, tick);
     }
 }
+
+static tml_poll reader_poll(void *frame, tml_cx *cx) { return transfer_poll(frame, cx, IO_READABLE); }
+static tml_poll writer_poll(void *frame, tml_cx *cx) { return transfer_poll(frame, cx, IO_WRITABLE); }
+
+static const tml_task_vt reader_vt = {.poll = reader_poll,
+                                      .frame_size = sizeof(reader_frame),
+                                      .result_offset = offsetof(reader_frame, res),
+                                      .result_size = sizeof(io_result),
+                                      .name = "reader"};
 
 static const tml_task_vt writer_vt = {.poll = writer_poll,
                                       .frame_size = sizeof(reader_frame),

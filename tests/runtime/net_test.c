@@ -10,7 +10,6 @@
  * more than the 20,000 descriptors the hard limit allows). Nothing
  * sleeps: waits are on latches, poll(2) or a pidfd, each bounded. */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -67,16 +66,6 @@ static int plain_connect(const tml_sockaddr *a) {
     cr_assert_geq(fd, 0);
     cr_assert_eq(connect(fd, (struct sockaddr *)&in, sizeof in), 0, "connect: %s", strerror(errno));
     return fd;
-}
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    cr_assert_not_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own fd */
 }
 
 /* latch_wait for up to `seconds` (WAIT_MS steps). */

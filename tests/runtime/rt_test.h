@@ -9,6 +9,7 @@
 #define RT_TEST_H
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -101,6 +102,18 @@ static inline tml_poll gate_wait(gate *f, tml_cx *cx) {
         f->state = 1;
     }
     return tml_recv_poll(&f->aw, cx);
+}
+
+/* Open fds of this process (entries of /proc/self/fd, less the one the
+ * listing itself holds). */
+static inline int count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
 }
 
 /* Joins a task whose result is Unit / I32 / I64, asserting it finished,
