@@ -445,11 +445,18 @@ typedef struct mt_stats {
     mt_atomic completed; /* tasks whose last poll ran here */
 } mt_stats;
 
+/* Most tasks a poll's wakes hold back from thieves (mt_worker.c,
+ * "Scheduling"): enough for a consumer and a few producers, few enough
+ * that a wake-up storm (notify_all, close) reaches other workers at once. */
+#define MT_HELD_MAX 8
+
 struct mt_worker {
     /* owner-only hot state, on its own cache lines */
     _Alignas(MT_CACHE_LINE) mt_runtime *rt;
     tml_join *lifo;      /* the LIFO slot: runs next; never stolen */
     tml_join *running;   /* the task being polled, or NULL */
+    tml_join *held[MT_HELD_MAX]; /* out of the LIFO slot during this poll, oldest first */
+    uint32_t nheld;      /* entries of held; 0 outside a poll */
     unsigned index;      /* position in rt->workers */
     unsigned id;         /* global worker id: the tokens' top byte */
     uint32_t tick;       /* polls until the next fairness check */
@@ -472,6 +479,7 @@ int mt_worker_start(mt_worker *w);
 void mt_worker_join(mt_worker *w);
 void mt_worker_set_current(mt_worker *w);
 void mt_worker_push_back(mt_worker *w, tml_join *t);
+void mt_worker_flush_held(mt_worker *w);
 void mt_worker_push_global(mt_runtime *rt, tml_join *t);
 void mt_worker_notify(mt_runtime *rt);
 void mt_worker_offload(mt_worker *w);
@@ -496,6 +504,26 @@ static inline void mt_worker_schedule(mt_worker *w, tml_join *t) {
     w->lifo = t;
     if (prev)
         mt_worker_push_back(w, prev);
+}
+
+/* Schedules `t`, just woken by the calling thread, on w. Outside a poll
+ * (timers, I/O) as mt_worker_schedule. During a poll, the task the LIFO
+ * slot gives up is held until the poll ends (mt_worker_flush_held), where
+ * mt_worker_schedule would queue it for thieves at once (mt_worker.c,
+ * "Scheduling"). Threads: w's own only; plain stores. */
+static inline void mt_worker_schedule_woken(mt_worker *w, tml_join *t) {
+    MT_ASSERT(mt_current_worker == w);
+    if (!w->running) {
+        mt_worker_schedule(w, t);
+        return;
+    }
+    tml_join *prev = w->lifo;
+    w->lifo = t;
+    if (!prev)
+        return;
+    w->held[w->nheld++] = prev;
+    if (w->nheld == MT_HELD_MAX)
+        mt_worker_flush_held(w);
 }
 
 /* Wakes the task a leaf is polled for, from inside its poll: cx belongs

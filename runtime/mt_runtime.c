@@ -555,7 +555,7 @@ static void wake_in(mt_runtime *rt, tml_waker t, mt_worker *cur) {
     if (!task)
         return;
     if (cur)
-        mt_worker_schedule(cur, task);
+        mt_worker_schedule_woken(cur, task);
     else
         mt_worker_push_global(rt, task);
 }

@@ -1,8 +1,9 @@
 /* mt_worker_test.c - the worker loop: every spawned task runs (from
  * outside, and from inside through local-queue overflow), a task woken
  * during its poll is polled again but never on two workers at once, the
- * global queue is not starved by a busy local queue, and a blocking wait
- * inside a task hands the worker's queue to the others. */
+ * global queue is not starved by a busy local queue, a blocking wait
+ * inside a task hands the worker's queue to the others, and tasks woken
+ * during a poll are held from thieves until it ends. */
 #include "rt_test.h"
 
 static mt_atomic completed;
@@ -483,6 +484,104 @@ Test(mt_worker, tasks_waking_each_other_cannot_starve_the_local_queue, .timeout 
     tml_sender_release(b);
     tml_receiver_release(b);
     tml_main_exit(0);
+}
+
+/* ------------------------------------------- tasks held during a poll */
+
+typedef struct held_shared {
+    mt_atomic token[2]; /* each dozer's waker, once it waits */
+    mt_atomic ran[2];   /* set by each dozer once woken */
+    mt_atomic queued;   /* the waker's local queue length after both wakes */
+} held_shared;
+
+/* async func dozer(s, i): waits once, registered nowhere but s.token[i];
+ * its next poll means it was woken. */
+typedef struct dozer_frame {
+    uint32_t state;
+    held_shared *s;
+    int i;
+} dozer_frame;
+
+static tml_poll dozer_poll(void *frame, tml_cx *cx) {
+    dozer_frame *f = frame;
+    if (f->state == 0) {
+        f->state = 1;
+        mt_atomic_store_release(&f->s->token[f->i], cx->waker);
+        return TML_PENDING;
+    }
+    mt_atomic_store_release(&f->s->ran[f->i], 1);
+    return TML_READY;
+}
+
+static const tml_task_vt dozer_vt = {dozer_poll, sizeof(dozer_frame), 0, 0, NULL, "dozer", NULL};
+
+/* async func rouser(s, block) -> [JoinHandle; 2]: spawns two dozers,
+ * yields until both wait, then wakes both in one poll, so the first
+ * woken leaves the LIFO slot for the second. With `block` it then joins
+ * the first, blocking its thread: this worker must hand its tasks, held
+ * ones too, to the other worker. */
+typedef struct rouser_frame {
+    uint32_t state;
+    held_shared *s;
+    bool block;
+    tml_yield_fut aw;
+    tml_join *ret[2];
+} rouser_frame;
+
+static tml_poll rouser_poll(void *frame, tml_cx *cx) {
+    rouser_frame *f = frame;
+    if (f->state == 0) {
+        for (int i = 0; i < 2; i++)
+            f->ret[i] = tml_spawn(&dozer_vt, &(dozer_frame){.s = f->s, .i = i});
+        f->state = 1;
+    }
+    while (!mt_atomic_load_acquire(&f->s->token[0]) || !mt_atomic_load_acquire(&f->s->token[1])) {
+        if (f->state == 1) {
+            tml_yield_init(&f->aw);
+            f->state = 2;
+        }
+        if (tml_yield_poll(&f->aw, cx) == TML_PENDING)
+            return TML_PENDING;
+        f->state = 1;
+    }
+    tml_wake(mt_atomic_load(&f->s->token[0]));
+    tml_wake(mt_atomic_load(&f->s->token[1]));
+    mt_atomic_store(&f->s->queued, mt_deque_len(&mt_worker_current()->local));
+    if (f->block)
+        tml_join_blocking(f->ret[0], NULL);
+    return TML_READY;
+}
+
+static const tml_task_vt rouser_vt = {rouser_poll, sizeof(rouser_frame), offsetof(rouser_frame, ret),
+                                      sizeof(tml_join *[2]), NULL, "rouser", NULL};
+
+/* Runs rouser on `workers` workers; both dozers must run. Returns the
+ * waker's local queue length right after its wakes. */
+static uint64_t rouse(const char *workers, bool block) {
+    enter_with_workers(workers);
+    held_shared s = {0};
+    tml_join *h[2];
+    tml_block_on(&rouser_vt, &(rouser_frame){.s = &s, .block = block}, h);
+    for (int i = 0; i < 2; i++) { /* with `block`, rouser joined the first */
+        int32_t want = block && i == 0 ? TML_JOIN_ALREADY_JOINED : TML_JOIN_OK;
+        cr_assert_eq(tml_join_blocking(h[i], NULL), want);
+        tml_join_release(h[i]);
+        cr_assert_eq(mt_atomic_load(&s.ran[i]), 1);
+    }
+    tml_main_exit(0);
+    return mt_atomic_load(&s.queued);
+}
+
+/* RT-STEAL-2: a task woken during a poll is not stealable until it ends */
+Test(mt_worker, tasks_woken_during_a_poll_are_queued_when_it_ends, .timeout = 10) {
+    /* one worker: nothing else runs, so the queue holds only what the
+     * wakes put there, and thieves could have taken */
+    cr_assert_eq(rouse("1", false), 0);
+}
+
+/* RT-STEAL-2: ... and a blocking wait inside the poll hands them on */
+Test(mt_worker, blocking_inside_a_poll_hands_on_the_tasks_it_woke, .timeout = 10) {
+    rouse("2", true); /* the held dozer would never run: a hang */
 }
 
 /* ---------------------------------------------------------------- budget */
