@@ -265,7 +265,8 @@ def echo_run(exe, load, port, conns, secs, workers):
     """One W8 run: the server, then echo-load against it; the load's
     RESULT line with the server's CPU and peak RSS, or None."""
     env = dict(os.environ, TML_WORKERS=str(workers))
-    server = subprocess.Popen([exe], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    server = subprocess.Popen([exe], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    why = None
     try:
         for _ in range(200):                    # until it listens (10 s at most)
             with socket.socket() as probe:
@@ -273,20 +274,29 @@ def echo_run(exe, load, port, conns, secs, workers):
                     break
             time.sleep(0.05)
         else:
+            why = 'the server did not listen on port %d within 10 s' % port
             return None
         cpu0 = proc_cpu_ms(server.pid)
         r = subprocess.run([load, '-a', '127.0.0.1', '-p', str(port), '-c', str(conns), '-d',
                             str(secs), '-l', 'tml'], capture_output=True, text=True,
                            timeout=secs + 90)
         cpu1, hwm = proc_cpu_ms(server.pid), proc_hwm_kb(server.pid)
-    except (subprocess.TimeoutExpired, OSError):
+    except (subprocess.TimeoutExpired, OSError) as e:
+        why = 'echo-load: %s' % e
         return None
     finally:
         server.kill()
-        server.wait()
+        err = server.communicate()[1].decode(errors='replace').strip()
+        if why:  # a failed run says why, with the server's last words
+            print('W8 c=%d run failed: %s%s' % (conns, why, '; server: ' + err[-500:] if err else ''),
+                  file=sys.stderr, flush=True)
     m = re.search(r'^RESULT (.*)$', r.stdout, re.M)
     if not m:
+        print('W8 c=%d run failed: echo-load printed no RESULT (status %d): %s'
+              % (conns, r.returncode, r.stderr.strip()[-500:]), file=sys.stderr, flush=True)
         return None
+    if ' ok=1' not in m.group(0):
+        print('W8 c=%d run not ok: %s' % (conns, m.group(0)), file=sys.stderr, flush=True)
     return 'RESULT id=W8-c%d %s server_cpu_ms=%.0f server_maxrss_kb=%d workers=%d' % (
         conns, m.group(1), cpu1 - cpu0, hwm, workers)
 
