@@ -143,9 +143,9 @@ static const char *suggest(const char *name, const char **cands, int n) {
 }
 
 static const char *global_builtins[] = {
-    "print", "println", "panic", "assert", "assert_eq", "assert_ne", "spawn",
-    "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing", "yield_now",
-    "runtime_metrics", "timeout", "sleep_until", "interval", "drop", "sleep_ms",
+    "print", "println", "panic", "assert", "assert_eq", "assert_ne", "assert_true",
+    "assert_false", "spawn", "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing",
+    "yield_now", "runtime_metrics", "timeout", "sleep_until", "interval", "drop", "sleep_ms",
     "available_parallelism", "bounded_channel",
 };
 enum { NGLOBAL = sizeof global_builtins / sizeof global_builtins[0] };
@@ -267,6 +267,15 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
     if (atomic && arity(te, 0))
         return atomic;
     StructDecl *sd = lookup_struct(c, te->name);
+    if (sd && sd->alias && !sd->ty) {
+        if (sd->resolving) {
+            diag_error(sd->loc, "type alias '%s' refers to itself", sd->name);
+            return T(TY_UNIT);
+        }
+        sd->resolving = true;
+        sd->ty = resolve_type(c, sd->alias);
+        sd->resolving = false;
+    }
     if (sd && arity(te, 0))
         return sd->ty;
     if (!sd)
@@ -491,9 +500,10 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
             expect_type(c, arg(n, 0), T(TY_STR));
         return T(TY_NEVER);
     }
-    if (!strcmp(name, "assert")) {
+    if (!strcmp(name, "assert") || !strcmp(name, "assert_true") || !strcmp(name, "assert_false")) {
         n->builtin = BI_ASSERT;
-        if (check_argc(n, name, 1, 2)) {
+        n->variant = !strcmp(name, "assert_false"); /* 1: the condition must be false */
+        if (check_argc(n, name, name[6] ? 2 : 1, 2)) {
             expect_type(c, arg(n, 0), T(TY_BOOL));
             if (n->args.n == 2)
                 expect_type(c, arg(n, 1), T(TY_STR));
@@ -503,7 +513,12 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
     if (!strcmp(name, "assert_eq") || !strcmp(name, "assert_ne")) {
         n->builtin = name[7] == 'e' ? BI_ASSERT_EQ : BI_ASSERT_NE;
         if (check_argc(n, name, 2, 3)) {
-            Type *t = printable_arg(c, arg(n, 0));
+            Type *t = value(c, arg(n, 0), NULL);
+            if (!is_primitive(t) && t->kind != TY_NEVER && t->kind != TY_DURATION &&
+                !(t->kind == TY_ENUM && !t->elems.n))
+                diag_error_hint(arg(n, 0)->loc,
+                                "it takes numbers, Bool, Char, Str, Duration and enums without payloads",
+                                "cannot compare a value of type %s with '%s'", ty_name(t), name);
             expect_type(c, arg(n, 1), t);
             if (n->args.n == 3)
                 expect_type(c, arg(n, 2), T(TY_STR));
@@ -880,6 +895,12 @@ static Type *method(Checker *c, Node *n) {
     Type *rt = value(c, n->lhs, NULL);
     if (rt->kind == TY_NEVER)
         return rt;
+    if (n->op && !strcmp(n->op, "[]") && rt->kind != TY_LIST) {
+        diag_error_hint(n->loc, "only a List can be indexed", "cannot index a value of type %s",
+                        ty_name(rt));
+        value(c, arg(n, 0), NULL);
+        return T(TY_NEVER);
+    }
     if (rt->kind == TY_GUARD && strcmp(n->name, "get") && strcmp(n->name, "get_mut") &&
         strcmp(n->name, "deref"))
         rt = see_through(n, rt);
@@ -1219,6 +1240,14 @@ static Type *struct_lit(Checker *c, Node *n) {
             value(c, n->args.v[i], NULL);
         return T(TY_NEVER);
     }
+    bool based = false; /* `..base`: the missing fields are read from it */
+    if (n->lhs) {
+        Type *bt = value(c, n->lhs, NULL);
+        based = bt == sd->ty;
+        if (!based && bt->kind != TY_NEVER)
+            diag_error(n->lhs->loc, "the base of a '%s' literal must be a '%s', not %s", sd->name,
+                       sd->name, ty_name(bt));
+    }
     /* reorder the initialisers into declaration order */
     Vec ordered = {0};
     for (int f = 0; f < sd->fields.n; f++) {
@@ -1231,8 +1260,19 @@ static Type *struct_lit(Checker *c, Node *n) {
                                fld->name);
                 init = n->args.v[i];
             }
+        if (!init && based) {
+            Node *base = arena_alloc(sizeof *base);
+            *base = *n->lhs;
+            init = arena_alloc(sizeof *init);
+            init->kind = ND_FIELD;
+            init->loc = n->lhs->loc;
+            init->lhs = base;
+            init->name = fld->name;
+            init->ival = UINT64_MAX;
+        }
         if (!init) {
-            diag_error(n->loc, "missing field '%s' in '%s'", fld->name, sd->name);
+            if (!n->lhs)
+                diag_error(n->loc, "missing field '%s' in '%s'", fld->name, sd->name);
             continue;
         }
         expect_type(c, init, fld->var->ty);
@@ -1744,7 +1784,13 @@ int check(Program *prog) {
             diag_error(sd->loc, "type '%s' is defined twice", sd->name);
         else
             map_put(&c.structs, sd->name, sd);
-        sd->ty = ty_struct(sd);
+        if (!sd->alias)
+            sd->ty = ty_struct(sd);
+    }
+    for (int i = 0; i < prog->structs.n; i++) { /* aliases, each once (cycles are errors) */
+        StructDecl *sd = prog->structs.v[i];
+        if (sd->alias)
+            resolve_type(&c, &(TypeExpr){.loc = sd->loc, .name = sd->name});
     }
     for (int i = 0; i < prog->structs.n; i++) {
         StructDecl *sd = prog->structs.v[i];

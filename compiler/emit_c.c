@@ -356,6 +356,15 @@ static Val str_of(Fn *F, Val v, Type *t) {
                                         : str_lit("deadline has elapsed", 20);
     case TY_JOIN_ERROR:
         return val(arena_printf("tml_join_error_string(%s)", v.c), false);
+    case TY_ENUM: {                                /* payload-free: Type::Variant */
+        Buf names = {0};
+        for (int i = 0; i < t->sd->variants.n; i++) {
+            const char *s = arena_printf("%s::%s", t->sd->name,
+                                         ((Variant *)t->sd->variants.v[i])->name);
+            buf_printf(&names, "%s%s", i ? ", " : "", str_lit(s, (int)strlen(s)).c);
+        }
+        return val(arena_printf("((tml_str *[]){%s})[%s.tag]", names.s, v.c), false);
+    }
     default:
         if (ty_is_signed(t))
             return to_tmp(F, ty_prim(TY_STR), arena_printf("tml_str_from_i64(%s)", v.c));
@@ -1269,9 +1278,9 @@ static Val print(Fn *F, Node *n) {
 }
 
 static Val assert_(Fn *F, Node *n) {
-    if (n->builtin == BI_ASSERT) {
+    if (n->builtin == BI_ASSERT) {           /* assert, assert_true; assert_false: variant 1 */
         Val c = emit(F, n->args.v[0]);
-        line(F, "if (!%s) {", c.c);
+        line(F, "if (%s%s) {", n->variant ? "" : "!", c.c);
         F->indent++;
         if (n->args.n == 2)
             line(F, "tml_panic_str(%s, %s);", loc_args(n->loc), emit(F, n->args.v[1]).c);

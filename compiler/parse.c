@@ -205,16 +205,44 @@ static bool struct_lit_ahead(Parser *p, const char *name) {
     return a->kind == TK_IDENT && (tok_is(b, ":") || tok_is(b, ",") || tok_is(b, "}"));
 }
 
-// struct_lit = "{" [ init { "," init } ] "}"    init = ident [ ":" expr ]
+/* `..base` of a struct literal (section 3.6): the fields not given are
+ * copied from base, evaluated once. A base that is not a plain variable
+ * is bound first: `{ let __updateN = base; Name { ..., ..__updateN } }`;
+ * the checker fills in the missing fields from the variable (n->lhs). */
+static Node *update_base(Parser *p, Node *n) {
+    Tok *t = next(p);                        /* ".." */
+    Node *base = expr(p);
+    if (base->kind == ND_PATH && !base->qual) {
+        n->lhs = base;
+        return n;
+    }
+    Node *let = node(ND_LET, t);
+    Node *bind = node(ND_PBIND, t);
+    bind->name = arena_printf("__update%d", p->pos);
+    let->pat = bind;
+    let->init = base;
+    Node *var = node(ND_PATH, t);
+    var->name = bind->name;
+    n->lhs = var;
+    Node *b = node(ND_BLOCK, t);
+    b->loc = n->loc;
+    vec_push(&b->args, let);
+    b->lhs = n;
+    return b;
+}
+
+// struct_lit = "{" [ init { "," init } [ "," ".." expr ] | ".." expr ] "}"
+// init = ident [ ":" expr ]
 static Node *struct_lit(Parser *p, Node *path) {
     Node *n = node(ND_STRUCTLIT, &p->toks[p->pos]);
+    Node *result = n;
     n->loc = path->loc;
     n->name = path->name;
     expect(p, "{");
     p->nl_quiet++;
     while (!is(p, "}") && peek(p)->kind != TK_EOF) {
         if (is(p, "..")) {
-            error_at(p, peek(p), "struct update syntax '..' is not supported yet");
+            result = update_base(p, n);
             break;
         }
         Tok *ft = peek(p);
@@ -232,7 +260,7 @@ static Node *struct_lit(Parser *p, Node *path) {
     }
     expect(p, "}");
     p->nl_quiet--;
-    return n;
+    return result;
 }
 
 // path = ident { "::" ident } [ "[" type { "," type } "]" ] [ struct_lit ]
@@ -572,9 +600,17 @@ static Node *postfix(Parser *p) {
             c->lhs = n;
             call_args(p, &c->args);
             n = c;
-        } else if (tok_is(t, "[")) {
-            error_at(p, t, "indexing is not supported yet");
-            return n;
+        } else if (tok_is(t, "[")) {           /* l[i] reads l.get(i) */
+            Node *m = node(ND_METHOD, t);
+            m->loc = n->loc;
+            m->lhs = n;
+            m->name = "get";
+            m->op = "[]";
+            p->nl_quiet++;
+            vec_push(&m->args, expr(p));
+            expect(p, "]");
+            p->nl_quiet--;
+            n = m;
         } else if (accept(p, "await")) {
             Node *a = node(ND_AWAIT, t);
             a->lhs = n;
@@ -630,10 +666,17 @@ static Node *unary(Parser *p) {
 }
 
 // cast = unary { "as" type | ( "to" | "through" ) postfix }
+// A line that starts with `as`, `to` or `through` continues (section 3.1).
 static Node *cast(Parser *p) {
     Node *n = unary(p);
     for (;;) {
-        Tok *t = peek(p);
+        Tok *t = &p->toks[p->pos];
+        if (t->kind == TK_NL && p->nl_quiet == 0) {
+            Tok *after = peek_at(p, 1);
+            if (tok_is(after, "as") || tok_is(after, "to") || tok_is(after, "through"))
+                p->pos++;
+        }
+        t = peek(p);
         if (tok_is(t, "as")) {
             Node *c = node(ND_CAST, next(p));
             c->lhs = n;
@@ -991,6 +1034,8 @@ static bool struct_body_ahead(Parser *p) {
 
 // type = ( "type" | "enum" ) ident "{" [ member { ( "," | NL ) member } ] "}"
 //      | "type" ident "=" [ "|" ] variant { "|" variant }
+//      | "type" ident "=" type          (alias: a tuple type, a name with
+//                                        type arguments, or one bare name)
 // member = field (struct) | variant (enum)
 static void type_decl(Parser *p) {
     Tok *kw = next(p);
@@ -999,6 +1044,12 @@ static void type_decl(Parser *p) {
     sd->name = expect_ident(p, "a type name");
     vec_push(&p->prog->structs, sd);
     if (accept(p, "=")) {
+        Tok *a = peek(p), *b = peek_at(p, 1);
+        if (tok_is(a, "(") || (a->kind == TK_IDENT && (tok_is(b, "[") || b->kind == TK_NL ||
+                                                       b->kind == TK_EOF || tok_is(b, ";")))) {
+            sd->alias = type_expr(p);
+            return;
+        }
         sd->is_enum = true;
         accept(p, "|");
         do {

@@ -206,6 +206,8 @@ typedef struct StructDecl {
     bool is_enum;
     Vec fields;                 /* Param*: name + type (struct) */
     Vec variants;               /* Variant* (enum) */
+    TypeExpr *alias;            /* `type Name = T`: another name for T */
+    bool resolving;             /* check: resolving the alias (cycles) */
     Type *ty;
 } StructDecl;
 
