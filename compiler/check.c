@@ -1234,8 +1234,15 @@ static Type *return_expr(Checker *c, Node *n) {
 
 static Type *struct_lit(Checker *c, Node *n) {
     StructDecl *sd = lookup_struct(c, n->name);
-    if (!sd) {
+    if (sd && sd->alias && sd->ty && sd->ty->kind == TY_STRUCT)
+        sd = sd->ty->sd;                      /* an alias of a struct builds it */
+    if (sd && (sd->alias || sd->is_enum)) {
+        diag_error(n->loc, "'%s' is not a struct type", n->name);
+        sd = NULL;
+    } else if (!sd) {
         diag_error(n->loc, "unknown type '%s'", n->name);
+    }
+    if (!sd) {
         for (int i = 0; i < n->args.n; i++)
             value(c, n->args.v[i], NULL);
         return T(TY_NEVER);
