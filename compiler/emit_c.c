@@ -363,7 +363,9 @@ static Val str_of(Fn *F, Val v, Type *t) {
                                          ((Variant *)t->sd->variants.v[i])->name);
             buf_printf(&names, "%s%s", i ? ", " : "", str_lit(s, (int)strlen(s)).c);
         }
-        return val(arena_printf("((tml_str *[]){%s})[%s.tag]", names.s, v.c), false);
+        const char *pick = arena_printf("((tml_str *[]){%s})[%s.tag]", names.s, v.c);
+        buf_free(&names);
+        return val(pick, false);
     }
     default:
         if (ty_is_signed(t))
