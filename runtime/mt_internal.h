@@ -450,6 +450,11 @@ typedef struct mt_stats {
  * that a wake-up storm (notify_all, close) reaches other workers at once. */
 #define MT_HELD_MAX 8
 
+/* Longest a running worker leaves the reactor unpolled while tasks wait
+ * in the global queue, ns (mt_worker.c, step 1 of next_task): Go's sysmon
+ * polls the network after 10 ms without a poll. */
+#define MT_IO_STARVE_NS 10000000
+
 struct mt_worker {
     /* owner-only hot state, on its own cache lines */
     _Alignas(MT_CACHE_LINE) mt_runtime *rt;
@@ -463,6 +468,7 @@ struct mt_worker {
     uint32_t lifo_runs;  /* consecutive polls out of the LIFO slot */
     uint32_t rng;        /* xorshift32 state: victim choice */
     int32_t budget;      /* leaf completions left in this poll */
+    int64_t io_polled_ns; /* when this worker last polled the reactor (tml_now_ns) */
     bool searching;      /* counted in rt->idle as searching */
     bool self_woken;     /* the running task woke itself */
     mt_stats stats;

@@ -1209,6 +1209,105 @@ Test(net, blocking_forms_work_on_plain_threads, .timeout = TIMEOUT) {
 
 /* -------------------------------------------------------------- Buffer */
 
+/* ----------------------------------------- I/O behind a global backlog */
+
+/* async func tally() { ran += 1 } */
+static mt_atomic tallied;
+
+static tml_poll tally_poll(void *frame, tml_cx *cx) {
+    (void)frame, (void)cx;
+    mt_atomic_fetch_add(&tallied, 1);
+    return TML_READY;
+}
+
+static const tml_task_vt tally_vt = {tally_poll, sizeof(uint32_t), 0, 0, NULL, "tally", NULL};
+
+/* async func first_reader(s) { await s.read(buf) }, noting when it
+ * started waiting and, once woken, how many tallies had run before it. */
+typedef struct first_reader_frame {
+    uint32_t state;
+    tml_tcp *s;
+    tml_buffer *buf;
+    latch *waiting, *woken;
+    int64_t *tallied_before, *woken_ns;
+    tml_read_fut rd;
+} first_reader_frame;
+
+static tml_poll first_reader_poll(void *frame, tml_cx *cx) {
+    first_reader_frame *f = frame;
+    if (f->state == 0) {
+        tml_read_init(&f->rd, f->s, f->buf);
+        f->state = 1;
+        cr_assert_eq(tml_read_poll(&f->rd, cx), TML_PENDING, "nothing was sent yet, but the read completed");
+        latch_add(f->waiting, 1);
+        return TML_PENDING;
+    }
+    if (tml_read_poll(&f->rd, cx) == TML_PENDING)
+        return TML_PENDING;
+    *f->tallied_before = (int64_t)mt_atomic_load(&tallied);
+    *f->woken_ns = tml_now_ns();
+    latch_add(f->woken, 1);
+    return TML_READY;
+}
+
+static const tml_task_vt first_reader_vt = {first_reader_poll, sizeof(first_reader_frame), 0, 0,
+                                            NULL, "first_reader", NULL};
+
+/* async func flood(fd, n) { spawn n tallies; send one byte on fd }: the
+ * spawns overflow the worker's local queue into the global queue, then
+ * the reader's socket becomes readable. */
+typedef struct flood_frame {
+    uint32_t state;
+    int fd;
+    int64_t n;
+    int64_t *started_ns;
+} flood_frame;
+
+static tml_poll flood_poll(void *frame, tml_cx *cx) {
+    (void)cx;
+    flood_frame *f = frame;
+    *f->started_ns = tml_now_ns();
+    for (int64_t i = 0; i < f->n; i++)
+        tml_join_release(tml_spawn(&tally_vt, &(uint32_t){0}));
+    cr_assert_eq(send(f->fd, "x", 1, 0), 1);
+    return TML_READY;
+}
+
+static const tml_task_vt flood_vt = {flood_poll, sizeof(flood_frame), 0, 0, NULL, "flood", NULL};
+
+/* RT-REACTOR-2: readiness does not overtake tasks waiting in the global
+ * queue. One worker spawns 4 * MT_DEQUE_CAP tasks (most overflow into the
+ * global queue), then makes a waiting reader's socket readable: the
+ * reader runs after nearly all of them, not at the next fairness tick
+ * (61 polls later), unless MT_IO_STARVE_NS passed first. */
+Test(net, readiness_does_not_overtake_a_global_backlog, .timeout = TIMEOUT) {
+    enter_with_workers("1");
+    tml_tcp *l;
+    int fd;
+    tml_tcp *s = pair(&l, &fd);
+    latch waiting, woken;
+    latch_init(&waiting);
+    latch_init(&woken);
+    int64_t before = -1, woken_ns = 0, started_ns = 0, n = 4 * MT_DEQUE_CAP;
+    mt_atomic_store(&tallied, 0);
+    tml_buffer *b = tml_buffer_new(16);
+    first_reader_frame rf = {.s = s, .buf = b, .waiting = &waiting, .woken = &woken,
+                             .tallied_before = &before, .woken_ns = &woken_ns};
+    tml_join_release(tml_spawn(&first_reader_vt, &rf));
+    cr_assert(latch_wait(&waiting, 1), "the reader never started waiting");
+    tml_join_release(tml_spawn(&flood_vt, &(flood_frame){.fd = fd, .n = n, .started_ns = &started_ns}));
+    cr_assert(latch_wait(&woken, 1), "the readable socket never woke its reader");
+    close(fd);
+    tml_buffer_release(b);
+    tml_tcp_release(s);
+    tml_tcp_release(l);
+    tml_main_exit(0);
+    cr_assert_eq((int64_t)mt_atomic_load(&tallied), n);
+    cr_assert(before >= n - MT_DEQUE_CAP / 2 || woken_ns - started_ns >= MT_IO_STARVE_NS,
+              "the reader ran after %lld of %lld tasks, %lld ns after they were queued", (long long)before,
+              (long long)n, (long long)(woken_ns - started_ns));
+}
+
 Test(buffer, bytes_go_in_at_the_end_and_come_out_from_the_read_position, .timeout = TIMEOUT) {
     tml_buffer *b = tml_buffer_new(4);
     cr_assert_eq(tml_buffer_capacity(b), 4);
