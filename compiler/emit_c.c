@@ -19,7 +19,10 @@
  * it) or borrowed (a variable or a field path of one). Consumers that
  * keep a value (let, assignment, arguments, return, channel send) take
  * ownership, duplicating borrowed values; locals are released when their
- * scope ends, also through break, continue and return. */
+ * scope ends, also through break, continue and return. An owned operand
+ * waiting for a later one to be evaluated is held by the innermost scope
+ * meanwhile (see hold), so a frame dropped at an await inside that later
+ * operand releases it too. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +34,8 @@ typedef struct Val {
     bool owned;
 } Val;
 
-/* A value a scope owns and releases on every way out of it. */
+/* A value a scope owns and releases on every way out of it: a local,
+ * or a temporary an expression holds (see hold). */
 typedef struct Owned {
     const char *lv;             /* C lvalue */
     Type *ty;
@@ -261,6 +265,36 @@ static void scope_pop(Fn *F) {
     drop_scope_vars(F, F->scopes.v[--F->scopes.n]);
 }
 
+/* Held temporaries. A construct that keeps an owned operand while it
+ * evaluates a later one (an argument before the next, the left side of
+ * `+`, the text of an interpolation so far, the fields of a literal
+ * built so far, a receiver; a leaf's handle while it waits) holds it:
+ * the innermost scope owns it until the construct consumes it, so every
+ * way out in between releases it - the drop case of an await in the
+ * later operand (the frame dropped while suspended there: timeout,
+ * shutdown) and a break, continue or return inside it.
+ * Invariant: a construct settles (returns the innermost scope to the
+ * mark it took before its first operand) before or right after its code
+ * that moves or releases what it held, with nothing that suspends or
+ * leaves (break, continue, return) in between; the scopes its operands
+ * opened are closed by then, so what it held is on top. Settling emits
+ * nothing, so a held value is released exactly once: by the construct,
+ * or on a way out taken before it got there. */
+static int hold_mark(Fn *F) { return ((EScope *)F->scopes.v[F->scopes.n - 1])->owned.n; }
+
+static Val hold(Fn *F, Val v, Type *t) {
+    if (v.owned)
+        own_in_scope(F, v.c, t, NULL);
+    return v;
+}
+
+static void settle(Fn *F, int mark) { ((EScope *)F->scopes.v[F->scopes.n - 1])->owned.n = mark; }
+
+/* take(), held: an operand that later operands follow. */
+static Val take_held(Fn *F, Node *n, Type *to) {
+    return hold(F, take(F, n, to), to ? to : n->ty);
+}
+
 /* Releases the locals of every scope from `from` to the innermost. */
 static void drops_from(Fn *F, int from) {
     for (int i = F->scopes.n - 1; i >= from; i--)
@@ -374,11 +408,12 @@ static Val str_of(Fn *F, Val v, Type *t) {
     }
 }
 
+/* "a{x}b": the text so far is held while the next part is evaluated. */
 static Val interp(Fn *F, Node *n) {
     Type *str = ty_prim(TY_STR);
     Val acc = {0};
     bool have = false;
-    int arg = 0;
+    int arg = 0, mark = hold_mark(F);
     for (StrPart *p = n->parts; p; p = p->next) {
         Val piece;
         if (p->is_expr) {
@@ -390,16 +425,17 @@ static Val interp(Fn *F, Node *n) {
         } else {
             piece = str_lit(p->text, p->len);
         }
-        if (!have) {
-            acc = piece;
-            have = true;
-            continue;
+        settle(F, mark);
+        if (have) {
+            Val next = to_tmp(F, str, arena_printf("tml_str_concat(%s, %s)", acc.c, piece.c));
+            release(F, acc, str);
+            release(F, piece, str);
+            piece = next;
         }
-        Val next = to_tmp(F, str, arena_printf("tml_str_concat(%s, %s)", acc.c, piece.c));
-        release(F, acc, str);
-        release(F, piece, str);
-        acc = next;
+        acc = hold(F, piece, str);
+        have = true;
     }
+    settle(F, mark);
     return have ? acc : str_lit("", 0);
 }
 
@@ -472,8 +508,10 @@ static Val binary(Fn *F, Node *n) {
     if (!strcmp(n->op, "and") || !strcmp(n->op, "or"))
         return logical(F, n);
     Type *lt = n->lhs->ty;
-    Val l = emit(F, n->lhs);
+    int mark = hold_mark(F);
+    Val l = hold(F, emit(F, n->lhs), lt);
     Val r = coerce(emit(F, n->rhs), n->rhs->ty, lt);
+    settle(F, mark);
     if (lt->kind == TY_NEVER || n->rhs->ty->kind == TY_NEVER)
         return unit_val();      /* unreachable: an operand left the function */
     Val res;
@@ -539,11 +577,12 @@ static const char *lvalue(Fn *F, Node *n) {
 static Val aggregate(Fn *F, Type *t, Vec *elems, Vec *types) {
     Buf b = {0};
     buf_printf(&b, "(%s){", ty_c(t));
+    int mark = hold_mark(F);
     for (int i = 0; i < elems->n; i++) {
-        Node *e = elems->v[i];
-        Val v = take(F, e, types->v[i]);
+        Val v = take_held(F, elems->v[i], types->v[i]);
         buf_printf(&b, "%s%s", i ? ", " : "", v.c);
     }
+    settle(F, mark);
     buf_putc(&b, '}');
     Val r = to_tmp(F, t, b.s);
     buf_free(&b);
@@ -575,8 +614,10 @@ static Val enum_ctor(Fn *F, Node *n) {
 static Val variant_ctor(Fn *F, Node *n) {
     Variant *v = n->ty->sd->variants.v[n->variant];
     Vec vals = {0};
+    int mark = hold_mark(F);
     for (int i = 0; n->kind == ND_CALL && i < n->args.n; i++)
-        vec_push(&vals, (void *)take(F, n->args.v[i], v->types.v[i]).c);
+        vec_push(&vals, (void *)take_held(F, n->args.v[i], v->types.v[i]).c);
+    settle(F, mark);
     const char *r = tmp(F, n->ty);
     line(F, "memset(&%s, 0, sizeof %s);", r, r);
     line(F, "%s.tag = %d;", r, v->tag);
@@ -704,7 +745,8 @@ static const char *aw_member(Fn *F, Node *at, const char *ctype) {
 }
 
 /* The drop function's case for resume state `state`: the awaited future
- * (`drop`, C statements) and every value the open scopes own. */
+ * (`drop`, C statements) and every value the open scopes own (locals and
+ * held temporaries), innermost first. */
 static void drop_case(Fn *F, int state, const char *drop) {
     buf_printf(&F->drops, "    case %d:\n", state);
     if (drop && *drop)
@@ -763,7 +805,8 @@ static Val outcome_from_status(Fn *F, Type *t, const char *status, const char *o
 
 /* rx.recv_timeout(d): Outcome[T, RecvTimeoutError { Timeout, Disconnected }]. */
 static Val recv_timeout(Fn *F, Node *at, Node *m, bool awaited) {
-    Val ch = emit(F, m->lhs);
+    int mark = hold_mark(F);
+    Val ch = hold(F, emit(F, m->lhs), m->lhs->ty);
     const char *ns = dur_ns(F, m->args.v[0]);
     const char *out = tmp(F, m->lhs->ty->a);
     const char *status;
@@ -780,6 +823,7 @@ static Val recv_timeout(Fn *F, Node *at, Node *m, bool awaited) {
     Val r = outcome_from_status(F, m->ty, status, out,
                                 arena_printf("(%s){%s == TML_CHAN_TIMEOUT ? 0 : 1}",
                                              ty_c(m->ty->b), status));
+    settle(F, mark);
     release(F, ch, m->lhs->ty);
     return r;
 }
@@ -837,8 +881,9 @@ static Val net_ctor(Fn *F, Node *at, Node *n, bool awaited) {
 static Val net_io(Fn *F, Node *at, Node *m, bool awaited) {
     static const char *names[] = {"accept", "read", "write", "write_all"};
     int k = m->builtin == BI_ACCEPT ? 0 : m->builtin == BI_READ ? 1 : m->builtin == BI_WRITE ? 2 : 3;
-    Val s = emit(F, m->lhs);
-    Val buf = k ? emit(F, m->args.v[0]) : unit_val();
+    int mark = hold_mark(F);
+    Val s = hold(F, emit(F, m->lhs), m->lhs->ty);
+    Val buf = k ? hold(F, emit(F, m->args.v[0]), ty_prim(TY_BUFFER)) : unit_val();
     const char *args = k ? arena_printf("%s, %s", s.c, buf.c) : s.c;
     const char *status, *ok = NULL;
     if (awaited) {
@@ -867,6 +912,7 @@ static Val net_io(Fn *F, Node *at, Node *m, bool awaited) {
         }
     }
     Val r = outcome_from_status(F, m->ty, status, ok, net_error(m->ty, status));
+    settle(F, mark);
     release(F, buf, ty_prim(TY_BUFFER));
     release(F, s, m->lhs->ty);
     return r;
@@ -965,7 +1011,8 @@ static Val deref_(Fn *F, Node *n) {
 static Val lock(Fn *F, Node *at, Node *m, bool awaited) {
     Node *r = m->lhs;
     bool borrow = r->kind == ND_PATH && r->var && !r->var->mutable_ && !r->var->const_init;
-    Val mv = emit(F, m->lhs);
+    int mark = hold_mark(F);
+    Val mv = hold(F, emit(F, m->lhs), m->lhs->ty);
     if (awaited) {
         const char *aw = aw_member(F, at, "tml_lock_fut");
         line(F, "tml_lock_init(&%s, %s);", aw, mv.c);
@@ -974,14 +1021,19 @@ static Val lock(Fn *F, Node *at, Node *m, bool awaited) {
     } else {
         line(F, "tml_mutex_lock_blocking(%s);", mv.c);
     }
-    Val g = to_tmp(F, m->ty, borrow ? mv.c : arena_printf("tml_guard_owning(%s)", mv.c));
+    const char *gc = borrow ? mv.c : arena_printf("tml_guard_owning(%s)", mv.c);
+    if (awaited && F->tmo && F->tmo->at == at)  /* the timer won: no lock, no reference */
+        gc = arena_printf("%s ? NULL : %s", F->tmo->expired, gc);
+    Val g = to_tmp(F, m->ty, gc);
+    settle(F, mark);
     release(F, mv, m->lhs->ty);
     return g;
 }
 
 /* s.acquire() / n.notified(): Unit once a permit (notification) is ours. */
 static Val permit(Fn *F, Node *at, Node *m, bool awaited) {
-    Val h = emit(F, m->lhs);
+    int mark = hold_mark(F);
+    Val h = hold(F, emit(F, m->lhs), m->lhs->ty);
     bool sem = m->builtin == BI_ACQUIRE;
     if (awaited) {
         const char *kind = sem ? "acquire" : "notified";
@@ -992,6 +1044,7 @@ static Val permit(Fn *F, Node *at, Node *m, bool awaited) {
     } else {
         line(F, sem ? "tml_sem_acquire_blocking(%s);" : "tml_notified_blocking(%s);", h.c);
     }
+    settle(F, mark);
     release(F, h, m->lhs->ty);
     return unit_val();
 }
@@ -1008,7 +1061,8 @@ static Val drop_(Fn *F, Node *n) {
 
 /* await h / h.join(): t = Outcome[T, JoinError]. */
 static Val join(Fn *F, Node *at, Node *h, Type *t, bool awaited) {
-    Val hv = emit(F, h);
+    int mark = hold_mark(F);
+    Val hv = hold(F, emit(F, h), h->ty);
     const char *out = is_unit(t->a) ? NULL : tmp(F, t->a);
     const char *outp = out ? arena_printf("&%s", out) : "NULL";
     const char *err;
@@ -1023,13 +1077,15 @@ static Val join(Fn *F, Node *at, Node *h, Type *t, bool awaited) {
                                                              outp)).c;
     }
     Val r = outcome_from_status(F, t, err, out, err);
+    settle(F, mark);
     release(F, hv, h->ty);
     return r;
 }
 
 /* tx.send(v): Outcome[Unit, SendError[T]]. */
 static Val send(Fn *F, Node *at, Node *m, bool awaited) {
-    Val ch = emit(F, m->lhs);
+    int mark = hold_mark(F);
+    Val ch = hold(F, emit(F, m->lhs), m->lhs->ty);
     Type *et = m->lhs->ty->a;
     Val v = take(F, m->args.v[0], et);
     const char *slotv = tmp(F, et);
@@ -1038,8 +1094,11 @@ static Val send(Fn *F, Node *at, Node *m, bool awaited) {
     if (awaited) {
         const char *aw = aw_member(F, at, "tml_send_fut");
         line(F, "tml_send_init(&%s, %s, &%s);", aw, ch.c, slotv);
+        /* a dropped send that did not deliver leaves the value to us (rt.h) */
+        const char *undelivered = ty_managed(et) ? arena_printf(" if (%s.status != TML_CHAN_OK) %s", aw,
+                                                                drop_stmt(et, slotv)) : "";
         suspend(F, at, arena_printf("tml_send_poll(&%s, cx)", aw),
-                arena_printf("tml_send_drop(&%s);", aw));
+                arena_printf("tml_send_drop(&%s);%s", aw, undelivered));
         status = arena_printf("%s.status", aw);
     } else {
         status = to_tmp(F, ty_prim(TY_I32), arena_printf("tml_chan_send_blocking(%s, &%s)", ch.c,
@@ -1048,13 +1107,15 @@ static Val send(Fn *F, Node *at, Node *m, bool awaited) {
     Type *set = m->ty->b;
     Val r = outcome_from_status(F, m->ty, status, NULL,
                                 arena_printf("(%s){%s}", ty_c(set), slotv));
+    settle(F, mark);
     release(F, ch, m->lhs->ty);
     return r;
 }
 
 /* rx.recv(): Outcome[T, RecvError]. */
 static Val recv(Fn *F, Node *at, Node *m, bool awaited) {
-    Val ch = emit(F, m->lhs);
+    int mark = hold_mark(F);
+    Val ch = hold(F, emit(F, m->lhs), m->lhs->ty);
     Type *et = m->lhs->ty->a;
     const char *out = tmp(F, et);
     const char *status;
@@ -1069,6 +1130,7 @@ static Val recv(Fn *F, Node *at, Node *m, bool awaited) {
                                                          out)).c;
     }
     Val r = outcome_from_status(F, m->ty, status, out, NULL);
+    settle(F, mark);
     release(F, ch, m->lhs->ty);
     return r;
 }
@@ -1130,13 +1192,18 @@ static const char *frame_struct(Func *f) { return arena_printf("struct tml_u_%s_
 
 /* Evaluates the arguments of an async call (owned, converted to the
  * parameter types) before the callee frame is initialised: an argument
- * may itself await, and its future shares the `aw` union. */
+ * may itself await, and its future shares the `aw` union. Each is held
+ * until the last is evaluated; the caller then moves them into the
+ * callee frame (store_params), whose drop releases them from there on,
+ * before anything that can suspend. */
 static Vec call_args(Fn *F, Node *call) {
     Vec vals = {0};
+    int mark = hold_mark(F);
     for (int i = 0; i < call->args.n; i++) {
         Param *pa = call->fn->params.v[i];
-        vec_push(&vals, (void *)take(F, call->args.v[i], pa->var->ty).c);
+        vec_push(&vals, (void *)take_held(F, call->args.v[i], pa->var->ty).c);
     }
+    settle(F, mark);
     return vals;
 }
 
@@ -1294,16 +1361,18 @@ static Val assert_(Fn *F, Node *n) {
     }
     Node *a = n->args.v[0], *b = n->args.v[1];
     bool eq = n->builtin == BI_ASSERT_EQ;
-    Val av = emit(F, a), bv = coerce(emit(F, b), b->ty, a->ty);
+    int mark = hold_mark(F);
+    Val av = hold(F, emit(F, a), a->ty), bv = hold(F, coerce(emit(F, b), b->ty, a->ty), a->ty);
     Val same = compare(F, "==", av, bv, a->ty);
     line(F, "if (%s%s) {", eq ? "!" : "", same.c);
     F->indent++;
-    Val as = str_of(F, av, a->ty), bs = str_of(F, bv, a->ty);
     const char *msg = n->args.n == 3 ? emit(F, n->args.v[2]).c : "NULL";
+    Val as = str_of(F, av, a->ty), bs = str_of(F, bv, a->ty);   /* after msg: never held */
     line(F, "tml_assert_fail(%d, %d, \"%s\", %s, %s, %s);", n->loc.line, n->loc.col,
          eq ? "==" : "!=", as.c, bs.c, msg);
     F->indent--;
     line(F, "}");
+    settle(F, mark);
     release(F, av, a->ty);
     release(F, bv, a->ty);
     return unit_val();
@@ -1317,19 +1386,21 @@ static Val user_call(Fn *F, Node *n) {
     Buf b = {0};
     buf_printf(&b, "tml_u_%s(", g->cname);
     const char *sep = "";
+    int mark = hold_mark(F);
     if (g->this_var) {
         if (g->this_var->by_ref)
             buf_printf(&b, "&%s", lvalue(F, n->lhs));
         else
-            buf_puts(&b, take(F, n->lhs, g->this_var->ty).c);
+            buf_puts(&b, take_held(F, n->lhs, g->this_var->ty).c);
         sep = ", ";
     }
     for (int i = 0; i < n->args.n; i++) {
         Param *pa = g->params.v[i];
-        Val v = take(F, n->args.v[i], pa->var->ty);
+        Val v = take_held(F, n->args.v[i], pa->var->ty);
         buf_printf(&b, "%s%s", sep, v.c);
         sep = ", ";
     }
+    settle(F, mark);
     buf_putc(&b, ')');
     Val r = unit_val();
     if (is_unit(g->ret))
@@ -1497,31 +1568,10 @@ static Val list_op(Fn *F, Node *n, Val l, Type *lt) {
     }
 }
 
-static Val method(Fn *F, Node *n) {
-    Node *r = n->lhs;
-    Type *rt = r->ty;
-    if (n->fn)
-        return user_call(F, n);
-    if (n->builtin == BI_SEND)
-        return send(F, NULL, n, false);
-    if (n->builtin == BI_RECV)
-        return recv(F, NULL, n, false);
-    if (n->builtin == BI_JOIN)
-        return join(F, n, r, n->ty, false);
-    if (n->builtin == BI_TICK)
-        return tick(F, NULL, n, false);
-    if (n->builtin == BI_LOCK)
-        return lock(F, NULL, n, false);
-    if (n->builtin == BI_RECV_TIMEOUT)
-        return recv_timeout(F, NULL, n, false);
-    if (n->builtin == BI_ACCEPT || n->builtin == BI_READ || n->builtin == BI_WRITE ||
-        n->builtin == BI_WRITE_ALL)
-        return net_io(F, NULL, n, false);
-    if (n->builtin == BI_ACQUIRE || n->builtin == BI_NOTIFIED)
-        return permit(F, NULL, n, false);
-    if (n->builtin == BI_GUARD_SELF)
-        return emit(F, r);
-    Val v = emit(F, r);
+/* Builtin method n on the receiver value v, of type rt (method holds an
+ * owned one until this returns): each case evaluates its arguments
+ * before it consumes v. */
+static Val builtin_method(Fn *F, Node *n, Val v, Type *rt) {
     Val res;
     switch (n->builtin) {
     case BI_TO_STRING:
@@ -1639,6 +1689,37 @@ static Val method(Fn *F, Node *n) {
     default: res = unit_val(); break;
     }
     release(F, v, rt);
+    return res;
+}
+
+static Val method(Fn *F, Node *n) {
+    Node *r = n->lhs;
+    Type *rt = r->ty;
+    if (n->fn)
+        return user_call(F, n);
+    if (n->builtin == BI_SEND)
+        return send(F, NULL, n, false);
+    if (n->builtin == BI_RECV)
+        return recv(F, NULL, n, false);
+    if (n->builtin == BI_JOIN)
+        return join(F, n, r, n->ty, false);
+    if (n->builtin == BI_TICK)
+        return tick(F, NULL, n, false);
+    if (n->builtin == BI_LOCK)
+        return lock(F, NULL, n, false);
+    if (n->builtin == BI_RECV_TIMEOUT)
+        return recv_timeout(F, NULL, n, false);
+    if (n->builtin == BI_ACCEPT || n->builtin == BI_READ || n->builtin == BI_WRITE ||
+        n->builtin == BI_WRITE_ALL)
+        return net_io(F, NULL, n, false);
+    if (n->builtin == BI_ACQUIRE || n->builtin == BI_NOTIFIED)
+        return permit(F, NULL, n, false);
+    if (n->builtin == BI_GUARD_SELF)
+        return emit(F, r);
+    int mark = hold_mark(F);
+    Val v = hold(F, emit(F, r), rt);
+    Val res = builtin_method(F, n, v, rt);
+    settle(F, mark);
     return res;
 }
 
