@@ -1,7 +1,8 @@
 /* diag.c - compiler diagnostics.
  * Format: `file:line:col: error: message`, then the source line verbatim,
  * then a caret under the column (tabs kept so the caret lines up), then an
- * optional `hint:` line. Every error is counted; the driver stops before
+ * optional `hint:` line. Warnings (`warning:`, same layout) are not
+ * counted and stop nothing. Every error is counted; the driver stops before
  * emitting C when the count is non-zero. After MAX_ERRORS the compiler
  * gives up, so one broken line cannot flood the terminal. */
 #include <stdarg.h>
@@ -30,13 +31,17 @@ static void print_source_line(Loc loc) {
     fputs("^\n", stderr);
 }
 
-static void verror(Loc loc, const char *hint, const char *fmt, va_list ap) {
-    fprintf(stderr, "%s:%d:%d: error: ", loc.src->path, loc.line, loc.col);
+static void report(Loc loc, const char *kind, const char *hint, const char *fmt, va_list ap) {
+    fprintf(stderr, "%s:%d:%d: %s: ", loc.src->path, loc.line, loc.col, kind);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     print_source_line(loc);
     if (hint)
         fprintf(stderr, "hint: %s\n", hint);
+}
+
+static void verror(Loc loc, const char *hint, const char *fmt, va_list ap) {
+    report(loc, "error", hint, fmt, ap);
     if (++errors >= MAX_ERRORS) {
         fprintf(stderr, "tml: too many errors, stopping\n");
         exit(1);
@@ -54,6 +59,13 @@ void diag_error_hint(Loc loc, const char *hint, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     verror(loc, hint, fmt, ap);
+    va_end(ap);
+}
+
+void diag_warning_hint(Loc loc, const char *hint, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    report(loc, "warning", hint, fmt, ap);
     va_end(ap);
 }
 

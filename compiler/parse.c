@@ -1094,9 +1094,15 @@ static void impl_block(Parser *p) {
 // decorator = "@" ident [ "(" args ")" ]
 static bool decorators(Parser *p) {
     bool is_test = false;
-    while (accept(p, "@")) {
+    while (is(p, "@")) {
+        Loc at = peek(p)->loc;
+        next(p);
         const char *name = expect_ident(p, "a decorator name");
-        is_test |= !strcmp(name, "test");
+        if (!strcmp(name, "test"))
+            is_test = true;
+        else
+            diag_warning_hint(at, "only `@test` has a meaning here; the others are accepted and ignored",
+                              "decorator `@%s` is ignored", name);
         if (accept(p, "(")) {
             Vec ignored = {0};
             call_args(p, &ignored);

@@ -68,6 +68,10 @@ void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* Same, with a `hint: ...` line after the caret. */
 void diag_error_hint(Loc loc, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Prints `file:line:col: warning: msg`, the source line, a caret and the
+ * hint (NULL: none); not counted, so compilation goes on. */
+void diag_warning_hint(Loc loc, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int diag_count(void);
 
 /* -------------------------------------------------------------- lex.c */

@@ -5,7 +5,8 @@ Takes every program under tests/spec/ and examples/, damages copies of it
 with a fixed pseudo-random seed (delete, duplicate or replace a few byte
 runs, swap lines), and runs `tml emit-c` on each mutant. Each must either
  - exit 1 with a diagnostic whose first line is `FILE:LINE:COL: error: ...`
-   followed by the offending source line and a caret, or
+   followed by the offending source line and a caret (after any warnings,
+   laid out the same way with `warning:`), or
  - exit 0 with C that `$CC -fsyntax-only` accepts.
 A crash, a hang (timeout), any other status, or rejected C fails the run.
 Deterministic: the same seed gives the same mutants, so a failure can be
@@ -28,6 +29,8 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOISE = b'(){}[]<>=+-*/"\'\n.,:;@0123456789abcxyz_ '
 DIAG = re.compile(r'^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): error: .+\n.*\n *\t* *\^')
+# A warning the same way, with its optional hint: skipped before the error.
+WARNING = re.compile(r'[^:\n]+:\d+:\d+: warning: .+\n.*\n[ \t]*\^\n(?:hint: .*\n)?')
 
 
 def mutate(rng, src):
@@ -61,6 +64,8 @@ def check(tml, cc, path):
         return 'tml hung (30 s)'
     err = r.stderr.decode(errors='replace')
     if r.returncode == 1:
+        while (w := WARNING.match(err)):
+            err = err[w.end():]
         m = DIAG.match(err)
         if not m or m.group('file') != path:
             return 'exit 1 without a well-formed diagnostic: %r' % err[:300]
