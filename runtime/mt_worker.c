@@ -11,9 +11,9 @@
  *      once MT_IO_STARVE_NS have passed since this worker last polled it;
  *      then fire due timers. The wakes of a poll join the back of the
  *      local queue, so polling at every tick let I/O overtake a global
- *      backlog for ever: with 10,000 echo connections on one worker the
- *      overflowed tasks waited up to 1.6 s (W8 p99; 199 ms with the rule,
- *      as libuv's 192 ms in the same minutes);
+ *      backlog for ever: with 10,000 echo connections (W8) the p99
+ *      latency was 261 ms with 2 workers and 1.6 s with one, and is 194
+ *      and 199 ms with the rule (libuv 197 ms in the same minutes);
  *   2. the LIFO slot, at most MAX_LIFO_RUNS polls in a row while other
  *      tasks wait in the local queue: then its task goes to the back of
  *      the queue, so two tasks waking each other cannot starve the rest;
