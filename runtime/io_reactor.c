@@ -255,9 +255,8 @@ unsigned io_source_poll_ready(io_source *s, unsigned interest, tml_waker waker, 
     return ready_of(w) & mask;
 }
 
-void io_source_clear_ready(io_source *s, unsigned interest, uint32_t tick) {
-    MT_ASSERT(s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
-    uint64_t clear = (interest & (IO_READABLE | IO_WRITABLE)) | IO_ERROR;
+/* Clears `clear` from s's ready bits unless an event came since `tick`. */
+static void clear_bits(io_source *s, uint64_t clear, uint32_t tick) {
     uint64_t w = mt_atomic_load(&s->word); /* relaxed: the CAS re-checks */
     while (tick_of(w) == (tick & TICK_MASK) && (w & clear)) {
         uint64_t seen = mt_atomic_cas(&s->word, w, w & ~clear); /* pairs with dispatch's CAS */
@@ -265,6 +264,16 @@ void io_source_clear_ready(io_source *s, unsigned interest, uint32_t tick) {
             return;
         w = seen; /* an event (new tick: keep its bits) or a concurrent clear */
     }
+}
+
+void io_source_clear_ready(io_source *s, unsigned interest, uint32_t tick) {
+    MT_ASSERT(s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
+    clear_bits(s, interest | IO_ERROR, tick);
+}
+
+void io_source_clear_drained(io_source *s, unsigned interest, uint32_t tick) {
+    MT_ASSERT(s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
+    clear_bits(s, interest, tick);
 }
 
 void io_source_drop_waiter(io_source *s, unsigned interest) {

@@ -105,6 +105,17 @@ unsigned io_source_poll_ready(io_source *s, unsigned interest, tml_waker waker, 
  * never lost. Threads: any; lock-free (one CAS). */
 void io_source_clear_ready(io_source *s, unsigned interest, uint32_t tick);
 
+/* Called by an operation that moved fewer bytes than it asked for: on a
+ * stream socket a short read has drained the receive buffer and a short
+ * write has filled the send buffer (epoll(7); Tokio's poll_read and
+ * poll_write since 1.20), so the direction is not ready even though the
+ * syscall succeeded. Clears the direction bits of `interest` as
+ * io_source_clear_ready does, under the same tick rule, but keeps
+ * IO_ERROR: a successful transfer does not show that no error is pending.
+ * Saves the next operation a syscall that would only return EAGAIN.
+ * Threads: any; lock-free (one CAS). */
+void io_source_clear_drained(io_source *s, unsigned interest, uint32_t tick);
+
 /* Empties the waker slot of each direction of `interest`, for a future
  * dropped while it waits; never wakes. Threads: any. */
 void io_source_drop_waiter(io_source *s, unsigned interest);

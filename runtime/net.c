@@ -29,9 +29,16 @@
  *   2. run the system call; EINTR -> again; done or an error -> Ready;
  *   3. EAGAIN -> clear the direction's readiness, but only if no event
  *      came since step 1's tick, and go to 1 (without a source yet:
- *      attach, then 1).
- * The syscall is tried before any registration or readiness check on a
- * leaf's first poll, so a read of data already there costs one recv.
+ *      attach, then 1);
+ *   4. a transfer that moved fewer bytes than asked (a short recv drained
+ *      the socket, a short send filled it) also clears the direction
+ *      (io_source_clear_drained, same tick rule), so the next operation
+ *      waits for an event instead of spending a syscall on EAGAIN: an
+ *      echo round trip costs a recv and a send, not recv, send, recv
+ *      (Tokio does the same since 1.20).
+ * A socket is registered at its first EAGAIN, so until then the syscall
+ * is tried without a readiness check: a read of data already there costs
+ * one recv.
  *
  * Close: sets `closed` and shutdown(SHUT_RDWR)s the socket; the kernel's
  * state change is an edge for every waiter, whose next poll sees
@@ -467,13 +474,14 @@ static int start_connect(const tml_sockaddr *a, tml_tcp **out) {
 
 /* ------------------------------------------------------------ leaves */
 
-/* "Readiness" steps 1-3: runs op(fd, arg) until it completes or must
- * wait for `interest`. Returns true with its result in *res (-ECANCELED:
- * runtime shutdown; ERR_CLOSED: closed handle), or false for Pending
- * (the waker is stored and *phase is WAITING, or the task woke itself
- * to retry while another leaf registers the socket). */
+/* "Readiness" steps 1-4: runs op(fd, arg) until it completes or must
+ * wait for `interest`. `want`: the bytes op asks to move (0: not a
+ * transfer). Returns true with its result in *res (-ECANCELED: runtime
+ * shutdown; ERR_CLOSED: closed handle), or false for Pending (the waker
+ * is stored and *phase is WAITING, or the task woke itself to retry
+ * while another leaf registers the socket). */
 static bool drive(tml_tcp *s, tml_cx *cx, unsigned interest, int32_t *phase, io_op op, void *arg,
-                  int64_t *res) {
+                  int64_t want, int64_t *res) {
     io_source *src = source(s);
     for (;;) {
         uint32_t tick = 0;
@@ -496,6 +504,8 @@ static bool drive(tml_tcp *s, tml_cx *cx, unsigned interest, int32_t *phase, io_
         if (n == -EINTR)
             continue;
         if (n != -EAGAIN) {
+            if (src && n > 0 && n < want) /* step 4 */
+                io_source_clear_drained(src, interest, tick);
             *res = n;
             return true;
         }
@@ -551,7 +561,7 @@ tml_poll tml_accept_poll(tml_accept_fut *f, tml_cx *cx) {
         return TML_PENDING;
     accepted a;
     int64_t res;
-    if (!drive(f->listener, cx, IO_READABLE, &f->phase, op_accept, &a, &res))
+    if (!drive(f->listener, cx, IO_READABLE, &f->phase, op_accept, &a, 0, &res))
         return TML_PENDING;
     if (res >= 0) {
         f->stream = tcp_new(a.fd);
@@ -580,7 +590,7 @@ tml_poll tml_connect_poll(tml_connect_fut *f, tml_cx *cx) {
     int64_t res;
     if (!f->stream && (res = start_connect(&f->addr, &f->stream)) < 0)
         return done(&f->status, &f->phase, res, cx);
-    if (!drive(f->stream, cx, IO_WRITABLE, &f->phase, op_connected, NULL, &res))
+    if (!drive(f->stream, cx, IO_WRITABLE, &f->phase, op_connected, NULL, 0, &res))
         return TML_PENDING;
     if (res < 0) {
         tml_tcp_release(f->stream);
@@ -613,7 +623,8 @@ tml_poll tml_read_poll(tml_read_fut *f, tml_cx *cx) {
     if (!mt_budget_poll(cx))
         return TML_PENDING;
     int64_t res = 0;
-    if (f->buf->len < f->buf->cap && !drive(f->s, cx, IO_READABLE, &f->phase, op_recv, f->buf, &res))
+    if (f->buf->len < f->buf->cap &&
+        !drive(f->s, cx, IO_READABLE, &f->phase, op_recv, f->buf, f->buf->cap - f->buf->len, &res))
         return TML_PENDING;
     f->n = res > 0 ? res : 0;
     return done(&f->status, &f->phase, res, cx);
@@ -638,7 +649,7 @@ tml_poll tml_write_poll(tml_write_fut *f, tml_cx *cx) {
         return TML_PENDING;
     int64_t res = 0;
     span sp = {f->buf->bytes, (size_t)f->buf->len};
-    if (sp.len > 0 && !drive(f->s, cx, IO_WRITABLE, &f->phase, op_send, &sp, &res))
+    if (sp.len > 0 && !drive(f->s, cx, IO_WRITABLE, &f->phase, op_send, &sp, (int64_t)sp.len, &res))
         return TML_PENDING;
     f->n = res > 0 ? res : 0;
     return done(&f->status, &f->phase, res, cx);
@@ -664,7 +675,7 @@ tml_poll tml_write_all_poll(tml_write_all_fut *f, tml_cx *cx) {
     int64_t res = 0;
     while (f->n < f->buf->len) {
         span sp = {f->buf->bytes + f->n, (size_t)(f->buf->len - f->n)};
-        if (!drive(f->s, cx, IO_WRITABLE, &f->phase, op_send, &sp, &res))
+        if (!drive(f->s, cx, IO_WRITABLE, &f->phase, op_send, &sp, (int64_t)sp.len, &res))
             return TML_PENDING;
         if (res < 0)
             break;
