@@ -9,7 +9,7 @@
  * `async func`, an async call that is neither awaited nor spawned,
  * assignment to an immutable binding, break/continue outside a loop.
  * Integer widths are lax as upstream TML: any integer converts to any
- * other (emit_c inserts the cast); never int <-> float. */
+ * other (emit_c inserts the cast), also inside tuples; never int <-> float. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +47,9 @@ static Type *net_ctor(Checker *c, Node *n, Node *callee);
 static Type *lib_type(Checker *c, Node *n, const char *name);
 static Type *value(Checker *c, Node *n, Type *want);
 static void pattern(Checker *c, Node *p, Type *t);
+static Func *lookup_method(Checker *c, const char *type, const char *name);
+static Type *user_method(Checker *c, Node *n, Func *m);
+static bool has_to_string(Type *t);
 
 static Type *T(TypeKind k) { return ty_prim(k); }
 
@@ -87,9 +90,16 @@ static StructDecl *lookup_struct(Checker *c, const char *name) {
 
 static Variant ambiguous;
 
-/* The variant `name` of enum `qual` (qualified), or the only variant
- * of that name (bare); reports an ambiguous bare name. NULL: none. */
-static Variant *lookup_variant(Checker *c, Node *n, const char *qual, const char *name) {
+/* The variant `name` of enum `qual` (qualified); bare, the variant of
+ * that name of the expected enum `want` (NULL: none known), else the only
+ * one of that name, a user enum's shadowing the library's. Reports an
+ * ambiguous bare name. NULL: none. */
+static Variant *lookup_variant(Checker *c, Node *n, const char *qual, const char *name,
+                               Type *want) {
+    if (!qual && want && want->kind == TY_ENUM)
+        for (int i = 0; i < want->sd->variants.n; i++)
+            if (!strcmp(((Variant *)want->sd->variants.v[i])->name, name))
+                return want->sd->variants.v[i];
     if (qual) {
         StructDecl *sd = map_get(&c->structs, qual);
         if (!sd || !sd->is_enum)
@@ -169,6 +179,12 @@ static bool compatible(Type *got, Type *want) {
         return true;
     if (ty_is_int(got) && ty_is_int(want))
         return true;
+    if (got->kind == TY_TUPLE && want->kind == TY_TUPLE && got->elems.n == want->elems.n) {
+        for (int i = 0; i < got->elems.n; i++)   /* widths are lax inside tuples too */
+            if (!compatible(got->elems.v[i], want->elems.v[i]))
+                return false;
+        return true;
+    }
     return ty_is_float(got) && ty_is_float(want);
 }
 
@@ -241,6 +257,18 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (!strcmp(te->name, prims[i].name) && arity(te, 0))
             return T(prims[i].kind);
+    StructDecl *sd = lookup_struct(c, te->name);     /* shadows a library type */
+    if (sd && sd->alias && !sd->ty) {
+        if (sd->resolving) {
+            diag_error(sd->loc, "type alias '%s' refers to itself", sd->name);
+            return T(TY_UNIT);
+        }
+        sd->resolving = true;
+        sd->ty = resolve_type(c, sd->alias);
+        sd->resolving = false;
+    }
+    if (sd)
+        return arity(te, 0) ? sd->ty : T(TY_UNIT);
     static const struct { const char *name; TypeKind kind; int n; } generics[] = {
         {"Maybe", TY_MAYBE, 1}, {"Outcome", TY_OUTCOME, 2}, {"JoinHandle", TY_JOIN, 1},
         {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
@@ -266,19 +294,7 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
     Type *atomic = atomic_type(te->name);
     if (atomic && arity(te, 0))
         return atomic;
-    StructDecl *sd = lookup_struct(c, te->name);
-    if (sd && sd->alias && !sd->ty) {
-        if (sd->resolving) {
-            diag_error(sd->loc, "type alias '%s' refers to itself", sd->name);
-            return T(TY_UNIT);
-        }
-        sd->resolving = true;
-        sd->ty = resolve_type(c, sd->alias);
-        sd->resolving = false;
-    }
-    if (sd && arity(te, 0))
-        return sd->ty;
-    if (!sd)
+    if (!atomic)
         diag_error(te->loc, "unknown type '%s'", te->name);
     return T(TY_UNIT);
 }
@@ -301,12 +317,26 @@ static Type *int_lit(Node *n, Type *want) {
     return T(TY_I64);
 }
 
+/* "{e}": e converted by to_string(), the library's or, for a struct or
+ * enum, its impl's (the part becomes the call `e.to_string()`). */
 static Type *str_lit(Checker *c, Node *n) {
     for (int i = 0; i < n->args.n; i++) {
         Node *e = n->args.v[i];
         Type *t = value(c, e, NULL);
-        if (!is_primitive(t) && t->kind != TY_DURATION && t->kind != TY_NEVER)
-            diag_error(e->loc, "cannot interpolate a value of type %s", ty_name(t));
+        Func *f = t->kind == TY_STRUCT || t->kind == TY_ENUM
+                      ? lookup_method(c, t->sd->name, "to_string") : NULL;
+        if (f && f->receiver && f->ret->kind == TY_STR && !f->params.n) {
+            Node *m = arena_alloc(sizeof *m);
+            m->kind = ND_METHOD;
+            m->loc = e->loc;
+            m->lhs = e;
+            m->name = "to_string";
+            m->ty = user_method(c, m, f);
+            n->args.v[i] = m;
+        } else if (!has_to_string(t) && t->kind != TY_NEVER) {
+            diag_error_hint(e->loc, "give its type a `func to_string(this) -> Str`",
+                            "cannot interpolate a value of type %s", ty_name(t));
+        }
     }
     return T(TY_STR);
 }
@@ -367,7 +397,13 @@ static Func *async_operand(Checker *c, Node *e, const char *what) {
 static Type *enum_ctor(Checker *c, Node *n, const char *name, Type *want) {
     bool outcome = !strcmp(name, "Ok") || !strcmp(name, "Err");
     n->builtin = BI_ENUM_CTOR;
-    if (!want || want->kind != (outcome ? TY_OUTCOME : TY_MAYBE)) {
+    bool known = want && want->kind == (outcome ? TY_OUTCOME : TY_MAYBE);
+    if (!known && !strcmp(name, "Just") && n->args.n == 1) {   /* Maybe of the payload's type */
+        Type *t = value(c, arg(n, 0), NULL);
+        n->variant = 1;
+        return t->kind == TY_NEVER ? t : ty_make(TY_MAYBE, t, NULL);
+    }
+    if (!known) {
         diag_error_hint(n->loc, "annotate the binding, e.g. `let x: Outcome[I64, Str] = ...`",
                         "cannot infer the type of '%s' here", name);
         for (int i = 0; i < n->args.n; i++)
@@ -610,11 +646,20 @@ static Type *call(Checker *c, Node *n, Type *want) {
     Func *f = callee->qual ? NULL : lookup_func(c, callee->name);
     if (f && !lookup_var(c, callee->name))
         return user_call(c, n, f);
-    Variant *v = lookup_variant(c, n, callee->qual, callee->name);
+    Variant *v = lookup_variant(c, n, callee->qual, callee->name, want);
     if (v)
         return variant_ctor(c, n, v);
     if (lookup_var(c, callee->name)) {
         diag_error(n->loc, "'%s' is a variable, not a function", callee->name);
+        return T(TY_NEVER);
+    }
+    StructDecl *sd = callee->qual ? lookup_struct(c, callee->qual) : NULL;
+    if (sd && !sd->alias) {              /* a declared type shadows the library's functions */
+        diag_error_hint(n->loc, arena_printf("'%s' is the type this program declares, which hides "
+                                             "the library's", sd->name),
+                        "no function '%s::%s'", callee->qual, callee->name);
+        for (int i = 0; i < n->args.n; i++)
+            value(c, arg(n, i), NULL);
         return T(TY_NEVER);
     }
     return builtin_call(c, n, callee, want);
@@ -950,14 +995,16 @@ static Type *binary(Checker *c, Node *n) {
         return T(TY_BOOL);
     }
     Type *l = value(c, n->lhs, NULL);
-    Type *r = value(c, n->rhs, ty_is_num(l) ? l : NULL);
+    bool named = l->kind == TY_ENUM || l->kind == TY_JOIN_ERROR || l->kind == TY_ORDERING;
+    Type *r = value(c, n->rhs, ty_is_num(l) || named ? l : NULL);   /* `e == Empty` */
     if (l->kind == TY_NEVER || r->kind == TY_NEVER)
         return is_cmp(op) ? T(TY_BOOL) : (l->kind == TY_NEVER ? r : l);
     if (is_cmp(op)) {
         bool eq = op[0] == '=' || op[0] == '!';
         bool ok = compatible(r, l) &&
                   (ty_is_num(l) || l->kind == TY_CHAR || l->kind == TY_STR ||
-                   (eq && (l->kind == TY_BOOL || (l->kind == TY_ENUM && !l->elems.n))));
+                   (eq && (l->kind == TY_BOOL || l->kind == TY_JOIN_ERROR ||
+                           l->kind == TY_ORDERING || (l->kind == TY_ENUM && !l->elems.n))));
         if (!ok)
             diag_error(n->loc, "cannot compare %s with %s using '%s'", ty_name(l), ty_name(r), op);
         return T(TY_BOOL);
@@ -1213,10 +1260,8 @@ static Type *for_expr(Checker *c, Node *n) {
         r->ty = t;
     }
     push_scope(c);
-    if (n->pat->kind == ND_PBIND)
+    if (n->pat->kind == ND_PBIND)             /* else `_` (parse.c: for_expr) */
         n->var = n->pat->var = declare(c, n->pat->name, t, false);
-    else if (n->pat->kind != ND_PWILD)
-        diag_error(n->pat->loc, "a 'for' loop binds one name or '_'");
     loop_body(c, n->body);
     pop_scope(c);
     return T(TY_UNIT);
@@ -1232,8 +1277,46 @@ static Type *return_expr(Checker *c, Node *n) {
 
 /* ---------------------------------------------------- aggregates */
 
+/* The library's struct literals, when no user type has the name:
+ * `Duration { secs: I64, nanos: I32 }` (built as Duration::new, so nanos
+ * carry), `TimeoutError {}` and `RecvError {}`. NULL: not one of them. */
+static Type *lib_struct_lit(Checker *c, Node *n) {
+    static const char *dur_fields[] = {"secs", "nanos"};
+    bool dur = !strcmp(n->name, "Duration");
+    Type *t = dur ? T(TY_DURATION)
+              : !strcmp(n->name, "TimeoutError") ? T(TY_TIMEOUT_ERROR)
+              : !strcmp(n->name, "RecvError") ? T(TY_RECV_ERROR) : NULL;
+    if (!t)
+        return NULL;
+    if (n->lhs)
+        diag_error(n->lhs->loc, "a '%s' literal takes no '..' base", n->name);
+    Vec ordered = {0};
+    for (int f = 0; f < (dur ? 2 : 0); f++) {
+        int i = 0;
+        while (i < n->args.n && strcmp(n->fields.v[i], dur_fields[f]))
+            i++;
+        if (i == n->args.n) {
+            if (!n->lhs)
+                diag_error(n->loc, "missing field '%s' in 'Duration'", dur_fields[f]);
+            continue;
+        }
+        expect_type(c, n->args.v[i], T(f ? TY_I32 : TY_I64));
+        vec_push(&ordered, n->args.v[i]);
+    }
+    for (int i = 0; i < n->args.n; i++)
+        if (!dur || (strcmp(n->fields.v[i], "secs") && strcmp(n->fields.v[i], "nanos")))
+            diag_error(((Node *)n->args.v[i])->loc, "'%s' has no field '%s'", n->name,
+                       (const char *)n->fields.v[i]);
+    n->args = ordered;
+    n->builtin = dur ? BI_DUR_NEW : BI_NONE;
+    return t;
+}
+
 static Type *struct_lit(Checker *c, Node *n) {
     StructDecl *sd = lookup_struct(c, n->name);
+    Type *lib = sd ? NULL : lib_struct_lit(c, n);
+    if (lib)
+        return lib;
     if (sd && sd->alias && sd->ty && sd->ty->kind == TY_STRUCT)
         sd = sd->ty->sd;                      /* an alias of a struct builds it */
     if (sd && (sd->alias || sd->is_enum)) {
@@ -1354,6 +1437,8 @@ static Type *field(Checker *c, Node *n) {
             }
     if (t->kind == TY_SEND_ERROR && !strcmp(n->name, "value"))
         return t->a;
+    if (t->kind == TY_DURATION && (!strcmp(n->name, "secs") || !strcmp(n->name, "nanos")))
+        return T(n->name[0] == 's' ? TY_I64 : TY_I32);
     diag_error(n->loc, "type %s has no field '%s'", ty_name(t), n->name);
     return T(TY_NEVER);
 }
@@ -1454,6 +1539,35 @@ static bool names_variant(Type *t, const char *name) {
     return false;
 }
 
+/* Pt { x, y: q, .. } against a value of struct type t: each named field
+ * once; without `..`, every field. */
+static void struct_pattern(Checker *c, Node *p, Type *t) {
+    StructDecl *sd = lookup_struct(c, p->name);
+    if (!sd || sd->ty != t || t->kind != TY_STRUCT) {
+        diag_error(p->loc, "pattern '%s' cannot match a value of type %s", p->name, ty_name(t));
+        return;
+    }
+    sd = t->sd;                                 /* through an alias */
+    int *seen = arena_alloc(sizeof *seen * (size_t)(sd->fields.n + 1));
+    for (int i = 0; i < p->args.n; i++) {
+        Node *sub = p->args.v[i];
+        int f = 0;
+        while (f < sd->fields.n && strcmp(((Param *)sd->fields.v[f])->name, p->fields.v[i]))
+            f++;
+        if (f == sd->fields.n)
+            diag_error(sub->loc, "'%s' has no field '%s'", sd->name, (const char *)p->fields.v[i]);
+        else if (seen[f]++)
+            diag_error(sub->loc, "field '%s' is matched twice", (const char *)p->fields.v[i]);
+        else
+            pattern(c, sub, t->elems.v[f]);
+    }
+    for (int f = 0; f < sd->fields.n && !p->rest; f++)
+        if (!seen[f])
+            diag_error_hint(p->loc, "add `..` to ignore the fields not named",
+                            "pattern '%s' does not mention field '%s'", p->name,
+                            ((Param *)sd->fields.v[f])->name);
+}
+
 static void pattern(Checker *c, Node *p, Type *t) {
     p->ty = t;
     if ((p->kind == ND_PVARIANT || (p->kind == ND_PBIND && names_variant(t, p->name))) &&
@@ -1473,8 +1587,19 @@ static void pattern(Checker *c, Node *p, Type *t) {
     case ND_PWILD:
         return;
     case ND_PBIND:
-        p->var = declare(c, p->name, t, false);
+        p->var = declare(c, p->name, t, p->is_var);
         return;
+    case ND_PSTRUCT:
+        struct_pattern(c, p, t);
+        return;
+    case ND_POR: {
+        int before = c->scope->vars.n;
+        for (int i = 0; i < p->args.n; i++)
+            pattern(c, p->args.v[i], t);
+        if (c->scope->vars.n > before)
+            diag_error(p->loc, "alternative patterns cannot bind names");
+        return;
+    }
     case ND_PLIT: {
         Type *lt = value(c, p->lhs, t);
         if (!compatible(lt, t) || !(is_primitive(t)))
@@ -1575,8 +1700,9 @@ static Type *let(Checker *c, Node *n) {
     }
     if (n->pat->kind == ND_PBIND && !is_variant_name(n->pat->name)) {
         n->pat->ty = t;
-        n->var = n->pat->var = declare(c, n->pat->name, t, n->is_var || !n->init);
-    } else if (n->pat->kind == ND_PTUPLE || n->pat->kind == ND_PWILD) {
+        n->var = n->pat->var = declare(c, n->pat->name, t, n->is_var || n->pat->is_var || !n->init);
+    } else if (n->pat->kind == ND_PTUPLE || n->pat->kind == ND_PWILD ||
+               n->pat->kind == ND_PSTRUCT) {
         pattern(c, n->pat, t);
     } else {
         diag_error(n->pat->loc, "this pattern is not allowed in 'let'; use 'when'");
@@ -1592,12 +1718,19 @@ static Type *path(Checker *c, Node *n, Type *want) {
         n->var = v;
         return v->ty;
     }
-    Variant *variant = lookup_variant(c, n, n->qual, n->name);
+    Variant *variant = lookup_variant(c, n, n->qual, n->name, want);
     if (variant)
         return variant_ctor(c, n, variant);
     if (!strcmp(n->name, "Nothing"))
         return enum_ctor(c, n, "Nothing", want);
-    if (n->qual && !strcmp(n->qual, "Ordering")) {
+    bool bare = !n->qual;
+    if ((bare || !strcmp(n->qual, "JoinError")) && join_error_variant(n->name) &&
+        strcmp(n->name, "OsError")) {           /* payload-free JoinError values */
+        n->builtin = BI_JOIN_ERROR;
+        n->variant = join_error_variant(n->name);
+        return T(TY_JOIN_ERROR);
+    }
+    if ((bare && ordering_code(n->name) >= 0) || (n->qual && !strcmp(n->qual, "Ordering"))) {
         n->builtin = BI_ORDERING;
         n->variant = ordering_code(n->name);
         if (n->variant < 0) {
@@ -1799,6 +1932,7 @@ int check(Program *prog) {
         if (sd->alias)
             resolve_type(&c, &(TypeExpr){.loc = sd->loc, .name = sd->name});
     }
+    Map lib_variants = {0};                     /* the prelude's, bare name -> Variant */
     for (int i = 0; i < prog->structs.n; i++) {
         StructDecl *sd = prog->structs.v[i];
         for (int j = 0; j < sd->variants.n; j++) {
@@ -1807,7 +1941,8 @@ int check(Program *prog) {
             for (int k = 0; k < j; k++)
                 if (!strcmp(v->name, ((Variant *)sd->variants.v[k])->name))
                     diag_error(v->loc, "variant '%s' is declared twice", v->name);
-            map_put(&c.variants, v->name, map_get(&c.variants, v->name) ? &ambiguous : v);
+            Map *names = parse_is_prelude(&sd->loc) ? &lib_variants : &c.variants;
+            map_put(names, v->name, map_get(names, v->name) ? &ambiguous : v);
             for (int k = 0; k < v->texprs.n; k++) {
                 Type *pt = resolve_type(&c, v->texprs.v[k]);
                 if (pt == sd->ty)
@@ -1826,6 +1961,9 @@ int check(Program *prog) {
             vec_push(&sd->ty->elems, fld->var->ty);
         }
     }
+    for (int i = 0; i < lib_variants.cap; i++)  /* a user variant shadows the library's */
+        if (lib_variants.keys[i] && !map_get(&c.variants, lib_variants.keys[i]))
+            map_put(&c.variants, lib_variants.keys[i], lib_variants.vals[i]);
     for (int i = 0; i < prog->funcs.n; i++) {
         Func *f = prog->funcs.v[i];
         Map *names = f->owner ? &c.methods : &c.funcs;

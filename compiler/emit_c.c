@@ -222,6 +222,16 @@ static void discard(Fn *F, Val v, Type *t) {
 
 /* Converts between integer widths (or float widths): TML is lax here. */
 static Val coerce(Val v, Type *from, Type *to) {
+    if (to && from != to && from->kind == TY_TUPLE && to->kind == TY_TUPLE) {
+        Buf b = {0};                 /* element by element; v.c names a value */
+        for (int i = 0; i < from->elems.n; i++)
+            buf_printf(&b, "%s%s", i ? ", " : "",
+                       coerce(val(arena_printf("(%s).f%d", v.c, i), false), from->elems.v[i],
+                              to->elems.v[i]).c);
+        Val r = val(arena_printf("((%s){%s})", ty_c(to), b.s), v.owned);
+        buf_free(&b);
+        return r;
+    }
     if (!to || from == to || from->kind == TY_NEVER || !ty_is_num(from) || !ty_is_num(to))
         return v;
     return val(arena_printf("((%s)(%s))", ty_c(to), v.c), v.owned);
@@ -540,17 +550,20 @@ static Val unary(Fn *F, Node *n) {
 
 /* ------------------------------------------------------------ paths */
 
+/* The C member that field access n (ND_FIELD) names. */
+static const char *member(Node *n) {
+    switch (n->lhs->ty->kind) {
+    case TY_TUPLE: return arena_printf("f%d", (int)n->ival);
+    case TY_SEND_ERROR: return "value";
+    case TY_DURATION: return n->name;           /* tml_Duration's secs, nanos */
+    default: return field_name(n->name);
+    }
+}
+
 static Val field(Fn *F, Node *n) {
     Val base = emit(F, n->lhs);
     Type *bt = n->lhs->ty;
-    const char *f;
-    if (bt->kind == TY_TUPLE)
-        f = arena_printf("f%d", (int)n->ival);
-    else if (bt->kind == TY_SEND_ERROR)
-        f = "value";
-    else
-        f = field_name(n->name);
-    Val fv = val(arena_printf("%s.%s", base.c, f), false);
+    Val fv = val(arena_printf("%s.%s", base.c, member(n)), false);
     if (!base.owned || !ty_managed(bt))
         return fv;
     Val kept = own(F, fv, n->ty);
@@ -566,10 +579,7 @@ static const char *lvalue(Fn *F, Node *n) {
         return var_c(F, n->var);
     if (n->kind == ND_DEREF)
         return guard_place(n, lvalue(F, guard_of(n)));
-    const char *base = lvalue(F, n->lhs);
-    if (n->lhs->ty->kind == TY_TUPLE)
-        return arena_printf("%s.f%d", base, (int)n->ival);
-    return arena_printf("%s.%s", base, field_name(n->name));
+    return arena_printf("%s.%s", lvalue(F, n->lhs), member(n));
 }
 
 /* ------------------------------------------------------- aggregates */
@@ -1777,6 +1787,22 @@ static const char *match_cond(Fn *F, Node *p, const char *x, Type *t) {
                                         t->elems.v[i]));
         return c;
     }
+    case ND_PSTRUCT: {
+        const char *c = "1";
+        for (int i = 0; i < p->args.n; i++) {
+            Node *sub = p->args.v[i];
+            c = arena_printf("%s && (%s)", c,
+                             match_cond(F, sub, arena_printf("%s.%s", x, field_name(p->fields.v[i])),
+                                        sub->ty));
+        }
+        return c;
+    }
+    case ND_POR: {
+        const char *c = "0";
+        for (int i = 0; i < p->args.n; i++)
+            c = arena_printf("%s || (%s)", c, match_cond(F, p->args.v[i], x, t));
+        return c;
+    }
     case ND_PVARIANT: {
         if (t->kind == TY_JOIN_ERROR)
             return arena_printf("%s == %d", x, p->variant);
@@ -1813,6 +1839,12 @@ static void bind_pattern(Fn *F, Node *p, const char *x, Type *t) {
     case ND_PTUPLE:
         for (int i = 0; i < p->args.n; i++)
             bind_pattern(F, p->args.v[i], arena_printf("%s.f%d", x, i), t->elems.v[i]);
+        return;
+    case ND_PSTRUCT:
+        for (int i = 0; i < p->args.n; i++) {
+            Node *sub = p->args.v[i];
+            bind_pattern(F, sub, arena_printf("%s.%s", x, field_name(p->fields.v[i])), sub->ty);
+        }
         return;
     case ND_PVARIANT:
         if (t->kind == TY_ENUM) {
@@ -2100,6 +2132,8 @@ static Val emit(Fn *F, Node *n) {
             return variant_ctor(F, n);
         if (n->var && n->var->const_init)     /* constants are pure: inline */
             return coerce(emit(F, n->var->const_init), n->var->const_init->ty, n->var->ty);
+        if (n->builtin == BI_JOIN_ERROR)
+            return val(arena_printf("%d", n->variant), false);
         if (n->builtin == BI_ORDERING) {
             static const char *orders[] = {"RELAXED", "ACQUIRE", "RELEASE", "ACQ_REL", "SEQ_CST"};
             return val(arena_printf("TML_ORDER_%s", orders[n->variant < 0 ? 4 : n->variant]), false);
@@ -2124,7 +2158,12 @@ static Val emit(Fn *F, Node *n) {
         line(F, "%s", n->kind == ND_BREAK ? "break;" : "continue;");
         return unit_val();
     case ND_RETURN: return return_expr(F, n);
-    case ND_STRUCTLIT: return aggregate(F, n->ty, &n->args, &n->ty->elems);
+    case ND_STRUCTLIT:
+        if (n->builtin == BI_DUR_NEW)           /* Duration { secs, nanos } */
+            return call(F, n);
+        if (n->ty->kind != TY_STRUCT)           /* TimeoutError {}, RecvError {}: no data */
+            return val("0", false);
+        return aggregate(F, n->ty, &n->args, &n->ty->elems);
     case ND_TUPLE: return aggregate(F, n->ty, &n->args, &n->ty->elems);
     case ND_CAST: {
         Val v = emit(F, n->lhs);

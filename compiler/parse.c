@@ -9,6 +9,7 @@
  * Rejects with a message: constructs of the language outside the subset
  * this compiler implements (indexing). */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tmlc.h"
@@ -25,6 +26,8 @@ typedef struct Parser {
 static Node *expr(Parser *p);
 static Node *block(Parser *p);
 static Node *pattern(Parser *p);
+static Node *alternatives(Parser *p);
+static void struct_pattern(Parser *p, Node *n);
 static TypeExpr *type_expr(Parser *p);
 static bool decorators(Parser *p);
 static Node *if_expr(Parser *p);
@@ -490,9 +493,12 @@ static Node *while_expr(Parser *p) {
     return n;
 }
 
-// for = "for" pattern "in" expr block      (expr: a `to`/`through` range)
+// for = "for" pattern "in" expr block      (expr: a range or a List)
+// Any pattern but a plain name or `_` becomes `for __forN in e { let
+// pattern = __forN; ... }`, so the loop itself binds one immutable name.
 static Node *for_expr(Parser *p) {
-    Node *n = node(ND_FOR, next(p));
+    Tok *t = next(p);
+    Node *n = node(ND_FOR, t);
     int quiet = p->nl_quiet;
     p->nl_quiet = 0;
     n->pat = pattern(p);
@@ -500,6 +506,21 @@ static Node *for_expr(Parser *p) {
     n->cond = expr(p);
     n->body = block(p);
     p->nl_quiet = quiet;
+    if ((n->pat->kind == ND_PBIND && !n->pat->is_var) || n->pat->kind == ND_PWILD)
+        return n;
+    Node *let = node(ND_LET, t);
+    let->loc = n->pat->loc;
+    let->pat = n->pat;
+    Node *bind = node(ND_PBIND, t);
+    bind->name = arena_printf("__for%d", p->pos);
+    Node *each = node(ND_PATH, t);
+    each->name = bind->name;
+    let->init = each;
+    n->pat = bind;
+    Vec *stmts = &n->body->args;
+    vec_push(stmts, let);
+    memmove(stmts->v + 1, stmts->v, sizeof *stmts->v * (size_t)(stmts->n - 1));
+    stmts->v[0] = let;
     return n;
 }
 
@@ -580,6 +601,26 @@ static Node *primary(Parser *p) {
     return n;
 }
 
+/* Is float token t two tuple indices, `1.2` in `t.1.2`? */
+static bool tuple_indices(const Tok *t) {
+    if (t->kind != TK_FLOAT || t->suffix)
+        return false;
+    size_t a = strspn(t->str, "0123456789");
+    const char *b = t->str + a + 1;
+    return a > 0 && t->str[a] == '.' && *b && strspn(b, "0123456789") == strlen(b);
+}
+
+/* `lhs.digits` (= index), written at byte `skip` of token t. */
+static Node *tuple_field(Node *lhs, Tok *t, int skip, const char *digits, uint64_t index) {
+    Node *f = node(ND_FIELD, t);
+    f->loc.col += skip;
+    f->loc.off += skip;
+    f->lhs = lhs;
+    f->name = digits;
+    f->ival = index;
+    return f;
+}
+
 /* A newline followed by `.` continues a postfix chain (section 3.1). */
 static bool continues_postfix(Parser *p) {
     Tok *t = &p->toks[p->pos];
@@ -615,12 +656,16 @@ static Node *postfix(Parser *p) {
             Node *a = node(ND_AWAIT, t);
             a->lhs = n;
             n = a;
-        } else if (peek(p)->kind == TK_INT) {
-            Node *f = node(ND_FIELD, next(p));
-            f->lhs = n;
-            f->ival = p->toks[p->pos - 1].ival;
-            f->name = p->toks[p->pos - 1].str;
-            n = f;
+        } else if (peek(p)->kind == TK_INT || tuple_indices(peek(p))) {
+            Tok *it = next(p);
+            if (it->kind == TK_INT) {
+                n = tuple_field(n, it, 0, it->str, it->ival);
+            } else {                /* `t.1.2` lexes `1.2` as one float */
+                int dot = (int)strcspn(it->str, ".");
+                const char *a = arena_strndup(it->str, (size_t)dot), *b = it->str + dot + 1;
+                n = tuple_field(n, it, 0, a, strtoull(a, NULL, 10));
+                n = tuple_field(n, it, dot + 1, b, strtoull(b, NULL, 10));
+            }
         } else {
             Tok *nt = peek(p);
             const char *name = expect_ident(p, "a field or method name");
@@ -797,8 +842,8 @@ static bool is_lit_tok(const Tok *t) {
 }
 
 // pattern = "_" | [ "mut" ] ident | literal [ ( "to" | "through" ) literal ]
-//         | "(" pattern { "," pattern } ")"
-//         | path [ "(" pattern { "," pattern } ")" ]
+//         | "(" alts { "," alts } ")"
+//         | path [ "(" alts { "," alts } ")" | "{" fpat { "," fpat } [ "," ".." ] "}" ]
 static Node *pattern(Parser *p) {
     Tok *t = peek(p);
     if (is_lit_tok(t)) {
@@ -817,13 +862,13 @@ static Node *pattern(Parser *p) {
         Node *n = node(ND_PTUPLE, next(p));
         p->nl_quiet++;
         do
-            vec_push(&n->args, pattern(p));
+            vec_push(&n->args, alternatives(p));
         while (accept(p, ",") && !is(p, ")"));
         expect(p, ")");
         p->nl_quiet--;
         return n;
     }
-    accept(p, "mut");
+    bool mut = accept(p, "mut");
     t = peek(p);
     if (t->kind != TK_IDENT) {
         error_at(p, t, arena_printf("expected a pattern but found %s", describe(t)));
@@ -836,6 +881,7 @@ static Node *pattern(Parser *p) {
         return node(ND_PWILD, t);
     Node *n = node(ND_PBIND, t);
     n->name = t->str;
+    n->is_var = mut;
     while (is(p, "::") && peek_at(p, 1)->kind == TK_IDENT) {
         next(p);
         n->qual = n->name;
@@ -846,13 +892,61 @@ static Node *pattern(Parser *p) {
         n->kind = ND_PVARIANT;
         p->nl_quiet++;
         while (!is(p, ")") && peek(p)->kind != TK_EOF) {
-            vec_push(&n->args, pattern(p));
+            vec_push(&n->args, alternatives(p));
             if (!accept(p, ","))
                 break;
         }
         expect(p, ")");
         p->nl_quiet--;
+    } else if (is_upper_ident(t) && is(p, "{")) {
+        struct_pattern(p, n);
     }
+    if (mut && n->kind != ND_PBIND)
+        error_at(p, t, "'mut' applies to a name that the pattern binds");
+    return n;
+}
+
+// struct_pattern = "{" fpat { "," fpat } [ "," ".." ] "}"   (after the path)
+// fpat = [ "mut" ] ident [ ":" alts ]         (`x` alone binds field x)
+static void struct_pattern(Parser *p, Node *n) {
+    n->kind = ND_PSTRUCT;
+    next(p);
+    p->nl_quiet++;
+    while (!is(p, "}") && peek(p)->kind != TK_EOF) {
+        if (accept(p, "..")) {
+            n->rest = true;
+            break;
+        }
+        Tok *ft = peek(p);
+        bool mut = accept(p, "mut");
+        const char *field = expect_ident(p, "a field name");
+        Node *sub;
+        if (!mut && accept(p, ":")) {
+            sub = alternatives(p);
+        } else {                  /* shorthand `x` / `mut x` binds the field's name */
+            sub = node(ND_PBIND, ft);
+            sub->name = field;
+            sub->is_var = mut;
+        }
+        vec_push(&n->fields, (void *)field);
+        vec_push(&n->args, sub);
+        if (!accept(p, ","))
+            break;
+    }
+    expect(p, "}");
+    p->nl_quiet--;
+}
+
+// alts = pattern { "|" pattern }     (a nested alternative, inside ( ) or { })
+static Node *alternatives(Parser *p) {
+    Node *first = pattern(p);
+    if (!is(p, "|"))
+        return first;
+    Node *n = node(ND_POR, &p->toks[p->pos]);
+    n->loc = first->loc;
+    vec_push(&n->args, first);
+    while (accept(p, "|"))
+        vec_push(&n->args, pattern(p));
     return n;
 }
 
@@ -1021,6 +1115,16 @@ static void field_decl(Parser *p, StructDecl *sd) {
     vec_push(&sd->fields, fld);
 }
 
+/* Skips newlines when a line starting with `|` follows: it continues a
+ * variant list (`type T =` NL `| A` NL `| B`). */
+static void skip_to_bar(Parser *p) {
+    int i = p->pos;
+    while (p->toks[i].kind == TK_NL)
+        i++;
+    if (tok_is(&p->toks[i], "|"))
+        p->pos = i;
+}
+
 /* After `{`: a struct when the first member is `ident :` (or none). */
 static bool struct_body_ahead(Parser *p) {
     int i = p->pos;
@@ -1044,6 +1148,7 @@ static void type_decl(Parser *p) {
     sd->name = expect_ident(p, "a type name");
     vec_push(&p->prog->structs, sd);
     if (accept(p, "=")) {
+        skip_to_bar(p);
         Tok *a = peek(p), *b = peek_at(p, 1);
         if (tok_is(a, "(") || (a->kind == TK_IDENT && (tok_is(b, "[") || b->kind == TK_NL ||
                                                        b->kind == TK_EOF || tok_is(b, ";")))) {
@@ -1055,6 +1160,7 @@ static void type_decl(Parser *p) {
         do {
             skip_nl(p);
             variant(p, sd);
+            skip_to_bar(p);
         } while (accept(p, "|"));
         return;
     }
@@ -1103,13 +1209,40 @@ static bool decorators(Parser *p) {
         else
             diag_warning_hint(at, "only `@test` has a meaning here; the others are accepted and ignored",
                               "decorator `@%s` is ignored", name);
-        if (accept(p, "(")) {
-            Vec ignored = {0};
-            call_args(p, &ignored);
+        if (is(p, "(")) {           /* any balanced tokens: `@cfg(os = "linux")` */
+            int depth = 0;
+            do {
+                Tok *a = next(p);
+                depth += tok_is(a, "(") - tok_is(a, ")");
+                if (a->kind == TK_EOF)
+                    error_at(p, a, "expected ')' but found end of file");
+            } while (depth > 0 && !p->panic);
         }
         skip_nl(p);
     }
     return is_test;
+}
+
+// use_tree = segment { "::" segment } [ "::" ( "*" | "{" use_tree { "," use_tree } [ "," ] "}" ) ]
+// segment = ident | "crate" | "super"
+static void use_tree(Parser *p) {
+    do {
+        if (accept(p, "*"))
+            return;
+        if (accept(p, "{")) {
+            p->nl_quiet++;
+            while (!is(p, "}") && peek(p)->kind != TK_EOF && !p->panic) {
+                use_tree(p);
+                if (!accept(p, ","))
+                    break;
+            }
+            expect(p, "}");
+            p->nl_quiet--;
+            return;
+        }
+        if (!accept(p, "crate") && !accept(p, "super"))
+            expect_ident(p, "a module path");
+    } while (accept(p, "::"));
 }
 
 // item = { decorator } [ "pub" ] ( func | type | use | mod )
@@ -1121,9 +1254,14 @@ static void item(Parser *p) {
         vec_push(&p->prog->funcs, func(p, is_test));
     } else if (tok_is(t, "type") || tok_is(t, "enum")) {
         type_decl(p);
-    } else if (tok_is(t, "use") || tok_is(t, "mod")) {
-        while (p->toks[p->pos].kind != TK_NL && p->toks[p->pos].kind != TK_EOF)
-            p->pos++;                 /* `use` paths name the always-visible std */
+    } else if (tok_is(t, "use")) {    /* the paths name the always-visible library */
+        next(p);
+        use_tree(p);
+        if (accept(p, "as"))
+            expect_ident(p, "a name");
+    } else if (tok_is(t, "mod")) {
+        next(p);
+        expect_ident(p, "a module name");
     } else if (tok_is(t, "const")) {
         vec_push(&p->prog->consts, const_decl(p));
     } else if (tok_is(t, "impl")) {

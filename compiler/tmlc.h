@@ -124,6 +124,9 @@ typedef enum NodeKind {
                                    guard, body = arm body */
     /* patterns */
     ND_PWILD, ND_PBIND, ND_PLIT, ND_PVARIANT, ND_PTUPLE,
+    ND_PSTRUCT,                 /* Pt { x, y: p, .. }: fields = names,
+                                   args = their patterns, rest = `..` */
+    ND_POR,                     /* p | q inside a pattern: args = alternatives */
 } NodeKind;
 
 typedef struct TypeExpr {
@@ -156,7 +159,8 @@ typedef struct Node {
     StrPart *parts;             /* ND_STR */
     const char *src_file;       /* for ND_STR interpolation sub-lexing */
     bool inclusive;             /* for: `through` */
-    bool is_var;                /* let: `var` / `let mut` */
+    bool is_var;                /* let: `var` / `let mut`; ND_PBIND: `mut x` */
+    bool rest;                  /* ND_PSTRUCT: ends with `..` */
     bool loop_var;              /* loop (var i: T < n) */
     bool is_const;              /* let: a `const` declaration */
     /* filled by check */
@@ -293,6 +297,7 @@ enum {
     BI_ATOMIC_RMW,              /* swap / fetch_add / fetch_sub: variant */
     BI_ATOMIC_CAS, BI_METRICS,
     BI_VARIANT,                 /* a user enum's constructor; Node.variant */
+    BI_JOIN_ERROR,              /* a payload-free JoinError; Node.variant = TML_JOIN_* */
     BI_LIST_NEW, BI_LIST_PUSH, BI_LIST_POP, BI_LIST_GET, BI_LIST_SET, BI_LIST_LEN,
     BI_LIST_CLEAR, BI_TIMEOUT, BI_INTERVAL, BI_TICK,
     BI_MUTEX_NEW, BI_LOCK, BI_TRY_LOCK, BI_IS_LOCKED, BI_INTO_INNER,
