@@ -1461,6 +1461,8 @@ static Type *assign(Checker *c, Node *n) {
     }
     Type *lt = value(c, l, NULL);
     Var *v = root_var(l);
+    if (v && l->kind != ND_DEREF)
+        v->reads--;                 /* a target, not a read (through a guard it is one) */
     if (!v)
         diag_error(l->loc, "cannot assign to this expression");
     else if (v->const_init)
@@ -1716,6 +1718,7 @@ static Type *path(Checker *c, Node *n, Type *want) {
         v = lookup_var(c, "this");                  /* `self` = `this` */
     if (v) {
         n->var = v;
+        v->reads++;
         return v->ty;
     }
     Variant *variant = lookup_variant(c, n, n->qual, n->name, want);

@@ -335,6 +335,13 @@ static void add_local(Fn *F, Var *v) {
     own_in_scope(F, var_c(F, v), v->ty, v);
 }
 
+/* The C declaration of local or parameter `v` of a sync function: marked
+ * unused when TML never reads it, so -Wall -Wextra stays quiet. */
+static const char *declaration(Var *v) {
+    return arena_printf("%s %s%s%s", ty_c(v->ty), v->by_ref ? "*" : "", v->cname,
+                        v->reads > 0 ? "" : " __attribute__((unused))");
+}
+
 /* Declares `v` and initialises it with the owned value `init`. */
 static void bind_var(Fn *F, Var *v, const char *init) {
     if (F->async) {
@@ -342,7 +349,7 @@ static void bind_var(Fn *F, Var *v, const char *init) {
         line(F, "fr->%s = %s;", v->cname, init);
         return;
     }
-    line(F, "%s %s = %s;", ty_c(v->ty), v->cname, init);
+    line(F, "%s = %s;", declaration(v), init);
     add_local(F, v);
 }
 
@@ -2064,7 +2071,7 @@ static Val let(Fn *F, Node *n) {
             if (F->async)
                 line(F, "memset(&fr->%s, 0, sizeof fr->%s);", v->cname, v->cname);
             else
-                line(F, "%s %s = {0};", ty_c(v->ty), v->cname);
+                line(F, "%s = {0};", declaration(v));
             add_local(F, v);
         }
         if (!n->init)
@@ -2335,13 +2342,11 @@ static const char *sync_signature(Func *f) {
                is_unit(f->ret) ? "void" : ty_c(f->ret), f->cname);
     const char *sep = "";
     if (f->this_var) {
-        Var *t = f->this_var;
-        buf_printf(&b, "%s %s%s", ty_c(t->ty), t->by_ref ? "*" : "", t->cname);
+        buf_puts(&b, declaration(f->this_var));
         sep = ", ";
     }
     for (int i = 0; i < f->params.n; i++) {
-        Var *v = ((Param *)f->params.v[i])->var;
-        buf_printf(&b, "%s%s %s", sep, ty_c(v->ty), v->cname);
+        buf_printf(&b, "%s%s", sep, declaration(((Param *)f->params.v[i])->var));
         sep = ", ";
     }
     if (!*sep)

@@ -279,6 +279,9 @@ struct Var {
     bool by_ref;                /* `mut this`: a pointer to the caller's value */
     Func *owner;
     int emit_id;                /* emit_c: 1 + index of its liveness record */
+    int reads;                  /* check: mentions other than as the target
+                                   of an assignment; 0 = its C declaration is
+                                   marked unused (no -Wunused-* warning) */
     struct Node *const_init;    /* a constant: uses emit this expression */
 };
 
