@@ -275,7 +275,8 @@ if unit_bins:
                 % ' '.join(shlex.quote(b) for b in unit_bins))
 else:
     unit_cmd = 'rc=0'
-spec_cmd = 'python3 tests/spec/run_spec.py --tml %s || rc=1' % shlex.quote(tml)
+spec_cmd = 'python3 tests/spec/run_spec.py --tml %s%s || rc=1' % (
+    shlex.quote(tml), ' --sanitizer ' + args.sanitize if args.sanitize else '')
 # Bad input never crashes tml nor yields C that cc rejects: mutants of the
 # spec programs, with a fixed seed (tests/compiler/mutate_test.py).
 mutate_cmd = ('python3 tests/compiler/mutate_test.py --tml %s --count 1500 || rc=1'

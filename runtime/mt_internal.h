@@ -601,6 +601,17 @@ void mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void *leaf);
 void mt_runtime_visit(tml_waker t, void (*fn)(mt_runtime *rt, void *arg), void *arg);
 _Noreturn void mt_panic_err(const char *what, int err);
 
+/* ----------------------------------------------------------- mt_stack.c */
+
+/* A thread's alternate signal stack, on which a stack overflow is
+ * reported (mt_stack.c). `mem` is NULL when the thread has none. */
+typedef struct mt_alt_stack {
+    void *mem;
+} mt_alt_stack;
+
+void mt_stack_thread_begin(mt_alt_stack *alt);
+void mt_stack_thread_end(mt_alt_stack *alt);
+
 /* --------------------------------------------------------- async_sync.c */
 
 void mt_waitlist_push(mt_waitlist *l, tml_waiter *w, tml_waker waker);

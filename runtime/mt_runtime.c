@@ -92,6 +92,7 @@ static uint32_t gen_floors[MT_MAX_WORKERS]; /* by worker id; write lock */
 /* Set by tml_main_enter before the program starts other threads; read by
  * threads that are not workers (workers use their own runtime). */
 static mt_runtime *process_rt;
+static mt_alt_stack main_alt; /* the main thread's, while process_rt lives */
 
 /* Panics with "what: reason" for a negative errno `err` from the runtime
  * (used where an ABI function has no way to return the error). */
@@ -709,6 +710,7 @@ void tml_main_enter(int argc, char **argv) {
     (void)argc; /* reserved for runtime flags */
     (void)argv;
     MT_ASSERT(!process_rt);
+    mt_stack_thread_begin(&main_alt); /* sync main's recursion too */
     int64_t timeout_ns = shutdown_timeout_from_env();
     int err = mt_runtime_new(workers_from_env(), &process_rt);
     if (err)
@@ -724,6 +726,7 @@ int tml_main_exit(int status) {
         print_stats(process_rt);
     mt_runtime_destroy(process_rt);
     process_rt = NULL;
+    mt_stack_thread_end(&main_alt);
     fflush(stdout);
     return status;
 }

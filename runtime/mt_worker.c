@@ -507,6 +507,8 @@ void mt_worker_wait(mt_worker *w) {
 
 static void *worker_main(void *arg) {
     mt_worker *w = arg;
+    mt_alt_stack alt;
+    mt_stack_thread_begin(&alt); /* a stack overflow in a task is reported */
     mt_current_worker = w;
     /* Linux lets a timed wait end up to 50 us late by default ("timer
      * slack"); timers here promise better, so ask for 1 ns */
@@ -514,6 +516,7 @@ static void *worker_main(void *arg) {
     while (mt_worker_step(w) || park(w)) {
     }
     mt_current_worker = NULL;
+    mt_stack_thread_end(&alt);
     return NULL;
 }
 

@@ -15,6 +15,11 @@ os.cpu_count() programs at a time, and checks:
   exit code  equals the integer in FILE.code; without FILE.code it must be
              1 when FILE.err exists, else 0.
 
+FILE.skip-SANITIZER (e.g. FILE.skip-thread), when present, holds the reason
+the program cannot run under that sanitizer; with `--sanitizer SANITIZER`
+(configure.py passes it to a sanitizer build's runner) the program is
+listed as `skip NAME: reason` and not run.
+
 FILE.env, when present, holds KEY=VALUE lines added to the environment of
 `tml run` (and so of the program), e.g. TML_WORKERS=1. The generated C is
 compiled with -Wall -Wextra -Werror (unless TML_CFLAGS is set), so a
@@ -188,6 +193,7 @@ def main():
     ap.add_argument('--tml', default=os.path.join(ROOT, 'build', 'tml'),
                     help='the tml compiler (default: build/tml)')
     ap.add_argument('-j', '--jobs', type=int, default=os.cpu_count() or 1)
+    ap.add_argument('--sanitizer', help='the sanitizer tml was built with: skips FILE.skip-SANITIZER')
     ap.add_argument('filters', nargs='*', help='run only programs whose name contains one')
     args = ap.parse_args()
     timeout = float(os.environ.get('TML_SPEC_TIMEOUT') or 60)
@@ -200,6 +206,15 @@ def main():
                     if any(f in os.path.basename(p) for f in args.filters)]
     known_ids = spec_ids()
     passed = failed = 0
+    if args.sanitizer:
+        kept = []
+        for p in programs:
+            reason = read(p[:-len('.tml')] + '.skip-' + args.sanitizer)
+            if reason is None:
+                kept.append(p)
+            else:
+                print('skip %s: %s' % (os.path.basename(p)[:-len('.tml')], reason.strip()))
+        programs = kept
 
     if not programs:
         print('no spec programs found' + (' matching ' + ' '.join(args.filters)
