@@ -169,6 +169,27 @@ static const char *name_hint(Checker *c, const char *name) {
         vec_push(&cands, (void *)((Func *)c->prog->funcs.v[i])->name);
     for (int i = 0; i < NGLOBAL; i++)
         vec_push(&cands, (void *)global_builtins[i]);
+    for (int i = 0; i < c->prog->structs.n; i++) {      /* enum variants */
+        StructDecl *sd = c->prog->structs.v[i];
+        for (int k = 0; sd->is_enum && k < sd->variants.n; k++)
+            vec_push(&cands, (void *)((Variant *)sd->variants.v[k])->name);
+    }
+    return suggest(name, (const char **)cands.v, cands.n);
+}
+
+/* A hint for an unknown type name: the closest declared or library type. */
+static const char *type_hint(Checker *c, const char *name) {
+    static const char *lib[] = {
+        "Unit", "Bool", "I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64", "F32", "F64",
+        "Char", "Str", "Maybe", "Outcome", "JoinHandle", "Sender", "Receiver", "Duration",
+        "Instant", "List", "Mutex", "MutexGuard", "Semaphore", "Buffer", "SocketAddr",
+        "TcpListener", "TcpStream",
+    };
+    Vec cands = {0};
+    for (size_t i = 0; i < sizeof lib / sizeof lib[0]; i++)
+        vec_push(&cands, (void *)lib[i]);
+    for (int i = 0; i < c->prog->structs.n; i++)
+        vec_push(&cands, (void *)((StructDecl *)c->prog->structs.v[i])->name);
     return suggest(name, (const char **)cands.v, cands.n);
 }
 
@@ -295,26 +316,32 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
     if (atomic && arity(te, 0))
         return atomic;
     if (!atomic)
-        diag_error(te->loc, "unknown type '%s'", te->name);
+        diag_error_hint(te->loc, type_hint(c, te->name), "unknown type '%s'", te->name);
     return T(TY_UNIT);
 }
 
 /* ----------------------------------------------------- literals */
 
+/* An integer literal has its suffix's type, else the expected integer
+ * type, else I64. Its value is read as an I64 (as a U64 when its type is
+ * U64; 2^63 also as the operand of `-`, giving I64's minimum) and then
+ * converted to its type as `as` would: `300_i8` is 44. */
 static Type *int_lit(Node *n, Type *want) {
     static const struct { const char *s; TypeKind k; } sfx[] = {
         {"i8", TY_I8}, {"i16", TY_I16}, {"i32", TY_I32}, {"i64", TY_I64},
         {"u8", TY_U8}, {"u16", TY_U16}, {"u32", TY_U32}, {"u64", TY_U64},
     };
+    Type *t = want && ty_is_int(want) ? want : T(TY_I64);
     if (n->suffix)
         for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++)
             if (!strcmp(n->suffix, sfx[i].s))
-                return T(sfx[i].k);
-    if (want && ty_is_int(want))
-        return want;
-    if (n->ival > INT64_MAX)
-        return T(TY_U64);
-    return T(TY_I64);
+                t = T(sfx[i].k);
+    bool fits = n->ival <= INT64_MAX || t->kind == TY_U64 ||
+                (n->negated && n->ival == (uint64_t)INT64_MAX + 1);
+    if (!fits)
+        diag_error(n->loc, "integer literal %llu is larger than I64's maximum, which only a "
+                   "U64 literal may be (suffix u64, or a U64 type)", (unsigned long long)n->ival);
+    return t;
 }
 
 /* "{e}": e converted by to_string(), the library's or, for a struct or
@@ -619,7 +646,19 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
     }
     if (!strcmp(name, "Ok") || !strcmp(name, "Err") || !strcmp(name, "Just"))
         return enum_ctor(c, n, name, want);
-    diag_error_hint(n->loc, name_hint(c, name), "unknown function '%s'", name);
+    static const char *maps[] = {"HashMap", "HashSet", "BTreeMap", "BTreeSet", "Map", NULL};
+    bool is_map = false;
+    for (int i = 0; maps[i] && callee->qual; i++)
+        is_map |= !strcmp(callee->qual, maps[i]);
+    if (is_map)
+        diag_error_hint(n->loc, "use a List of (key, value) tuples",
+                        "maps ('%s') are not supported in this TML subset", callee->qual);
+    else if (callee->qual && (!strcmp(callee->qual, "Arc") || !strcmp(callee->qual, "Rc")))
+        diag_error_hint(n->loc, "Mutex, atomics, channels and JoinHandle are handles whose "
+                        "copies share one object: pass the value itself",
+                        "'%s' is not supported in this TML subset", callee->qual);
+    else
+        diag_error_hint(n->loc, name_hint(c, name), "unknown function '%s'", name);
     for (int i = 0; i < n->args.n; i++)
         value(c, arg(n, i), NULL);
     return T(TY_NEVER);
@@ -975,8 +1014,10 @@ static Type *method(Checker *c, Node *n) {
             value(c, arg(n, i), NULL);
         return T(TY_NEVER);
     }
-    diag_error_hint(n->loc, suggest(n->name, (const char **)cands.v, cands.n),
-                    "no method '%s' on type %s", n->name, ty_name(rt));
+    const char *hint = suggest(n->name, (const char **)cands.v, cands.n);
+    if (rt->kind == TY_JOIN && c->awaited == n)     /* `await h.unwrap()`, section 3.3 */
+        hint = arena_printf("`await` applies to the whole call; write `(await h).%s()`", n->name);
+    diag_error_hint(n->loc, hint, "no method '%s' on type %s", n->name, ty_name(rt));
     return T(TY_NEVER);
 }
 
@@ -1033,6 +1074,7 @@ static Type *unary(Checker *c, Node *n) {
         expect_type(c, n->lhs, T(TY_BOOL));
         return T(TY_BOOL);
     }
+    n->lhs->negated = n->lhs->kind == ND_INT && !strcmp(n->op, "-");
     Type *t = value(c, n->lhs, NULL);
     bool ok = !strcmp(n->op, "-") ? ty_is_num(t) : ty_is_int(t);
     if (!ok && t->kind != TY_NEVER)
@@ -1323,7 +1365,7 @@ static Type *struct_lit(Checker *c, Node *n) {
         diag_error(n->loc, "'%s' is not a struct type", n->name);
         sd = NULL;
     } else if (!sd) {
-        diag_error(n->loc, "unknown type '%s'", n->name);
+        diag_error_hint(n->loc, type_hint(c, n->name), "unknown type '%s'", n->name);
     }
     if (!sd) {
         for (int i = 0; i < n->args.n; i++)
@@ -1439,7 +1481,11 @@ static Type *field(Checker *c, Node *n) {
         return t->a;
     if (t->kind == TY_DURATION && (!strcmp(n->name, "secs") || !strcmp(n->name, "nanos")))
         return T(n->name[0] == 's' ? TY_I64 : TY_I32);
-    diag_error(n->loc, "type %s has no field '%s'", ty_name(t), n->name);
+    Vec cands = {0};
+    for (int i = 0; t->kind == TY_STRUCT && i < t->sd->fields.n; i++)
+        vec_push(&cands, (void *)((Param *)t->sd->fields.v[i])->name);
+    diag_error_hint(n->loc, suggest(n->name, (const char **)cands.v, cands.n),
+                    "type %s has no field '%s'", ty_name(t), n->name);
     return T(TY_NEVER);
 }
 
@@ -1686,14 +1732,17 @@ static Type *constant(Checker *c, Node *n) {
 static Type *let(Checker *c, Node *n) {
     if (n->is_const)
         return constant(c, n);
+    int errors = diag_count();
     Type *ann = n->texpr ? resolve_type(c, n->texpr) : NULL;
-    Type *t = ann;
+    if (diag_count() != errors)     /* an unknown type: the variable gets Never, which */
+        ann = NULL;                 /* silences errors about its initializer and uses */
+    Type *t = n->texpr && !ann ? T(TY_NEVER) : ann;
     if (n->init) {
         Type *it = value(c, n->init, ann);
         if (ann && !compatible(it, ann))
             mismatch(n->init, it, ann);
-        if (!ann)
-            t = it->kind == TY_NEVER ? T(TY_UNIT) : it;
+        if (!ann && !n->texpr)  /* a diverging init gives Unit; an erroneous one Never */
+            t = it->kind == TY_NEVER && diag_count() == errors ? T(TY_UNIT) : it;
     } else if (n->pat->kind != ND_PBIND) {
         diag_error(n->loc, "a binding without an initializer must name one variable");
         return T(TY_UNIT);

@@ -2115,15 +2115,33 @@ static Val assign(Fn *F, Node *n) {
 
 /* ---------------------------------------------------------- dispatch */
 
+/* An integer literal as a C constant of its type; a narrower type gets an
+ * explicit cast, so a wrapping value (`300_i8`) draws no C warning. */
+static Val int_lit(Node *n) {
+    unsigned long long v = (unsigned long long)n->ival;
+    if (ty_is_float(n->ty))
+        return val(arena_printf("%llu.0", v), false);
+    const char *c = n->ival <= INT64_MAX ? arena_printf("INT64_C(%llu)", v)
+                                         : arena_printf("UINT64_C(%llu)", v);
+    bool exact = n->ty->kind == TY_U64 || (n->ty->kind == TY_I64 && n->ival <= INT64_MAX);
+    return val(exact ? c : arena_printf("((%s)%s)", ty_c(n->ty), c), false);
+}
+
+/* `e as T`: float to integer saturates (NaN gives 0) through the
+ * preamble's tml_f2i_* helpers, the same for constants and run-time
+ * values; every other conversion is C's. */
+static Val cast_expr(Fn *F, Node *n) {
+    Val v = emit(F, n->lhs);
+    if (n->lhs->ty->kind == TY_NEVER)
+        return v;
+    if (ty_is_float(n->lhs->ty) && ty_is_int(n->ty))
+        return to_tmp(F, n->ty, arena_printf("tml_f2i_%s(%s)", int_suffix(n->ty), v.c));
+    return to_tmp(F, n->ty, arena_printf("(%s)%s", ty_c(n->ty), v.c));
+}
+
 static Val emit(Fn *F, Node *n) {
     switch (n->kind) {
-    case ND_INT:
-        if (ty_is_float(n->ty))
-            return val(arena_printf("%llu.0", (unsigned long long)n->ival), false);
-        return val(ty_is_signed(n->ty) && n->ival <= INT64_MAX
-                       ? arena_printf("INT64_C(%llu)", (unsigned long long)n->ival)
-                       : arena_printf("UINT64_C(%llu)", (unsigned long long)n->ival),
-                   false);
+    case ND_INT: return int_lit(n);
     case ND_FLOAT: {
         const char *f = arena_printf("%.17g", n->fval);
         return val(strpbrk(f, ".eni") ? f : arena_printf("%s.0", f), false);  /* stay a double */
@@ -2172,12 +2190,7 @@ static Val emit(Fn *F, Node *n) {
             return val("0", false);
         return aggregate(F, n->ty, &n->args, &n->ty->elems);
     case ND_TUPLE: return aggregate(F, n->ty, &n->args, &n->ty->elems);
-    case ND_CAST: {
-        Val v = emit(F, n->lhs);
-        if (n->lhs->ty->kind == TY_NEVER)
-            return v;
-        return to_tmp(F, n->ty, arena_printf("(%s)%s", ty_c(n->ty), v.c));
-    }
+    case ND_CAST: return cast_expr(F, n);
     case ND_ASSIGN: return assign(F, n);
     case ND_LET: return let(F, n);
     default: return unit_val();
@@ -2528,6 +2541,18 @@ static const char preamble[] =
     "\n"
     "/* helpers every program may use; unused ones cost nothing */\n"
     "#define TML_HELPER static inline __attribute__((unused))\n"
+    /* float -> integer `as`: saturating, NaN -> 0 (bounds are exact doubles) */
+    "#define TML_F2I(sfx, T, lo, hi, min, max) TML_HELPER T tml_f2i_##sfx(double x) {\\\n"
+    "    return x != x ? 0 : x <= lo ? min : x >= hi ? max : (T)x;\\\n"
+    "}\n"
+    "TML_F2I(i8, int8_t, -128.0, 128.0, INT8_MIN, INT8_MAX)\n"
+    "TML_F2I(i16, int16_t, -32768.0, 32768.0, INT16_MIN, INT16_MAX)\n"
+    "TML_F2I(i32, int32_t, -2147483648.0, 2147483648.0, INT32_MIN, INT32_MAX)\n"
+    "TML_F2I(i64, int64_t, -9223372036854775808.0, 9223372036854775808.0, INT64_MIN, INT64_MAX)\n"
+    "TML_F2I(u8, uint8_t, 0.0, 256.0, 0, UINT8_MAX)\n"
+    "TML_F2I(u16, uint16_t, 0.0, 65536.0, 0, UINT16_MAX)\n"
+    "TML_F2I(u32, uint32_t, 0.0, 4294967296.0, 0, UINT32_MAX)\n"
+    "TML_F2I(u64, uint64_t, 0.0, 18446744073709551616.0, 0, UINT64_MAX)\n"
     "typedef uint8_t tml_unit;\n"
     "typedef struct tml_Duration { int64_t secs; int32_t nanos; } tml_Duration;\n"
     "typedef int64_t tml_Instant;\n"

@@ -6,8 +6,11 @@
  * String literals are decoded here; an interpolated `{expr}` is kept as a
  * source range that the parser lexes again, so positions inside it stay
  * exact. Rejects: unknown characters, bad escapes, unterminated strings,
- * chars and comments, malformed numbers; each is reported and skipped. */
+ * chars and comments, malformed numbers (a digit outside the base, a
+ * float beyond F64), empty chars, `\u{}` escapes that are no Unicode
+ * scalar value, labels and `#` directives; each is reported and skipped. */
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +33,12 @@ static int keyword_cmp(const void *key, const void *elem) {
     return strcmp(key, *(const char *const *)elem);
 }
 
-/* Longest first, so the first prefix match is the longest. */
+/* Longest first, so the first prefix match is the longest. `** ++ --`
+ * are outside the subset; they are tokens so that the parser can name
+ * them (`--x` is not a double negation; `- -x` is). */
 static const char *puncts[] = {
     "<<=", ">>=", "->", "=>", "::", "..", "==", "!=", "<=", ">=", "&&", "||",
-    "<<", ">>", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "+", "-", "*",
+    "<<", ">>", "**", "++", "--", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "+", "-", "*",
     "/", "%", "=", "<", ">", "!", "~", "&", "|", "^", "(", ")", "[", "]", "{",
     "}", ",", ":", ";", ".", "?", "@", NULL,
 };
@@ -138,11 +143,15 @@ static void lex_number(Lexer *L) {
     }
     char digits[128];
     int nd = 0;
-    bool is_float = false, overflow = false;
+    bool is_float = false, overflow = false, bad_digit = false;
     while (L->p < L->end) {
         int c = (unsigned char)*L->p;
         bool digit = base == 16 ? isxdigit(c) : isdigit(c);
-        if (digit) {
+        if (isdigit(c) && c - '0' >= base) {
+            bad_digit = true;
+            diag_error(here(L, L->p), "invalid digit '%c' in %s literal", c,
+                       base == 2 ? "binary" : "octal");
+        } else if (digit) {
             if (nd < (int)sizeof digits - 1)
                 digits[nd++] = (char)c;
             else
@@ -193,11 +202,13 @@ static void lex_number(Lexer *L) {
     t->suffix = suffix;
     if (is_float) {
         t->fval = strtod(digits, NULL);
+        if (isinf(t->fval))
+            diag_error(t->loc, "float literal out of range for F64");
         return;
     }
     char *endp;
     t->ival = strtoull(digits, &endp, base);
-    if (nd == 0)
+    if (nd == 0 && !bad_digit)
         diag_error(t->loc, "number literal has no digits");
     else if (overflow || (t->ival == UINT64_MAX && strcmp(digits, "18446744073709551615") != 0 &&
                           base == 10))
@@ -257,8 +268,11 @@ static long lex_escape(Lexer *L) {
             if (q < L->end && *q == '}' && q > L->p + 1 && q - L->p <= 7) {
                 long v = strtol(L->p + 1, NULL, 16);
                 L->p = q + 1;
-                if (v <= 0x10FFFF)
+                if (v <= 0x10FFFF && !(v >= 0xD800 && v <= 0xDFFF))
                     return v;
+                diag_error(here(L, bs), "'\\u{%lX}' is not a Unicode scalar value "
+                           "(a surrogate or above 10FFFF)", v);
+                return -1;
             }
         }
         break;
@@ -340,7 +354,26 @@ static void lex_string(Lexer *L, bool raw) {
     t->parts = parts;
 }
 
+/* `'name` not closed by a quote right after one character: a loop label
+ * (`'outer: loop`, `break 'outer`), outside the subset; reported and
+ * skipped with its `:` so that the loop itself still parses. */
+static bool lex_label(Lexer *L) {
+    const char *q = L->p + 1;
+    if (q >= L->end || !ident_start((unsigned char)*q) || (q + 1 < L->end && q[1] == '\''))
+        return false;
+    diag_error(here(L, L->p), "labels ('name) are not supported in this TML subset; "
+               "use a Bool variable and `break`");
+    L->p = q;
+    while (L->p < L->end && ident_char((unsigned char)*L->p))
+        L->p++;
+    if (L->p < L->end && *L->p == ':')
+        L->p++;
+    return true;
+}
+
 static void lex_char(Lexer *L) {
+    if (lex_label(L))
+        return;
     const char *start = L->p++;
     long v = -1;
     if (L->p < L->end && *L->p == '\\') {
@@ -353,7 +386,9 @@ static void lex_char(Lexer *L) {
         while (more-- > 0 && L->p < L->end)
             v = v << 6 | (*L->p++ & 0x3F);
     }
-    if (L->p >= L->end || *L->p != '\'') {
+    if (L->p < L->end && *L->p == '\'' && L->p == start + 1) {
+        diag_error(here(L, start), "empty character literal");
+    } else if (L->p >= L->end || *L->p != '\'') {
         diag_error(here(L, start), "unterminated character literal");
         while (L->p < L->end && *L->p != '\'' && *L->p != '\n')
             L->p++;
@@ -411,6 +446,11 @@ Tok *lex(const Source *src, int off, int end, int line, int line_off, int *ntok)
             lex_string(&L, false);
         } else if (c == '\'') {
             lex_char(&L);
+        } else if (c == '#' && L.p + 1 < L.end && ident_start((unsigned char)L.p[1])) {
+            diag_error(here(&L, L.p), "'#' directives (#if, #endif, ...) are not supported "
+                       "in this TML subset");
+            while (L.p < L.end && *L.p != '\n')   /* the directive's line */
+                L.p++;
         } else {
             lex_punct(&L);
         }

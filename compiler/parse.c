@@ -6,8 +6,10 @@
  * that starts with a continuing operator (section 3.1).
  * Errors: the first error of a statement is reported; the parser then
  * skips to the statement's end (panic mode), so one typo yields one error.
- * Rejects with a message: constructs of the language outside the subset
- * this compiler implements (indexing). */
+ * Rejects with a message naming them as unsupported: constructs of the
+ * language outside the subset (section 9: `** ++ --`, behaviors, classes,
+ * unions, generics, `dyn`, `ref`, `throw`, the try `?`, postfix `!`),
+ * each skipped so that one yields one error. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,11 @@ static void error_at(Parser *p, Tok *t, const char *msg) {
     p->panic = true;
 }
 
+/* Reports token t as a construct outside the subset (section 9). */
+static void unsupported(Parser *p, Tok *t, const char *what, const char *hint) {
+    error_at(p, t, arena_printf("%s is not supported in this TML subset; %s", what, hint));
+}
+
 static Tok *expect(Parser *p, const char *s) {
     Tok *t = peek(p);
     if (tok_is(t, s))
@@ -88,23 +95,52 @@ static Tok *expect(Parser *p, const char *s) {
     return t;
 }
 
+/* Reports that `what` was expected at t, naming a reserved word as one. */
+static void expected(Parser *p, Tok *t, const char *what) {
+    if (t->kind == TK_KEYWORD && isalpha((unsigned char)t->str[0]))
+        error_at(p, t, arena_printf("expected %s but found '%s', which is a reserved word and "
+                                    "cannot be a name", what, t->str));
+    else
+        error_at(p, t, arena_printf("expected %s but found %s", what, describe(t)));
+}
+
 static const char *expect_ident(Parser *p, const char *what) {
     Tok *t = peek(p);
     if (t->kind == TK_IDENT) {
         next(p);
         return t->str;
     }
-    error_at(p, t, arena_printf("expected %s but found %s", what, describe(t)));
+    expected(p, t, what);
     return "_error";
 }
 
-static bool is_assign_op(const Tok *t) {
-    static const char *ops[] = {"=", "+=", "-=", "*=", "/=", "%=", "&=", "|=",
-                                "^=", "<<=", ">>=", NULL};
-    for (int i = 0; ops[i]; i++)
-        if (tok_is(t, ops[i]))
+/* Skips tokens through the `close` matching the `open` at the current
+ * token (or nothing when it is not `open`): a construct already reported. */
+static void skip_group(Parser *p, const char *open, const char *close) {
+    if (!tok_is(&p->toks[p->pos], open))
+        return;
+    int depth = 0;
+    do {
+        Tok *t = &p->toks[p->pos];
+        if (t->kind == TK_EOF)
+            return;
+        depth += tok_is(t, open) - tok_is(t, close);
+        p->pos++;
+    } while (depth > 0);
+}
+
+/* Whether t spells one of the NULL-terminated `words`. */
+static bool tok_in(const Tok *t, const char *const *words) {
+    for (int i = 0; words[i]; i++)
+        if (tok_is(t, words[i]))
             return true;
     return false;
+}
+
+static bool is_assign_op(const Tok *t) {
+    static const char *const ops[] = {"=", "+=", "-=", "*=", "/=", "%=", "&=", "|=",
+                                      "^=", "<<=", ">>=", NULL};
+    return tok_in(t, ops);
 }
 
 static void skip_nl(Parser *p) {
@@ -143,6 +179,13 @@ static void recover(Parser *p) {
 // type = path [ "[" type { "," type } "]" ] | "(" [ type { "," type } ] ")"
 static TypeExpr *type_expr(Parser *p) {
     Tok *t = peek(p);
+    if (tok_is(t, "dyn") || tok_is(t, "ref") || (tok_is(t, "mut") && tok_is(peek_at(p, 1), "ref"))) {
+        unsupported(p, t, arena_printf("'%s' in a type", t->str),
+                    "write the type itself (structs are copied, handles shared)");
+        next(p);
+        accept(p, "ref");
+        return type_expr(p);
+    }
     TypeExpr *te = arena_alloc(sizeof *te);
     te->loc = t->loc;
     if (accept(p, "(")) {
@@ -594,6 +637,8 @@ static Node *primary(Parser *p) {
         n->name = "this";
         return n;
     }
+    if (tok_is(t, "throw"))
+        unsupported(p, t, "'throw'", "call `panic(msg)` or return an `Err(e)`");
     error_at(p, t, arena_printf("expected an expression but found %s", describe(t)));
     n = node(ND_UNIT, t);
     if (t->kind != TK_EOF && t->kind != TK_NL && !tok_is(t, "}") && !tok_is(t, ")"))
@@ -619,6 +664,14 @@ static Node *tuple_field(Node *lhs, Tok *t, int skip, const char *digits, uint64
     f->name = digits;
     f->ival = index;
     return f;
+}
+
+/* `++` / `--` before or after an operand: reported, then ignored. */
+static void step_op(Parser *p) {
+    Tok *t = next(p);
+    bool inc = tok_is(t, "++");
+    unsupported(p, t, inc ? "'++' (increment)" : "'--' (decrement)",
+                inc ? "write `x += 1`" : "write `x -= 1`");
 }
 
 /* A newline followed by `.` continues a postfix chain (section 3.1). */
@@ -685,12 +738,26 @@ static Node *postfix(Parser *p) {
             }
         }
     }
+    if (is(p, "++") || is(p, "--"))
+        step_op(p);
+    if (tok_is(&p->toks[p->pos], "!"))
+        unsupported(p, next(p), "postfix '!' (error propagation)",
+                    "match the value with `when`, or call `unwrap()`");
     return n;
 }
 
 // unary = ( "-" | "not" | "!" | "~" | "*" | "await" ) unary | postfix
 static Node *unary(Parser *p) {
     Tok *t = peek(p);
+    if (tok_is(t, "++") || tok_is(t, "--")) {
+        step_op(p);
+        return unary(p);
+    }
+    if (tok_is(t, "ref")) {
+        unsupported(p, next(p), "'ref'", "pass the value itself (structs are copied, handles "
+                                         "shared)");
+        return unary(p);
+    }
     if (tok_is(t, "await")) {
         Node *n = node(ND_AWAIT, next(p));
         n->lhs = unary(p);
@@ -749,7 +816,7 @@ static const char *levels[][7] = {
     {"&"},
     {"<<", ">>", "shl", "shr"},
     {"+", "-"},
-    {"*", "/", "%"},
+    {"*", "/", "%", "**"},          /* `**` only to be reported */
 };
 enum { NLEVELS = sizeof levels / sizeof levels[0] };
 
@@ -805,6 +872,8 @@ static Node *binary(Parser *p, int level) {
     while ((t = level_op(p, level))) {
         next(p);
         skip_nl(p);   /* a trailing operator continues the expression */
+        if (tok_is(t, "**"))
+            unsupported(p, t, "'**' (power)", "use a loop or repeated multiplication");
         Node *b = node(ND_BINARY, t);
         b->op = canonical_op(t->str);
         b->lhs = n;
@@ -820,6 +889,17 @@ static Node *expr(Parser *p) {
     Tok *t = &p->toks[p->pos];
     if (t->kind == TK_NL && p->nl_quiet == 0 && tok_is(peek_at(p, 1), "?"))
         p->pos++;
+    /* `e?` is the try operator when nothing can follow, or when it ends
+     * the line right after `e` (a ternary may continue on the next line) */
+    Tok *q = peek(p), *after = peek_at(p, 1), *before = &p->toks[p->pos ? p->pos - 1 : 0];
+    bool glued = before->loc.src == q->loc.src && before->loc.off + before->len == q->loc.off;
+    if (tok_is(q, "?") && (((after->kind == TK_NL || after->kind == TK_EOF) && glued) ||
+                           tok_is(after, ")") || tok_is(after, "}") || tok_is(after, ",") ||
+                           tok_is(after, ";") || tok_is(after, "."))) {
+        unsupported(p, next(p), "the '?' operator (error propagation)",
+                    "match the value with `when`, or call `unwrap()`");
+        return n;
+    }
     if (is(p, "?")) {
         Node *c = node(ND_TERNARY, next(p));
         c->cond = n;
@@ -871,7 +951,7 @@ static Node *pattern(Parser *p) {
     bool mut = accept(p, "mut");
     t = peek(p);
     if (t->kind != TK_IDENT) {
-        error_at(p, t, arena_printf("expected a pattern but found %s", describe(t)));
+        expected(p, t, "a pattern");
         if (t->kind != TK_EOF)
             next(p);
         return node(ND_PWILD, t);
@@ -1077,6 +1157,10 @@ static Func *func(Parser *p, bool is_test) {
     expect(p, "func");
     f->loc = peek(p)->loc;
     f->name = f->cname = expect_ident(p, "a function name");
+    if (is(p, "[")) {
+        unsupported(p, peek(p), "a generic function ('func f[T]')", "write one function per type");
+        skip_group(p, "[", "]");
+    }
     params(p, f);
     if (accept(p, "->"))
         f->ret_texpr = type_expr(p);
@@ -1147,6 +1231,10 @@ static void type_decl(Parser *p) {
     sd->loc = peek(p)->loc;
     sd->name = expect_ident(p, "a type name");
     vec_push(&p->prog->structs, sd);
+    if (is(p, "[")) {
+        unsupported(p, peek(p), "a generic type ('type Name[T]')", "write one type per element type");
+        skip_group(p, "[", "]");
+    }
     if (accept(p, "=")) {
         skip_to_bar(p);
         Tok *a = peek(p), *b = peek_at(p, 1);
@@ -1182,6 +1270,11 @@ static void type_decl(Parser *p) {
 static void impl_block(Parser *p) {
     next(p);
     const char *owner = expect_ident(p, "a type name");
+    if (is(p, "for")) {
+        unsupported(p, peek(p), "'impl Behavior for Type'", "write `impl Type { ... }`");
+        next(p);
+        owner = expect_ident(p, "a type name");
+    }
     expect(p, "{");
     skip_nl(p);
     while (!is(p, "}") && peek(p)->kind != TK_EOF && !p->panic) {
@@ -1266,6 +1359,15 @@ static void item(Parser *p) {
         vec_push(&p->prog->consts, const_decl(p));
     } else if (tok_is(t, "impl")) {
         impl_block(p);
+    } else if (tok_is(t, "behavior") || tok_is(t, "interface") || tok_is(t, "class") ||
+               tok_is(t, "union")) {
+        bool is_union = tok_is(t, "union");
+        unsupported(p, t, arena_printf("'%s'", t->str),
+                    is_union ? "declare an enum: `type U { A(I32), B(F32) }`"
+                             : "declare a struct with `type` and its methods with `impl`");
+        while (peek(p)->kind != TK_EOF && !is(p, "{"))
+            next(p);
+        skip_group(p, "{", "}");
     } else {
         error_at(p, t, arena_printf("expected 'func', 'async func' or 'type' but found %s",
                                     describe(t)));
@@ -1351,6 +1453,14 @@ Program *parse(Source *src) {
     return prog;
 }
 
+/* Whether t, first on its line, starts an item (also one that item()
+ * reports as outside the subset), where parsing resumes after an error. */
+static bool starts_item(const Tok *t) {
+    static const char *const kws[] = {"func", "async", "type", "enum", "const", "impl", "@",
+                                      "behavior", "class", "union", "interface", NULL};
+    return tok_in(t, kws);
+}
+
 static Program *parse_source(Source *src) {
     Parser p = {.src = src};
     p.prog = arena_alloc(sizeof *p.prog);
@@ -1363,11 +1473,7 @@ static Program *parse_source(Source *src) {
         if (p.panic) {
             /* skip to the next line that starts an item */
             while (p.toks[p.pos].kind != TK_EOF &&
-                   !(p.toks[p.pos].nl_before &&
-                     (tok_is(&p.toks[p.pos], "func") || tok_is(&p.toks[p.pos], "async") ||
-                      tok_is(&p.toks[p.pos], "type") || tok_is(&p.toks[p.pos], "const") ||
-                      tok_is(&p.toks[p.pos], "impl") ||
-                      tok_is(&p.toks[p.pos], "@"))))
+                   !(p.toks[p.pos].nl_before && starts_item(&p.toks[p.pos])))
                 p.pos++;
             p.panic = false;
         }

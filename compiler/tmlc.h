@@ -163,6 +163,7 @@ typedef struct Node {
     bool rest;                  /* ND_PSTRUCT: ends with `..` */
     bool loop_var;              /* loop (var i: T < n) */
     bool is_const;              /* let: a `const` declaration */
+    bool negated;               /* ND_INT: the operand of unary `-` */
     /* filled by check */
     Var *var;                   /* ND_PATH / ND_PBIND / ND_LET / ND_FOR */
     Func *fn;                   /* call of a user function */
