@@ -47,11 +47,25 @@ static Type *net_ctor(Checker *c, Node *n, Node *callee);
 static Type *lib_type(Checker *c, Node *n, const char *name);
 static Type *value(Checker *c, Node *n, Type *want);
 static void pattern(Checker *c, Node *p, Type *t);
+static void never_pattern(Checker *c, Node *p);
 static Func *lookup_method(Checker *c, const char *type, const char *name);
 static Type *user_method(Checker *c, Node *n, Func *m);
 static bool has_to_string(Type *t);
 
 static Type *T(TypeKind k) { return ty_prim(k); }
+
+/* The error type: that of a type expression that failed to resolve, and so
+ * of whatever is declared with it (variable, parameter, field, return
+ * value). It is a Never (compatible with everything; no field, method or
+ * pattern complains about it), but a distinct one, so that a value of it
+ * is not taken for a diverging expression, which `let` turns into Unit. */
+static Type error_type = {.kind = TY_NEVER, .mangled = "Never"};
+
+/* Did an expression of type t, checked since the error count was
+ * `errors`, fail? Then its uses draw no further errors. */
+static bool failed(Type *t, int errors) {
+    return t == &error_type || (t->kind == TY_NEVER && diag_count() > errors);
+}
 
 /* ------------------------------------------------------ helpers */
 
@@ -225,6 +239,7 @@ static bool is_primitive(Type *t) { return t->kind <= TY_STR; }
 
 /* ---------------------------------------------------------- types */
 
+static Type *resolve(Checker *c, TypeExpr *te);
 static Type *resolve_type(Checker *c, TypeExpr *te);
 
 /* AtomicI64 / AtomicI32 / AtomicU64 / AtomicBool, or NULL. */
@@ -249,7 +264,7 @@ static int ordering_code(const char *name) {
 }
 
 static Type *type_arg(Checker *c, TypeExpr *te, int i) {
-    return resolve_type(c, te->args.v[i]);
+    return resolve(c, te->args.v[i]);
 }
 
 static bool arity(TypeExpr *te, int n) {
@@ -260,7 +275,7 @@ static bool arity(TypeExpr *te, int n) {
     return false;
 }
 
-static Type *resolve_type(Checker *c, TypeExpr *te) {
+static Type *resolve(Checker *c, TypeExpr *te) {
     static const struct { const char *name; TypeKind kind; } prims[] = {
         {"Unit", TY_UNIT}, {"Bool", TY_BOOL}, {"I8", TY_I8}, {"I16", TY_I16},
         {"I32", TY_I32}, {"I64", TY_I64}, {"U8", TY_U8}, {"U16", TY_U16},
@@ -282,14 +297,14 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
     if (sd && sd->alias && !sd->ty) {
         if (sd->resolving) {
             diag_error(sd->loc, "type alias '%s' refers to itself", sd->name);
-            return T(TY_UNIT);
+            return T(TY_NEVER);
         }
         sd->resolving = true;
         sd->ty = resolve_type(c, sd->alias);
         sd->resolving = false;
     }
     if (sd)
-        return arity(te, 0) ? sd->ty : T(TY_UNIT);
+        return arity(te, 0) ? sd->ty : T(TY_NEVER);
     static const struct { const char *name; TypeKind kind; int n; } generics[] = {
         {"Maybe", TY_MAYBE, 1}, {"Outcome", TY_OUTCOME, 2}, {"JoinHandle", TY_JOIN, 1},
         {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
@@ -307,7 +322,7 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
         if (strcmp(te->name, generics[i].name))
             continue;
         if (!arity(te, generics[i].n))
-            return T(TY_UNIT);
+            return T(TY_NEVER);
         Type *a = generics[i].n > 0 ? type_arg(c, te, 0) : NULL;
         Type *b = generics[i].n > 1 ? type_arg(c, te, 1) : NULL;
         return ty_make(generics[i].kind, a, b);
@@ -317,7 +332,19 @@ static Type *resolve_type(Checker *c, TypeExpr *te) {
         return atomic;
     if (!atomic)
         diag_error_hint(te->loc, type_hint(c, te->name), "unknown type '%s'", te->name);
-    return T(TY_UNIT);
+    return T(TY_NEVER);
+}
+
+/* The type `te` names. A type expression with an error in it (an unknown
+ * name, a wrong number of type arguments, a cyclic alias, at any depth)
+ * is reported once and becomes Never, the error type: it is compatible
+ * with everything and has no fields or methods to complain about, so a
+ * parameter, return value, field or variable of that type draws no
+ * follow-on errors. */
+static Type *resolve_type(Checker *c, TypeExpr *te) {
+    int errors = diag_count();
+    Type *t = resolve(c, te);
+    return diag_count() == errors ? t : &error_type;
 }
 
 /* ----------------------------------------------------- literals */
@@ -405,6 +432,11 @@ static Type *variant_ctor(Checker *c, Node *n, Variant *v) {
 
 static Type *user_call(Checker *c, Node *n, Func *f) {
     n->fn = f;
+    if (f->broken) {                /* its parameters are unknown: no complaints */
+        for (int i = 0; i < n->args.n; i++)
+            value(c, arg(n, i), NULL);
+        return f->is_async ? ty_future(f) : f->ret;
+    }
     if (check_argc(n, f->name, f->params.n, f->params.n))
         for (int i = 0; i < n->args.n; i++)
             expect_type(c, arg(n, i), ((Param *)f->params.v[i])->var->ty);
@@ -429,6 +461,11 @@ static Type *enum_ctor(Checker *c, Node *n, const char *name, Type *want) {
         Type *t = value(c, arg(n, 0), NULL);
         n->variant = 1;
         return t->kind == TY_NEVER ? t : ty_make(TY_MAYBE, t, NULL);
+    }
+    if (!known && want == &error_type) {        /* a field or parameter of an unknown type */
+        for (int i = 0; i < n->args.n; i++)
+            value(c, arg(n, i), NULL);
+        return want;
     }
     if (!known) {
         diag_error_hint(n->loc, "annotate the binding, e.g. `let x: Outcome[I64, Str] = ...`",
@@ -960,7 +997,7 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
 
 /* recv.name(args) where recv's type has `name` in an impl block. */
 static Type *user_method(Checker *c, Node *n, Func *m) {
-    if (!m->receiver) {
+    if (!m->receiver && !m->broken) {
         diag_error_hint(n->loc, arena_printf("call it as `%s::%s(...)`", m->owner, m->name),
                         "'%s::%s' takes no receiver", m->owner, m->name);
         return m->ret;
@@ -975,7 +1012,25 @@ static Type *user_method(Checker *c, Node *n, Func *m) {
     return user_call(c, n, m);
 }
 
+/* Does `g.name(args)`, g a guard of type t, call the guard's own get,
+ * get_mut or deref rather than a method of the guarded value? Methods see
+ * through guards (section 6.3), so a method the guarded type declares wins,
+ * except in the guard's documented `*` forms: `get()`/`get_mut()` with no
+ * arguments directly under `*` or as a field's base (`*g.get()`,
+ * `*g.get_mut() = v`, `g.get().f`). The guard's own apply otherwise only
+ * with no arguments and when the guarded type has no such method. */
+static bool guard_own(Checker *c, Node *n, Type *t, bool under_star) {
+    if (n->args.n || (strcmp(n->name, "get") && strcmp(n->name, "get_mut") &&
+                      strcmp(n->name, "deref")))
+        return false;
+    if (under_star && n->name[0] == 'g')
+        return true;
+    return !(t->a->kind == TY_STRUCT || t->a->kind == TY_ENUM) ||
+           !lookup_method(c, t->a->sd->name, n->name);
+}
+
 static Type *method(Checker *c, Node *n) {
+    bool under_star = c->dereffed == n;
     Type *rt = value(c, n->lhs, NULL);
     if (rt->kind == TY_NEVER)
         return rt;
@@ -985,8 +1040,7 @@ static Type *method(Checker *c, Node *n) {
         value(c, arg(n, 0), NULL);
         return T(TY_NEVER);
     }
-    if (rt->kind == TY_GUARD && strcmp(n->name, "get") && strcmp(n->name, "get_mut") &&
-        strcmp(n->name, "deref"))
+    if (rt->kind == TY_GUARD && !guard_own(c, n, rt, under_star))
         rt = see_through(n, rt);
     Func *m = (rt->kind == TY_STRUCT || rt->kind == TY_ENUM) ? lookup_method(c, rt->sd->name, n->name) : NULL;
     if (m)
@@ -1087,7 +1141,7 @@ static Type *cast(Checker *c, Node *n) {
     Type *to = resolve_type(c, n->texpr);
     bool ok = (ty_is_num(from) || from->kind == TY_CHAR || from->kind == TY_BOOL) &&
               ty_is_num(to);
-    if (!ok && from->kind != TY_NEVER)
+    if (!ok && from->kind != TY_NEVER && to != &error_type)
         diag_error(n->loc, "cannot convert %s to %s with 'as'", ty_name(from), ty_name(to));
     return to;
 }
@@ -1179,10 +1233,17 @@ static Type *timeout_call(Checker *c, Node *n) {
         return T(TY_NEVER);
     expect_type(c, arg(n, 0), T(TY_DURATION));
     Node *fut = arg(n, 1);
+    /* A call operand is awaited by the timeout, so an inner timeout gets
+     * the one error below rather than "must be awaited" as well; an inner
+     * timeout that failed itself (Never) has already said so. */
+    if (fut->kind == ND_CALL)
+        c->awaited = fut;
     Type *t = awaited_type(c, n, fut, expr(c, fut, NULL));
+    c->awaited = NULL;
     if (fut->builtin == BI_TIMEOUT) {
-        diag_error_hint(fut->loc, "move the inner timeout into an async func",
-                        "a timeout cannot directly wrap another timeout");
+        if (t->kind != TY_NEVER)
+            diag_error_hint(fut->loc, "move the inner timeout into an async func",
+                            "a timeout cannot directly wrap another timeout");
         return T(TY_NEVER);
     }
     return ty_make(TY_OUTCOME, t, T(TY_TIMEOUT_ERROR));
@@ -1232,14 +1293,19 @@ static Type *if_expr(Checker *c, Node *n, Type *want) {
 
 static Type *when_expr(Checker *c, Node *n, Type *want) {
     bool discard = discarded(c, n, want);
+    int errors = diag_count();
     Type *st = value(c, n->cond, NULL);
+    bool bad = failed(st, errors);
     Type *result = T(TY_NEVER);
     for (int i = 0; i < n->args.n; i++) {
         Node *arm = n->args.v[i];
         push_scope(c);
         for (int j = 0; j < arm->args.n; j++) {
             Node *p = arm->args.v[j];
-            pattern(c, p, st);
+            if (bad)
+                never_pattern(c, p);
+            else
+                pattern(c, p, st);
             if (arm->args.n > 1 && c->scope->vars.n > 0) {
                 diag_error(p->loc, "alternative patterns cannot bind names");
                 break;
@@ -1616,6 +1682,17 @@ static void struct_pattern(Checker *c, Node *p, Type *t) {
                             ((Param *)sd->fields.v[f])->name);
 }
 
+/* A pattern against a value that failed to check (Never that came with
+ * an error): its names are bound to Never, so no error follows from
+ * them. A scrutinee that merely diverges still gets pattern errors. */
+static void never_pattern(Checker *c, Node *p) {
+    p->ty = T(TY_NEVER);
+    if (p->kind == ND_PBIND && !is_variant_name(p->name))
+        p->var = declare(c, p->name, p->ty, p->is_var);
+    for (int i = 0; i < p->args.n; i++)
+        never_pattern(c, p->args.v[i]);
+}
+
 static void pattern(Checker *c, Node *p, Type *t) {
     p->ty = t;
     if ((p->kind == ND_PVARIANT || (p->kind == ND_PBIND && names_variant(t, p->name))) &&
@@ -1733,16 +1810,14 @@ static Type *let(Checker *c, Node *n) {
     if (n->is_const)
         return constant(c, n);
     int errors = diag_count();
-    Type *ann = n->texpr ? resolve_type(c, n->texpr) : NULL;
-    if (diag_count() != errors)     /* an unknown type: the variable gets Never, which */
-        ann = NULL;                 /* silences errors about its initializer and uses */
-    Type *t = n->texpr && !ann ? T(TY_NEVER) : ann;
+    Type *t = n->texpr ? resolve_type(c, n->texpr) : NULL;
+    Type *ann = t == &error_type ? NULL : t;    /* no errors about the initializer */
     if (n->init) {
         Type *it = value(c, n->init, ann);
         if (ann && !compatible(it, ann))
             mismatch(n->init, it, ann);
         if (!ann && !n->texpr)  /* a diverging init gives Unit; an erroneous one Never */
-            t = it->kind == TY_NEVER && diag_count() == errors ? T(TY_UNIT) : it;
+            t = it->kind == TY_NEVER && !failed(it, errors) ? T(TY_UNIT) : it;
     } else if (n->pat->kind != ND_PBIND) {
         diag_error(n->loc, "a binding without an initializer must name one variable");
         return T(TY_UNIT);
@@ -1754,7 +1829,10 @@ static Type *let(Checker *c, Node *n) {
         n->var = n->pat->var = declare(c, n->pat->name, t, n->is_var || n->pat->is_var || !n->init);
     } else if (n->pat->kind == ND_PTUPLE || n->pat->kind == ND_PWILD ||
                n->pat->kind == ND_PSTRUCT) {
-        pattern(c, n->pat, t);
+        if (t->kind == TY_NEVER)    /* only from an erroneous initializer or annotation */
+            never_pattern(c, n->pat);
+        else
+            pattern(c, n->pat, t);
     } else {
         diag_error(n->pat->loc, "this pattern is not allowed in 'let'; use 'when'");
     }
@@ -1900,7 +1978,10 @@ static void receiver(Checker *c, Func *f) {
 }
 
 static void check_signature(Checker *c, Func *f) {
-    f->ret = f->ret_texpr ? resolve_type(c, f->ret_texpr) : T(TY_UNIT);
+    if (f->broken) {                /* a syntax error: its result is an error */
+        f->ret = &error_type;
+        return;
+    }
     if (f->owner)
         receiver(c, f);
     for (int i = 0; i < f->params.n; i++) {
@@ -1913,9 +1994,12 @@ static void check_signature(Checker *c, Func *f) {
         v->owner = f;
         pa->var = v;
     }
+    f->ret = f->ret_texpr ? resolve_type(c, f->ret_texpr) : T(TY_UNIT);
 }
 
 static void check_body(Checker *c, Func *f) {
+    if (f->broken)
+        return;
     c->fn = f;
     c->scope = c->globals;
     push_scope(c);
@@ -1942,9 +2026,9 @@ static void check_tests(Checker *c) {
         Func *f = c->prog->funcs.v[i];
         if (!f->is_test)
             continue;
-        if (f->params.n || f->receiver || f->owner)
+        if ((f->params.n && !f->broken) || f->receiver || f->owner)
             diag_error(f->loc, "a @test function takes no parameters");
-        if (f->ret->kind != TY_UNIT && !ty_is_int(f->ret))
+        if (f->ret->kind != TY_UNIT && !ty_is_int(f->ret) && f->ret != &error_type)
             diag_error(f->loc, "a @test function returns Unit or an integer, not %s",
                        ty_name(f->ret));
         if (f->is_async)
@@ -1960,9 +2044,9 @@ static void check_main(Checker *c) {
                         "no 'main' function");
         return;
     }
-    if (m->params.n)
+    if (m->params.n && !m->broken)
         diag_error(m->loc, "'main' takes no parameters");
-    if (m->ret->kind != TY_UNIT && !(ty_is_int(m->ret)))
+    if (m->ret->kind != TY_UNIT && !(ty_is_int(m->ret)) && m->ret != &error_type)
         diag_error(m->loc, "'main' must return Unit or I32, not %s", ty_name(m->ret));
     if (m->is_async)
         m->spawned = true;

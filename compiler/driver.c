@@ -90,7 +90,7 @@ static Program *compile_to_c(const char *path, FILE *out, bool tests) {
     Source *src = read_source(path);
     Program *prog = parse(src);
     prog->tests = tests;
-    if (diag_count() == 0)
+    if (!prog->broken)          /* syntax errors inside functions only: check the rest */
         check(prog);
     if (diag_count() > 0)
         exit(1);

@@ -944,7 +944,7 @@ static Val buffer_op(Fn *F, Node *n, Val b) {
     case 2: line(F, "tml_buffer_clear(%s);", b.c); return unit_val();
     case 3: {
         Val x = emit(F, n->args.v[0]);
-        line(F, "tml_buffer_write_byte(%s, %s);", b.c, x.c);
+        line(F, "tml_buffer_write_byte_at(%s, %s, %s);", b.c, x.c, loc_args(n->loc));
         return unit_val();
     }
     case 4: {
@@ -955,7 +955,7 @@ static Val buffer_op(Fn *F, Node *n, Val b) {
     }
     case 5: {
         Val x = emit(F, n->args.v[0]);
-        line(F, "tml_buffer_write_str(%s, %s);", b.c, x.c);
+        line(F, "tml_buffer_write_str_at(%s, %s, %s);", b.c, x.c, loc_args(n->loc));
         release(F, x, ty_prim(TY_STR));
         return unit_val();
     }
@@ -1505,7 +1505,7 @@ static Val call(Fn *F, Node *n) {
     case BI_CONNECT: return net_ctor(F, NULL, n, false);
     case BI_BUFFER_NEW: {
         Val c = emit(F, n->args.v[0]);
-        return to_tmp(F, n->ty, arena_printf("tml_buffer_new(%s)", c.c));
+        return to_tmp(F, n->ty, arena_printf("tml_buffer_new_at(%s, %s)", c.c, loc_args(n->loc)));
     }
     case BI_DROP: return drop_(F, n);
     case BI_ENUM_CTOR: return enum_ctor(F, n);

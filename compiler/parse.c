@@ -6,6 +6,9 @@
  * that starts with a continuing operator (section 3.1).
  * Errors: the first error of a statement is reported; the parser then
  * skips to the statement's end (panic mode), so one typo yields one error.
+ * A block still open at an item in column 1 ends there; a function with
+ * an error is marked broken (check skips it and checks the others), and
+ * an error outside the functions marks the whole program broken.
  * Rejects with a message naming them as unsupported: constructs of the
  * language outside the subset (section 9: `** ++ --`, behaviors, classes,
  * unions, generics, `dyn`, `ref`, `throw`, the try `?`, postfix `!`),
@@ -22,6 +25,7 @@ typedef struct Parser {
     int pos, ntok;
     int nl_quiet;               /* > 0: newlines are insignificant */
     bool panic;                 /* an error was reported in this statement */
+    int func_errors;            /* errors reported inside functions */
     Program *prog;
 } Parser;
 
@@ -155,12 +159,33 @@ static Node *node(NodeKind kind, Tok *t) {
     return n;
 }
 
+/* Whether t, first on its line, starts an item (also one that item()
+ * reports as outside the subset), where parsing resumes after an error. */
+static bool starts_item(const Tok *t) {
+    static const char *const kws[] = {"func", "async", "type", "enum", "const", "impl", "@",
+                                      "behavior", "class", "union", "interface", NULL};
+    return tok_in(t, kws);
+}
+
+/* Whether t starts an item in column 1 of its line, where no statement can
+ * begin (`const` can, so it does not count): a function body still open
+ * there is abandoned, so that one unclosed `{` or `(` cannot swallow the
+ * items after it. */
+static bool item_boundary(const Tok *t) {
+    return t->nl_before && t->loc.col == 1 && starts_item(t) && !tok_is(t, "const");
+}
+
 /* Skips to the end of the current statement: a newline or ';' at this
- * nesting depth, or the '}' closing the enclosing block (not consumed). */
+ * nesting depth, or the '}' closing the enclosing block (not consumed).
+ * At an item boundary it stops with the error state kept, so the blocks
+ * still open end there without further errors (parse_source then resumes
+ * with that item). */
 static void recover(Parser *p) {
     int depth = 0;
     for (;;) {
         Tok *t = &p->toks[p->pos];
+        if (item_boundary(t))
+            return;
         if (t->kind == TK_EOF)
             break;
         if (depth == 0 && (t->kind == TK_NL || tok_is(t, ";") || tok_is(t, "}")))
@@ -1088,7 +1113,8 @@ static Node *block(Parser *p) {
     expect(p, "{");
     p->nl_quiet = 0;
     skip_nl(p);
-    while (!tok_is(&p->toks[p->pos], "}") && p->toks[p->pos].kind != TK_EOF) {
+    while (!tok_is(&p->toks[p->pos], "}") && p->toks[p->pos].kind != TK_EOF &&
+           !item_boundary(&p->toks[p->pos])) {
         int before = p->pos;
         Node *s = stmt(p);
         Tok *t = &p->toks[p->pos];
@@ -1151,6 +1177,7 @@ static void params(Parser *p, Func *f) {
 
 // func = [ "async" ] "func" ident params [ "->" type ] block
 static Func *func(Parser *p, bool is_test) {
+    int errors = diag_count();
     Func *f = arena_alloc(sizeof *f);
     f->is_async = accept(p, "async");
     f->is_test = is_test;
@@ -1166,6 +1193,8 @@ static Func *func(Parser *p, bool is_test) {
         f->ret_texpr = type_expr(p);
     skip_nl(p);
     f->body = block(p);
+    f->broken = diag_count() > errors;
+    p->func_errors += diag_count() - errors;
     return f;
 }
 
@@ -1453,15 +1482,8 @@ Program *parse(Source *src) {
     return prog;
 }
 
-/* Whether t, first on its line, starts an item (also one that item()
- * reports as outside the subset), where parsing resumes after an error. */
-static bool starts_item(const Tok *t) {
-    static const char *const kws[] = {"func", "async", "type", "enum", "const", "impl", "@",
-                                      "behavior", "class", "union", "interface", NULL};
-    return tok_in(t, kws);
-}
-
 static Program *parse_source(Source *src) {
+    int errors = diag_count();
     Parser p = {.src = src};
     p.prog = arena_alloc(sizeof *p.prog);
     p.prog->src = src;
@@ -1482,5 +1504,6 @@ static Program *parse_source(Source *src) {
         if (p.pos == before)
             p.pos++;
     }
+    p.prog->broken = diag_count() - errors > p.func_errors;
     return p.prog;
 }

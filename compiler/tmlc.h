@@ -187,6 +187,8 @@ struct Func {
     Var *this_var;              /* the receiver, set by check */
     Loc loc;
     bool is_async, is_test;
+    bool broken;                /* had a syntax error: check resolves none of
+                                   its signature and skips its body */
     Vec params;                 /* Param* */
     TypeExpr *ret_texpr;
     Type *ret;
@@ -227,6 +229,9 @@ typedef struct Program {
     Vec funcs;                  /* Func* */
     Vec structs;                /* StructDecl* */
     Vec consts;                 /* Node* (ND_LET): top-level constants */
+    bool broken;                /* a syntax error outside the functions
+                                   (lexing, a type, a constant, an impl
+                                   header): the program is not checked */
 } Program;
 
 /* Parses `src` and adds the prelude's library types it does not shadow. */

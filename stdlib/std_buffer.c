@@ -21,11 +21,15 @@ static void check(const tml_buffer *b) {
         tml_panic_at(NULL, 0, 0, "Buffer: NULL handle");
 }
 
-tml_buffer *tml_buffer_new(int64_t cap) {
+/* The plain forms are the `_at` ones without a location (tml/rt.h). */
+
+tml_buffer *tml_buffer_new(int64_t cap) { return tml_buffer_new_at(cap, NULL, 0, 0); }
+
+tml_buffer *tml_buffer_new_at(int64_t cap, const char *file, int line, int col) {
     if (cap <= 0)
-        tml_panic_at(NULL, 0, 0, "buffer capacity must be positive");
+        tml_panic_at(file, line, col, "buffer capacity must be positive");
     if (cap > TML_BUFFER_MAX_CAP)
-        tml_panic_at(NULL, 0, 0, "buffer capacity too large");
+        tml_panic_at(file, line, col, "buffer capacity too large");
     tml_buffer *b = tml_alloc(sizeof *b + (size_t)cap);
     b->rc = 1;
     b->len = 0;
@@ -63,10 +67,12 @@ void tml_buffer_clear(tml_buffer *b) {
     b->rpos = 0;
 }
 
-void tml_buffer_write_byte(tml_buffer *b, uint8_t v) {
+void tml_buffer_write_byte(tml_buffer *b, uint8_t v) { tml_buffer_write_byte_at(b, v, NULL, 0, 0); }
+
+void tml_buffer_write_byte_at(tml_buffer *b, uint8_t v, const char *file, int line, int col) {
     check(b);
     if (b->len == b->cap)
-        tml_panic_at(NULL, 0, 0, "buffer is full");
+        tml_panic_at(file, line, col, "buffer is full");
     b->bytes[b->len++] = v;
 }
 
@@ -81,11 +87,16 @@ bool tml_buffer_read_byte(tml_buffer *b, uint8_t *out) {
 }
 
 void tml_buffer_write_str(tml_buffer *b, const tml_str *s) {
+    tml_buffer_write_str_at(b, s, NULL, 0, 0);
+}
+
+void tml_buffer_write_str_at(tml_buffer *b, const tml_str *s, const char *file, int line,
+                             int col) {
     check(b);
     if (!s)
         tml_panic_at(NULL, 0, 0, "Buffer.write_str: NULL string");
     if (s->len > b->cap - b->len)
-        tml_panic_at(NULL, 0, 0, "string does not fit in the buffer");
+        tml_panic_at(file, line, col, "string does not fit in the buffer");
     memcpy(b->bytes + b->len, s->ptr, (size_t)s->len);
     b->len += s->len;
 }

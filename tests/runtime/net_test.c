@@ -1364,3 +1364,32 @@ Test(buffer, write_str_that_does_not_fit_panics, .timeout = TIMEOUT, .exit_code 
     tml_str s = TML_STR_LIT("abc");
     tml_buffer_write_str(b, &s);
 }
+
+/* The `_at` forms are what generated code calls: the same operations, with a
+ * location for the panic message (checked by tests/spec/LANG-BUFFER-PANIC-1_*). */
+Test(buffer, located_forms_write_as_the_plain_ones, .timeout = TIMEOUT) {
+    tml_buffer *b = tml_buffer_new_at(3, "f.tml", 1, 2);
+    tml_buffer_write_byte_at(b, 'a', "f.tml", 3, 4);
+    tml_str bc = TML_STR_LIT("bc");
+    tml_buffer_write_str_at(b, &bc, NULL, 0, 0);
+    tml_str *all = tml_buffer_to_string(b);
+    cr_assert_str_eq(all->ptr, "abc");
+    tml_str_release(all);
+    tml_buffer_release(b);
+}
+
+Test(buffer, located_zero_capacity_panics, .timeout = TIMEOUT, .exit_code = 101) {
+    tml_buffer_new_at(0, "f.tml", 1, 2);
+}
+
+Test(buffer, located_write_byte_into_a_full_buffer_panics, .timeout = TIMEOUT, .exit_code = 101) {
+    tml_buffer *b = tml_buffer_new_at(1, "f.tml", 1, 2);
+    tml_buffer_write_byte_at(b, 1, "f.tml", 2, 3);
+    tml_buffer_write_byte_at(b, 2, "f.tml", 3, 4);
+}
+
+Test(buffer, located_write_str_that_does_not_fit_panics, .timeout = TIMEOUT, .exit_code = 101) {
+    tml_buffer *b = tml_buffer_new_at(2, "f.tml", 1, 2);
+    tml_str s = TML_STR_LIT("abc");
+    tml_buffer_write_str_at(b, &s, "f.tml", 2, 3);
+}

@@ -637,11 +637,17 @@ typedef struct tml_buffer {
 
 #define TML_BUFFER_MAX_CAP ((int64_t)1 << 32) /* 4 GiB */
 
+/* The functions that panic on a bad argument come in two forms: the
+ * plain one panics with `panic: msg`; the `_at` one, which generated code
+ * calls, names the TML call site, `file:line:col: panic: msg` (file NULL:
+ * no location), as tml_list_at does. */
+
 /* Creates an empty buffer of `cap` bytes (1 .. TML_BUFFER_MAX_CAP);
  * panics outside that range ("buffer capacity must be positive", "buffer
  * capacity too large") or when memory runs out. Returns one reference,
  * owned by the caller. Any thread. */
 tml_buffer *tml_buffer_new(int64_t cap);
+tml_buffer *tml_buffer_new_at(int64_t cap, const char *file, int line, int col);
 void tml_buffer_retain(tml_buffer *b);  /* +1 reference; any thread */
 void tml_buffer_release(tml_buffer *b); /* -1; the last frees; any thread */
 int64_t tml_buffer_len(const tml_buffer *b);
@@ -650,12 +656,15 @@ int64_t tml_buffer_capacity(const tml_buffer *b);
 void tml_buffer_clear(tml_buffer *b);
 /* Appends one byte; panics when len == cap ("buffer is full"). */
 void tml_buffer_write_byte(tml_buffer *b, uint8_t v);
+void tml_buffer_write_byte_at(tml_buffer *b, uint8_t v, const char *file, int line, int col);
 /* Consumes the byte at the read position into *out and returns true;
  * false (out untouched) when every byte of [0, len) was read. */
 bool tml_buffer_read_byte(tml_buffer *b, uint8_t *out);
 /* Appends the bytes of `s` (borrowed); panics when they do not fit
  * ("string does not fit in the buffer"), writing nothing. */
 void tml_buffer_write_str(tml_buffer *b, const tml_str *s);
+void tml_buffer_write_str_at(tml_buffer *b, const tml_str *s, const char *file, int line,
+                             int col);
 /* Bytes [0, len) as a new Str (rc 1, the caller's); the bytes are copied
  * as they are (no UTF-8 check, as upstream's lossy view would be). */
 tml_str *tml_buffer_to_string(const tml_buffer *b);
