@@ -1270,6 +1270,25 @@ static Val await_call(Fn *F, Node *at, Node *call) {
 
 static Val timeout_(Fn *F, Node *at, Node *call);
 
+/* A wait-capable method call `e` (send, recv, tick, lock, recv_timeout,
+ * the TCP operations, acquire, notified): awaited at `at`, or blocking
+ * the thread when `at` is NULL. Returns false when `e` is none of them. */
+static bool wait_method(Fn *F, Node *at, Node *e, Val *out) {
+    bool aw = at != NULL;
+    switch (e->builtin) {
+    case BI_SEND: *out = send(F, at, e, aw); return true;
+    case BI_RECV: *out = recv(F, at, e, aw); return true;
+    case BI_TICK: *out = tick(F, at, e, aw); return true;
+    case BI_LOCK: *out = lock(F, at, e, aw); return true;
+    case BI_RECV_TIMEOUT: *out = recv_timeout(F, at, e, aw); return true;
+    case BI_ACCEPT: case BI_READ: case BI_WRITE: case BI_WRITE_ALL:
+        *out = net_io(F, at, e, aw);
+        return true;
+    case BI_ACQUIRE: case BI_NOTIFIED: *out = permit(F, at, e, aw); return true;
+    default: return false;
+    }
+}
+
 /* Awaits `e` at the await `at` (or, under timeout, beside its timer). */
 static Val awaited(Fn *F, Node *at, Node *e) {
     if (e->kind == ND_CALL && e->fn && e->fn->is_async)
@@ -1278,25 +1297,13 @@ static Val awaited(Fn *F, Node *at, Node *e) {
         return timeout_(F, at, e);
     if (e->builtin == BI_SLEEP)
         return sleep_(F, at, e, true);
-    if (e->builtin == BI_SEND)
-        return send(F, at, e, true);
-    if (e->builtin == BI_RECV)
-        return recv(F, at, e, true);
     if (e->builtin == BI_YIELD)
         return yield_(F, at, true);
-    if (e->builtin == BI_TICK)
-        return tick(F, at, e, true);
-    if (e->builtin == BI_LOCK)
-        return lock(F, at, e, true);
-    if (e->builtin == BI_RECV_TIMEOUT)
-        return recv_timeout(F, at, e, true);
     if (e->builtin == BI_CONNECT)
         return net_ctor(F, at, e, true);
-    if (e->builtin == BI_ACCEPT || e->builtin == BI_READ || e->builtin == BI_WRITE ||
-        e->builtin == BI_WRITE_ALL)
-        return net_io(F, at, e, true);
-    if (e->builtin == BI_ACQUIRE || e->builtin == BI_NOTIFIED)
-        return permit(F, at, e, true);
+    Val v;
+    if (wait_method(F, at, e, &v))
+        return v;
     if (e->ty->kind == TY_JOIN)
         return join(F, at, e, ty_make(TY_OUTCOME, e->ty->a, ty_prim(TY_JOIN_ERROR)), true);
     return emit(F, e);   /* Never-typed operand */
@@ -1714,23 +1721,11 @@ static Val method(Fn *F, Node *n) {
     Type *rt = r->ty;
     if (n->fn)
         return user_call(F, n);
-    if (n->builtin == BI_SEND)
-        return send(F, NULL, n, false);
-    if (n->builtin == BI_RECV)
-        return recv(F, NULL, n, false);
     if (n->builtin == BI_JOIN)
         return join(F, n, r, n->ty, false);
-    if (n->builtin == BI_TICK)
-        return tick(F, NULL, n, false);
-    if (n->builtin == BI_LOCK)
-        return lock(F, NULL, n, false);
-    if (n->builtin == BI_RECV_TIMEOUT)
-        return recv_timeout(F, NULL, n, false);
-    if (n->builtin == BI_ACCEPT || n->builtin == BI_READ || n->builtin == BI_WRITE ||
-        n->builtin == BI_WRITE_ALL)
-        return net_io(F, NULL, n, false);
-    if (n->builtin == BI_ACQUIRE || n->builtin == BI_NOTIFIED)
-        return permit(F, NULL, n, false);
+    Val w;
+    if (wait_method(F, NULL, n, &w))
+        return w;
     if (n->builtin == BI_GUARD_SELF)
         return emit(F, r);
     int mark = hold_mark(F);
