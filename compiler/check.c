@@ -4,10 +4,14 @@
  * to Vars, Funcs and builtins (Node.builtin = BI_*), numbers each async
  * function's awaits (Func.awaits, Node.await_id), records which async
  * functions each one awaits (Func.callees) and which are spawned.
+ * Rewrites the optional forms (MAY) into plain ones: `Arc::new(e)` into
+ * e, `Type.f()` into `Type::f()`, names given by `use x as y` into x, and
+ * the one use of a local holding an unstarted future into the call.
  * Rejects, each with `file:line:col: error:` and a hint where one helps:
  * unknown names, wrong argument counts, type mismatches, `await` outside
- * `async func`, an async call that is neither awaited nor spawned,
- * assignment to an immutable binding, break/continue outside a loop.
+ * `async func`, an async call that is neither awaited nor spawned (nor
+ * held in a local that is then run exactly once), assignment to an
+ * immutable binding, break/continue outside a loop.
  * Integer widths are lax as upstream TML: any integer converts to any
  * other (emit_c inserts the cast), also inside tuples; never int <-> float. */
 #include <ctype.h>
@@ -32,7 +36,12 @@ typedef struct Checker {
     Func *fn;                   /* function being checked */
     Scope *scope;
     int loops;                  /* enclosing loops */
+    int repeats;                /* enclosing loop bodies and conditions: code
+                                   that may run more than once */
     Node *awaited;              /* the operand of the await being checked */
+    Node *started;              /* the operand of await, spawn, block_on or
+                                   timeout being checked, where a future
+                                   local may stand (compared by identity) */
     Node *dereffed;             /* the operand of the `*` being checked */
     Node *stmt;                 /* the block statement being checked: its
                                    value is discarded */
@@ -75,7 +84,16 @@ static void push_scope(Checker *c) {
     c->scope = s;
 }
 
-static void pop_scope(Checker *c) { c->scope = c->scope->parent; }
+/* Leaves the innermost scope; a future local in it must have been used. */
+static void pop_scope(Checker *c) {
+    for (int i = 0; i < c->scope->vars.n; i++) {
+        Var *v = c->scope->vars.v[i];
+        if (v->future && !v->reads)
+            diag_error_hint(v->future->loc, "await it, spawn it or pass it to block_on",
+                            "the future in '%s' is never run", v->name);
+    }
+    c->scope = c->scope->parent;
+}
 
 static Var *declare(Checker *c, const char *name, Type *ty, bool mutable_) {
     Var *v = arena_alloc(sizeof *v);
@@ -86,6 +104,15 @@ static Var *declare(Checker *c, const char *name, Type *ty, bool mutable_) {
     v->owner = c->fn;
     vec_push(&c->scope->vars, v);
     return v;
+}
+
+/* A node the checker adds to the tree (named, when `name` is not NULL). */
+static Node *new_node(NodeKind kind, Loc loc, const char *name) {
+    Node *n = arena_alloc(sizeof *n);
+    n->kind = kind;
+    n->loc = loc;
+    n->name = name;
+    return n;
 }
 
 static Var *lookup_var(Checker *c, const char *name) {
@@ -100,6 +127,14 @@ static Func *lookup_func(Checker *c, const char *name) { return map_get(&c->func
 
 static StructDecl *lookup_struct(Checker *c, const char *name) {
     return map_get(&c->structs, name);
+}
+
+/* The name that `name` stands for: `use path::x as name` makes it another
+ * name for x (section 2), unless the program declares a type or function
+ * of that name itself. */
+static const char *unalias(Checker *c, const char *name) {
+    const char *target = map_get(&c->prog->aliases, name);
+    return target && !lookup_struct(c, name) && !lookup_func(c, name) ? target : name;
 }
 
 static Variant ambiguous;
@@ -263,6 +298,44 @@ static int ordering_code(const char *name) {
     return -1;
 }
 
+/* JoinError's variants, in the order of the TML_JOIN_* codes. */
+static int join_error_variant(const char *name) {
+    static const char *names[] = {"AlreadyJoined", "OsError", "NoResult", "Panicked"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i]))
+            return i + 1;
+    return 0;
+}
+enum { JOIN_OS_ERROR = 2 };                 /* OsError(I32), the one with a payload */
+
+/* The library's types besides the primitives, atomics and Arc, with
+ * their numbers of type arguments. */
+static const struct { const char *name; TypeKind kind; int n; } lib_types[] = {
+    {"Maybe", TY_MAYBE, 1}, {"Outcome", TY_OUTCOME, 2}, {"JoinHandle", TY_JOIN, 1},
+    {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
+    {"SendError", TY_SEND_ERROR, 1}, {"Duration", TY_DURATION, 0},
+    {"Instant", TY_INSTANT, 0}, {"RecvError", TY_RECV_ERROR, 0},
+    {"JoinError", TY_JOIN_ERROR, 0},
+    {"TimeoutError", TY_TIMEOUT_ERROR, 0}, {"Interval", TY_INTERVAL, 0},
+    {"Ordering", TY_ORDERING, 0}, {"List", TY_LIST, 1}, {"Mutex", TY_MUTEX, 1},
+    {"MutexGuard", TY_GUARD, 1}, {"Semaphore", TY_SEMAPHORE, 0}, {"Notify", TY_NOTIFY, 0},
+    {"Buffer", TY_BUFFER, 0}, {"SocketAddr", TY_SOCKADDR, 0},
+    {"TcpListener", TY_LISTENER, 0}, {"AsyncTcpListener", TY_LISTENER, 0},
+    {"TcpStream", TY_STREAM, 0}, {"AsyncTcpStream", TY_STREAM, 0},
+};
+enum { NLIB_TYPES = sizeof lib_types / sizeof lib_types[0] };
+
+/* Does `name` name a type: a declared one (also the prelude's) or the
+ * library's? */
+static bool is_type_name(Checker *c, const char *name) {
+    if (lookup_struct(c, name) || atomic_type(name) || !strcmp(name, "Arc"))
+        return true;
+    for (size_t i = 0; i < NLIB_TYPES; i++)
+        if (!strcmp(name, lib_types[i].name))
+            return true;
+    return false;
+}
+
 static Type *type_arg(Checker *c, TypeExpr *te, int i) {
     return resolve(c, te->args.v[i]);
 }
@@ -290,6 +363,7 @@ static Type *resolve(Checker *c, TypeExpr *te) {
             vec_push(&elems, type_arg(c, te, i));
         return ty_tuple(&elems);
     }
+    te->name = unalias(c, te->name);
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (!strcmp(te->name, prims[i].name) && arity(te, 0))
             return T(prims[i].kind);
@@ -305,27 +379,16 @@ static Type *resolve(Checker *c, TypeExpr *te) {
     }
     if (sd)
         return arity(te, 0) ? sd->ty : T(TY_NEVER);
-    static const struct { const char *name; TypeKind kind; int n; } generics[] = {
-        {"Maybe", TY_MAYBE, 1}, {"Outcome", TY_OUTCOME, 2}, {"JoinHandle", TY_JOIN, 1},
-        {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
-        {"SendError", TY_SEND_ERROR, 1}, {"Duration", TY_DURATION, 0},
-        {"Instant", TY_INSTANT, 0}, {"RecvError", TY_RECV_ERROR, 0},
-        {"JoinError", TY_JOIN_ERROR, 0},
-        {"TimeoutError", TY_TIMEOUT_ERROR, 0}, {"Interval", TY_INTERVAL, 0},
-        {"Ordering", TY_ORDERING, 0}, {"List", TY_LIST, 1}, {"Mutex", TY_MUTEX, 1},
-        {"MutexGuard", TY_GUARD, 1}, {"Semaphore", TY_SEMAPHORE, 0}, {"Notify", TY_NOTIFY, 0},
-        {"Buffer", TY_BUFFER, 0}, {"SocketAddr", TY_SOCKADDR, 0},
-        {"TcpListener", TY_LISTENER, 0}, {"AsyncTcpListener", TY_LISTENER, 0},
-        {"TcpStream", TY_STREAM, 0}, {"AsyncTcpStream", TY_STREAM, 0},
-    };
-    for (size_t i = 0; i < sizeof generics / sizeof generics[0]; i++) {
-        if (strcmp(te->name, generics[i].name))
+    if (!strcmp(te->name, "Arc"))               /* Arc[T] is T (section 9 MAY) */
+        return arity(te, 1) ? type_arg(c, te, 0) : T(TY_NEVER);
+    for (size_t i = 0; i < NLIB_TYPES; i++) {
+        if (strcmp(te->name, lib_types[i].name))
             continue;
-        if (!arity(te, generics[i].n))
+        if (!arity(te, lib_types[i].n))
             return T(TY_NEVER);
-        Type *a = generics[i].n > 0 ? type_arg(c, te, 0) : NULL;
-        Type *b = generics[i].n > 1 ? type_arg(c, te, 1) : NULL;
-        return ty_make(generics[i].kind, a, b);
+        Type *a = lib_types[i].n > 0 ? type_arg(c, te, 0) : NULL;
+        Type *b = lib_types[i].n > 1 ? type_arg(c, te, 1) : NULL;
+        return ty_make(lib_types[i].kind, a, b);
     }
     Type *atomic = atomic_type(te->name);
     if (atomic && arity(te, 0))
@@ -379,7 +442,7 @@ static Type *str_lit(Checker *c, Node *n) {
         Type *t = value(c, e, NULL);
         Func *f = t->kind == TY_STRUCT || t->kind == TY_ENUM
                       ? lookup_method(c, t->sd->name, "to_string") : NULL;
-        if (f && f->receiver && f->ret->kind == TY_STR && !f->params.n) {
+        if (f && (f->broken || (f->receiver && f->ret->kind == TY_STR && !f->params.n))) {
             Node *m = arena_alloc(sizeof *m);
             m->kind = ND_METHOD;
             m->loc = e->loc;
@@ -445,6 +508,7 @@ static Type *user_call(Checker *c, Node *n, Func *f) {
 
 /* The operand of spawn/block_on/await: a call of an async function. */
 static Func *async_operand(Checker *c, Node *e, const char *what) {
+    c->started = e;
     Type *t = expr(c, e, NULL);
     if (t->kind == TY_FUTURE)
         return t->fn;
@@ -515,6 +579,12 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
     const char *name = callee->name;
     if (callee->qual && !strcmp(callee->qual, "Duration"))
         return duration_ctor(c, n, name);
+    if (callee->qual && !strcmp(callee->qual, "Arc") && !strcmp(name, "new")) {
+        if (!check_argc(n, "Arc::new", 1, 1))
+            return T(TY_NEVER);
+        *n = *arg(n, 0);                        /* Arc::new(e) is e (section 9 MAY) */
+        return expr(c, n, want);
+    }
     Type *atomic = callee->qual ? atomic_type(callee->qual) : NULL;
     if (atomic && !strcmp(name, "new")) {
         n->builtin = BI_ATOMIC_NEW;
@@ -634,8 +704,8 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
             diag_error_hint(n->loc, "use `await` instead",
                             "'block_on' cannot be called inside an async func");
         Func *f = async_operand(c, arg(n, 0), arena_printf("'%s'", name));
-        if (!f)
-            return T(TY_NEVER);
+        if (!f)                     /* an operand of the error type passes it on */
+            return arg(n, 0)->ty == &error_type ? &error_type : T(TY_NEVER);
         f->spawned = true;
         return spawn ? ty_make(TY_JOIN, f->ret, NULL) : f->ret;
     }
@@ -683,6 +753,13 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
     }
     if (!strcmp(name, "Ok") || !strcmp(name, "Err") || !strcmp(name, "Just"))
         return enum_ctor(c, n, name, want);
+    if (!strcmp(name, "OsError") && (!callee->qual || !strcmp(callee->qual, "JoinError"))) {
+        n->builtin = BI_JOIN_ERROR;             /* JoinError::OsError(code) */
+        n->variant = JOIN_OS_ERROR;
+        if (check_argc(n, name, 1, 1))
+            expect_type(c, arg(n, 0), T(TY_I32));
+        return T(TY_JOIN_ERROR);
+    }
     static const char *maps[] = {"HashMap", "HashSet", "BTreeMap", "BTreeSet", "Map", NULL};
     bool is_map = false;
     for (int i = 0; maps[i] && callee->qual; i++)
@@ -690,7 +767,7 @@ static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
     if (is_map)
         diag_error_hint(n->loc, "use a List of (key, value) tuples",
                         "maps ('%s') are not supported in this TML subset", callee->qual);
-    else if (callee->qual && (!strcmp(callee->qual, "Arc") || !strcmp(callee->qual, "Rc")))
+    else if (callee->qual && !strcmp(callee->qual, "Rc"))
         diag_error_hint(n->loc, "Mutex, atomics, channels and JoinHandle are handles whose "
                         "copies share one object: pass the value itself",
                         "'%s' is not supported in this TML subset", callee->qual);
@@ -711,8 +788,12 @@ static Type *call(Checker *c, Node *n, Type *want) {
         diag_error(n->loc, "only named functions can be called");
         return T(TY_NEVER);
     }
+    if (callee->qual)
+        callee->qual = unalias(c, callee->qual);
+    else if (!lookup_var(c, callee->name))
+        callee->name = unalias(c, callee->name);
     Func *m = callee->qual ? lookup_method(c, callee->qual, callee->name) : NULL;
-    if (m && m->receiver) {
+    if (m && m->receiver && !m->broken) {
         diag_error_hint(n->loc, arena_printf("call it on a value: `x.%s(...)`", m->name),
                         "'%s::%s' is a method", m->owner, m->name);
         return m->ret;
@@ -997,7 +1078,9 @@ static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
 
 /* recv.name(args) where recv's type has `name` in an impl block. */
 static Type *user_method(Checker *c, Node *n, Func *m) {
-    if (!m->receiver && !m->broken) {
+    if (m->broken)                  /* its receiver is unknown too: no complaints */
+        return user_call(c, n, m);
+    if (!m->receiver) {
         diag_error_hint(n->loc, arena_printf("call it as `%s::%s(...)`", m->owner, m->name),
                         "'%s::%s' takes no receiver", m->owner, m->name);
         return m->ret;
@@ -1181,7 +1264,7 @@ static Type *await_expr(Checker *c, Node *n) {
                         "'await' is only allowed inside 'async func'");
     Node *e = n->lhs;
     Node *outer = c->awaited;
-    c->awaited = e;
+    c->awaited = c->started = e;
     Type *t = expr(c, e, NULL);
     c->awaited = outer;
     n->await_id = c->fn->awaits.n;
@@ -1238,6 +1321,7 @@ static Type *timeout_call(Checker *c, Node *n) {
      * timeout that failed itself (Never) has already said so. */
     if (fut->kind == ND_CALL)
         c->awaited = fut;
+    c->started = fut;
     Type *t = awaited_type(c, n, fut, expr(c, fut, NULL));
     c->awaited = NULL;
     if (fut->builtin == BI_TIMEOUT) {
@@ -1325,9 +1409,18 @@ static Type *when_expr(Checker *c, Node *n, Type *want) {
 
 static Type *loop_body(Checker *c, Node *body) {
     c->loops++;
+    c->repeats++;
     value(c, body, T(TY_UNIT));  /* its value is discarded: a tail `when`'s arms may differ */
+    c->repeats--;
     c->loops--;
     return T(TY_UNIT);
+}
+
+/* A condition evaluated before each iteration. */
+static void loop_cond(Checker *c, Node *cond, Type *t) {
+    c->repeats++;
+    expect_type(c, cond, t);
+    c->repeats--;
 }
 
 static Type *loop_expr(Checker *c, Node *n) {
@@ -1338,9 +1431,9 @@ static Type *loop_expr(Checker *c, Node *n) {
         if (!ty_is_int(t))
             diag_error(let->loc, "a loop counter must have an integer type, found %s", ty_name(t));
         let->var = let->pat->var = declare(c, let->pat->name, t, true);
-        expect_type(c, n->cond, t);
+        loop_cond(c, n->cond, t);
     } else {
-        expect_type(c, n->cond, T(TY_BOOL));
+        loop_cond(c, n->cond, T(TY_BOOL));
     }
     loop_body(c, n->body);
     pop_scope(c);
@@ -1421,6 +1514,7 @@ static Type *lib_struct_lit(Checker *c, Node *n) {
 }
 
 static Type *struct_lit(Checker *c, Node *n) {
+    n->name = unalias(c, n->name);
     StructDecl *sd = lookup_struct(c, n->name);
     Type *lib = sd ? NULL : lib_struct_lit(c, n);
     if (lib)
@@ -1512,9 +1606,10 @@ static Type *see_through(Node *n, Type *t) {
 
 /* *g: the value guarded by MutexGuard g. */
 static Type *deref(Checker *c, Node *n) {
+    Node *outer = c->dereffed;
     c->dereffed = n->lhs;
     Type *t = value(c, n->lhs, NULL);
-    c->dereffed = NULL;
+    c->dereffed = outer;
     if (t->kind == TY_GUARD)
         return t->a;
     if (t->kind != TY_NEVER)
@@ -1524,9 +1619,10 @@ static Type *deref(Checker *c, Node *n) {
 }
 
 static Type *field(Checker *c, Node *n) {
+    Node *outer = c->dereffed;              /* `*s.m.get_mut()`: s.m is checked inside */
     c->dereffed = n->lhs;                   /* m.get_mut().f reads through, as *m.get_mut() */
     Type *t = value(c, n->lhs, NULL);
-    c->dereffed = NULL;
+    c->dereffed = outer;
     if (t->kind == TY_NEVER)
         return t;
     if (t->kind == TY_GUARD)
@@ -1564,6 +1660,16 @@ static Var *root_var(Node *n) {
     return n->kind == ND_PATH ? n->var : NULL;
 }
 
+/* Does target `n` write through a guard: `*g`, or a field seen through
+ * one? A guard that no variable holds (`*(await m.lock()) += 1`) grants
+ * the write by itself; it is released at the end of the statement. */
+static bool through_guard(Node *n) {
+    for (; n->kind == ND_FIELD || n->kind == ND_DEREF; n = n->lhs)
+        if (n->kind == ND_DEREF)
+            return true;
+    return false;
+}
+
 static Type *assign(Checker *c, Node *n) {
     Node *l = n->lhs;
     if (l->kind != ND_PATH && l->kind != ND_FIELD && l->kind != ND_DEREF) {
@@ -1575,9 +1681,10 @@ static Type *assign(Checker *c, Node *n) {
     Var *v = root_var(l);
     if (v && l->kind != ND_DEREF)
         v->reads--;                 /* a target, not a read (through a guard it is one) */
-    if (!v)
-        diag_error(l->loc, "cannot assign to this expression");
-    else if (v->const_init)
+    if (!v) {
+        if (!through_guard(l))
+            diag_error(l->loc, "cannot assign to this expression");
+    } else if (v->const_init)
         diag_error(l->loc, "cannot assign to constant '%s'", v->name);
     else if (!v->mutable_)
         diag_error_hint(l->loc, arena_printf("declare it with `var %s` or `let mut %s`",
@@ -1600,23 +1707,12 @@ static bool is_variant_name(const char *s) {
     return !strcmp(s, "Ok") || !strcmp(s, "Err") || !strcmp(s, "Just") || !strcmp(s, "Nothing");
 }
 
-/* JoinError's variants, in the order of the TML_JOIN_* codes. */
-static int join_error_variant(const char *name) {
-    static const char *names[] = {"AlreadyJoined", "OsError", "NoResult", "Panicked"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(name, names[i]))
-            return i + 1;
-    return 0;
-}
-
 static void join_error_pattern(Checker *c, Node *p) {
     p->variant = join_error_variant(p->name);
-    int want = p->variant == 2 ? 1 : 0;    /* OsError(I32) */
+    int want = p->variant == JOIN_OS_ERROR;
     if (p->args.n != want)
         diag_error(p->loc, "pattern '%s' takes %d field%s but %d %s given", p->name, want,
                    want == 1 ? "" : "s", p->args.n, p->args.n == 1 ? "was" : "were");
-    else if (want && ((Node *)p->args.v[0])->kind != ND_PWILD)
-        diag_error(((Node *)p->args.v[0])->loc, "the OS error code cannot be bound yet; use '_'");
     else if (want)
         pattern(c, p->args.v[0], T(TY_I32));
 }
@@ -1695,6 +1791,10 @@ static void never_pattern(Checker *c, Node *p) {
 
 static void pattern(Checker *c, Node *p, Type *t) {
     p->ty = t;
+    if (p->qual)
+        p->qual = unalias(c, p->qual);
+    if (p->kind == ND_PVARIANT || p->kind == ND_PSTRUCT)
+        p->name = unalias(c, p->name);
     if ((p->kind == ND_PVARIANT || (p->kind == ND_PBIND && names_variant(t, p->name))) &&
         t->kind == TY_ENUM) {
         enum_pattern(c, p, t);
@@ -1806,6 +1906,59 @@ static Type *constant(Checker *c, Node *n) {
     return T(TY_UNIT);
 }
 
+/* `let f = work(a, b)`: f holds the unstarted future (section 5). The
+ * arguments are evaluated now, into hidden locals: the statement becomes
+ * `let (__argN, __argM) = (a, b)` (`let _ = ()` without arguments), and f
+ * keeps the call `work(__argN, __argM)`, which its one use becomes
+ * (future_use). */
+static Type *future_let(Checker *c, Node *n, Type *t) {
+    Node *call = n->init, *later = arena_alloc(sizeof *later);
+    *later = *call;
+    later->args = (Vec){0};
+    Node *vals = new_node(call->args.n ? ND_TUPLE : ND_UNIT, call->loc, NULL);
+    Node *pat = new_node(call->args.n ? ND_PTUPLE : ND_PWILD, n->pat->loc, NULL);
+    Vec types = {0};
+    for (int i = 0; i < call->args.n; i++) {
+        Node *a = arg(call, i);
+        const char *name = arena_printf("__arg%d", ++c->next_id);
+        vec_push(&vals->args, a);
+        vec_push(&pat->args, new_node(ND_PBIND, a->loc, name));
+        vec_push(&later->args, new_node(ND_PATH, a->loc, name));
+        vec_push(&types, a->ty);
+    }
+    vals->ty = call->args.n ? ty_tuple(&types) : T(TY_UNIT);
+    pattern(c, pat, vals->ty);
+    Var *v = declare(c, n->pat->name, t, false);
+    v->future = later;
+    v->repeats = c->repeats;
+    n->pat = pat;
+    n->init = vals;
+    return T(TY_UNIT);
+}
+
+/* A use of future local v (at n): only as the operand of await, spawn,
+ * block_on or timeout, once, and not inside a loop that it was declared
+ * outside of. The use becomes the stored call. */
+static Type *future_use(Checker *c, Node *n, Var *v) {
+    bool again = v->reads++ > 0;
+    if (c->started != n)
+        diag_error_hint(n->loc, arena_printf("write `await %s`, `spawn(%s)` or `block_on(%s)`",
+                                             v->name, v->name, v->name),
+                        "'%s' holds an unstarted future, which only await, spawn or "
+                        "block_on can run", v->name);
+    else if (again)
+        diag_error_hint(n->loc, "a future runs once: call the async function again for another",
+                        "the future in '%s' was already run", v->name);
+    else if (c->repeats > v->repeats)
+        diag_error_hint(n->loc, "call the async function inside the loop",
+                        "the future in '%s' would be run again by the loop", v->name);
+    else {
+        *n = *v->future;
+        return call(c, n, NULL);
+    }
+    return &error_type;
+}
+
 static Type *let(Checker *c, Node *n) {
     if (n->is_const)
         return constant(c, n);
@@ -1813,7 +1966,12 @@ static Type *let(Checker *c, Node *n) {
     Type *t = n->texpr ? resolve_type(c, n->texpr) : NULL;
     Type *ann = t == &error_type ? NULL : t;    /* no errors about the initializer */
     if (n->init) {
-        Type *it = value(c, n->init, ann);
+        bool may_hold = !n->texpr && n->pat->kind == ND_PBIND && n->init->kind == ND_CALL;
+        Type *it = may_hold ? expr(c, n->init, NULL) : value(c, n->init, ann);
+        if (it->kind == TY_FUTURE && diag_count() > errors)
+            it = &error_type;   /* a call with errors (arguments unchecked): no more */
+        else if (it->kind == TY_FUTURE)
+            return future_let(c, n, it);
         if (ann && !compatible(it, ann))
             mismatch(n->init, it, ann);
         if (!ann && !n->texpr)  /* a diverging init gives Unit; an erroneous one Never */
@@ -1843,21 +2001,29 @@ static Type *path(Checker *c, Node *n, Type *want) {
     Var *v = n->qual ? NULL : lookup_var(c, n->name);
     if (!v && !n->qual && !strcmp(n->name, "self"))
         v = lookup_var(c, "this");                  /* `self` = `this` */
+    if (v && v->future)
+        return future_use(c, n, v);
     if (v) {
         n->var = v;
         v->reads++;
         return v->ty;
     }
+    if (n->qual)
+        n->qual = unalias(c, n->qual);
+    else
+        n->name = unalias(c, n->name);
     Variant *variant = lookup_variant(c, n, n->qual, n->name, want);
     if (variant)
         return variant_ctor(c, n, variant);
     if (!strcmp(n->name, "Nothing"))
         return enum_ctor(c, n, "Nothing", want);
     bool bare = !n->qual;
-    if ((bare || !strcmp(n->qual, "JoinError")) && join_error_variant(n->name) &&
-        strcmp(n->name, "OsError")) {           /* payload-free JoinError values */
-        n->builtin = BI_JOIN_ERROR;
+    if ((bare || !strcmp(n->qual, "JoinError")) && join_error_variant(n->name)) {
+        n->builtin = BI_JOIN_ERROR;             /* payload-free JoinError values */
         n->variant = join_error_variant(n->name);
+        if (n->variant == JOIN_OS_ERROR)
+            diag_error_hint(n->loc, "write `OsError(code)`",
+                            "variant 'OsError' takes 1 field but 0 were given");
         return T(TY_JOIN_ERROR);
     }
     if ((bare && ordering_code(n->name) >= 0) || (n->qual && !strcmp(n->qual, "Ordering"))) {
@@ -1882,6 +2048,21 @@ static Type *path(Checker *c, Node *n, Type *want) {
 
 /* ------------------------------------------------------ dispatch */
 
+/* `Type.f(args)` is `Type::f(args)` (section 5 MAY) where Type names a
+ * type and no variable: the method node becomes that call. */
+static bool type_dot_call(Checker *c, Node *n) {
+    Node *l = n->lhs;
+    if (l->kind != ND_PATH || l->qual || n->op || lookup_var(c, l->name) ||
+        !is_type_name(c, unalias(c, l->name)))
+        return false;
+    l->qual = l->name;
+    l->name = n->name;
+    n->kind = ND_CALL;
+    n->name = NULL;
+    n->loc = l->loc;
+    return true;
+}
+
 static Type *expr_kind(Checker *c, Node *n, Type *want) {
     switch (n->kind) {
     case ND_INT: return int_lit(n, want);
@@ -1894,7 +2075,7 @@ static Type *expr_kind(Checker *c, Node *n, Type *want) {
     case ND_UNIT: return T(TY_UNIT);
     case ND_PATH: return path(c, n, want);
     case ND_CALL: return call(c, n, want);
-    case ND_METHOD: return method(c, n);
+    case ND_METHOD: return type_dot_call(c, n) ? call(c, n, want) : method(c, n);
     case ND_FIELD: return field(c, n);
     case ND_UNARY: return unary(c, n);
     case ND_DEREF: return deref(c, n);
@@ -1905,7 +2086,7 @@ static Type *expr_kind(Checker *c, Node *n, Type *want) {
     case ND_BLOCK: return block(c, n, want);
     case ND_LOOP: return loop_expr(c, n);
     case ND_WHILE:
-        expect_type(c, n->cond, T(TY_BOOL));
+        loop_cond(c, n->cond, T(TY_BOOL));
         return loop_body(c, n->body);
     case ND_FOR: return for_expr(c, n);
     case ND_BREAK: case ND_CONTINUE:
@@ -2102,12 +2283,14 @@ int check(Program *prog) {
             map_put(&c.variants, lib_variants.keys[i], lib_variants.vals[i]);
     for (int i = 0; i < prog->funcs.n; i++) {
         Func *f = prog->funcs.v[i];
+        if (f->owner)
+            f->owner = unalias(&c, f->owner);
         Map *names = f->owner ? &c.methods : &c.funcs;
         const char *key = f->owner ? arena_printf("%s::%s", f->owner, f->name) : f->name;
-        if (map_get(names, key))
-            diag_error(f->loc, "'%s' is defined twice", key);
-        else
+        if (!map_get(names, key))
             map_put(names, key, f);
+        else if (!f->broken)        /* a damaged one may not even have its name */
+            diag_error(f->loc, "'%s' is defined twice", key);
         check_signature(&c, f);
     }
     static Func const_context = {.name = "<constant>"};   /* sync, no awaits */

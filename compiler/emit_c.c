@@ -581,12 +581,23 @@ static Val field(Fn *F, Node *n) {
 static const char *guard_place(Node *d, const char *g);
 static Node *guard_of(Node *d);
 
-static const char *lvalue(Fn *F, Node *n) {
-    if (n->kind == ND_PATH)
-        return var_c(F, n->var);
+/* The root of assignment target n past its fields and guards: a
+ * variable's path, or an expression, the guard (or mutex) that no
+ * variable holds of `*(await m.lock()) += 1` (check.c: through_guard). */
+static Node *target_root(Node *n) {
+    while (n->kind == ND_FIELD || n->kind == ND_DEREF)
+        n = n->kind == ND_DEREF ? guard_of(n) : n->lhs;
+    return n;
+}
+
+/* The C place that target n names; `root` is the C value of its root
+ * when that is not a variable (evaluated once by the caller), else unused. */
+static const char *lvalue(Fn *F, Node *n, const char *root) {
     if (n->kind == ND_DEREF)
-        return guard_place(n, lvalue(F, guard_of(n)));
-    return arena_printf("%s.%s", lvalue(F, n->lhs), member(n));
+        return guard_place(n, lvalue(F, guard_of(n), root));
+    if (n->kind == ND_FIELD)
+        return arena_printf("%s.%s", lvalue(F, n->lhs, root), member(n));
+    return n->kind == ND_PATH ? var_c(F, n->var) : root;
 }
 
 /* ------------------------------------------------------- aggregates */
@@ -652,13 +663,24 @@ static const char *slot(Type *t, bool second) {
     return second ? "err" : "ok";
 }
 
+/* The payload of variant `v` of x, a Maybe, an Outcome or a JoinError
+ * (OsError's code), and in *pt its type. */
+static const char *payload_of(const char *x, Type *t, int v, Type **pt) {
+    if (t->kind == TY_JOIN_ERROR) {
+        *pt = ty_prim(TY_I32);
+        return arena_printf("tml_join_os_code(%s)", x);
+    }
+    *pt = t->kind == TY_MAYBE ? t->a : v ? t->b : t->a;
+    return arena_printf("%s.%s", x, slot(t, v));
+}
+
 /* Moves (owned) or copies (borrowed) the payload of `v` into a new Val. */
 static Val payload(Fn *F, Val v, Type *t, bool second) {
-    Type *pt = t->kind == TY_MAYBE ? t->a : second ? t->b : t->a;
+    Type *pt;
+    const char *p = payload_of(v.c, t, second, &pt);
     if (is_unit(pt))
         return unit_val();
-    Val p = val(arena_printf("%s.%s", v.c, slot(t, second)), v.owned);
-    return own(F, p, pt);
+    return own(F, val(p, v.owned), pt);
 }
 
 /* Tag of the "good" variant: Ok = 0, Just = 1. */
@@ -1070,7 +1092,7 @@ static Val permit(Fn *F, Node *at, Node *m, bool awaited) {
  * scope's release then finds NULL. */
 static Val drop_(Fn *F, Node *n) {
     Node *x = n->args.v[0];
-    const char *lv = lvalue(F, x);
+    const char *lv = lvalue(F, x, NULL);
     line(F, "%s", drop_stmt(x->ty, lv));
     line(F, "%s = NULL;", lv);
     return unit_val();
@@ -1187,7 +1209,7 @@ static Val sleep_(Fn *F, Node *at, Node *call, bool awaited) {
  * Instant) and schedules the one after; missed ticks fire at once, one
  * per call, as Tokio's default (MissedTickBehavior::Burst). */
 static Val tick(Fn *F, Node *at, Node *m, bool awaited) {
-    const char *iv = lvalue(F, m->lhs);
+    const char *iv = lvalue(F, m->lhs, NULL);
     Val due = to_tmp(F, ty_prim(TY_INSTANT), arena_printf("%s.next_ns", iv));
     sleep_until(F, at, due.c, awaited);
     line(F, "%s.next_ns = %s + %s.period_ns;", iv, due.c, iv);
@@ -1413,7 +1435,7 @@ static Val user_call(Fn *F, Node *n) {
     int mark = hold_mark(F);
     if (g->this_var) {
         if (g->this_var->by_ref)
-            buf_printf(&b, "&%s", lvalue(F, n->lhs));
+            buf_printf(&b, "&%s", lvalue(F, n->lhs, NULL));
         else
             buf_puts(&b, take_held(F, n->lhs, g->this_var->ty).c);
         sep = ", ";
@@ -1517,6 +1539,10 @@ static Val call(Fn *F, Node *n) {
     case BI_DROP: return drop_(F, n);
     case BI_ENUM_CTOR: return enum_ctor(F, n);
     case BI_VARIANT: return variant_ctor(F, n);
+    case BI_JOIN_ERROR: {                   /* OsError(code) */
+        Val code = emit(F, n->args.v[0]);
+        return val(arena_printf("tml_join_os_error(%s)", code.c), false);
+    }
     default: return user_call(F, n);
     }
 }
@@ -1806,8 +1832,6 @@ static const char *match_cond(Fn *F, Node *p, const char *x, Type *t) {
         return c;
     }
     case ND_PVARIANT: {
-        if (t->kind == TY_JOIN_ERROR)
-            return arena_printf("%s == %d", x, p->variant);
         if (t->kind == TY_ENUM) {
             Variant *v = t->sd->variants.v[p->variant];
             const char *c = arena_printf("%s.tag == %d", x, p->variant);
@@ -1818,12 +1842,13 @@ static const char *match_cond(Fn *F, Node *p, const char *x, Type *t) {
                                             v->types.v[i]));
             return c;
         }
-        const char *c = arena_printf("%s.tag == %d", x, p->variant);
+        const char *tag = t->kind == TY_JOIN_ERROR ? arena_printf("tml_join_tag(%s)", x)
+                                                   : arena_printf("%s.tag", x);
+        const char *c = arena_printf("%s == %d", tag, p->variant);
         if (p->args.n) {
-            Type *pt = t->kind == TY_MAYBE ? t->a : p->variant ? t->b : t->a;
-            c = arena_printf("%s && (%s)", c,
-                             match_cond(F, p->args.v[0],
-                                        arena_printf("%s.%s", x, slot(t, p->variant)), pt));
+            Type *pt;
+            const char *part = payload_of(x, t, p->variant, &pt);
+            c = arena_printf("%s && (%s)", c, match_cond(F, p->args.v[0], part, pt));
         }
         return c;
     }
@@ -1856,10 +1881,11 @@ static void bind_pattern(Fn *F, Node *p, const char *x, Type *t) {
                              arena_printf("%s.u.%s.f%d", x, field_name(v->name), i), v->types.v[i]);
             return;
         }
-        if (p->args.n && t->kind != TY_JOIN_ERROR) {
-            Type *pt = t->kind == TY_MAYBE ? t->a : p->variant ? t->b : t->a;
+        if (p->args.n) {
+            Type *pt;
+            const char *part = payload_of(x, t, p->variant, &pt);
             if (!is_unit(pt))
-                bind_pattern(F, p->args.v[0], arena_printf("%s.%s", x, slot(t, p->variant)), pt);
+                bind_pattern(F, p->args.v[0], part, pt);
         }
         return;
     default:
@@ -2089,22 +2115,27 @@ static Val let(Fn *F, Node *n) {
     return unit_val();
 }
 
+/* target = v, target op= v: v first, then a root that is no variable
+ * (a guard, held until the store, then released). */
 static Val assign(Fn *F, Node *n) {
     Type *lt = n->lhs->ty;
-    Val nv;
-    if (!strcmp(n->op, "=")) {
-        nv = take(F, n->rhs, lt);
-    } else {
-        Val cur = val(lvalue(F, n->lhs), false);
-        Val r = coerce(emit(F, n->rhs), n->rhs->ty, lt);
-        const char *op = arena_strndup(n->op, strlen(n->op) - 1);
-        nv = arith(F, op, cur, r, lt, n->loc);
+    bool plain = !strcmp(n->op, "=");
+    int mark = hold_mark(F);
+    Val r = hold(F, plain ? take(F, n->rhs, lt) : coerce(emit(F, n->rhs), n->rhs->ty, lt), lt);
+    Node *root = target_root(n->lhs);
+    Val g = root->kind == ND_PATH ? unit_val() : emit(F, root);
+    settle(F, mark);
+    const char *lv = lvalue(F, n->lhs, g.c);
+    Val nv = r;
+    if (!plain) {
+        nv = arith(F, arena_strndup(n->op, strlen(n->op) - 1), val(lv, false), r, lt, n->loc);
         release(F, r, lt);
     }
-    const char *lv = lvalue(F, n->lhs);
     if (ty_managed(lt))
         line(F, "%s", drop_stmt(lt, lv));
     line(F, "%s = %s;", lv, nv.c);
+    if (root->kind != ND_PATH)
+        release(F, g, root->ty);
     return unit_val();
 }
 
@@ -2582,7 +2613,15 @@ static const char preamble[] =
     "            tml_mutex_release(TML_GUARD_MUTEX(m));\n"
     "    }\n"
     "}\n"
-    "typedef int32_t tml_JoinError;\n"
+    /* a JoinError: its TML_JOIN_* code, and OsError's I32 in the high half */
+    "typedef int64_t tml_JoinError;\n"
+    "TML_HELPER tml_JoinError tml_join_os_error(int32_t code) {\n"
+    "    return (tml_JoinError)((uint64_t)(uint32_t)code << 32 | TML_JOIN_OS_ERROR);\n"
+    "}\n"
+    "TML_HELPER int32_t tml_join_tag(tml_JoinError e) { return (int32_t)(uint32_t)e; }\n"
+    "TML_HELPER int32_t tml_join_os_code(tml_JoinError e) {\n"
+    "    return (int32_t)((uint64_t)e >> 32);\n"
+    "}\n"
     "static __attribute__((unused)) tml_str tml_lit_empty = TML_STR_LIT(\"\");\n"
     "\n"
     "#define TML_INT_OPS(N, T, UT, S, BITS) \\\n"
@@ -2670,7 +2709,8 @@ static const char preamble[] =
     "    static tml_str s[] = { TML_STR_LIT(\"no error\"), TML_STR_LIT(\"task was already joined\"),\n"
     "        TML_STR_LIT(\"task failed with an OS error\"), TML_STR_LIT(\"task produced no result\"),\n"
     "        TML_STR_LIT(\"task panicked\") };\n"
-    "    return &s[e >= 0 && e <= 4 ? e : 0];\n"
+    "    int32_t k = tml_join_tag(e);\n"
+    "    return &s[k >= 0 && k <= 4 ? k : 0];\n"
     "}\n"
     "TML_HELPER _Noreturn void tml_assert_fail(int line, int col, const char *op,\n"
     "                                          tml_str *l, tml_str *r, tml_str *msg) {\n"

@@ -11,8 +11,10 @@
  * an error outside the functions marks the whole program broken.
  * Rejects with a message naming them as unsupported: constructs of the
  * language outside the subset (section 9: `** ++ --`, behaviors, classes,
- * unions, generics, `dyn`, `ref`, `throw`, the try `?`, postfix `!`),
- * each skipped so that one yields one error. */
+ * unions, generics, `dyn`, `ref`, `throw`, try/catch blocks, labels
+ * written without a quote, the try `?`, postfix `!`), each skipped so that
+ * one yields one error. Of the optional forms, parses `spawn f(x)` as the
+ * call `spawn(f(x))` and records `use x as y` in Program.aliases. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +93,20 @@ static void unsupported(Parser *p, Tok *t, const char *what, const char *hint) {
     error_at(p, t, arena_printf("%s is not supported in this TML subset; %s", what, hint));
 }
 
+/* Reports an error that the caller recovers from exactly, skipping just
+ * the offending tokens: parsing goes on as if they were not there, with
+ * no panic mode. */
+static void error_skipped(Parser *p, Tok *t, const char *msg) {
+    bool panic = p->panic;
+    error_at(p, t, msg);
+    p->panic = panic;
+}
+
+/* The same for a construct outside the subset (a label, a try block). */
+static void unsupported_skipped(Parser *p, Tok *t, const char *what, const char *hint) {
+    error_skipped(p, t, arena_printf("%s is not supported in this TML subset; %s", what, hint));
+}
+
 static Tok *expect(Parser *p, const char *s) {
     Tok *t = peek(p);
     if (tok_is(t, s))
@@ -131,6 +147,11 @@ static void skip_group(Parser *p, const char *open, const char *close) {
         depth += tok_is(t, open) - tok_is(t, close);
         p->pos++;
     } while (depth > 0);
+}
+
+/* Whether t is the plain name `s` (not reserved: `self`, `try`, ...). */
+static bool ident_is(const Tok *t, const char *s) {
+    return t->kind == TK_IDENT && !strcmp(t->str, s);
 }
 
 /* Whether t spells one of the NULL-terminated `words`. */
@@ -524,8 +545,19 @@ static Node *when_expr(Parser *p) {
 }
 
 // loop = "loop" "(" ( expr | "var" ident ":" type "<" expr ) ")" block
+// A bare `loop { ... }` (not upstream's grammar) is reported, then parsed
+// as `loop (true)`.
 static Node *loop_expr(Parser *p) {
-    Node *n = node(ND_LOOP, next(p));
+    Tok *t = next(p);
+    Node *n = node(ND_LOOP, t);
+    if (is(p, "{")) {
+        error_skipped(p, peek(p), "expected '(' but found '{': an infinite loop is written "
+                                  "`loop (true) { ... }`");
+        n->cond = node(ND_BOOL, t);
+        n->cond->ival = 1;
+        n->body = block(p);
+        return n;
+    }
     expect(p, "(");
     p->nl_quiet++;
     if (is(p, "var")) {
@@ -592,6 +624,57 @@ static Node *for_expr(Parser *p) {
     return n;
 }
 
+/* Does t start a handler of a try block? */
+static bool is_handler(const Tok *t) { return ident_is(t, "catch") || ident_is(t, "finally"); }
+
+/* Is the current token a `try` that opens a try block: followed by a block
+ * and then (past newlines) `catch` or `finally`? Otherwise it is a name. */
+static bool try_ahead(Parser *p) {
+    if (!ident_is(peek(p), "try") || !tok_is(peek_at(p, 1), "{"))
+        return false;
+    int save = p->pos;
+    p->pos++;
+    skip_group(p, "{", "}");
+    skip_nl(p);
+    bool handled = is_handler(&p->toks[p->pos]);
+    p->pos = save;
+    return handled;
+}
+
+// try = "try" block { ( "catch" | "finally" ) { token } block }
+// Exceptions are outside the subset (section 9): reported, skipped whole.
+static Node *try_block(Parser *p) {
+    Tok *t = next(p);
+    unsupported_skipped(p, t, "a 'try'/'catch' block",
+                        "errors are values: return an `Err(e)` and match it with `when`");
+    skip_group(p, "{", "}");
+    for (;;) {
+        int save = p->pos;
+        skip_nl(p);
+        if (!is_handler(&p->toks[p->pos])) {
+            p->pos = save;
+            return node(ND_UNIT, t);
+        }
+        while (!tok_is(&p->toks[p->pos], "{") && p->toks[p->pos].kind != TK_NL &&
+               p->toks[p->pos].kind != TK_EOF)
+            p->pos++;                           /* `catch e`, `catch (e: E)` */
+        skip_group(p, "{", "}");
+    }
+}
+
+/* `break name` / `continue name`: a label without its quote (section 9),
+ * reported and skipped. */
+static Node *loop_exit(Parser *p, NodeKind kind) {
+    Tok *t = next(p);
+    Tok *label = &p->toks[p->pos];
+    if (label->kind == TK_IDENT) {
+        unsupported_skipped(p, label, arena_printf("a label ('%s %s')", t->str, label->str),
+                            "use a Bool variable and `break`");
+        p->pos++;
+    }
+    return node(kind, t);
+}
+
 /* Does the current token start an expression (for `return [expr]`)? */
 static bool starts_expr(Parser *p) {
     Tok *t = &p->toks[p->pos];
@@ -624,7 +707,7 @@ static Node *primary(Parser *p) {
     case TK_STR:
         return string_lit(p);
     case TK_IDENT:
-        return path_expr(p);
+        return try_ahead(p) ? try_block(p) : path_expr(p);
     default:
         break;
     }
@@ -654,9 +737,9 @@ static Node *primary(Parser *p) {
         return n;
     }
     if (tok_is(t, "break"))
-        return node(ND_BREAK, next(p));
+        return loop_exit(p, ND_BREAK);
     if (tok_is(t, "continue"))
-        return node(ND_CONTINUE, next(p));
+        return loop_exit(p, ND_CONTINUE);
     if (tok_is(t, "this")) {
         n = node(ND_PATH, next(p));
         n->name = "this";
@@ -771,9 +854,21 @@ static Node *postfix(Parser *p) {
     return n;
 }
 
-// unary = ( "-" | "not" | "!" | "~" | "*" | "await" ) unary | postfix
+// spawn_prefix = "spawn" postfix      (`spawn f(x)` is `spawn(f(x))`, section 5 MAY)
+static Node *spawn_prefix(Parser *p) {
+    Tok *t = next(p);
+    Node *c = node(ND_CALL, t);
+    c->lhs = node(ND_PATH, t);
+    c->lhs->name = t->str;
+    vec_push(&c->args, postfix(p));
+    return c;
+}
+
+// unary = ( "-" | "not" | "!" | "~" | "*" | "await" ) unary | spawn_prefix | postfix
 static Node *unary(Parser *p) {
     Tok *t = peek(p);
+    if (ident_is(t, "spawn") && p->toks[p->pos + 1].kind == TK_IDENT)
+        return spawn_prefix(p);
     if (tok_is(t, "++") || tok_is(t, "--")) {
         step_op(p);
         return unary(p);
@@ -1088,8 +1183,21 @@ static Node *let_stmt(Parser *p) {
     return n;
 }
 
-// stmt = let | expr [ assign_op expr ]
+/* `name:` before a loop: a label without its quote (section 9), reported
+ * and skipped, so that the loop itself still parses (as `'name:`, lex.c). */
+static void loop_label(Parser *p) {
+    Tok *t = peek(p), *kw = peek_at(p, 2);
+    if (t->kind != TK_IDENT || !tok_is(peek_at(p, 1), ":") ||
+        !(tok_is(kw, "loop") || tok_is(kw, "while") || tok_is(kw, "for")))
+        return;
+    unsupported_skipped(p, t, arena_printf("a label ('%s:')", t->str),
+                        "use a Bool variable and `break`");
+    p->pos += 2;
+}
+
+// stmt = [ ident ":" ] ( let | expr [ assign_op expr ] )   (the label: reported)
 static Node *stmt(Parser *p) {
+    loop_label(p);
     if (is(p, "let") || is(p, "var"))
         return let_stmt(p);
     if (is(p, "const"))
@@ -1154,7 +1262,7 @@ static void params(Parser *p, Func *f) {
         pa->loc = peek(p)->loc;
         bool mut = accept(p, "mut");
         Tok *t = peek(p);
-        if (tok_is(t, "this") || (t->kind == TK_IDENT && !strcmp(t->str, "self"))) {
+        if (tok_is(t, "this") || ident_is(t, "self")) {
             if (f->params.n || f->receiver)
                 error_at(p, t, "the receiver 'this' must be the first parameter");
             next(p);
@@ -1346,11 +1454,15 @@ static bool decorators(Parser *p) {
 }
 
 // use_tree = segment { "::" segment } [ "::" ( "*" | "{" use_tree { "," use_tree } [ "," ] "}" ) ]
+//            [ "as" ident ]
 // segment = ident | "crate" | "super"
+// `path::x as y` makes y another name for x (Program.aliases).
 static void use_tree(Parser *p) {
+    const char *last = NULL;                    /* the path's last name */
     do {
+        last = NULL;
         if (accept(p, "*"))
-            return;
+            break;
         if (accept(p, "{")) {
             p->nl_quiet++;
             while (!is(p, "}") && peek(p)->kind != TK_EOF && !p->panic) {
@@ -1360,11 +1472,16 @@ static void use_tree(Parser *p) {
             }
             expect(p, "}");
             p->nl_quiet--;
-            return;
+            break;
         }
         if (!accept(p, "crate") && !accept(p, "super"))
-            expect_ident(p, "a module path");
+            last = expect_ident(p, "a module path");
     } while (accept(p, "::"));
+    if (accept(p, "as")) {
+        const char *name = expect_ident(p, "a name");
+        if (last)
+            map_put(&p->prog->aliases, name, (void *)last);
+    }
 }
 
 // item = { decorator } [ "pub" ] ( func | type | use | mod )
@@ -1379,8 +1496,6 @@ static void item(Parser *p) {
     } else if (tok_is(t, "use")) {    /* the paths name the always-visible library */
         next(p);
         use_tree(p);
-        if (accept(p, "as"))
-            expect_ident(p, "a name");
     } else if (tok_is(t, "mod")) {
         next(p);
         expect_ident(p, "a module name");

@@ -229,6 +229,7 @@ typedef struct Program {
     Vec funcs;                  /* Func* */
     Vec structs;                /* StructDecl* */
     Vec consts;                 /* Node* (ND_LET): top-level constants */
+    Map aliases;                /* `use path::x as y`: "y" -> "x" */
     bool broken;                /* a syntax error outside the functions
                                    (lexing, a type, a constant, an impl
                                    header): the program is not checked */
@@ -289,6 +290,11 @@ struct Var {
                                    of an assignment; 0 = its C declaration is
                                    marked unused (no -Wunused-* warning) */
     struct Node *const_init;    /* a constant: uses emit this expression */
+    struct Node *future;        /* check: a local holding an unstarted future
+                                   (`let f = work(x)`): the call its one use
+                                   becomes, on the arguments the let stored */
+    int repeats;                /* check: loops (bodies, conditions) around
+                                   its declaration */
 };
 
 /* Builtin operations resolved by check, executed by emit_c. */
@@ -306,7 +312,9 @@ enum {
     BI_ATOMIC_RMW,              /* swap / fetch_add / fetch_sub: variant */
     BI_ATOMIC_CAS, BI_METRICS,
     BI_VARIANT,                 /* a user enum's constructor; Node.variant */
-    BI_JOIN_ERROR,              /* a payload-free JoinError; Node.variant = TML_JOIN_* */
+    BI_JOIN_ERROR,              /* a JoinError value: a payload-free variant's
+                                   path, or the call OsError(code);
+                                   Node.variant = TML_JOIN_* */
     BI_LIST_NEW, BI_LIST_PUSH, BI_LIST_POP, BI_LIST_GET, BI_LIST_SET, BI_LIST_LEN,
     BI_LIST_CLEAR, BI_TIMEOUT, BI_INTERVAL, BI_TICK,
     BI_MUTEX_NEW, BI_LOCK, BI_TRY_LOCK, BI_IS_LOCKED, BI_INTO_INNER,
