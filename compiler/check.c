@@ -131,10 +131,16 @@ static StructDecl *lookup_struct(Checker *c, const char *name) {
 
 /* The name that `name` stands for: `use path::x as name` makes it another
  * name for x (section 2), unless the program declares a type or function
- * of that name itself. */
+ * of that name itself; an alias of an alias is followed (a cycle stops
+ * after a few steps, at a name that then does not resolve). */
 static const char *unalias(Checker *c, const char *name) {
-    const char *target = map_get(&c->prog->aliases, name);
-    return target && !lookup_struct(c, name) && !lookup_func(c, name) ? target : name;
+    for (int hops = 0; hops < 8; hops++) {
+        const char *target = map_get(&c->prog->aliases, name);
+        if (!target || !strcmp(target, name) || lookup_struct(c, name) || lookup_func(c, name))
+            break;
+        name = target;
+    }
+    return name;
 }
 
 static Variant ambiguous;
@@ -1795,6 +1801,12 @@ static void pattern(Checker *c, Node *p, Type *t) {
         p->qual = unalias(c, p->qual);
     if (p->kind == ND_PVARIANT || p->kind == ND_PSTRUCT)
         p->name = unalias(c, p->name);
+    if (p->kind == ND_PBIND) {  /* `use E::V as W`: a bare W matches V, binds nothing */
+        const char *target = unalias(c, p->name);
+        if (names_variant(t, target) || is_variant_name(target) ||
+            (t->kind == TY_JOIN_ERROR && join_error_variant(target)))
+            p->name = target;
+    }
     if ((p->kind == ND_PVARIANT || (p->kind == ND_PBIND && names_variant(t, p->name))) &&
         t->kind == TY_ENUM) {
         enum_pattern(c, p, t);
