@@ -455,6 +455,11 @@ typedef struct mt_stats {
  * polls the network after 10 ms without a poll. */
 #define MT_IO_STARVE_NS 10000000
 
+/* How long after it last had nothing to run a worker keeps the I/O it
+ * finds to itself, ns (mt_worker.c, "Readiness stays where it was
+ * polled"). */
+#define MT_IO_FRESH_NS 10000000
+
 struct mt_worker {
     /* owner-only hot state, on its own cache lines */
     _Alignas(MT_CACHE_LINE) mt_runtime *rt;
@@ -469,8 +474,13 @@ struct mt_worker {
     uint32_t rng;        /* xorshift32 state: victim choice */
     int32_t budget;      /* leaf completions left in this poll */
     int64_t io_polled_ns; /* when this worker last polled the reactor (tml_now_ns) */
+    int64_t idle_ns;     /* when this worker last had nothing to run: it left a park,
+                            or a search round found nothing (tml_now_ns) */
     bool searching;      /* counted in rt->idle as searching */
     bool self_woken;     /* the running task woke itself */
+    bool io_quiet;       /* a reactor poll is waking tasks here while fresh */
+    bool found_io;       /* search found its task through this worker's reactor poll */
+    bool help_deferred;  /* a notification was held back while fresh: retried after */
     mt_stats stats;
     mt_block_cache blocks; /* freed task blocks for this worker's spawns */
     pthread_t thread;

@@ -63,7 +63,32 @@
  *     runs it next. The hint has no ordering and may miss a worker that is
  *     parking at that instant; nothing is lost, the work is this worker's
  *     own, and the parking worker's re-check (P2) or the next push helps.
+ *     Moving the LIFO slot's task to the queue (step 2) does not notify:
+ *     it adds no work.
  * From any other thread: the global queue, then N1-N3 (mt_worker_notify).
+ *
+ * Readiness stays where it was polled. A worker that had nothing to run
+ * less than MT_IO_FRESH_NS ago (it left a park, or a search round found
+ * nothing: `idle_ns`) is "fresh": it keeps up with its work. While fresh,
+ * the tasks its reactor polls wake do not notify, and neither does S3
+ * when its search found its task through its own reactor poll (and the
+ * global queue is empty); the notification is recorded (`help_deferred`)
+ * and retried after each poll once the worker is no longer fresh, if two
+ * or more tasks still wait here (one clock read per poll, only while one
+ * is pending; cleared when the worker runs out of work). Without this, a
+ * burst of readiness woke the parked worker to steal half of it, and on
+ * this 2-core machine the two workers then ran beside the W8 load
+ * generator: three threads on two cores, the generator preempted, p99
+ * up by ~20% (tests/bench/RESULTS.md, 2026-11-24: W8 at 1,000
+ * connections, 8 runs each, alternating: p99 27.0 against 32.6 ms,
+ * 80.3k against 76.0k round trips/s; libuv 22.9 ms, 80.6k). A long burst
+ * of CPU-heavy requests still gets help after MT_IO_FRESH_NS (an echo
+ * doing ~100 us per message: 14.6k against 14.5k round trips/s). Spawns
+ * and wakes by running tasks notify as before: their parallelism is the
+ * program's (a fork-join of spawned tasks is unchanged). Rejected: the
+ * same without the time limit (the CPU-heavy echo fell to 9.6k round
+ * trips/s); a parked worker blocking in the reactor only while no other
+ * worker runs (no gain on top; timers and I/O would wait for a long poll).
  *
  * Running a task: SCHEDULED -> RUNNING (a plain store on its first poll,
  * mt_task_first_poll), poll with cx = {token, worker} and a full budget.
@@ -124,7 +149,8 @@ int mt_worker_init(mt_worker *w, mt_runtime *rt, unsigned index, unsigned id, ui
     w->index = index;
     w->id = id;
     w->tick = MT_FAIR_TICKS;
-    w->io_polled_ns = 0;
+    w->io_polled_ns = w->idle_ns = 0;
+    w->io_quiet = w->found_io = w->help_deferred = false;
     w->lifo_runs = 0;
     w->rng = 0x9e3779b9u * (index + 1) | 1; /* xorshift needs a non-zero seed */
     w->budget = MT_BUDGET;
@@ -190,14 +216,45 @@ static void overflow(mt_worker *w, tml_join *t) {
     mt_worker_notify(w->rt);
 }
 
+/* Appends `t` to the back of w's local queue, or overflows (which
+ * notifies). Returns whether it went to the local queue. */
+static bool enqueue(mt_worker *w, tml_join *t) {
+    if (mt_deque_push(&w->local, t))
+        return true;
+    overflow(w, t);
+    return false;
+}
+
+/* Whether two or more tasks wait here and a parked worker could take
+ * some (a plain load first; see "Scheduling"). */
+static bool help_wanted(mt_worker *w) {
+    return (w->lifo != NULL) + mt_deque_len(&w->local) >= 2 && mt_idle_may_notify(&w->rt->idle);
+}
+
 /* Appends `t` to the back of w's local queue; notifies when two or more
- * tasks now wait here (see "Scheduling"). Threads: w's own. */
+ * tasks now wait here (see "Scheduling"), unless a fresh reactor poll is
+ * waking them ("Readiness stays where it was polled"). Threads: w's own. */
 void mt_worker_push_back(mt_worker *w, tml_join *t) {
-    if (!mt_deque_push(&w->local, t)) {
-        overflow(w, t);
+    if (!enqueue(w, t) || !help_wanted(w))
         return;
-    }
-    if ((w->lifo != NULL) + mt_deque_len(&w->local) >= 2 && mt_idle_may_notify(&w->rt->idle))
+    if (w->io_quiet)
+        w->help_deferred = true;
+    else
+        mt_worker_notify(w->rt);
+}
+
+/* Whether w had nothing to run less than MT_IO_FRESH_NS ago. */
+static bool fresh(const mt_worker *w) {
+    return tml_now_ns() - w->idle_ns < MT_IO_FRESH_NS;
+}
+
+/* After a poll, with a notification held back: asks for help once w is
+ * no longer fresh, if tasks still wait here. */
+static void retry_help(mt_worker *w) {
+    if (fresh(w))
+        return;
+    w->help_deferred = false;
+    if (help_wanted(w))
         mt_worker_notify(w->rt);
 }
 
@@ -271,7 +328,9 @@ static void poll_io(mt_worker *w) {
     mt_runtime *rt = w->rt;
     if (mt_atomic_load(&rt->io_sources) == 0 || !driver_try_acquire(rt))
         return;
+    w->io_quiet = fresh(w);
     int n = io_reactor_poll(rt->reactor, 0);
+    w->io_quiet = false;
     driver_release(rt);
     w->io_polled_ns = tml_now_ns();
     if (n < 0)
@@ -291,7 +350,9 @@ static void drive(mt_worker *w) {
     mt_runtime *rt = w->rt;
     int64_t deadline = mt_timers_arm(&rt->timers);
     int64_t early = deadline == MT_NO_DEADLINE ? deadline : deadline - TIMER_SPIN_NS;
+    w->io_quiet = true; /* it is unparking: fresh */
     bool notified = mt_parker_park_in(&w->parker, rt->reactor, early);
+    w->io_quiet = false;
     w->io_polled_ns = tml_now_ns();
     if (!notified && deadline != MT_NO_DEADLINE && tml_now_ns() >= early) {
         while (tml_now_ns() < deadline) /* woken by the timeout, not I/O */
@@ -311,7 +372,7 @@ static tml_join *local_task(mt_worker *w) {
             w->lifo_runs++;
             return t;
         }
-        mt_worker_push_back(w, t); /* others wait: its turn comes after theirs */
+        enqueue(w, t); /* others wait: its turn comes after theirs (no notification: no new work) */
     }
     if (!mt_deque_pop(&w->local, &t))
         return NULL;
@@ -364,6 +425,7 @@ static tml_join *steal_round(mt_worker *w) {
 /* Step 5 (S1-S2): searches while allowed; returns a task, or NULL when
  * the worker should park (still counted as searching if it was). */
 static tml_join *search(mt_worker *w) {
+    w->help_deferred = false; /* nothing waits here any more */
     if (!w->searching && !mt_idle_try_search(&w->rt->idle))
         return NULL;
     w->searching = true;
@@ -376,9 +438,11 @@ static tml_join *search(mt_worker *w) {
             poll_io(w); /* as Go's findrunnable: ready I/O is work too */
             fire_timers(w);
             t = local_task(w);
+            w->found_io = t != NULL;
         }
         if (t)
             return t;
+        w->idle_ns = tml_now_ns(); /* idle: fresh from here */
         for (unsigned i = 0; i < spins; i++)
             mt_cpu_relax();
     }
@@ -448,11 +512,18 @@ bool mt_worker_step(mt_worker *w) {
     if (!t)
         return false;
     if (w->searching) { /* S3 */
-        w->searching = false;
-        if (mt_idle_stop_search(&w->rt->idle))
-            mt_worker_notify(w->rt);
+        bool io = w->found_io;
+        w->searching = w->found_io = false;
+        if (mt_idle_stop_search(&w->rt->idle)) {
+            if (io && mt_queue_is_empty(&w->rt->global) && fresh(w))
+                w->help_deferred = true; /* its own readiness: see "Readiness stays ..." */
+            else
+                mt_worker_notify(w->rt);
+        }
     }
     run_task(w, t);
+    if (w->help_deferred)
+        retry_help(w);
     return true;
 }
 
@@ -485,6 +556,7 @@ static bool park(mt_worker *w) {
     else
         mt_parker_park(&w->parker, MT_NO_DEADLINE);
     w->searching = mt_idle_unparked(&rt->idle, w->index); /* P4 */
+    w->idle_ns = tml_now_ns();
     return true;
 }
 

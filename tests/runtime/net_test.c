@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -1306,6 +1307,112 @@ Test(net, readiness_does_not_overtake_a_global_backlog, .timeout = TIMEOUT) {
     cr_assert(before >= n - MT_DEQUE_CAP / 2 || woken_ns - started_ns >= MT_IO_STARVE_NS,
               "the reader ran after %lld of %lld tasks, %lld ns after they were queued", (long long)before,
               (long long)n, (long long)(woken_ns - started_ns));
+}
+
+/* ------------------------------- readiness stays where it was polled */
+
+enum { BURST = 16 };
+
+/* async func busy_reader(s, spin_ns) { await s.read(buf); burn spin_ns },
+ * noting the index of the worker that ran it once woken. */
+typedef struct busy_reader_frame {
+    uint32_t state;
+    tml_tcp *s;
+    tml_buffer *buf;
+    int64_t spin_ns;
+    latch *waiting, *done;
+    unsigned *worker;
+    tml_read_fut rd;
+} busy_reader_frame;
+
+static tml_poll busy_reader_poll(void *frame, tml_cx *cx) {
+    busy_reader_frame *f = frame;
+    if (f->state == 0) {
+        tml_read_init(&f->rd, f->s, f->buf);
+        f->state = 1;
+        cr_assert_eq(tml_read_poll(&f->rd, cx), TML_PENDING, "nothing was sent yet, but the read completed");
+        latch_add(f->waiting, 1);
+        return TML_PENDING;
+    }
+    if (tml_read_poll(&f->rd, cx) == TML_PENDING)
+        return TML_PENDING;
+    *f->worker = mt_current_worker->index;
+    for (int64_t end = tml_now_ns() + f->spin_ns; tml_now_ns() < end;)
+        mt_cpu_relax();
+    latch_add(f->done, 1);
+    return TML_READY;
+}
+
+static const tml_task_vt busy_reader_vt = {busy_reader_poll, sizeof(busy_reader_frame), 0, 0, NULL,
+                                           "busy_reader", NULL};
+
+/* Waits until every worker of the runtime is parked; false after WAIT_MS. */
+static bool all_parked(void) {
+    mt_runtime *rt = mt_runtime_current();
+    int64_t deadline = tml_now_ns() + (int64_t)WAIT_MS * 1000000;
+    while (mt_idle_n_unparked(mt_atomic_load(&rt->idle.state)) > 0) {
+        if (tml_now_ns() > deadline)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
+/* Parks BURST readers on sockets with 2 workers, waits until both
+ * workers park, makes every socket readable from this thread, and waits until each reader burnt spin_ns.
+ * Fills worker[i] with the index of the worker that ran reader i. */
+static void burst(int64_t spin_ns, unsigned worker[BURST]) {
+    enter_with_workers("2");
+    tml_tcp *l[BURST], *s[BURST];
+    tml_buffer *b[BURST];
+    int fd[BURST];
+    busy_reader_frame rf[BURST];
+    latch waiting, done;
+    latch_init(&waiting);
+    latch_init(&done);
+    for (int i = 0; i < BURST; i++) {
+        s[i] = pair(&l[i], &fd[i]);
+        b[i] = tml_buffer_new(16);
+        rf[i] = (busy_reader_frame){.s = s[i], .buf = b[i], .spin_ns = spin_ns, .waiting = &waiting,
+                                    .done = &done, .worker = &worker[i]};
+        tml_join_release(tml_spawn(&busy_reader_vt, &rf[i]));
+    }
+    cr_assert(latch_wait(&waiting, BURST), "the readers never all started waiting");
+    cr_assert(all_parked(), "the workers never parked"); /* none is still searching, ready to steal */
+    for (int i = 0; i < BURST; i++)
+        cr_assert_eq(send(fd[i], "x", 1, 0), 1);
+    cr_assert(latch_wait(&done, BURST), "the readable sockets never woke all their readers");
+    for (int i = 0; i < BURST; i++) {
+        close(fd[i]);
+        tml_buffer_release(b[i]);
+        tml_tcp_release(s[i]);
+        tml_tcp_release(l[i]);
+    }
+    tml_main_exit(0);
+}
+
+/* RT-REACTOR-3: a burst of readiness that one worker can serve within
+ * MT_IO_FRESH_NS of unparking stays on that worker: no other worker is
+ * woken to steal it (BURST x 300 us = 4.8 ms; with the old notification
+ * rule the idle worker took about half). */
+Test(net, a_short_burst_of_readiness_stays_on_the_polling_worker, .timeout = TIMEOUT) {
+    unsigned worker[BURST];
+    burst(300000, worker);
+    for (int i = 1; i < BURST; i++)
+        cr_assert_eq(worker[i], worker[0], "reader %d ran on worker %u, reader 0 on worker %u", i,
+                     worker[i], worker[0]);
+}
+
+/* RT-REACTOR-3: ... and a longer one gets help once the worker is no
+ * longer fresh (BURST x 2 ms = 32 ms, MT_IO_FRESH_NS = 10 ms): both
+ * workers run readers. */
+Test(net, a_long_burst_of_readiness_gets_help, .timeout = TIMEOUT) {
+    unsigned worker[BURST];
+    burst(2000000, worker);
+    int on_first = 0;
+    for (int i = 0; i < BURST; i++)
+        on_first += worker[i] == worker[0];
+    cr_assert_lt(on_first, BURST, "all %d readers ran on worker %u", BURST, worker[0]);
 }
 
 Test(buffer, bytes_go_in_at_the_end_and_come_out_from_the_read_position, .timeout = TIMEOUT) {
