@@ -1322,6 +1322,7 @@ typedef struct busy_reader_frame {
     int64_t spin_ns;
     latch *waiting, *done;
     unsigned *worker;
+    int64_t *done_ns;
     tml_read_fut rd;
 } busy_reader_frame;
 
@@ -1339,6 +1340,7 @@ static tml_poll busy_reader_poll(void *frame, tml_cx *cx) {
     *f->worker = mt_current_worker->index;
     for (int64_t end = tml_now_ns() + f->spin_ns; tml_now_ns() < end;)
         mt_cpu_relax();
+    *f->done_ns = tml_now_ns();
     latch_add(f->done, 1);
     return TML_READY;
 }
@@ -1359,14 +1361,17 @@ static bool all_parked(void) {
 }
 
 /* Parks BURST readers on sockets with 2 workers, waits until both
- * workers park, makes every socket readable from this thread, and waits until each reader burnt spin_ns.
- * Fills worker[i] with the index of the worker that ran reader i. */
-static void burst(int64_t spin_ns, unsigned worker[BURST]) {
+ * workers park, makes every socket readable from this thread, and waits
+ * until each reader burnt spin_ns. Fills worker[i] with the index of the
+ * worker that ran reader i; returns the ns from the first send until the
+ * last reader was done. */
+static int64_t burst(int64_t spin_ns, unsigned worker[BURST]) {
     enter_with_workers("2");
     tml_tcp *l[BURST], *s[BURST];
     tml_buffer *b[BURST];
     int fd[BURST];
     busy_reader_frame rf[BURST];
+    int64_t done_ns[BURST], last = 0;
     latch waiting, done;
     latch_init(&waiting);
     latch_init(&done);
@@ -1374,30 +1379,37 @@ static void burst(int64_t spin_ns, unsigned worker[BURST]) {
         s[i] = pair(&l[i], &fd[i]);
         b[i] = tml_buffer_new(16);
         rf[i] = (busy_reader_frame){.s = s[i], .buf = b[i], .spin_ns = spin_ns, .waiting = &waiting,
-                                    .done = &done, .worker = &worker[i]};
+                                    .done = &done, .worker = &worker[i], .done_ns = &done_ns[i]};
         tml_join_release(tml_spawn(&busy_reader_vt, &rf[i]));
     }
     cr_assert(latch_wait(&waiting, BURST), "the readers never all started waiting");
     cr_assert(all_parked(), "the workers never parked"); /* none is still searching, ready to steal */
+    int64_t first = tml_now_ns();
     for (int i = 0; i < BURST; i++)
         cr_assert_eq(send(fd[i], "x", 1, 0), 1);
     cr_assert(latch_wait(&done, BURST), "the readable sockets never woke all their readers");
     for (int i = 0; i < BURST; i++) {
+        last = done_ns[i] > last ? done_ns[i] : last;
         close(fd[i]);
         tml_buffer_release(b[i]);
         tml_tcp_release(s[i]);
         tml_tcp_release(l[i]);
     }
     tml_main_exit(0);
+    return last - first;
 }
 
 /* RT-REACTOR-3: a burst of readiness that one worker can serve within
  * MT_IO_FRESH_NS of unparking stays on that worker: no other worker is
  * woken to steal it (BURST x 300 us = 4.8 ms; with the old notification
- * rule the idle worker took about half). */
+ * rule the idle worker took some in 9 runs of 10). On a machine so busy
+ * that the burst took MT_IO_FRESH_NS anyway, help was due and nothing is
+ * asserted (under a CPU hog: 5.5 ms median, 12 ms at most in 30 runs). */
 Test(net, a_short_burst_of_readiness_stays_on_the_polling_worker, .timeout = TIMEOUT) {
     unsigned worker[BURST];
-    burst(300000, worker);
+    int64_t took = burst(300000, worker);
+    if (took >= MT_IO_FRESH_NS)
+        return; /* the machine was too busy: help was due, as for a long burst */
     for (int i = 1; i < BURST; i++)
         cr_assert_eq(worker[i], worker[0], "reader %d ran on worker %u, reader 0 on worker %u", i,
                      worker[i], worker[0]);
