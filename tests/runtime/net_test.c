@@ -1234,14 +1234,21 @@ typedef struct first_reader_frame {
     tml_read_fut rd;
 } first_reader_frame;
 
+/* A reader task's first poll: starts reading s into buf, which waits
+ * (nothing was sent yet), and counts the task in `waiting`. */
+static tml_poll start_waiting_read(tml_read_fut *rd, tml_tcp *s, tml_buffer *buf, latch *waiting,
+                                   tml_cx *cx) {
+    tml_read_init(rd, s, buf);
+    cr_assert_eq(tml_read_poll(rd, cx), TML_PENDING, "nothing was sent yet, but the read completed");
+    latch_add(waiting, 1);
+    return TML_PENDING;
+}
+
 static tml_poll first_reader_poll(void *frame, tml_cx *cx) {
     first_reader_frame *f = frame;
     if (f->state == 0) {
-        tml_read_init(&f->rd, f->s, f->buf);
         f->state = 1;
-        cr_assert_eq(tml_read_poll(&f->rd, cx), TML_PENDING, "nothing was sent yet, but the read completed");
-        latch_add(f->waiting, 1);
-        return TML_PENDING;
+        return start_waiting_read(&f->rd, f->s, f->buf, f->waiting, cx);
     }
     if (tml_read_poll(&f->rd, cx) == TML_PENDING)
         return TML_PENDING;
@@ -1329,11 +1336,8 @@ typedef struct busy_reader_frame {
 static tml_poll busy_reader_poll(void *frame, tml_cx *cx) {
     busy_reader_frame *f = frame;
     if (f->state == 0) {
-        tml_read_init(&f->rd, f->s, f->buf);
         f->state = 1;
-        cr_assert_eq(tml_read_poll(&f->rd, cx), TML_PENDING, "nothing was sent yet, but the read completed");
-        latch_add(f->waiting, 1);
-        return TML_PENDING;
+        return start_waiting_read(&f->rd, f->s, f->buf, f->waiting, cx);
     }
     if (tml_read_poll(&f->rd, cx) == TML_PENDING)
         return TML_PENDING;
