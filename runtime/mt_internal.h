@@ -479,7 +479,7 @@ struct mt_worker {
     bool searching;      /* counted in rt->idle as searching */
     bool self_woken;     /* the running task woke itself */
     bool io_quiet;       /* a reactor poll is waking tasks here while fresh */
-    bool found_io;       /* search found its task through this worker's reactor poll */
+    bool found_io;       /* search found its task through this worker's reactor poll or timers */
     bool help_deferred;  /* a notification was held back while fresh: retried after */
     mt_stats stats;
     mt_block_cache blocks; /* freed task blocks for this worker's spawns */

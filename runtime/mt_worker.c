@@ -71,8 +71,8 @@
  * less than MT_IO_FRESH_NS ago (it left a park, or a search round found
  * nothing: `idle_ns`) is "fresh": it keeps up with its work. While fresh,
  * the tasks its reactor polls wake do not notify, and neither does S3
- * when its search found its task through its own reactor poll (and the
- * global queue is empty); the notification is recorded (`help_deferred`)
+ * when its search found its task through its own reactor poll or timer
+ * check (and the global queue is empty); the notification is recorded (`help_deferred`)
  * and retried after each poll once the worker is no longer fresh, if two
  * or more tasks still wait here (one clock read per poll, only while one
  * is pending; cleared when the worker runs out of work). Without this, a
