@@ -328,11 +328,12 @@ static void poll_io(mt_worker *w) {
     mt_runtime *rt = w->rt;
     if (mt_atomic_load(&rt->io_sources) == 0 || !driver_try_acquire(rt))
         return;
-    w->io_quiet = fresh(w);
+    int64_t now = tml_now_ns(); /* one clock read: freshness and io_polled_ns */
+    w->io_quiet = now - w->idle_ns < MT_IO_FRESH_NS;
     int n = io_reactor_poll(rt->reactor, 0);
     w->io_quiet = false;
     driver_release(rt);
-    w->io_polled_ns = tml_now_ns();
+    w->io_polled_ns = now;
     if (n < 0)
         mt_panic_err("polling for I/O", n);
 }
