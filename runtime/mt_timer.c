@@ -151,15 +151,28 @@ void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
  * wake raced with the clock read leaves the next poll Ready. A sleep
  * whose deadline was ahead at init is armed without reading the clock
  * again (the wheel never fires early), which saves a clock read per
- * `timeout` and `sleep`. */
+ * `timeout` and `sleep`.
+ * Ready never leaves the node in the wheel: a task polled again after
+ * its deadline but before any worker expired its timer (the task was
+ * woken by something else: a `timeout`'s inner future, a spent budget, a
+ * spurious wake) finds the clock past the deadline while the node is
+ * still linked, so Ready cancels it. Otherwise the node, which lives in
+ * the frame's await union, would be re-initialised by the next await or
+ * freed with the frame while the wheel still links it. Ready also
+ * disarms the leaf, so a later tml_sleep_drop is a no-op. */
 tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
     MT_ASSERT(f && cx && cx->worker);
     if (!mt_budget_poll(cx))
         return TML_PENDING;
-    if (f->timer.reserved != SLEEP_AHEAD && tml_now_ns() >= f->timer.deadline_ns)
+    mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
+    if (f->timer.reserved != SLEEP_AHEAD && tml_now_ns() >= f->timer.deadline_ns) {
+        if (f->timer.reserved == SLEEP_ARMED) {
+            mt_timers_cancel(&rt->timers, &f->timer); /* a no-op once it fired */
+            f->timer.reserved = SLEEP_FRESH;
+        }
         return mt_budget_ready(cx);
+    }
     if (f->timer.reserved != SLEEP_ARMED) {
-        mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
         f->timer.reserved = SLEEP_ARMED;
         if (mt_timers_insert(&rt->timers, &f->timer, f->timer.deadline_ns, cx->waker))
             mt_worker_wake_driver(rt);

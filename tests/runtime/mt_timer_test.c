@@ -120,6 +120,54 @@ Test(mt_timer, sleep_never_fires_early, .timeout = 10) {
     tml_main_exit(0);
 }
 
+/* A task that arms a sleep, then keeps its worker until the clock passes
+ * the deadline and polls the sleep again: no worker can have expired the
+ * timer (the only worker is busy in this poll), so the Ready comes from
+ * the clock. Records the wheel's own accounting right after. */
+typedef struct late_out {
+    tml_poll second;      /* the second poll's result */
+    size_t pending_after; /* timer_wheel_len after the Ready */
+    int32_t where_after;  /* the node's slot after the Ready */
+} late_out;
+
+typedef struct late_frame {
+    tml_sleep_fut aw;
+    late_out *out; /* checked on the test's thread */
+} late_frame;
+
+static tml_poll late_poll(void *frame, tml_cx *cx) {
+    late_frame *f = frame;
+    mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
+    tml_sleep_init(&f->aw, 1 * MS);
+    if (tml_sleep_poll(&f->aw, cx) != TML_PENDING || f->aw.timer.where < 0)
+        return TML_READY; /* not armed: out keeps its poison */
+    while (tml_now_ns() < f->aw.timer.deadline_ns) {
+    }
+    f->out->second = tml_sleep_poll(&f->aw, cx);
+    mt_spin_lock(&rt->timers.lock);
+    f->out->pending_after = timer_wheel_len(&rt->timers.wheel);
+    f->out->where_after = f->aw.timer.where;
+    mt_spin_unlock(&rt->timers.lock);
+    tml_sleep_drop(&f->aw); /* after Ready: a no-op */
+    return TML_READY;
+}
+
+static const tml_task_vt late_vt = {late_poll, sizeof(late_frame), 0, 0, NULL, "late", NULL};
+
+/* RT-TIMER-6: a sleep polled past its deadline, before its timer was
+ * expired, is Ready and unlinks its node from the wheel */
+Test(mt_timer, a_sleep_ready_by_the_clock_leaves_no_node_in_the_wheel, .timeout = 10) {
+    enter_with_workers("1"); /* no other worker may expire the timer */
+    for (int i = 0; i < 20; i++) {
+        late_out out = {TML_PENDING, 99, 99};
+        tml_block_on(&late_vt, &(late_frame){.out = &out}, NULL);
+        cr_assert_eq(out.second, TML_READY);
+        cr_assert_eq(out.pending_after, 0);
+        cr_assert_eq(out.where_after, -1);
+    }
+    tml_main_exit(0);
+}
+
 Test(mt_timer, zero_and_negative_sleeps_complete, .timeout = 10) {
     enter_with_workers("1");
     tml_block_on(&nap_vt, &(nap_frame){.ns = 0}, NULL);

@@ -234,6 +234,8 @@ typedef struct tml_timer_node {
  * durations count as 0, saturating; tml_sleep_until_init: the instant
  * itself, in tml_now_ns() units); the first Pending poll arms a timer.
  * Ready once the monotonic clock has reached the deadline: never early.
+ * Ready leaves no timer armed, even when the clock passed the deadline
+ * before any worker expired the timer (the poll then cancels it).
  * tml_sleep_drop cancels an armed timer (a future dropped before it is
  * Ready, e.g. by `timeout`); it is safe on any initialised sleep, Ready or
  * not, and a no-op when nothing is armed. No timer outlives its future
