@@ -533,7 +533,8 @@ static Val binary(Fn *F, Node *n) {
         return unit_val();      /* unreachable: an operand left the function */
     Val res;
     if (lt->kind == TY_INSTANT && !is_cmp_op(n->op))    /* Instant +/- Duration */
-        res = to_tmp(F, lt, arena_printf("%s %s tml_dur_ns(%s)", l.c, n->op, r.c));
+        res = to_tmp(F, lt, arena_printf("tml_instant_shift(%s, %s, %d, %d, %d)", l.c, r.c,
+                                         n->op[0] == '-', n->loc.line, n->loc.col));
     else
         res = is_cmp_op(n->op) ? compare(F, n->op, l, r, lt) : arith(F, n->op, l, r, lt, n->loc);
     release(F, l, lt);
@@ -1178,7 +1179,7 @@ static Val recv(Fn *F, Node *at, Node *m, bool awaited) {
  * under await, else the thread. */
 static void sleep_until(Fn *F, Node *at, const char *deadline, bool awaited) {
     if (!awaited) {
-        line(F, "tml_sleep_blocking(%s - tml_now_ns());", deadline);
+        line(F, "tml_sleep_blocking(tml_clamp_i64((__int128)(%s) - tml_now_ns()));", deadline);
         return;
     }
     const char *aw = aw_member(F, at, "tml_sleep_fut");
@@ -1212,7 +1213,8 @@ static Val tick(Fn *F, Node *at, Node *m, bool awaited) {
     const char *iv = lvalue(F, m->lhs, NULL);
     Val due = to_tmp(F, ty_prim(TY_INSTANT), arena_printf("%s.next_ns", iv));
     sleep_until(F, at, due.c, awaited);
-    line(F, "%s.next_ns = %s + %s.period_ns;", iv, due.c, iv);
+    /* saturating: past I64 the next tick is "never" (INT64_MAX ns) */
+    line(F, "%s.next_ns = tml_clamp_i64((__int128)(%s) + %s.period_ns);", iv, due.c, iv);
     return due;
 }
 
@@ -1481,7 +1483,7 @@ static Val call(Fn *F, Node *n) {
     case BI_CHANNEL: return channel(F, n);
     case BI_SLEEP_MS: {
         Val ms = emit(F, n->args.v[0]);
-        line(F, "tml_sleep_blocking(%s * INT64_C(1000000));", ms.c);
+        line(F, "tml_sleep_blocking(tml_clamp_i64((__int128)(%s) * 1000000));", ms.c);  /* ms -> ns */
         return unit_val();
     }
     case BI_PARALLELISM: return to_tmp(F, n->ty, "tml_available_parallelism()");
@@ -1658,11 +1660,11 @@ static Val builtin_method(Fn *F, Node *n, Val v, Type *rt) {
         break;
     }
     case BI_ELAPSED:
-        res = to_tmp(F, n->ty, arena_printf("tml_dur_from(tml_now_ns() - %s, 1000000000)", v.c));
+        res = to_tmp(F, n->ty, arena_printf("tml_dur_between(tml_now_ns(), %s)", v.c));
         break;
     case BI_DURATION_SINCE: {
         Val o = emit(F, n->args.v[0]);
-        res = to_tmp(F, n->ty, arena_printf("tml_dur_from(%s - %s, 1000000000)", v.c, o.c));
+        res = to_tmp(F, n->ty, arena_printf("tml_dur_between(%s, %s)", v.c, o.c));
         break;
     }
     case BI_INSTANT_AS_NANOS: res = to_tmp(F, n->ty, v.c); break;
@@ -2648,15 +2650,26 @@ static const char preamble[] =
     "TML_INT_OPS(u32, uint32_t, uint32_t, 0, 32)\n"
     "TML_INT_OPS(u64, uint64_t, uint64_t, 0, 64)\n"
     "\n"
+    /* An exact 128-bit count (ns, ms, ...) clamped to I64. A wait of
+     * INT64_MAX ns (~292 years) is "forever": the runtime saturates
+     * now + duration there (tml_sleep_init), so a longer Duration waits
+     * forever rather than wrapping to a short or negative wait. */
+    "TML_HELPER int64_t tml_clamp_i64(__int128 v) {\n"
+    "    return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (int64_t)v;\n"
+    "}\n"
+    /* from_*: exact for every I64 `v` (|v / per_sec| fits secs), so
+     * construction never wraps and has nothing to saturate */
     "/* Duration from `v` units of which `per_sec` make a second. */\n"
     "TML_HELPER tml_Duration tml_dur_from(int64_t v, int64_t per_sec) {\n"
     "    tml_Duration d = { v / per_sec, (int32_t)((v % per_sec) * (1000000000 / per_sec)) };\n"
     "    if (d.nanos < 0) { d.secs -= 1; d.nanos += 1000000000; }\n"
     "    return d;\n"
     "}\n"
+    /* as_*: whole units (per_sec of them a second), clamped to I64 */
     "TML_HELPER int64_t tml_dur_as(tml_Duration d, int64_t per_sec) {\n"
-    "    return d.secs * per_sec + d.nanos / (1000000000 / per_sec);\n"
+    "    return tml_clamp_i64((__int128)d.secs * per_sec + d.nanos / (1000000000 / per_sec));\n"
     "}\n"
+    /* the runtime's I64 nanoseconds (sleep, timeout, recv_timeout, interval) */
     "TML_HELPER int64_t tml_dur_ns(tml_Duration d) { return tml_dur_as(d, 1000000000); }\n"
     /* Duration arithmetic in 128-bit nanoseconds; a Duration holds
      * secs * 10^9 + nanos with 0 <= nanos < 10^9 */
@@ -2667,6 +2680,21 @@ static const char preamble[] =
     "    if (s > INT64_MAX || s < INT64_MIN) return false;\n"
     "    *out = (tml_Duration){ (int64_t)s, (int32_t)r };\n"
     "    return true;\n"
+    "}\n"
+    /* a - b for Instants (I64 ns): exact, as |a - b| < 2^64 ns fits secs */
+    "TML_HELPER tml_Duration tml_dur_between(tml_Instant a, tml_Instant b) {\n"
+    "    tml_Duration d = {0, 0};\n"
+    "    tml_dur_of((__int128)a - b, &d);\n"
+    "    return d;\n"
+    "}\n"
+    /* Instant (I64 ns) +/- Duration; past I64 it panics, as Rust's Instant */
+    "TML_HELPER tml_Instant tml_instant_shift(tml_Instant t, tml_Duration d, bool sub,\n"
+    "                                        int line, int col) {\n"
+    "    __int128 ns = sub ? (__int128)t - tml_dur_total(d) : (__int128)t + tml_dur_total(d);\n"
+    "    if (ns > INT64_MAX || ns < INT64_MIN)\n"
+    "        tml_panic_at(tml_file, line, col, sub ? \"overflow when subtracting duration from instant\"\n"
+    "                                              : \"overflow when adding duration to instant\");\n"
+    "    return (tml_Instant)ns;\n"
     "}\n"
     "TML_HELPER tml_Duration tml_dur_new(int64_t s, int32_t ns, int line, int col) {\n"
     "    tml_Duration d;\n"
