@@ -5,6 +5,7 @@
     ./configure.py --release              # -O2 -DNDEBUG
     ./configure.py --cc=clang --sanitize=thread --builddir=build-tsan
     ./configure.py --install-deps         # apt packages the build needs, then configure
+    ./configure.py --chaos --builddir=build-chaos   # fault injection (runtime/mt_chaos.h)
     ninja && ninja test                   # (ninja -f DIR/build.ninja for another builddir)
 
 One configuration per --builddir. The default one (--builddir=build) writes
@@ -22,7 +23,10 @@ An empty glob leaves its targets out, so a partial tree still configures.
 Targets: all (default: $builddir/tml, $builddir/libtmlrt.a,
 $builddir/include/tml/*.h, one Criterion binary per tests/runtime/*_test.c),
 unit (runs the Criterion binaries), spec (runs tests/spec/run_spec.py),
-test (unit then spec, fails if either fails), install (--prefix).
+test (unit then spec, fails if either fails), test-chaos (the unit tests
+and spec programs under a chaos build, one round per fixed seed:
+tests/chaos/run_chaos.py; from a build without --chaos it configures and
+builds $builddir/chaos first), bench, install (--prefix).
 """
 
 import argparse
@@ -50,6 +54,8 @@ ap.add_argument('--sanitize', choices=['thread', 'address'],
 ap.add_argument('--builddir', default='build', help='output directory (default: build)')
 ap.add_argument('--prefix', default='/usr/local', help='`ninja install` root (default: /usr/local)')
 ap.add_argument('--werror', action='store_true', help='add -Werror (CI uses it)')
+ap.add_argument('--chaos', action='store_true',
+                help='compile fault injection into the runtime (on when TML_CHAOS_SEED is set)')
 ap.add_argument('--install-deps', action='store_true',
                 help='apt-get install the packages the build needs, then configure')
 args = ap.parse_args()
@@ -166,6 +172,9 @@ cflags = ['-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra']
 cflags += ['-O2', '-DNDEBUG'] if args.release else ['-O0', '-g']
 san = ['-fsanitize=' + args.sanitize, '-g', '-O1'] if args.sanitize else []
 cflags += san
+# The chaos build compiles the runtime's injection points (runtime/mt_chaos.h).
+if args.chaos:
+    cflags.append('-DMT_CHAOS')
 if args.werror:
     cflags.append('-Werror')
 # CFLAGS/LDFLAGS from the environment go in as written, like make does.
@@ -185,6 +194,7 @@ regen_args = ['--cc=' + args.cc, '--release' if args.release else '--debug']
 regen_args += ['--sanitize=' + args.sanitize] if args.sanitize else []
 regen_args += ['--builddir=' + builddir, '--prefix=' + args.prefix]
 regen_args += ['--werror'] if args.werror else []
+regen_args += ['--chaos'] if args.chaos else []
 
 compiler_srcs = src('compiler/*.c')
 runtime_srcs = src('runtime/*.c') + src('stdlib/*.c')
@@ -293,6 +303,24 @@ rule('test', '; '.join([unit_cmd, spec_cmd, mutate_cmd, frame_cmd, tmltest_cmd, 
 build(['unit'], 'unit', implicit=unit_bins)
 build(['spec'], 'spec', implicit=all_targets)
 build(['test'], 'test', implicit=all_targets)
+lines.append('')
+
+# test-chaos: the unit tests and spec programs with fault injection on, once
+# per fixed seed (tests/chaos/run_chaos.py). A build without --chaos runs it
+# in a chaos configuration of its own, $builddir/chaos.
+chaos_seeds = '1 2 3'
+if args.chaos:
+    rule('test-chaos', 'python3 tests/chaos/run_chaos.py --builddir %s --seeds %s' % (
+        shlex.quote(builddir), chaos_seeds), pool='console', description='TEST-CHAOS')
+    build(['test-chaos'], 'test-chaos', implicit=all_targets)
+else:
+    chaos_dir = os.path.join(builddir, 'chaos')
+    rule('test-chaos', ' && '.join([
+        'python3 configure.py --chaos --cc=%s --builddir=%s%s > /dev/null' % (
+            shlex.quote(args.cc), shlex.quote(chaos_dir), ' --werror' if args.werror else ''),
+        'ninja -f %s test-chaos' % shlex.quote(os.path.join(chaos_dir, 'build.ninja'))]),
+        pool='console', description='TEST-CHAOS')
+    build(['test-chaos'], 'test-chaos')
 lines.append('')
 
 # bench: the scheduler benchmarks (tests/bench/run_bench.py), always on a

@@ -32,6 +32,7 @@
 
 #include "io_reactor.h"
 #include "mt_atomic.h"
+#include "mt_chaos.h"
 
 #define MAX_EVENTS 256 /* per epoll_wait; more stay queued for the next */
 
@@ -103,6 +104,10 @@ static unsigned bits_of(uint32_t events) {
 /* One wait of at most `timeout_ns` (< 0: none). Returns epoll's count, or
  * -1 with errno set. */
 static int wait_once(io_backend *b, int64_t timeout_ns) {
+    if (mt_chaos(MT_CHAOS_EINTR)) {
+        errno = EINTR;
+        return -1;
+    }
 #ifdef SYS_epoll_pwait2
     if (timeout_ns > 0 && !mt_atomic_load(&b->no_pwait2)) { /* relaxed: a sticky hint */
         struct { /* the kernel's __kernel_timespec: 64-bit fields everywhere */

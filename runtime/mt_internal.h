@@ -29,6 +29,7 @@
 
 #include "io_reactor.h"
 #include "mt_atomic.h"
+#include "mt_chaos.h"
 #include "timer_wheel.h"
 #include "tml/rt.h"
 
@@ -556,7 +557,10 @@ static inline void mt_worker_self_wake(tml_cx *cx) {
  * others) and the leaf must return Pending untouched (mt_worker.c). */
 static inline bool mt_budget_poll(tml_cx *cx) {
     MT_ASSERT(cx && cx->worker);
-    if (((mt_worker *)cx->worker)->budget > 0)
+    mt_worker *w = cx->worker;
+    if (w->budget > 0 && mt_chaos(MT_CHAOS_BUDGET))
+        w->budget = 0; /* chaos: the budget runs out at this leaf */
+    if (w->budget > 0)
         return true;
     mt_worker_self_wake(cx);
     return false;

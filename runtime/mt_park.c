@@ -158,6 +158,8 @@ bool mt_parker_park_in(mt_parker *p, io_reactor *r, int64_t deadline_ns) {
 
 /* Notifies `p`: its current or next park returns. Threads: any. */
 void mt_parker_unpark(mt_parker *p) {
+    if (mt_chaos(MT_CHAOS_UNPARK_DELAY))
+        mt_chaos_stall(50);
     pthread_mutex_lock(&p->lock);
     p->notified = true;
     if (p->blocked_in)

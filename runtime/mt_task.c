@@ -117,9 +117,16 @@ static mt_slot *slot_at(mt_slab *s, uint32_t slot) {
     return mt_slab_chunk(s, k) + (slot - mt_slab_chunk_start(k));
 }
 
+/* The generation after `gen`, skipping 0: generation 0 is never handed
+ * out, so no live task's token is 0 (worker 0, slot 0, generation 0),
+ * the value the reactor and wait lists read as "no waiter". */
+static uint32_t next_gen(uint32_t gen) {
+    return gen + 1 == 0 ? 1 : gen + 1;
+}
+
 /* Initialises an empty slab whose slots start at generation `gen_floor`
  * (mt_runtime.c passes the floor left by the slab that last used this
- * worker id). */
+ * worker id; 0 counts as 1, see next_gen). */
 void mt_slab_init(mt_slab *s, uint32_t gen_floor) {
     for (unsigned k = 0; k < MT_SLAB_CHUNKS; k++)
         mt_atomic_store(&s->chunks[k], 0); /* relaxed, all: before the slab is shared */
@@ -127,7 +134,7 @@ void mt_slab_init(mt_slab *s, uint32_t gen_floor) {
     pthread_mutex_init(&s->lock, NULL);
     s->local_free = NO_SLOT;
     s->fresh = 0;
-    s->gen_floor = gen_floor;
+    s->gen_floor = gen_floor == 0 ? 1 : gen_floor;
 }
 
 /* The shutdown deadline passed with tasks of `s` still live: drops each
@@ -177,7 +184,7 @@ uint32_t mt_slab_fini(mt_slab *s) {
         free(chunk);
     }
     pthread_mutex_destroy(&s->lock);
-    return floor + ahead + 1;
+    return next_gen(floor + ahead);
 }
 
 /* Allocates chunk k (lock held) with every slot free at the floor. */
@@ -305,16 +312,16 @@ void mt_slab_free(mt_slab *s, uint32_t slot, uint32_t gen, bool owner) {
     MT_ASSERT(mt_atomic_load(&sl->word) >> 32 == gen && (mt_atomic_load(&sl->word) & MT_TASK_RUNNING));
     /* plain store: a racing waker's CAS fails and re-reads a new generation;
      * release: our reads of the frame happen before the slot's reuse */
-    mt_atomic_store_release(&sl->word, mt_task_word(gen + 1, MT_TASK_COMPLETE));
+    mt_atomic_store_release(&sl->word, mt_task_word(next_gen(gen), MT_TASK_COMPLETE));
     if (owner) {
-        mt_atomic_store(&sl->link, free_link(gen + 1, s->local_free)); /* relaxed: owner-only list */
+        mt_atomic_store(&sl->link, free_link(next_gen(gen), s->local_free)); /* relaxed: owner-only list */
         s->local_free = slot;
         return;
     }
     uint64_t old = mt_atomic_load(&s->remote_free); /* relaxed: the CAS validates it */
     for (;;) {
         /* relaxed: published by the CAS (release) */
-        mt_atomic_store(&sl->link, free_link(gen + 1, (uint32_t)old));
+        mt_atomic_store(&sl->link, free_link(next_gen(gen), (uint32_t)old));
         uint64_t seen = mt_atomic_cas(&s->remote_free, old, ((old >> 32) + 1) << 32 | slot);
         if (seen == old)
             return;

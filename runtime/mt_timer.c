@@ -97,6 +97,8 @@ int64_t mt_timers_next(const mt_timers *t) {
  * first, storing their wakers in out[]; the caller wakes them. Returns
  * how many. Threads: any. */
 size_t mt_timers_expire(mt_timers *t, int64_t now_ns, tml_waker *out, size_t max) {
+    if (mt_chaos(MT_CHAOS_TIMER_DELAY)) /* as if this pass ran up to 16 ticks ago */
+        now_ns -= (int64_t)(1 + mt_chaos_below(16)) * TIMER_WHEEL_TICK_NS;
     if (mt_timers_next(t) > now_ns)
         return 0;
     mt_spin_lock(&t->lock);

@@ -467,6 +467,8 @@ static tml_join *next_task(mt_worker *w) {
             return t;
         }
     }
+    if (mt_chaos(MT_CHAOS_STEAL) && w->rt->threaded && (t = steal_round(w)))
+        return t;
     if ((t = local_task(w)))
         return t;
     fire_timers(w);
@@ -496,6 +498,8 @@ static void run_task(mt_worker *w, tml_join *t) {
     if (r == TML_PENDING) {
         if (mt_task_end_pending(slot, w->self_woken))
             mt_worker_push_back(w, t);
+        else if (mt_chaos(MT_CHAOS_SPURIOUS_WAKE))
+            tml_wake(t->token); /* polled again with nothing ready */
         return;
     }
     mt_worker *owner = mt_runtime_owner(w->rt, t->token);
@@ -587,6 +591,11 @@ static void *worker_main(void *arg) {
      * slack"); timers here promise better, so ask for 1 ns */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     while (mt_worker_step(w) || park(w)) {
+        if (mt_chaos(MT_CHAOS_PARK) && !mt_atomic_load_acquire(&w->rt->stopping)) {
+            mt_worker_offload(w); /* others must run them meanwhile */
+            if (!park(w))
+                break;
+        }
     }
     mt_current_worker = NULL;
     mt_stack_thread_end(&alt);

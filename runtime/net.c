@@ -391,6 +391,19 @@ static int64_t fail(void) {
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
+/* Runs op(fd, arg) once, or (chaos build) fails it as the kernel could:
+ * -EINTR anywhere, -EAGAIN only while `may_block_spuriously`, i.e. while
+ * nothing but a readiness check follows that can see the socket ready
+ * (before its reactor registration, which reports a ready socket at
+ * once, and in the blocking forms, whose poll(2) does). */
+static int64_t try_op(io_op op, int fd, void *arg, bool may_block_spuriously) {
+    if (mt_chaos(MT_CHAOS_EINTR))
+        return -EINTR;
+    if (may_block_spuriously && mt_chaos(MT_CHAOS_EAGAIN))
+        return -EAGAIN;
+    return op(fd, arg);
+}
+
 static int64_t op_recv(int fd, void *arg) {
     tml_buffer *b = arg;
     ssize_t n = recv(fd, b->bytes + b->len, (size_t)(b->cap - b->len), 0);
@@ -500,7 +513,7 @@ static bool drive(tml_tcp *s, tml_cx *cx, unsigned interest, int32_t *phase, io_
                 return true;
             }
         }
-        int64_t n = op(s->fd, arg);
+        int64_t n = try_op(op, s->fd, arg, src == NULL);
         if (n == -EINTR)
             continue;
         if (n != -EAGAIN) {
@@ -698,7 +711,7 @@ static int64_t block(tml_tcp *s, short events, io_op op, void *arg) {
     for (;;) {
         if (is_closed(s))
             return ERR_CLOSED;
-        int64_t n = op(s->fd, arg);
+        int64_t n = try_op(op, s->fd, arg, true);
         if (n == -EINTR)
             continue;
         if (n != -EAGAIN)

@@ -35,6 +35,30 @@ Test(mt_task, freed_slot_is_reused_with_the_next_generation, .timeout = 10) {
     mt_slab_fini(&s);
 }
 
+/* RT-WAKE-4: generation 0 is never handed out, so token 0 (worker 0,
+ * slot 0, generation 0: "no waiter" to the reactor) is never live */
+Test(mt_task, no_live_task_has_token_zero, .timeout = 10) {
+    mt_slab s;
+    uint32_t gen;
+    mt_slab_init(&s, 0); /* the first slab of worker id 0 */
+    uint32_t slot = start_task(&s, &gen);
+    cr_assert_eq(slot, 0);
+    cr_assert_neq(mt_token(0, slot, gen), 0);
+    cr_assert_eq(gen, 1);
+    mt_slab_fini(&s);
+    mt_slab_init(&s, UINT32_MAX); /* a slot whose generation wraps */
+    slot = start_task(&s, &gen);
+    cr_assert_eq(gen, UINT32_MAX);
+    poll_to_completion(&s, slot);
+    cr_assert_eq(start_task(&s, &gen), slot);
+    cr_assert_eq(gen, 1); /* 0 skipped */
+    cr_assert_neq(mt_token(0, slot, gen), 0);
+    cr_assert_eq(mt_slab_fini(&s), 2); /* the next slab starts past it, not at 0 */
+    mt_slab_init(&s, UINT32_MAX); /* a floor that wraps to 0 on the next slab */
+    start_task(&s, &gen);
+    cr_assert_eq(mt_slab_fini(&s), 1);
+}
+
 Test(mt_task, stale_generation_wake_is_a_noop, .timeout = 10) {
     mt_slab s;
     uint32_t old_gen, gen;

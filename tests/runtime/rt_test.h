@@ -26,6 +26,20 @@
 #define TEST_SCALE 1
 #endif
 
+/* Skips the running test in a chaos run (a --chaos build with
+ * TML_CHAOS_SEED set: runtime/mt_chaos.h) when what it asserts is the
+ * absence of an event that chaos injects by design: a spurious wake, a
+ * budget spent early, a task placed on another worker. */
+#ifdef MT_CHAOS
+#define SKIP_UNDER_CHAOS(why)                          \
+    do {                                               \
+        if (getenv("TML_CHAOS_SEED"))                  \
+            cr_skip_test("under chaos: %s", why);      \
+    } while (0)
+#else
+#define SKIP_UNDER_CHAOS(why) ((void)0)
+#endif
+
 /* A counter that threads bump and a test waits on. */
 typedef struct latch {
     pthread_mutex_t lock;
