@@ -11,20 +11,26 @@
  * Supported: Test(suite, name, .timeout = S, .init = f, .fini = f,
  * .disabled = b, .exit_code = N, .signal = S), cr_assert / cr_expect and their _eq _neq _lt _leq _gt
  * _geq _null _not_null _not _str_eq _str_neq forms with optional printf
- * messages, cr_fail, cr_log_info / cr_log_warn. Each test runs in its own
- * forked child (the parent stays single-threaded, as TSan requires to
- * fork), killed after its timeout. Output follows Criterion's: a line per
- * failure and the closing `[====] Synthesis:` line; the exit status is 1
- * when a test failed or crashed (a TSan report makes the child exit 66). */
+ * messages, cr_fail, cr_skip_test, cr_log_info / cr_log_warn, and the
+ * options --filter PATTERN (fnmatch(3) on `suite/name`) and --verbose.
+ * Each test runs in its own forked child (the parent stays
+ * single-threaded, as TSan requires to fork), killed after its timeout.
+ * Output follows Criterion's: a line per failure and the closing
+ * `[====] Synthesis:` line, where a skipped test is not counted as tested
+ * (its `[SKIP] suite::name: why` line shows only with --verbose, as in
+ * Criterion); the exit status is 1 when a test failed or crashed (a TSan
+ * report makes the child exit 66). */
 #ifndef TML_TSAN_CRITERION_H
 #define TML_TSAN_CRITERION_H
 
+#include <fnmatch.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +52,12 @@ struct cr_shim_test {
 
 static struct cr_shim_test *cr_shim_tests, **cr_shim_tail = &cr_shim_tests;
 static int cr_shim_failed;      /* in the child: a non-fatal check failed */
+
+/* Shared with the forked child: set by cr_skip_test, with its reason. */
+static struct cr_shim_skip {
+    int skipped;
+    char why[512];
+} *cr_shim_skip;
 
 #define Test(suite, name, ...)                                                      \
     static void suite##_##name##_impl(void);                                        \
@@ -109,11 +121,27 @@ cr_shim_check(bool ok, bool fatal, const char *file, int line, const char *text,
 #define cr_assert_str_neq(a, b, ...) CR_SHIM_(1, strcmp((a), (b)) != 0, #a " != " #b, __VA_ARGS__)
 #define cr_fail(...) CR_SHIM_(0, false, "cr_fail", __VA_ARGS__)
 #define cr_assert_fail(...) CR_SHIM_(1, false, "cr_assert_fail", __VA_ARGS__)
+/* Ends the test as skipped, `fmt` saying why (Criterion's cr_skip_test);
+ * as failed when a cr_expect failed before. */
+__attribute__((format(printf, 1, 2), noreturn)) static inline void cr_skip_test(const char *fmt, ...) {
+    if (cr_shim_skip && !cr_shim_failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cr_shim_skip->why, sizeof cr_shim_skip->why, fmt, ap);
+        va_end(ap);
+        cr_shim_skip->skipped = 1;
+    }
+    fflush(NULL);
+    _exit(cr_shim_failed);
+}
+
 #define cr_log_info(...) (fprintf(stderr, "[----] " __VA_ARGS__), fputc('\n', stderr))
 #define cr_log_warn(...) cr_log_info(__VA_ARGS__)
 
-/* Runs one test in a forked child; returns 0 passed, 1 failed, 2 crashed. */
+/* Runs one test in a forked child; returns 0 passed, 1 failed, 2 crashed,
+ * 3 skipped. */
 static inline int cr_shim_run(struct cr_shim_test *t) {
+    cr_shim_skip->skipped = 0;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -134,6 +162,8 @@ static inline int cr_shim_run(struct cr_shim_test *t) {
     int st;
     while (waitpid(pid, &st, 0) < 0)
         ;
+    if (cr_shim_skip->skipped)
+        return 3;
     if (t->opts.signal)
         return WIFSIGNALED(st) && WTERMSIG(st) == t->opts.signal ? 0 : 1;
     if (WIFEXITED(st) && WEXITSTATUS(st) == t->opts.exit_code)
@@ -149,13 +179,39 @@ static inline int cr_shim_run(struct cr_shim_test *t) {
     return WEXITSTATUS(st) == 1 ? 1 : 2;
 }
 
-__attribute__((weak)) int main(void) {
+__attribute__((weak)) int main(int argc, char **argv) {
+    const char *filter = NULL;
+    bool verbose = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--verbose")) {
+            verbose = true;
+        } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
+            filter = argv[++i];
+        } else if (!strncmp(argv[i], "--filter=", 9)) {
+            filter = argv[i] + 9;
+        } else {
+            fprintf(stderr, "usage: %s [--filter PATTERN] [--verbose]\n", argv[0]);
+            return 2;
+        }
+    }
+    cr_shim_skip = mmap(NULL, sizeof *cr_shim_skip, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (cr_shim_skip == MAP_FAILED) {
+        perror("mmap");
+        return 2;
+    }
     int tested = 0, passing = 0, failing = 0, crashing = 0;
     for (struct cr_shim_test *t = cr_shim_tests; t; t = t->next) {
-        if (t->opts.disabled)
+        char full[256];
+        snprintf(full, sizeof full, "%s/%s", t->suite, t->name);
+        if (t->opts.disabled || (filter && fnmatch(filter, full, 0) != 0))
             continue;
-        tested++;
         int r = cr_shim_run(t);
+        if (r == 3) {
+            if (verbose)
+                fprintf(stderr, "[SKIP] %s::%s: %s\n", t->suite, t->name, cr_shim_skip->why);
+            continue;
+        }
+        tested++;
         if (r == 0) {
             passing++;
             continue;
