@@ -1320,16 +1320,24 @@ Test(net, readiness_does_not_overtake_a_global_backlog, .timeout = TIMEOUT) {
 
 enum { BURST = 16 };
 
+/* What a busy_reader saw once woken: the worker that ran it, when it
+ * started (its read done) and ended, and that worker's idle_ns then (the
+ * start of its freshness, mt_worker.c's "Readiness stays where it was
+ * polled"). */
+typedef struct reader_run {
+    unsigned worker;
+    int64_t start_ns, idle_ns, done_ns;
+} reader_run;
+
 /* async func busy_reader(s, spin_ns) { await s.read(buf); burn spin_ns },
- * noting the index of the worker that ran it once woken. */
+ * noting in `run` where and when it ran once woken. */
 typedef struct busy_reader_frame {
     uint32_t state;
     tml_tcp *s;
     tml_buffer *buf;
     int64_t spin_ns;
     latch *waiting, *done;
-    unsigned *worker;
-    int64_t *done_ns;
+    reader_run *run;
     tml_read_fut rd;
 } busy_reader_frame;
 
@@ -1341,10 +1349,12 @@ static tml_poll busy_reader_poll(void *frame, tml_cx *cx) {
     }
     if (tml_read_poll(&f->rd, cx) == TML_PENDING)
         return TML_PENDING;
-    *f->worker = mt_current_worker->index;
-    for (int64_t end = tml_now_ns() + f->spin_ns; tml_now_ns() < end;)
+    int64_t start = tml_now_ns();
+    *f->run = (reader_run){.worker = mt_current_worker->index, .start_ns = start,
+                           .idle_ns = mt_current_worker->idle_ns}; /* its own field: no race */
+    while (tml_now_ns() < start + f->spin_ns)
         mt_cpu_relax();
-    *f->done_ns = tml_now_ns();
+    f->run->done_ns = tml_now_ns();
     latch_add(f->done, 1);
     return TML_READY;
 }
@@ -1365,17 +1375,16 @@ static bool all_parked(void) {
 }
 
 /* Parks BURST readers on sockets with 2 workers, waits until both
- * workers park, makes every socket readable from this thread, and waits
- * until each reader burnt spin_ns. Fills worker[i] with the index of the
- * worker that ran reader i; returns the ns from the first send until the
- * last reader was done. */
-static int64_t burst(int64_t spin_ns, unsigned worker[BURST]) {
+ * workers park (so neither searches, ready to steal, and the one that
+ * holds the driver is the only one the readiness wakes), makes every
+ * socket readable from this thread, and waits until each reader burnt
+ * spin_ns. Fills run[i] for reader i. */
+static void burst(int64_t spin_ns, reader_run run[BURST]) {
     enter_with_workers("2");
     tml_tcp *l[BURST], *s[BURST];
     tml_buffer *b[BURST];
     int fd[BURST];
     busy_reader_frame rf[BURST];
-    int64_t done_ns[BURST], last = 0;
     latch waiting, done;
     latch_init(&waiting);
     latch_init(&done);
@@ -1383,52 +1392,101 @@ static int64_t burst(int64_t spin_ns, unsigned worker[BURST]) {
         s[i] = pair(&l[i], &fd[i]);
         b[i] = tml_buffer_new(16);
         rf[i] = (busy_reader_frame){.s = s[i], .buf = b[i], .spin_ns = spin_ns, .waiting = &waiting,
-                                    .done = &done, .worker = &worker[i], .done_ns = &done_ns[i]};
+                                    .done = &done, .run = &run[i]};
         tml_join_release(tml_spawn(&busy_reader_vt, &rf[i]));
     }
     cr_assert(latch_wait(&waiting, BURST), "the readers never all started waiting");
-    cr_assert(all_parked(), "the workers never parked"); /* none is still searching, ready to steal */
-    int64_t first = tml_now_ns();
+    cr_assert(all_parked(), "the workers never parked");
     for (int i = 0; i < BURST; i++)
         cr_assert_eq(send(fd[i], "x", 1, 0), 1);
     cr_assert(latch_wait(&done, BURST), "the readable sockets never woke all their readers");
     for (int i = 0; i < BURST; i++) {
-        last = done_ns[i] > last ? done_ns[i] : last;
         close(fd[i]);
         tml_buffer_release(b[i]);
         tml_tcp_release(s[i]);
         tml_tcp_release(l[i]);
     }
     tml_main_exit(0);
-    return last - first;
 }
+
+/* A burst seen from its polling worker: the one that ran the first
+ * reader, i.e. that held the driver when the readiness came. */
+typedef struct burst_view {
+    unsigned polling;
+    int64_t fresh_from; /* its idle_ns as its first reader saw it */
+    int64_t last_start; /* when the last reader started */
+    int early;          /* the first reader run elsewhere before fresh_from +
+                           MT_IO_FRESH_NS, or -1 */
+    unsigned early_worker;
+    int64_t early_us;   /* how long before then it started */
+} burst_view;
+
+/* RT-REACTOR-3's rule holds however slow the machine is: the other
+ * worker, parked, is woken for this work only by the polling worker's
+ * notification, which waits until that worker is no longer fresh (and
+ * its idle_ns only grows); so a reader runs elsewhere only once the
+ * polling worker's freshness, as its first reader saw it, is over. */
+static burst_view view_burst(const reader_run run[BURST]) {
+    int first = 0;
+    for (int i = 1; i < BURST; i++)
+        first = run[i].start_ns < run[first].start_ns ? i : first;
+    burst_view v = {.polling = run[first].worker, .fresh_from = run[first].idle_ns, .early = -1};
+    for (int i = 0; i < BURST; i++) {
+        v.last_start = run[i].start_ns > v.last_start ? run[i].start_ns : v.last_start;
+        if (v.early < 0 && run[i].worker != v.polling && run[i].start_ns < v.fresh_from + MT_IO_FRESH_NS) {
+            v.early = i;
+            v.early_worker = run[i].worker;
+            v.early_us = (v.fresh_from + MT_IO_FRESH_NS - run[i].start_ns) / 1000;
+        }
+    }
+    return v;
+}
+
+#define HELPED_EARLY "reader %d ran on worker %u %lld us before polling worker %u stopped being fresh"
 
 /* RT-REACTOR-3: a burst of readiness that one worker can serve within
  * MT_IO_FRESH_NS of unparking stays on that worker: no other worker is
- * woken to steal it (BURST x 300 us = 4.8 ms; with the old notification
- * rule the idle worker took some in 9 runs of 10). On a machine so busy
- * that the burst took MT_IO_FRESH_NS anyway, help was due and nothing is
- * asserted (under a CPU hog: 5.5 ms median, 12 ms at most in 30 runs). */
+ * woken to steal it (BURST x 300 us = 4.8 ms, 5.0-5.4 ms plain and under
+ * TSan; with the old notification rule the idle worker took some in 9
+ * runs of 10). Asserted for any burst: no reader ran elsewhere while the
+ * polling worker was fresh, which for a burst whose readers all started
+ * within its freshness means all ran on it. A burst that ran past it (a
+ * machine so busy that help was due: under a CPU hog, 5.5 ms median, 12
+ * ms at most in 30 runs) cannot show the rest: the test is skipped. */
 Test(net, a_short_burst_of_readiness_stays_on_the_polling_worker, .timeout = TIMEOUT) {
-    unsigned worker[BURST];
-    int64_t took = burst(300000, worker);
-    if (took >= MT_IO_FRESH_NS)
-        return; /* the machine was too busy: help was due, as for a long burst */
-    for (int i = 1; i < BURST; i++)
-        cr_assert_eq(worker[i], worker[0], "reader %d ran on worker %u, reader 0 on worker %u", i,
-                     worker[i], worker[0]);
+    reader_run run[BURST];
+    burst(300000, run);
+    burst_view v = view_burst(run);
+    cr_assert_eq(v.early, -1, HELPED_EARLY, v.early, v.early_worker, (long long)v.early_us, v.polling);
+    if (v.last_start - v.fresh_from >= MT_IO_FRESH_NS) {
+        int on_polling = 0;
+        for (int i = 0; i < BURST; i++)
+            on_polling += run[i].worker == v.polling;
+        char why[256];
+        snprintf(why, sizeof why,
+                 "the machine was too busy: the last reader started %.1f ms after polling worker %u "
+                 "became fresh, past MT_IO_FRESH_NS (%d ms), so help was due (%d of %d readers ran on "
+                 "it; none was helped early)",
+                 (double)(v.last_start - v.fresh_from) / 1e6, v.polling, MT_IO_FRESH_NS / 1000000,
+                 on_polling, BURST);
+        /* Criterion shows a skip only with --verbose: say it here too */
+        fprintf(stderr, "[SKIP] net::a_short_burst_of_readiness_stays_on_the_polling_worker: %s\n", why);
+        cr_skip_test("%s", why);
+    }
 }
 
 /* RT-REACTOR-3: ... and a longer one gets help once the worker is no
  * longer fresh (BURST x 2 ms = 32 ms, MT_IO_FRESH_NS = 10 ms): both
- * workers run readers. */
+ * workers run readers, the helper none before then. */
 Test(net, a_long_burst_of_readiness_gets_help, .timeout = TIMEOUT) {
-    unsigned worker[BURST];
-    burst(2000000, worker);
-    int on_first = 0;
+    reader_run run[BURST];
+    burst(2000000, run);
+    burst_view v = view_burst(run);
+    cr_assert_eq(v.early, -1, HELPED_EARLY, v.early, v.early_worker, (long long)v.early_us, v.polling);
+    int on_polling = 0;
     for (int i = 0; i < BURST; i++)
-        on_first += worker[i] == worker[0];
-    cr_assert_lt(on_first, BURST, "all %d readers ran on worker %u", BURST, worker[0]);
+        on_polling += run[i].worker == v.polling;
+    cr_assert_lt(on_polling, BURST, "all %d readers ran on worker %u", BURST, v.polling);
 }
 
 Test(buffer, bytes_go_in_at_the_end_and_come_out_from_the_read_position, .timeout = TIMEOUT) {
