@@ -581,7 +581,9 @@ Test(mt_worker, tasks_woken_during_a_poll_are_queued_when_it_ends, .timeout = 10
 
 /* RT-STEAL-2: ... and a blocking wait inside the poll hands them on */
 Test(mt_worker, blocking_inside_a_poll_hands_on_the_tasks_it_woke, .timeout = 10) {
-    rouse("2", true); /* the held dozer would never run: a hang */
+    /* held until the block (no thief could take them before it), then
+     * handed on: otherwise the held dozer would never run, a hang */
+    cr_assert_eq(rouse("2", true), 0);
 }
 
 /* ---------------------------------------------------------------- budget */
