@@ -30,6 +30,7 @@ static const tml_task_vt bottomless_vt = {bottomless_poll, sizeof(uint32_t), 0, 
 Test(mt_stack, overflow_in_a_task_panics, .timeout = 10, .exit_code = 101) {
     enter_with_workers("2");
     tml_block_on(&bottomless_vt, &(uint32_t){0}, NULL);
+    cr_assert_fail("the overflowing task returned: no panic ended the process");
 }
 
 /* The sanitizers handle SIGSEGV themselves (a report, then their own exit
@@ -49,5 +50,6 @@ static const tml_task_vt wild_vt = {wild_poll, sizeof(uint32_t), 0, 0, NULL, "wi
 Test(mt_stack, another_fault_keeps_its_signal, .timeout = 10, .signal = SIGSEGV) {
     enter_with_workers("2");
     tml_block_on(&wild_vt, &(uint32_t){0}, NULL);
+    cr_assert_fail("the faulting task returned: no SIGSEGV ended the process");
 }
 #endif

@@ -28,11 +28,26 @@ warning in generated code fails its program.
 Each program is named `<ID>_<name>.tml` and its first line is a comment
 naming the spec IDs it covers (`// RT-SPAWN-1: ...`); the ID in the file name
 must be among them and every ID must exist in spec/*.md. A full run (no
-FILTER) also fails each ID in spec/*.md that no test names, except those
-marked "not implemented yet"; besides the programs, a Criterion test in
-tests/runtime/ names IDs with a comment that starts with them and a colon,
-`/* RT-STEAL-1: ... */`, and a checker script in tests/compiler/ with a
-`# LANG-TEST-1: ...` comment.
+FILTER) also fails each ID in spec/*.md that no test covers, except those
+marked "not implemented yet". An ID is covered by
+
+  a program  here whose first line names it (above);
+  a Criterion test  in tests/runtime/*.c, `Test(suite, name, ...) { body }`,
+             that names it and whose body itself (not a helper it calls;
+             comments and string literals aside) calls a cr_assert* or
+             cr_expect* macro, and that is not `.disabled = true`. A test
+             names the IDs (C names cannot hold one) that start, followed by
+             a colon, one of these:
+               - a comment directly above `Test` (only whitespace and other
+                 comments between them, and no blank line), or any
+                 line of it: `/* RT-STEAL-1: ... */`, `// RT-A-1, RT-B-2: ...`,
+                 ` * RT-STEAL-1: ...` inside a longer comment;
+               - a comment inside its body, the same way;
+               - its `.description = "RT-STEAL-1: ..."` string.
+             An ID comment anywhere else (above a helper, say) covers
+             nothing; a failing ID lists such near misses;
+  a checker script  in tests/compiler/*.py with a `# LANG-TEST-1: ...`
+             comment.
 
 Prints `ok   NAME` or `FAIL NAME: why` (plus a short diff) per program and
 closes with `N passed, N failed`. Exits 1 if anything failed or nothing ran.
@@ -85,26 +100,133 @@ def named_ids(source):
     return ID_RE.findall(first[2:].split(':', 1)[0])
 
 
+ID_LIST = r'(%s(?:\s*,\s*%s)*)\s*:' % (ID_RE.pattern, ID_RE.pattern)
+COMMENT_IDS = re.compile(r'^\s*(?://+|/\*+|\*+)?\s*' + ID_LIST)
+ASSERTION = re.compile(r'\b(?:cr_assert|cr_expect)\w*\s*\(')
+
+
+def c_lex(text):
+    """Returns (code, comments): `code` is the C source `text` with every
+    comment and the contents of every string and character literal blanked
+    (newlines kept, so offsets still match), `comments` a list of (start,
+    end) offsets."""
+    code, comments = list(text), []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith('//', i) or text.startswith('/*', i):
+            if text[i + 1] == '/':
+                end = text.find('\n', i)
+                end = n if end < 0 else end
+            else:
+                end = text.find('*/', i + 2)
+                end = n if end < 0 else end + 2
+            comments.append((i, end))
+            lo, hi, i = i, end, end
+        elif c in '"\'':
+            k = i + 1
+            while k < n and text[k] not in (c, '\n'):
+                k += 2 if text[k] == '\\' else 1
+            lo, hi, i = i + 1, min(k, n), k + 1
+        else:
+            i += 1
+            continue
+        for k in range(lo, hi):
+            if code[k] != '\n':
+                code[k] = ' '
+    return ''.join(code), comments
+
+
+def closing(code, i):
+    """The offset just past the bracket that closes the one at code[i]."""
+    close, depth = {'(': ')', '{': '}'}[code[i]], 0
+    for k in range(i, len(code)):
+        depth += (code[k] == code[i]) - (code[k] == close)
+        if depth == 0:
+            return k + 1
+    return len(code)
+
+
+def comment_ids(text):
+    """IDs that start the comment `text`, or one of its lines: `/* ID: ...`,
+    `// ID, ID: ...`, ` * ID: ...`."""
+    ids = []
+    for line in text.split('\n'):
+        m = COMMENT_IDS.match(line)
+        if m:
+            ids += ID_RE.findall(m.group(1))
+    return ids
+
+
+def criterion_tests(text):
+    """The Criterion tests in C source `text`: a list of (line, suite::name,
+    IDs it names, whether its body asserts, whether it is disabled)."""
+    code, comments = c_lex(text)
+    ending = {end: start for start, end in comments}
+    tests = []
+    for m in re.finditer(r'\bTest\s*\(', code):
+        head_end = closing(code, m.end() - 1)
+        brace = head_end + len(code[head_end:]) - len(code[head_end:].lstrip())
+        if not code.startswith('{', brace):
+            continue                      # not a definition
+        body_end = closing(code, brace)
+        head = code[m.end():head_end - 1]
+        name = '::'.join(a.strip() for a in head.split(',')[:2])
+        named = []
+        pos = m.start()                   # the comments directly above, upward
+        while True:
+            k = len(text[:pos].rstrip())
+            if k not in ending or text[k:pos].count('\n') > 1:
+                break
+            pos = ending[k]
+            named += comment_ids(text[pos:k])
+        for start, end in comments:      # the comments inside its body
+            if brace < start < body_end:
+                named += comment_ids(text[start:end])
+        desc = re.search(r'\.description\s*=\s*"', code[m.end():head_end])
+        if desc:
+            ids = re.match(ID_LIST, text[m.end() + desc.end():head_end])
+            named += ID_RE.findall(ids.group(1)) if ids else []
+        asserts = bool(ASSERTION.search(code[brace:body_end]))
+        disabled = bool(re.search(r'\.disabled\s*=\s*(?:true|1)\b', head))
+        tests.append((text.count('\n', 0, m.start()) + 1, name, named, asserts, disabled))
+    return tests
+
+
 def unit_test_ids():
-    """IDs named by Criterion tests (in tests/runtime/*.c, a comment whose
-    text starts with IDs and a colon, `/* RT-STEAL-1: ... */`) and by the
-    checker scripts in tests/compiler/*.py (`# LANG-TEST-1: ...`)."""
-    ids = set()
+    """Returns (covered, hints): the IDs named by an asserting Criterion test
+    in tests/runtime/*.c (the rule at the top of this file) or by a checker
+    script in tests/compiler/*.py (`# LANG-TEST-1: ...`), and, for other IDs
+    that those files mention in an ID comment, where and why it did not
+    count."""
+    covered, hints = set(), {}
     unit = os.path.join(ROOT, 'tests', 'runtime')
-    comment = re.compile(r'(?://|/\*|^\s*\*)\s*((?:%s)(?:\s*,\s*(?:%s))*)\s*:'
-                         % (ID_RE.pattern, ID_RE.pattern), re.M)
     for name in sorted(os.listdir(unit)) if os.path.isdir(unit) else []:
-        if name.endswith('.c'):
-            for m in comment.finditer(read(os.path.join(unit, name)) or ''):
-                ids.update(ID_RE.findall(m.group(1)))
-    hashed = re.compile(r'^\s*#\s*((?:%s)(?:\s*,\s*(?:%s))*)\s*:' % (ID_RE.pattern, ID_RE.pattern),
-                        re.M)
+        if not name.endswith('.c'):
+            continue
+        text = read(os.path.join(unit, name)) or ''
+        rel = 'tests/runtime/' + name
+        attached = set()
+        for line, test, ids, asserts, disabled in criterion_tests(text):
+            attached.update(ids)
+            for i in ids:
+                if asserts and not disabled:
+                    covered.add(i)
+                else:
+                    hints.setdefault(i, []).append('%s:%d: Test %s %s' % (
+                        rel, line, test, 'is disabled' if disabled else 'has no cr_assert/cr_expect'))
+        for start, end in c_lex(text)[1]:
+            for i in comment_ids(text[start:end]):
+                if i not in attached:
+                    hints.setdefault(i, []).append('%s:%d: a comment that names no Test' % (
+                        rel, text.count('\n', 0, start) + 1))
+    hashed = re.compile(r'^\s*#\s*' + ID_LIST, re.M)
     tools = os.path.join(ROOT, 'tests', 'compiler')
     for name in sorted(os.listdir(tools)) if os.path.isdir(tools) else []:
         if name.endswith('.py'):
             for m in hashed.finditer(read(os.path.join(tools, name)) or ''):
-                ids.update(ID_RE.findall(m.group(1)))
-    return ids
+                covered.update(ID_RE.findall(m.group(1)))
+    return covered, hints
 
 
 def diff(label, expected, actual):
@@ -236,15 +358,17 @@ def main():
                 print('\n'.join(['FAIL %s: %s' % (name, why)] + detail), flush=True)
 
     if not args.filters:
-        covered = unit_test_ids()
+        covered, hints = unit_test_ids()
         for f in os.listdir(SPEC_DIR):
             if f.endswith('.tml'):
                 covered.update(named_ids(read(os.path.join(SPEC_DIR, f))))
         for spec_id, implemented in sorted(known_ids.items()):
             if implemented and spec_id not in covered:
                 failed += 1
-                print('FAIL %s: no tests/spec program or tests/runtime test names this spec ID'
-                      % spec_id)
+                print('FAIL %s: no tests/spec program or asserting tests/runtime Test names this'
+                      ' spec ID' % spec_id)
+                for hint in hints.get(spec_id, []):
+                    print('    named at ' + hint)
 
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed or not passed else 0
