@@ -39,7 +39,7 @@ def unit_round(binary, env):
     if not m:  # the binary died before its summary: count it as one failure
         return 0, 1, ['(no summary, exit %d)' % p.returncode]
     tested, passing, failing, crashing = map(int, m.groups())
-    names = sorted({n for n in re.findall(r'\[FAIL\] (\S+?):', out)})
+    names = sorted({n for n in re.findall(r'\[FAIL\] (\S+::\S+?):', out)})
     failed = failing + crashing
     if failed == 0 and p.returncode != 0:
         return passing, 1, ['(exit %d)' % p.returncode]

@@ -1043,6 +1043,7 @@ static const tml_task_vt drop_vt = {drop_poll, sizeof(drop_frame), 0, 0, NULL, "
  * dropped read cleared, and a third, which waits, is woken by a later
  * event, dispatched after the first one's wake-ups. */
 Test(net, dropped_read_leaves_no_waker_behind, .timeout = TIMEOUT) {
+    SKIP_UNDER_CHAOS("it asserts that nothing wakes the task, and chaos wakes it spuriously");
     enter_with_workers("2");
     tml_tcp *l;
     int fd;
@@ -1454,6 +1455,7 @@ static burst_view view_burst(const reader_run run[BURST]) {
  * machine so busy that help was due: under a CPU hog, 5.5 ms median, 12
  * ms at most in 30 runs) cannot show the rest: the test is skipped. */
 Test(net, a_short_burst_of_readiness_stays_on_the_polling_worker, .timeout = TIMEOUT) {
+    SKIP_UNDER_CHAOS("it asserts where tasks run, and chaos steals and parks at random");
     reader_run run[BURST];
     burst(300000, run);
     burst_view v = view_burst(run);
@@ -1479,6 +1481,7 @@ Test(net, a_short_burst_of_readiness_stays_on_the_polling_worker, .timeout = TIM
  * longer fresh (BURST x 2 ms = 32 ms, MT_IO_FRESH_NS = 10 ms): both
  * workers run readers, the helper none before then. */
 Test(net, a_long_burst_of_readiness_gets_help, .timeout = TIMEOUT) {
+    SKIP_UNDER_CHAOS("it asserts where tasks run, and chaos steals and parks at random");
     reader_run run[BURST];
     burst(2000000, run);
     burst_view v = view_burst(run);
