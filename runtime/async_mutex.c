@@ -54,6 +54,7 @@
  * the queue faster than it drained and W7 took 0.4-1.8 s); parking
  * contenders on a second list until the queue drains (more state for
  * what C2 does). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,12 +224,16 @@ void tml_mutex_unlock(tml_mutex *m) {
 }
 
 static tml_poll lock_leaf(void *leaf, tml_cx *cx) { return tml_lock_poll(leaf, cx); }
+static void lock_leaf_drop(void *leaf) { tml_lock_drop(leaf); }
 
+/* Panics when the shutdown deadline ends the wait: there is no lock to
+ * return and no error to say so. */
 void tml_mutex_lock_blocking(tml_mutex *m) {
     if (tml_mutex_try_lock(m))
         return;
     tml_lock_fut f;
     tml_lock_init(&f, m);
-    mt_block_on_leaf(lock_leaf, &f);
+    if (!mt_block_on_leaf(lock_leaf, lock_leaf_drop, &f))
+        mt_panic_err("mutex lock", -ECANCELED);
     set_holder(m, 0); /* this thread holds it, not the helper task */
 }

@@ -36,6 +36,7 @@
  * it queued (Tokio's notify_waiters does the same with a call counter).
  * Wakes from notify_all happen under the lock (tml_wake takes no lock of
  * ours, so no cycle; notify_all is rare and the list unbounded). */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "async_sync.h"
@@ -259,13 +260,16 @@ void tml_sem_release(tml_sem *s) {
 }
 
 static tml_poll acquire_leaf(void *leaf, tml_cx *cx) { return tml_acquire_poll(leaf, cx); }
+static void acquire_leaf_drop(void *leaf) { tml_acquire_drop(leaf); }
 
+/* Panics when the shutdown deadline ends the wait (no permit, no error). */
 void tml_sem_acquire_blocking(tml_sem *s) {
     if (tml_sem_try_acquire(s))
         return;
     tml_acquire_fut f;
     tml_acquire_init(&f, s);
-    mt_block_on_leaf(acquire_leaf, &f);
+    if (!mt_block_on_leaf(acquire_leaf, acquire_leaf_drop, &f))
+        mt_panic_err("semaphore acquire", -ECANCELED);
 }
 
 int64_t tml_sem_available(tml_sem *s) {
@@ -338,9 +342,13 @@ void tml_notified_drop(tml_notified_fut *f) {
 }
 
 static tml_poll notified_leaf(void *leaf, tml_cx *cx) { return tml_notified_poll(leaf, cx); }
+static void notified_leaf_drop(void *leaf) { tml_notified_drop(leaf); }
 
+/* Panics when the shutdown deadline ends the wait (no notification, no
+ * error). */
 void tml_notified_blocking(tml_notify *n) {
     tml_notified_fut f;
     tml_notified_init(&f, n);
-    mt_block_on_leaf(notified_leaf, &f);
+    if (!mt_block_on_leaf(notified_leaf, notified_leaf_drop, &f))
+        mt_panic_err("notified", -ECANCELED);
 }

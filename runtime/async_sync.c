@@ -489,25 +489,34 @@ void tml_recv_timeout_drop(tml_recv_timeout_fut *f) {
 static tml_poll send_leaf(void *leaf, tml_cx *cx) { return tml_send_poll(leaf, cx); }
 static tml_poll recv_leaf(void *leaf, tml_cx *cx) { return tml_recv_poll(leaf, cx); }
 static tml_poll recv_timeout_leaf(void *leaf, tml_cx *cx) { return tml_recv_timeout_poll(leaf, cx); }
+static void send_leaf_drop(void *leaf) { tml_send_drop(leaf); }
+static void recv_leaf_drop(void *leaf) { tml_recv_drop(leaf); }
+static void recv_timeout_leaf_drop(void *leaf) { tml_recv_timeout_drop(leaf); }
 
+/* The blocking forms report a wait the shutdown deadline ended (its leaf
+ * dropped) as TML_CHAN_CLOSED; a send that delivered its value first
+ * reports TML_CHAN_OK (rt.h, tml_send_drop). */
 int32_t tml_chan_send_blocking(tml_chan *c, void *value) {
     tml_send_fut f;
     tml_send_init(&f, c, value);
-    mt_block_on_leaf(send_leaf, &f);
+    if (!mt_block_on_leaf(send_leaf, send_leaf_drop, &f) && f.status != TML_CHAN_OK)
+        return TML_CHAN_CLOSED;
     return f.status;
 }
 
 int32_t tml_chan_recv_blocking(tml_chan *c, void *out) {
     tml_recv_fut f;
     tml_recv_init(&f, c, out);
-    mt_block_on_leaf(recv_leaf, &f);
+    if (!mt_block_on_leaf(recv_leaf, recv_leaf_drop, &f))
+        return TML_CHAN_CLOSED; /* a value it was handed went back */
     return f.status;
 }
 
 int32_t tml_chan_recv_timeout_blocking(tml_chan *c, void *out, int64_t duration_ns) {
     tml_recv_timeout_fut f;
     tml_recv_timeout_init(&f, c, out, duration_ns);
-    mt_block_on_leaf(recv_timeout_leaf, &f);
+    if (!mt_block_on_leaf(recv_timeout_leaf, recv_timeout_leaf_drop, &f))
+        return TML_CHAN_CLOSED; /* as recv */
     return f.status;
 }
 

@@ -410,6 +410,7 @@ void mt_block_cache_fini(mt_block_cache *k);
 
 tml_join *mt_join_new(mt_worker *w, const tml_task_vt *vt, const void *frame, mt_parker *blocker);
 void mt_join_complete(tml_join *j);
+void mt_join_abandon(tml_join *j);
 int32_t mt_join_take(tml_join *j, void *out);
 bool mt_join_done(tml_join *j);
 
@@ -598,6 +599,14 @@ struct mt_runtime {
     pthread_mutex_t drive_lock; /* current-thread: one driver at a time */
 };
 
+/* `timeout_ns` (>= 0) after `now_ns` (a tml_now_ns reading), saturating
+ * at MT_NO_DEADLINE: a timeout too long to reach never wraps into the
+ * past. */
+static inline int64_t mt_deadline_after(int64_t now_ns, int64_t timeout_ns) {
+    MT_ASSERT(now_ns >= 0 && timeout_ns >= 0);
+    return timeout_ns >= MT_NO_DEADLINE - now_ns ? MT_NO_DEADLINE : now_ns + timeout_ns;
+}
+
 /* C-level API (tests, and the process runtime behind tml_main_enter). */
 int mt_runtime_new(unsigned workers, mt_runtime **out);
 int mt_runtime_new_current_thread(mt_runtime **out);
@@ -611,7 +620,7 @@ mt_runtime *mt_runtime_current(void);
 mt_worker *mt_runtime_owner(mt_runtime *rt, tml_waker t);
 bool mt_runtime_quiet(mt_runtime *rt);
 void mt_runtime_check_quiet(mt_runtime *rt);
-void mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void *leaf);
+bool mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void (*drop)(void *leaf), void *leaf);
 void mt_runtime_visit(tml_waker t, void (*fn)(mt_runtime *rt, void *arg), void *arg);
 _Noreturn void mt_panic_err(const char *what, int err);
 

@@ -64,15 +64,58 @@
  * Step 2 also cancels every I/O wait (io_reactor_cancel_all: reads,
  * writes, accepts and connects end with TML_NET_CANCELLED, and later ones
  * too) and waits at most `shutdown_timeout_ns` (DESIGN.md section 6;
- * TML_SHUTDOWN_TIMEOUT_MS for the process runtime). Past it, step 3 stops
- * the workers at their next fairness tick (stopping = 2), and
+ * TML_SHUTDOWN_TIMEOUT_MS for the process runtime). The deadline is
+ * computed saturating (mt_deadline_after): a timeout too long to reach
+ * means no deadline, never one wrapped into the past (a timed wait then
+ * failed at once with EINVAL, and the wait loop spun holding its lock).
+ * A current-thread runtime's driver sleeps until its next timer
+ * (mt_worker_wait), so shutdown arms a timer at the deadline whose wake
+ * goes to no task. Past the deadline, step 3 stops the workers at their
+ * next fairness tick (stopping = 2; blocked workers: "Blocking waits"),
+ * and
  * 3b. drops every task still live (mt_slab_abandon: the frame's drop
  *     releases what it holds, joiners get TML_JOIN_NO_RESULT) and counts
  *     them on stderr.
- * A task stuck in one endless poll (a loop with no await) cannot be
- * stopped: joining its worker waits for it, as in Tokio.
+ * A task stuck in one endless poll (a loop with no await), or in a wait
+ * that does not go through block_on (a blocking sleep or TCP call), cannot
+ * be stopped: joining its worker waits for it, as in Tokio.
  * Rejected: one atomic count of live tasks (the previous version: two
- * RMWs per task on one line that all workers write). */
+ * RMWs per task on one line that all workers write).
+ *
+ * Blocking waits (mt_runtime_block_on on a threaded runtime: `h.join()`,
+ * `rx.recv()`, `m.lock()`... without await, in a task or on any other
+ * thread). The caller parks; its task (for a leaf, mt_block_on_leaf's
+ * frame, polling a leaf on the caller's stack) runs on the workers and
+ * unparks it on completion. A worker parked so is still inside a poll.
+ * From its spawn until it wakes, the caller's record (block_wait, on its
+ * stack) sits in the process-wide list `waits`. Past the deadline nothing
+ * would wake it, and joining its worker would hang, so step 3 goes:
+ *   a. set stopping = 2 under waits_lock: a blocking wait that would
+ *      start after this fails at once with -ECANCELED instead;
+ *   b. unpark the workers; join, one at a time, every worker not parked
+ *      in a blocking wait (each stops at its next fairness tick), until,
+ *      under waits_lock, only blocked workers are left. Now no thread
+ *      polls a task of the runtime: a blocked worker leaves its park only
+ *      when its task completes, which takes a poll;
+ *   c. still under waits_lock, drop the unfinished task of each of the
+ *      runtime's waits (cancel_wait: its slot is marked free, and
+ *      mt_join_abandon runs its frame's drop, which takes the leaf off
+ *      every wait list, and completes it), which unparks the caller.
+ *      block_on reads TML_JOIN_NO_RESULT and returns -ECANCELED; each
+ *      blocking form turns that into its operation's error for a source
+ *      that is gone, or panics where it has none (rt.h). A blocked worker
+ *      returns to the poll that blocked, then exits without taking
+ *      another task: the queues may still hold the dropped tasks, so
+ *      block_on sets its tick to the fairness check, which sees
+ *      stopping = 2 (mt_worker.c, step 1);
+ *   d. join the workers left; then 3b.
+ * The ended waits are not counted among the dropped tasks: they are the
+ * runtime's helpers, and the task that blocked goes on.
+ * Rejected: detaching the blocked threads, as Tokio's shutdown_timeout
+ * leaks its blocking threads: their stacks hold leaves linked into wait
+ * lists, and a worker that is never joined keeps the whole runtime, so
+ * destroy could free nothing; dropping the waits' tasks before the other
+ * workers stopped (one may be polling the very task). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +132,20 @@ static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
 static mt_worker *registry[MT_MAX_WORKERS]; /* by worker id; registry_lock */
 static uint32_t gen_floors[MT_MAX_WORKERS]; /* by worker id; write lock */
 
+/* A thread parked in mt_runtime_block_on of a threaded runtime ("Blocking
+ * waits"): on its stack, in `waits` from the spawn of its task until it
+ * wakes. Process-wide rather than per runtime, so that a caller waking
+ * after its runtime was destroyed touches no memory of it. */
+typedef struct block_wait {
+    struct block_wait *prev, *next; /* waits_lock */
+    mt_runtime *rt;
+    tml_join *task;     /* the task it waits for; one handle reference */
+    mt_worker *worker;  /* the worker of rt it blocks, or NULL */
+} block_wait;
+
+static pthread_mutex_t waits_lock = PTHREAD_MUTEX_INITIALIZER;
+static block_wait *waits; /* every runtime's; waits_lock */
+
 /* Set by tml_main_enter before the program starts other threads; read by
  * threads that are not workers (workers use their own runtime). */
 static mt_runtime *process_rt;
@@ -102,6 +159,7 @@ _Noreturn void mt_panic_err(const char *what, int err) {
     switch (err) {
     case -ESHUTDOWN: why = "the runtime is shutting down"; break;
     case -EDEADLK: why = "a blocking wait inside a task needs TML_WORKERS >= 2"; break;
+    case -ECANCELED: why = "the shutdown deadline ended the wait"; break;
     case -ENOSPC: why = "too many live tasks on one worker"; break;
     default: why = strerror_r(-err, buf, sizeof buf); break;
     }
@@ -218,11 +276,10 @@ static void fini_core(mt_runtime *rt) {
     free(rt->workers);
 }
 
-/* Shutdown step 3 for the first `n` workers, whose threads run; with
- * `at_once`, a worker that still has tasks stops at its next fairness
- * tick instead of when it runs out of work. */
-static void stop_workers(mt_runtime *rt, unsigned n, bool at_once) {
-    mt_atomic_store_release(&rt->stopping, at_once ? 2 : 1); /* pairs with the acquire in park */
+/* Shutdown step 3 for the first `n` workers, whose threads run: each
+ * exits once it runs out of work. */
+static void stop_workers(mt_runtime *rt, unsigned n) {
+    mt_atomic_store_release(&rt->stopping, 1); /* pairs with the acquire in park */
     for (unsigned k = 0; k < n; k++)
         mt_parker_unpark(&rt->workers[k].parker);
     for (unsigned k = 0; k < n; k++)
@@ -233,7 +290,7 @@ static int start_workers(mt_runtime *rt) {
     for (unsigned k = 0; k < rt->nworkers; k++) {
         int err = mt_worker_start(&rt->workers[k]);
         if (err) {
-            stop_workers(rt, k, false);
+            stop_workers(rt, k);
             return err;
         }
     }
@@ -321,21 +378,137 @@ static void drive(mt_runtime *rt, bool (*done)(void *), void *arg) {
     mt_worker_set_current(NULL);
 }
 
-static bool quiet_pred(void *rt) { return mt_runtime_quiet(rt); }
 static bool done_pred(void *j) { return mt_join_done(j); }
 
-/* Shuts `rt` down (steps 1-3 of the module header): waits for every
- * spawned task to complete, then stops and joins the workers. Idempotent.
- * Threads: any thread but rt's workers (and its driver); no spawn from
- * outside may race with it except as step 1 describes. */
 /* How long mt_runtime_shutdown waits for unfinished tasks before it
- * drops them (ns; default MT_SHUTDOWN_TIMEOUT_NS). Threads: before
- * shutdown starts. */
+ * drops them (ns, >= 0; default MT_SHUTDOWN_TIMEOUT_NS; a value too long
+ * to reach means no limit). Threads: before shutdown starts. */
 void mt_runtime_set_shutdown_timeout(mt_runtime *rt, int64_t ns) {
     MT_ASSERT(rt && ns >= 0);
     rt->shutdown_timeout_ns = ns;
 }
 
+/* Step 2 for a threaded runtime: waits until no task is live or the
+ * clock passes `deadline` (MT_NO_DEADLINE: no limit). Returns whether no
+ * task is live. */
+static bool wait_quiet(mt_runtime *rt, int64_t deadline) {
+    struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
+    int err = 0;
+    pthread_mutex_lock(&rt->quiet_lock);
+    while (!mt_runtime_quiet(rt) && err != ETIMEDOUT) {
+        err = deadline == MT_NO_DEADLINE ? pthread_cond_wait(&rt->quiet_cond, &rt->quiet_lock)
+                                         : pthread_cond_timedwait(&rt->quiet_cond, &rt->quiet_lock, &ts);
+        MT_ASSERT(err == 0 || err == ETIMEDOUT); /* EINVAL: a bad deadline, a busy loop */
+    }
+    bool quiet = mt_runtime_quiet(rt);
+    pthread_mutex_unlock(&rt->quiet_lock);
+    return quiet;
+}
+
+/* drive()'s stop condition in a current-thread runtime's shutdown. */
+typedef struct quiet_until {
+    mt_runtime *rt;
+    int64_t deadline;
+} quiet_until;
+
+static bool quiet_or_late(void *arg) {
+    quiet_until *u = arg;
+    return mt_runtime_quiet(u->rt) || tml_now_ns() >= u->deadline;
+}
+
+/* Step 2 for a current-thread runtime: drives its loop on this thread
+ * until no task is live or the clock passes `deadline`. The driver
+ * sleeps until its next timer or a task from another thread
+ * (mt_worker_wait), so a timer armed at the deadline ends its last
+ * sleep; the wake it fires names generation 0 of slot 0, which no task
+ * holds (a spurious wake would be harmless anyway). Returns whether no
+ * task is live. drive_lock held. */
+static bool drive_quiet(mt_runtime *rt, int64_t deadline) {
+    tml_timer_node alarm = {.where = -1};
+    mt_timers_insert(&rt->timers, &alarm, deadline, mt_token(rt->workers[0].id, 0, 0)); /* we are the driver */
+    drive(rt, quiet_or_late, &(quiet_until){rt, deadline});
+    mt_timers_cancel(&rt->timers, &alarm); /* a no-op once it fired */
+    return mt_runtime_quiet(rt);
+}
+
+/* Whether `w` is parked in a blocking wait. waits_lock held. */
+static bool blocked(const mt_worker *w) {
+    for (const block_wait *b = waits; b; b = b->next) {
+        if (b->worker == w)
+            return true;
+    }
+    return false;
+}
+
+/* Step c of "Blocking waits": drops b's task unless it completed, which
+ * unparks b's thread. Threads: the shutting-down thread, waits_lock held,
+ * no thread polling a task of `rt`. */
+static void cancel_wait(mt_runtime *rt, block_wait *b) {
+    tml_join *j = b->task;
+    if (mt_join_done(j))
+        return; /* its thread takes the result */
+    mt_worker *owner = mt_runtime_owner(rt, j->token);
+    mt_slot *slot = mt_slab_slot(&owner->slab, mt_token_slot(j->token));
+    uint32_t gen = mt_token_gen(j->token);
+    /* acquire: pairs with the release of its last poll's end */
+    uint64_t word = mt_atomic_load_acquire(&slot->word);
+    MT_ASSERT(mt_task_gen(word) == gen && !(mt_task_state(word) & (MT_TASK_RUNNING | MT_TASK_COMPLETE)));
+    /* free, as if its last poll returned: every token goes stale, and a
+     * racing wake's CAS fails. The slot joins no free list, so it is never
+     * reused and `link` keeps the task for a wake that queued it just
+     * before (no worker pops a queue any more: step c) */
+    mt_atomic_store_release(&slot->word, mt_task_word(gen + 1, MT_TASK_COMPLETE));
+    mt_join_abandon(j);
+}
+
+/* Step 3 past the deadline: steps a-d of "Blocking waits". */
+static void stop_late(mt_runtime *rt) {
+    bool joined[MT_MAX_WORKERS] = {false};
+    pthread_mutex_lock(&waits_lock); /* a */
+    mt_atomic_store_release(&rt->stopping, 2); /* pairs with the acquire in park */
+    pthread_mutex_unlock(&waits_lock);
+    for (unsigned k = 0; k < rt->nworkers; k++) /* b */
+        mt_parker_unpark(&rt->workers[k].parker);
+    for (;;) {
+        pthread_mutex_lock(&waits_lock);
+        unsigned k = 0;
+        while (k < rt->nworkers && (joined[k] || blocked(&rt->workers[k])))
+            k++;
+        if (k == rt->nworkers)
+            break; /* waits_lock held: every worker left is blocked */
+        pthread_mutex_unlock(&waits_lock);
+        mt_worker_join(&rt->workers[k]);
+        joined[k] = true;
+    }
+    for (block_wait *b = waits; b; b = b->next) { /* c */
+        if (b->rt == rt)
+            cancel_wait(rt, b);
+    }
+    pthread_mutex_unlock(&waits_lock);
+    for (unsigned k = 0; k < rt->nworkers; k++) { /* d */
+        if (!joined[k])
+            mt_worker_join(&rt->workers[k]);
+    }
+}
+
+/* Step 3b: drops the tasks still live and reports how many. Threads: the
+ * shutting-down thread, with no worker running (or the drive lock). */
+static void drop_unfinished(mt_runtime *rt) {
+    size_t dropped = 0;
+    for (unsigned k = 0; k < rt->nworkers; k++)
+        dropped += mt_slab_abandon(&rt->workers[k].slab);
+    if (dropped)
+        fprintf(stderr, "tml: shutdown: dropped %zu task%s still unfinished after %lld ms\n", dropped,
+                dropped == 1 ? "" : "s", (long long)(rt->shutdown_timeout_ns / 1000000));
+}
+
+/* Shuts `rt` down (steps 1-3 of the module header): waits for every
+ * spawned task to complete, at most until the deadline, then stops and
+ * joins the workers (a current-thread runtime: drives its loop on this
+ * thread meanwhile) and drops the tasks still unfinished; blocking waits
+ * on `rt` end with -ECANCELED ("Blocking waits"). Idempotent.
+ * Threads: any thread but rt's workers (and its driver); no spawn from
+ * outside may race with it except as step 1 describes. */
 void mt_runtime_shutdown(mt_runtime *rt) {
     MT_ASSERT(rt);
     mt_worker *cur = mt_worker_current();
@@ -345,26 +518,18 @@ void mt_runtime_shutdown(mt_runtime *rt) {
     mt_atomic_fetch_add(&rt->foreign, CLOSING); /* step 1: the bit was clear */
     mt_idle_close(&rt->idle);                    /* step 2 */
     io_reactor_cancel_all(rt->reactor); /* I/O waits end with Cancelled */
+    int64_t deadline = mt_deadline_after(tml_now_ns(), rt->shutdown_timeout_ns);
     if (rt->threaded) {
-        int64_t deadline = tml_now_ns() + rt->shutdown_timeout_ns;
-        struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
-        bool quiet;
-        pthread_mutex_lock(&rt->quiet_lock);
-        while (!(quiet = mt_runtime_quiet(rt)) &&
-               pthread_cond_timedwait(&rt->quiet_cond, &rt->quiet_lock, &ts) != ETIMEDOUT) {
+        if (wait_quiet(rt, deadline)) {
+            stop_workers(rt, rt->nworkers); /* step 3 */
+        } else {
+            stop_late(rt);
+            drop_unfinished(rt);
         }
-        quiet = quiet || mt_runtime_quiet(rt);
-        pthread_mutex_unlock(&rt->quiet_lock);
-        stop_workers(rt, rt->nworkers, !quiet); /* step 3 */
-        size_t dropped = 0;
-        for (unsigned k = 0; !quiet && k < rt->nworkers; k++) /* step 3b */
-            dropped += mt_slab_abandon(&rt->workers[k].slab);
-        if (dropped)
-            fprintf(stderr, "tml: shutdown: dropped %zu task%s still unfinished after %lld ms\n",
-                    dropped, dropped == 1 ? "" : "s", (long long)(rt->shutdown_timeout_ns / 1000000));
     } else {
         pthread_mutex_lock(&rt->drive_lock);
-        drive(rt, quiet_pred, rt);
+        if (!drive_quiet(rt, deadline))
+            drop_unfinished(rt);
         pthread_mutex_unlock(&rt->drive_lock);
     }
     rt->stopped = true;
@@ -483,12 +648,53 @@ static int block_on_here(mt_runtime *rt, const tml_task_vt *vt, const void *fram
     return err;
 }
 
+/* Spawns b's task, to unpark `parker` at completion, and puts `b` in
+ * `waits`; -ECANCELED past the deadline (step a), else as spawn(). */
+static int wait_begin(block_wait *b, const tml_task_vt *vt, const void *frame, mt_parker *parker) {
+    int err = -ECANCELED;
+    pthread_mutex_lock(&waits_lock);
+    /* relaxed: stopping = 2 is stored under waits_lock */
+    if (mt_atomic_load(&b->rt->stopping) != 2 && (err = spawn(b->rt, vt, frame, parker, &b->task)) == 0) {
+        b->prev = NULL;
+        b->next = waits;
+        if (waits)
+            waits->prev = b;
+        waits = b;
+    }
+    pthread_mutex_unlock(&waits_lock);
+    return err;
+}
+
+/* Takes `b` out of `waits` once its task completed, and its result to
+ * `out`. Returns 0, or -ECANCELED when the deadline dropped the task
+ * (step c); then a blocked worker stops at its next task search. */
+static int wait_end(block_wait *b, void *out) {
+    pthread_mutex_lock(&waits_lock);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        waits = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    pthread_mutex_unlock(&waits_lock);
+    int32_t got = mt_join_take(b->task, out);
+    tml_join_release(b->task);
+    if (got != TML_JOIN_NO_RESULT)
+        return 0;
+    if (b->worker) /* plain: its own field; next_task reads stopping = 2 at once */
+        b->worker->tick = 1;
+    return -ECANCELED;
+}
+
 /* Runs a copy of `frame` as a task of `rt` and blocks the calling thread
  * until it completes, then moves its result to `out` (NULL allowed when
  * result_size is 0). A current-thread runtime runs it (and its other
  * tasks) on this thread. Returns 0; -EDEADLK on a worker of a one-worker
- * `rt`, or inside any task for a current-thread `rt`; -ESHUTDOWN; or
- * -errno as spawn() says. Threads: any. */
+ * `rt`, or inside any task for a current-thread `rt`; -ESHUTDOWN;
+ * -ECANCELED when the shutdown deadline passed before the task completed
+ * (it was dropped: its frame's drop ran; `out` untouched) or before the
+ * wait began (on a worker of `rt`); or -errno as spawn() says.
+ * Threads: any. */
 int mt_runtime_block_on(mt_runtime *rt, const tml_task_vt *vt, const void *frame, void *out) {
     MT_ASSERT(rt && vt && frame);
     if (!rt->threaded)
@@ -498,17 +704,17 @@ int mt_runtime_block_on(mt_runtime *rt, const tml_task_vt *vt, const void *frame
     if (inside && rt->nworkers == 1)
         return -EDEADLK;
     mt_parker parker;
-    tml_join *j;
+    block_wait b = {.rt = rt, .worker = inside ? cur : NULL};
     int err = mt_parker_init(&parker);
     if (err)
         return err;
-    if ((err = spawn(rt, vt, frame, &parker, &j)) == 0) {
+    if ((err = wait_begin(&b, vt, frame, &parker)) == 0) {
         if (inside)
             mt_worker_offload(cur);
-        bool notified = mt_parker_park(&parker, MT_NO_DEADLINE); /* only completion unparks it */
+        /* only completion unparks it: the task's, or its drop's (step c) */
+        bool notified = mt_parker_park(&parker, MT_NO_DEADLINE);
         MT_ASSERT(notified);
-        mt_join_take(j, out);
-        tml_join_release(j);
+        err = wait_end(&b, out);
     }
     mt_parker_fini(&parker);
     return err;
@@ -527,6 +733,7 @@ mt_runtime *mt_runtime_current(void) {
 /* A frame that polls one leaf future living on a blocked caller's stack. */
 typedef struct leaf_frame {
     tml_poll (*poll)(void *leaf, tml_cx *cx);
+    void (*drop)(void *leaf);
     void *leaf;
 } leaf_frame;
 
@@ -535,14 +742,29 @@ static tml_poll leaf_frame_poll(void *frame, tml_cx *cx) {
     return f->poll(f->leaf, cx);
 }
 
-static const tml_task_vt leaf_vt = {leaf_frame_poll, sizeof(leaf_frame), 0, 0, NULL, "blocking wait", NULL};
+static void leaf_frame_drop(void *frame) {
+    leaf_frame *f = frame;
+    f->drop(f->leaf);
+}
+
+static const tml_task_vt leaf_vt = {leaf_frame_poll, sizeof(leaf_frame), 0, 0, NULL, "blocking wait",
+                                    leaf_frame_drop};
 
 /* Blocks the calling thread until poll(leaf) returns Ready, polling it as
  * a task of the current runtime. The leaf stays on the caller's stack,
- * which outlives the task. Errors: panics as tml_block_on. */
-void mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void *leaf) {
-    leaf_frame frame = {poll, leaf};
-    tml_block_on(&leaf_vt, &frame, NULL);
+ * which outlives the task: a task the shutdown deadline drops runs
+ * drop(leaf) first, which must take the leaf off every wait list (as the
+ * leaf's own drop does). Returns true once the leaf is Ready; false when
+ * the deadline ended the wait (drop(leaf) ran), or passed before it began
+ * on a worker (the leaf was never polled). Errors: panics as tml_block_on
+ * otherwise. */
+bool mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void (*drop)(void *leaf), void *leaf) {
+    MT_ASSERT(poll && drop && leaf);
+    leaf_frame frame = {poll, drop, leaf};
+    int err = mt_runtime_block_on(mt_runtime_current(), &leaf_vt, &frame, NULL);
+    if (err && err != -ECANCELED)
+        mt_panic_err("block_on", err);
+    return err == 0;
 }
 
 /* ------------------------------------------------------------------ ABI */

@@ -157,10 +157,7 @@ size_t mt_slab_abandon(mt_slab *s) {
             /* as if it ran its last poll: nobody else touches it now */
             mt_atomic_store(&chunk[i].word, mt_task_word(mt_task_gen(word), MT_TASK_RUNNING));
             mt_slab_free(s, mt_slab_chunk_start(k) + i, mt_task_gen(word), true);
-            if (j->vt->drop)
-                j->vt->drop(j->frame);
-            mt_atomic_fetch_add(&j->state, JOIN_DROPPED); /* the lock is free: nobody runs */
-            mt_join_complete(j);
+            mt_join_abandon(j);
             n++;
         }
     }
@@ -546,6 +543,17 @@ void mt_join_complete(tml_join *j) {
         destroy(j, state);
 }
 
+/* Ends a task that will never be polled again (shutdown dropped it; its
+ * slot is free already): its frame's drop (vt->drop) releases what it
+ * holds, and it completes without a result (joiners and the block_on
+ * caller get TML_JOIN_NO_RESULT). Threads: the one that stopped its polls. */
+void mt_join_abandon(tml_join *j) {
+    if (j->vt->drop)
+        j->vt->drop(j->frame);
+    mt_atomic_fetch_add(&j->state, JOIN_DROPPED); /* RMW: a joiner may hold the lock; DONE is not set yet */
+    mt_join_complete(j);
+}
+
 /* Whether the task returned Ready. Threads: any. */
 bool mt_join_done(tml_join *j) {
     return mt_atomic_load_acquire(&j->state) & JOIN_DONE; /* pairs with the RMWs setting it */
@@ -566,8 +574,9 @@ static int32_t take_locked(tml_join *j, void *out, uint64_t *set) {
 }
 
 /* Moves a finished task's result to `out` (may be NULL when result_size
- * is 0). Returns TML_JOIN_OK, or TML_JOIN_ALREADY_JOINED when it was
- * taken before. Threads: any. */
+ * is 0). Returns TML_JOIN_OK, TML_JOIN_ALREADY_JOINED when it was taken
+ * before, or TML_JOIN_NO_RESULT when the task was dropped (`out`
+ * untouched). Threads: any. */
 int32_t mt_join_take(tml_join *j, void *out) {
     MT_ASSERT(mt_join_done(j));
     uint64_t set = 0;
@@ -639,10 +648,11 @@ void tml_join_drop(tml_join_fut *f) {
 }
 
 static tml_poll join_leaf(void *leaf, tml_cx *cx) { return tml_join_poll(leaf, cx); }
+static void join_leaf_drop(void *leaf) { tml_join_drop(leaf); }
 
+/* A wait the shutdown deadline ended reports TML_JOIN_NO_RESULT. */
 int32_t tml_join_blocking(tml_join *h, void *out) {
     tml_join_fut f;
     tml_join_init(&f, h, out);
-    mt_block_on_leaf(join_leaf, &f);
-    return f.err;
+    return mt_block_on_leaf(join_leaf, join_leaf_drop, &f) ? f.err : TML_JOIN_NO_RESULT;
 }

@@ -4,8 +4,11 @@
  * TML_WORKERS, block_on, shutdown refusing foreign spawns, several
  * runtimes side by side, the worker-id budget, and the current-thread
  * runtime (tasks on the calling thread, foreign wakes and spawns, timers,
- * shutdown). */
+ * shutdown), and the shutdown deadline: blocking waits it ends (in a task,
+ * on a foreign thread, block_on), a current-thread runtime's, and one too
+ * long to reach. */
 #include <errno.h>
+#include <sched.h>
 
 #include "rt_test.h"
 
@@ -649,4 +652,242 @@ Test(mt_runtime, current_thread_runtime_sleeps_and_shutdown_finishes_its_tasks, 
     cr_assert_eq(mt_atomic_load(&b), 1);
     cr_assert_eq(mt_runtime_block_on(rt, &doze_vt, &(doze_frame){.flag = &a}, NULL), -ESHUTDOWN);
     mt_runtime_destroy(rt);
+}
+
+/* ------------------------------------------------- shutdown deadline */
+
+/* Fails the test unless `c` (a gate: capacity 1, empty) has no receiver
+ * waiting: a value sent now stays buffered for the next receive, where a
+ * leaf left linked on a dead stack would be handed it. */
+static void expect_no_receiver(tml_chan *c) {
+    int64_t v = 7, got = 0;
+    cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK);
+    cr_assert_eq(tml_chan_try_recv(c, &got), TML_CHAN_OK);
+    cr_assert_eq(got, 7);
+}
+
+/* async func recv_blocked(c) -> status { c.recv() without await }: a
+ * task that blocks its worker in a blocking wait. */
+typedef struct blocked_frame {
+    uint32_t state;
+    tml_chan *c;
+    int32_t *status;
+    latch *started, *done;
+} blocked_frame;
+
+static tml_poll blocked_poll(void *frame, tml_cx *cx) {
+    (void)cx;
+    blocked_frame *f = frame;
+    int64_t v;
+    latch_add(f->started, 1);
+    *f->status = tml_chan_recv_blocking(f->c, &v);
+    latch_add(f->done, 1);
+    return TML_READY;
+}
+
+static const tml_task_vt blocked_vt = {blocked_poll, sizeof(blocked_frame), 0, 0, NULL, "recv_blocked", NULL};
+
+/* RT-SHUTDOWN-2: a task blocked in a blocking recv when the deadline
+ * passes gets the channel closed, its worker exits, and no waiter is
+ * left on the channel */
+Test(mt_runtime, shutdown_deadline_ends_a_blocking_wait_inside_a_task, .timeout = 10) {
+    latch started, done;
+    latch_init(&started);
+    latch_init(&done);
+    int32_t status = 99;
+    mt_runtime *rt;
+    tml_join *j;
+    tml_chan *c = new_gate();
+    cr_assert_eq(mt_runtime_new(2, &rt), 0);
+    mt_runtime_set_shutdown_timeout(rt, 20 * 1000000);
+    cr_assert_eq(mt_runtime_spawn(rt, &blocked_vt, &(blocked_frame){0, c, &status, &started, &done}, &j), 0);
+    cr_assert(latch_wait(&started, 1));
+    mt_runtime_shutdown(rt); /* joined the blocked worker for ever */
+    cr_assert_eq(latch_count(&done), 1);
+    cr_assert_eq(status, TML_CHAN_CLOSED);
+    cr_assert_eq(mt_join_take(j, NULL), TML_JOIN_OK); /* the task itself went on and finished */
+    expect_no_receiver(c);
+    tml_join_release(j);
+    mt_runtime_destroy(rt);
+    release_both(c);
+}
+
+typedef struct foreign_recv {
+    tml_chan *c;
+    int32_t status;
+} foreign_recv;
+
+static void *recv_blocking(void *arg) {
+    foreign_recv *r = arg;
+    int64_t v;
+    r->status = tml_chan_recv_blocking(r->c, &v);
+    return NULL;
+}
+
+/* Waits until some task of `rt` is live (a spawn from another thread
+ * counted); false after WAIT_MS. */
+static bool wait_live(mt_runtime *rt) {
+    int64_t deadline = tml_now_ns() + (int64_t)WAIT_MS * 1000000;
+    while (mt_runtime_quiet(rt) && tml_now_ns() < deadline)
+        sched_yield();
+    return !mt_runtime_quiet(rt);
+}
+
+/* RT-SHUTDOWN-2: a foreign thread blocked in a recv when the deadline
+ * passes gets the channel closed, and its leaf (on its stack, gone
+ * afterwards) is off the channel's wait list */
+Test(mt_runtime, shutdown_deadline_ends_a_foreign_blocking_recv_and_unlinks_it, .timeout = 10) {
+    enter_with_workers("2");
+    mt_runtime *rt = mt_runtime_current();
+    mt_runtime_set_shutdown_timeout(rt, 20 * 1000000);
+    foreign_recv r = {new_gate(), 99};
+    pthread_t t = foreign_thread(recv_blocking, &r);
+    cr_assert(wait_live(rt)); /* its wait began before the shutdown */
+    tml_main_exit(0);
+    pthread_join(t, NULL);
+    cr_assert_eq(r.status, TML_CHAN_CLOSED);
+    expect_no_receiver(r.c); /* crashed, or handed the value to the dead leaf */
+    release_both(r.c);
+}
+
+typedef struct foreign_block_on {
+    mt_runtime *rt;
+    latch *polled, *dropped;
+    int err;
+} foreign_block_on;
+
+static void *block_on_stuck(void *arg) {
+    foreign_block_on *b = arg;
+    b->err = mt_runtime_block_on(b->rt, &stuck_vt, &(stuck_frame){0, b->polled, b->dropped}, NULL);
+    return NULL;
+}
+
+/* RT-SHUTDOWN-2: mt_runtime_block_on whose task the deadline dropped
+ * returns -ECANCELED (the task's frame dropped once) */
+Test(mt_runtime, block_on_reports_a_task_dropped_at_the_deadline, .timeout = 10) {
+    latch polled, dropped;
+    latch_init(&polled);
+    latch_init(&dropped);
+    foreign_block_on b = {NULL, &polled, &dropped, 1};
+    cr_assert_eq(mt_runtime_new(2, &b.rt), 0);
+    mt_runtime_set_shutdown_timeout(b.rt, 20 * 1000000);
+    pthread_t t = foreign_thread(block_on_stuck, &b);
+    cr_assert(latch_wait(&polled, 1));
+    mt_runtime_shutdown(b.rt);
+    pthread_join(t, NULL);
+    cr_assert_eq(b.err, -ECANCELED); /* was 0, with no result */
+    cr_assert_eq(latch_count(&dropped), 1);
+    mt_runtime_destroy(b.rt);
+}
+
+/* async func wait_gate(g) { await g.recv() }, whose drop is counted. */
+typedef struct gated_frame {
+    gate gate;
+    latch *dropped;
+} gated_frame;
+
+static tml_poll gated_poll(void *frame, tml_cx *cx) {
+    return gate_wait(&((gated_frame *)frame)->gate, cx);
+}
+
+static void gated_drop(void *frame) {
+    gated_frame *f = frame;
+    if (f->gate.state == 1)
+        tml_recv_drop(&f->gate.aw);
+    latch_add(f->dropped, 1);
+}
+
+static const tml_task_vt gated_vt = {gated_poll, sizeof(gated_frame), 0, 0, NULL, "wait_gate", gated_drop};
+
+/* RT-SHUTDOWN-3: a current-thread runtime's shutdown drives its tasks
+ * until the deadline, then drops the one still waiting (its receive
+ * leaves the channel) and returns */
+Test(mt_runtime, current_thread_shutdown_drops_a_waiting_task_at_its_deadline, .timeout = 10) {
+    latch dropped;
+    latch_init(&dropped);
+    mt_runtime *rt;
+    tml_join *j;
+    tml_chan *c = new_gate();
+    cr_assert_eq(mt_runtime_new_current_thread(&rt), 0);
+    mt_runtime_set_shutdown_timeout(rt, 100 * 1000000);
+    cr_assert_eq(mt_runtime_spawn(rt, &gated_vt, &(gated_frame){.gate.g = c, .dropped = &dropped}, &j), 0);
+    int64_t t0 = tml_now_ns();
+    mt_runtime_shutdown(rt); /* drove for ever */
+    cr_assert_geq(tml_now_ns() - t0, 100 * 1000000);
+    cr_assert_eq(latch_count(&dropped), 1);
+    cr_assert(tml_join_is_finished(j));
+    cr_assert_eq(mt_join_take(j, NULL), TML_JOIN_NO_RESULT);
+    expect_no_receiver(c);
+    tml_join_release(j);
+    mt_runtime_destroy(rt);
+    release_both(c);
+}
+
+/* RT-SHUTDOWN-4: a deadline beyond the clock's range saturates at
+ * MT_NO_DEADLINE instead of wrapping into the past */
+Test(mt_runtime, shutdown_deadline_saturates, .timeout = 10) {
+    cr_assert_eq(mt_deadline_after(1000, 5), 1005);
+    cr_assert_eq(mt_deadline_after(MT_NO_DEADLINE - 6, 5), MT_NO_DEADLINE - 1);
+    cr_assert_eq(mt_deadline_after(MT_NO_DEADLINE - 5, 5), MT_NO_DEADLINE);
+    cr_assert_eq(mt_deadline_after(tml_now_ns(), INT64_MAX), MT_NO_DEADLINE);
+    /* TML_SHUTDOWN_TIMEOUT_MS's largest value, from a clock 1 s in */
+    cr_assert_eq(mt_deadline_after(1000000000, INT64_MAX / 1000000 * 1000000), MT_NO_DEADLINE);
+}
+
+/* async func nap(ns) { await sleep(ns) } */
+typedef struct nap_frame {
+    uint32_t state;
+    int64_t ns;
+    tml_sleep_fut aw;
+} nap_frame;
+
+static tml_poll nap_poll(void *frame, tml_cx *cx) {
+    nap_frame *f = frame;
+    if (f->state == 0) {
+        tml_sleep_init(&f->aw, f->ns);
+        f->state = 1;
+    }
+    return tml_sleep_poll(&f->aw, cx);
+}
+
+static const tml_task_vt nap_vt = {nap_poll, sizeof(nap_frame), 0, 0, NULL, "nap", NULL};
+
+static int64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* RT-SHUTDOWN-4: with the longest shutdown timeout, shutdown sleeps until
+ * its tasks finish (it spun: the deadline wrapped into the past, and the
+ * timed wait failed at once) */
+Test(mt_runtime, shutdown_with_the_longest_timeout_sleeps_until_the_tasks_finish, .timeout = 10) {
+    mt_runtime *rt;
+    tml_join *j;
+    cr_assert_eq(mt_runtime_new(2, &rt), 0);
+    mt_runtime_set_shutdown_timeout(rt, INT64_MAX / 1000000 * 1000000);
+    cr_assert_eq(mt_runtime_spawn(rt, &nap_vt, &(nap_frame){.ns = 50 * 1000000}, &j), 0);
+    int64_t t0 = tml_now_ns(), cpu0 = thread_cpu_ns();
+    mt_runtime_shutdown(rt);
+    int64_t wall = tml_now_ns() - t0, cpu = thread_cpu_ns() - cpu0;
+    cr_assert(tml_join_is_finished(j));
+    cr_assert_eq(mt_join_take(j, NULL), TML_JOIN_OK);
+    cr_assert_lt(2 * cpu, wall, "shutdown used %lld ns of CPU in %lld ns", (long long)cpu, (long long)wall);
+    tml_join_release(j);
+    mt_runtime_destroy(rt);
+}
+
+/* RT-SHUTDOWN-4: TML_SHUTDOWN_TIMEOUT_MS takes its largest value (ms that
+ * fit in int64 ns), with which the process runtime exits at once when no
+ * task is left */
+Test(mt_runtime, tml_shutdown_timeout_ms_takes_its_largest_value, .timeout = 10) {
+    setenv("TML_SHUTDOWN_TIMEOUT_MS", "9223372036854", 1);
+    enter_with_workers("2");
+    cr_assert_eq(mt_runtime_current()->shutdown_timeout_ns, INT64_C(9223372036854) * 1000000);
+    cr_assert_eq(tml_main_exit(0), 0);
+}
+
+Test(mt_runtime, tml_shutdown_timeout_ms_past_its_largest_value_panics, .timeout = 10, .exit_code = 101) {
+    setenv("TML_SHUTDOWN_TIMEOUT_MS", "9223372036855", 1);
+    enter_with_workers("2");
 }

@@ -77,16 +77,20 @@ static bool latch_wait_s(latch *l, int64_t target, int seconds) {
     return false;
 }
 
-/* Leaf polls with the signature mt_block_on_leaf wants. */
+/* Leaf polls and drops with the signatures mt_block_on_leaf wants. */
 static tml_poll accept_leaf(void *f, tml_cx *cx) { return tml_accept_poll(f, cx); }
 static tml_poll connect_leaf(void *f, tml_cx *cx) { return tml_connect_poll(f, cx); }
 static tml_poll read_leaf(void *f, tml_cx *cx) { return tml_read_poll(f, cx); }
 static tml_poll write_leaf(void *f, tml_cx *cx) { return tml_write_poll(f, cx); }
+static void accept_drop(void *f) { tml_accept_drop(f); }
+static void connect_drop(void *f) { tml_connect_drop(f); }
+static void read_drop(void *f) { tml_read_drop(f); }
+static void write_drop(void *f) { tml_write_drop(f); }
 
 static tml_tcp *accept_one(tml_tcp *l) {
     tml_accept_fut f;
     tml_accept_init(&f, l);
-    mt_block_on_leaf(accept_leaf, &f);
+    mt_block_on_leaf(accept_leaf, accept_drop, &f);
     cr_assert_eq(f.status, TML_NET_OK);
     return f.stream;
 }
@@ -94,7 +98,7 @@ static tml_tcp *accept_one(tml_tcp *l) {
 static int32_t connect_async(const tml_sockaddr *a, tml_tcp **out) {
     tml_connect_fut f;
     tml_connect_init(&f, a);
-    mt_block_on_leaf(connect_leaf, &f);
+    mt_block_on_leaf(connect_leaf, connect_drop, &f);
     *out = f.stream;
     return f.status;
 }
@@ -102,7 +106,7 @@ static int32_t connect_async(const tml_sockaddr *a, tml_tcp **out) {
 static int32_t read_async(tml_tcp *s, tml_buffer *b, int64_t *n) {
     tml_read_fut f;
     tml_read_init(&f, s, b);
-    mt_block_on_leaf(read_leaf, &f);
+    mt_block_on_leaf(read_leaf, read_drop, &f);
     *n = f.n;
     return f.status;
 }
@@ -110,7 +114,7 @@ static int32_t read_async(tml_tcp *s, tml_buffer *b, int64_t *n) {
 static int32_t write_async(tml_tcp *s, tml_buffer *b, int64_t *n) {
     tml_write_fut f;
     tml_write_init(&f, s, b);
-    mt_block_on_leaf(write_leaf, &f);
+    mt_block_on_leaf(write_leaf, write_drop, &f);
     *n = f.n;
     return f.status;
 }
@@ -829,7 +833,7 @@ Test(net, ipv6_loopback_round_trip, .timeout = TIMEOUT) {
     cr_assert_eq(connect_async(&a, &c), TML_NET_OK);
     tml_accept_fut f;
     tml_accept_init(&f, l);
-    mt_block_on_leaf(accept_leaf, &f);
+    mt_block_on_leaf(accept_leaf, accept_drop, &f);
     cr_assert_eq(f.status, TML_NET_OK);
     cr_assert_eq(f.peer.family, TML_AF_IPV6);
     cr_assert_eq(tml_tcp_peer_addr(c, &peer), TML_NET_OK);

@@ -121,7 +121,13 @@ tml_join *tml_spawn_start(void *frame);
  * calling OS thread until it completes; then copies vt->result_size bytes
  * of the result to `out` (may be NULL when result_size == 0).
  * Threads: any thread that is not inside a poll of the same runtime with
- * a single worker (that would deadlock). */
+ * a single worker (that would deadlock).
+ * Shutdown deadline: a blocking wait (this and every *_blocking form
+ * below but TCP's) still waiting when the shutdown deadline passes, or
+ * starting after it, ends: its task is dropped (its wait-list entries
+ * removed) and the call returns as its contract says, or panics where it
+ * has no error to return (spec/runtime.md, RT-SHUTDOWN-2). This one
+ * panics. */
 void tml_block_on(const tml_task_vt *vt, const void *frame, void *out);
 
 void tml_join_retain(tml_join *h);   /* +1 reference; any thread */
@@ -160,7 +166,8 @@ tml_poll tml_join_poll(tml_join_fut *f, tml_cx *cx);
 void tml_join_drop(tml_join_fut *f);
 
 /* Blocking `h.join()`: waits on the calling OS thread. Returns a
- * TML_JOIN_* code; on TML_JOIN_OK the result was moved to `out`. */
+ * TML_JOIN_* code; on TML_JOIN_OK the result was moved to `out`;
+ * TML_JOIN_NO_RESULT when the shutdown deadline ended the wait. */
 int32_t tml_join_blocking(tml_join *h, void *out);
 
 /* `h.is_finished()`: true once the task returned Ready. Any thread. */
@@ -359,7 +366,9 @@ tml_poll tml_recv_timeout_poll(tml_recv_timeout_fut *f, tml_cx *cx);
 void tml_recv_timeout_drop(tml_recv_timeout_fut *f);
 
 /* Blocking forms (no await): wait on the calling OS thread. Same status
- * codes and ownership rules as the futures. Threads: as tml_block_on. */
+ * codes and ownership rules as the futures; TML_CHAN_CLOSED when the
+ * shutdown deadline ended the wait (for a send, unless the value was
+ * delivered first: TML_CHAN_OK). Threads: as tml_block_on. */
 int32_t tml_chan_send_blocking(tml_chan *c, void *value);
 int32_t tml_chan_recv_blocking(tml_chan *c, void *out);
 int32_t tml_chan_recv_timeout_blocking(tml_chan *c, void *out, int64_t duration_ns);
@@ -440,7 +449,8 @@ bool tml_mutex_is_locked(tml_mutex *m);
 void tml_mutex_unlock(tml_mutex *m);
 
 /* Blocking `m.lock()` (no await): waits on the calling OS thread, in the
- * same FIFO queue as tasks. Threads: as tml_block_on. */
+ * same FIFO queue as tasks. Threads: as tml_block_on. Panics when the
+ * shutdown deadline ends the wait. */
 void tml_mutex_lock_blocking(tml_mutex *m);
 
 /* Semaphore: a count of permits. The reference count has its own names,
@@ -473,7 +483,8 @@ bool tml_sem_try_acquire(tml_sem *s);
  * Panics past 2^60 - 1 permits. Any thread. */
 void tml_sem_release(tml_sem *s);
 
-/* Blocking `s.acquire()` (no await). Threads: as tml_block_on. */
+/* Blocking `s.acquire()` (no await). Threads: as tml_block_on. Panics
+ * when the shutdown deadline ends the wait. */
 void tml_sem_acquire_blocking(tml_sem *s);
 
 /* Permits free now (0 while tasks wait; a snapshot). Any thread. */
@@ -513,7 +524,8 @@ void tml_notified_init(tml_notified_fut *f, tml_notify *n);
 tml_poll tml_notified_poll(tml_notified_fut *f, tml_cx *cx);
 void tml_notified_drop(tml_notified_fut *f);
 
-/* Blocking `n.notified()` (no await). Threads: as tml_block_on. */
+/* Blocking `n.notified()` (no await). Threads: as tml_block_on. Panics
+ * when the shutdown deadline ends the wait. */
 void tml_notified_blocking(tml_notify *n);
 
 /* ---------------------------------------------------------- program */
