@@ -47,6 +47,7 @@ typedef struct locker_frame {
     latch *queued, *holding;
     mt_atomic *polls;
     int64_t i, v;
+    bool counted; /* this lock's wait was counted in `queued` */
     union {
         tml_lock_fut lock;
         tml_recv_fut recv;
@@ -59,14 +60,17 @@ static tml_poll locker_poll(void *frame, tml_cx *cx) {
         switch (f->state) {
         case 0:
             tml_lock_init(&f->aw.lock, f->m);
+            f->counted = false;
             f->state = 1;
             /* fallthrough */
         case 1:
             if (f->polls)
                 mt_atomic_fetch_add(f->polls, 1);
             if (tml_lock_poll(&f->aw.lock, cx) == TML_PENDING) {
-                if (f->queued && f->aw.lock.wait.phase == LEAF_QUEUED && !budget_spent(cx))
+                if (f->queued && !f->counted && f->aw.lock.wait.phase == LEAF_QUEUED && !budget_spent(cx)) {
+                    f->counted = true; /* a spurious re-poll is not a new wait */
                     latch_add(f->queued, 1);
+                }
                 return TML_PENDING;
             }
             critical(f->m, f->id);
@@ -154,6 +158,7 @@ Test(async_mutex, queued_waiters_acquire_in_fifo_order, .timeout = 10) {
 }
 
 Test(async_mutex, holding_across_an_await_keeps_others_queued_without_polling, .timeout = 10) {
+    SKIP_UNDER_CHAOS("it asserts that queued tasks are not polled, and chaos wakes them spuriously");
     enum { N = 8 };
     enter_with_workers("2");
     latch queued, holding;

@@ -24,6 +24,7 @@ typedef struct holder_frame {
     holders *h;
     latch *queued;
     int64_t i, v;
+    bool counted; /* this acquire's wait was counted in `queued` */
     union {
         tml_acquire_fut acquire;
         tml_yield_fut yield;
@@ -46,12 +47,15 @@ static tml_poll holder_poll(void *frame, tml_cx *cx) {
     switch (f->state) {
     case 0:
         tml_acquire_init(&f->aw.acquire, f->s);
+        f->counted = false;
         f->state = 1;
         /* fallthrough */
     case 1:
         if (tml_acquire_poll(&f->aw.acquire, cx) == TML_PENDING) {
-            if (f->queued && f->aw.acquire.wait.phase == LEAF_QUEUED && !budget_spent(cx))
+            if (f->queued && !f->counted && f->aw.acquire.wait.phase == LEAF_QUEUED && !budget_spent(cx)) {
+                f->counted = true; /* a spurious re-poll is not a new wait */
                 latch_add(f->queued, 1);
+            }
             return TML_PENDING;
         }
         enter(f->h, f->id);
@@ -162,11 +166,16 @@ static tml_poll drop_acquire_poll(void *frame, tml_cx *cx) {
     drop_acquire_frame *f = frame;
     if (f->state == 0) {
         tml_acquire_init(&f->acquire, f->s);
+        f->state = 1;
+    }
+    if (f->state == 1) {
         cr_assert_eq(tml_acquire_poll(&f->acquire, cx), TML_PENDING);
+        if (budget_spent(cx))
+            return TML_PENDING; /* a budget yield (chaos), not the wait: poll again */
         cr_assert_eq(f->acquire.wait.phase, LEAF_QUEUED);
         latch_add(f->queued, 1);
         tml_recv_init(&f->recv, f->gate, &f->v);
-        f->state = 1;
+        f->state = 2;
     }
     if (tml_recv_poll(&f->recv, cx) == TML_PENDING)
         return TML_PENDING;
@@ -283,8 +292,10 @@ static tml_poll waiter_poll(void *frame, tml_cx *cx) {
             f->state = 1;
         }
         if (tml_notified_poll(&f->aw, cx) == TML_PENDING) {
-            if (f->waiting && f->aw.wait.phase == LEAF_QUEUED && !budget_spent(cx))
+            if (f->waiting && f->state == 1 && f->aw.wait.phase == LEAF_QUEUED && !budget_spent(cx)) {
+                f->state = 2; /* counted: a spurious re-poll is not a new wait */
                 latch_add(f->waiting, 1);
+            }
             return TML_PENDING;
         }
         f->state = 0;

@@ -183,6 +183,7 @@ static io_result join(tml_join *h) {
 
 /* RT-REACTOR-1: a readiness edge wakes the task waiting on that direction, once per edge */
 Test(io_reactor, readable_wakes_the_waiting_task_and_rearms_after_eagain, .timeout = 10) {
+    SKIP_UNDER_CHAOS("it asserts one poll per edge, and chaos wakes tasks spuriously");
     enter_with_workers("2");
     io_reactor *r;
     cr_assert_eq(io_reactor_new(&r), 0);
