@@ -4,10 +4,14 @@
  *
  * Waiting-leaf protocol (channel send/recv, lock, acquire, notified):
  *   status  IN_FLIGHT until the leaf's operation has happened; then its
- *           result. Written with release by whoever completes it: the
- *           leaf's own poll, or a hand-off by another thread under the
- *           owner's lock (which pops the leaf's node first). Read without
- *           the lock with acquire, so a woken leaf costs one load.
+ *           result (final statuses are >= 0). Written with release by
+ *           whoever completes it: the leaf's own poll, or a hand-off by
+ *           another thread under the owner's lock (which pops the leaf's
+ *           node first). Read without the lock with acquire, so a woken
+ *           leaf costs one load. A channel send may instead be GRANTED
+ *           (async_sync.c): popped and given a slot, but its value not
+ *           yet moved; only its own poll (which writes the value) or its
+ *           drop (which passes the slot on) changes that.
  *   phase   how far the leaf got (LEAF_FRESH, LEAF_QUEUED, LEAF_DONE).
  *           Written only by the thread polling or dropping
  *           the leaf; the task state machine orders successive polls, so
@@ -18,8 +22,9 @@
  * Drop: DONE or FRESH leaves hold nothing (a FRESH leaf was never queued
  * and never completed: its polls only saw the budget spent, or yielded).
  * A QUEUED one takes the lock: linked, it unlinks; not linked, a hand-off
- * completed it and the drop hands what it got on (a value back to the
- * channel, a permit to the next waiter), so nothing is lost to a drop.
+ * completed (or granted) it and the drop hands what it got on (a value
+ * back to the channel, a permit or a send's slot to the next waiter), so
+ * nothing is lost to a drop.
  * Wakes: the thread that completes a leaf copies its waker token before
  * the release store of `status`; after that store the leaf's frame may
  * be freed at any moment (its task may see Ready on a spurious poll), so
@@ -31,6 +36,7 @@
 #include "mt_internal.h"
 
 #define IN_FLIGHT (-1) /* status of a leaf that has not finished */
+#define GRANTED (-2)   /* status of a send leaf given a slot, value not yet in */
 
 /* LEAF_YIELDED + k: FRESH, after k + 1 yields of a contended lock leaf
  * (async_mutex.c, C2); every other module treats it as FRESH. */

@@ -572,10 +572,16 @@ static tml_poll drop_recv_poll(void *frame, tml_cx *cx) {
     drop_recv_frame *f = frame;
     if (f->state == 0) {
         tml_recv_init(&f->recv, f->c, &f->v);
+        f->state = 1;
+    }
+    if (f->state == 1) {
         cr_assert_eq(tml_recv_poll(&f->recv, cx), TML_PENDING);
+        if (budget_spent(cx))
+            return TML_PENDING; /* a budget yield (chaos), not the wait: poll again */
+        cr_assert_eq(f->recv.phase, LEAF_QUEUED);
         latch_add(f->queued, 1);
         tml_recv_init(&f->aw, f->gate, &f->g);
-        f->state = 1;
+        f->state = 2;
     }
     if (tml_recv_poll(&f->aw, cx) == TML_PENDING)
         return TML_PENDING;
@@ -591,12 +597,16 @@ static const tml_task_vt drop_recv_vt = {.poll = drop_recv_poll,
                                          .result_size = sizeof(int32_t),
                                          .name = "drop_recv"};
 
-/* async func drop_send(c, v, gate) -> I32: as drop_recv, for a send of v
- * into a full channel; returns the send's status after the drop. */
+/* async func drop_send(c, v, gate, repoll) -> I32: as drop_recv, for a
+ * send of v into a full channel: after the gate it drops the send, or
+ * with `repoll` awaits it again; returns the send's status then. This is
+ * what `timeout(d, tx.send(v))` does when the deadline passes: the send
+ * polled Pending, the sleep Ready, then the send dropped unpolled. */
 typedef struct drop_send_frame {
     uint32_t state;
     tml_chan *c, *gate;
     latch *queued;
+    bool repoll;
     int64_t v, g;
     tml_send_fut send;
     tml_recv_fut aw;
@@ -607,14 +617,25 @@ static tml_poll drop_send_poll(void *frame, tml_cx *cx) {
     drop_send_frame *f = frame;
     if (f->state == 0) {
         tml_send_init(&f->send, f->c, &f->v);
-        cr_assert_eq(tml_send_poll(&f->send, cx), TML_PENDING);
-        latch_add(f->queued, 1);
-        tml_recv_init(&f->aw, f->gate, &f->g);
         f->state = 1;
     }
-    if (tml_recv_poll(&f->aw, cx) == TML_PENDING)
+    if (f->state == 1) {
+        cr_assert_eq(tml_send_poll(&f->send, cx), TML_PENDING);
+        if (budget_spent(cx))
+            return TML_PENDING; /* a budget yield (chaos), not the wait: poll again */
+        cr_assert_eq(f->send.phase, LEAF_QUEUED);
+        latch_add(f->queued, 1);
+        tml_recv_init(&f->aw, f->gate, &f->g);
+        f->state = 2;
+    }
+    if (f->state == 2) {
+        if (tml_recv_poll(&f->aw, cx) == TML_PENDING)
+            return TML_PENDING;
+        f->state = 3;
+    }
+    if (f->repoll && tml_send_poll(&f->send, cx) == TML_PENDING)
         return TML_PENDING;
-    tml_send_drop(&f->send);
+    tml_send_drop(&f->send); /* after Ready: a no-op */
     f->ret = f->send.status;
     return TML_READY;
 }
@@ -703,28 +724,118 @@ Test(async_sync, a_dropped_waiting_send_keeps_its_value, .timeout = 10) {
     tml_main_exit(0);
 }
 
-Test(async_sync, a_send_dropped_after_its_value_was_taken_reports_it_delivered, .timeout = 10) {
-    enter_with_workers("2");
-    latch queued;
-    latch_init(&queued);
-    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
-    tml_chan *gate = tml_chan_new(sizeof(int64_t), 1, NULL);
+/* A capacity-1 channel holding 1, with drop_send's send of 2 waiting in
+ * it (queued first) and, when `then_send` says so, a producer's send of 3
+ * waiting behind it. */
+typedef struct granted_case {
+    tml_chan *c, *gate;
+    latch queued, blocked;
+    tml_join *d, *p;
+} granted_case;
+
+static void queue_two_sends(granted_case *g, bool repoll, bool then_send) {
+    latch_init(&g->queued);
+    latch_init(&g->blocked);
+    g->c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    g->gate = tml_chan_new(sizeof(int64_t), 1, NULL);
     int64_t v = 1;
-    cr_assert_eq(tml_chan_try_send(c, &v), TML_CHAN_OK);
-    tml_join *d = tml_spawn(&drop_send_vt, &(drop_send_frame){.c = c, .v = 2, .gate = gate, .queued = &queued});
-    cr_assert(latch_wait(&queued, 1));
-    expect_recv(c, 1); /* the freed slot takes the waiting send's 2 */
-    open_gate(gate);
-    cr_assert_eq(join_i32(d), TML_CHAN_OK);
-    expect_recv(c, 2);
-    cr_assert_eq(tml_chan_try_recv(c, &v), TML_CHAN_EMPTY);
-    release_both(c);
-    release_both(gate);
+    cr_assert_eq(tml_chan_try_send(g->c, &v), TML_CHAN_OK); /* full */
+    g->d = tml_spawn(&drop_send_vt, &(drop_send_frame){.c = g->c, .v = 2, .gate = g->gate,
+                                                        .queued = &g->queued, .repoll = repoll});
+    cr_assert(latch_wait(&g->queued, 1));
+    g->p = then_send ? spawn_producer(g->c, 3, 3, &g->blocked) : NULL;
+    cr_assert(!then_send || latch_wait(&g->blocked, 1));
+}
+
+static void end_case(granted_case *g) {
+    release_both(g->c);
+    release_both(g->gate);
     tml_main_exit(0);
+}
+
+/* RT-CHAN-7: a send dropped after a receive freed a slot for it, but
+ * before it was polled again, delivers nothing; the slot goes to the
+ * next waiting send */
+Test(async_sync, a_send_dropped_after_its_slot_was_granted_delivers_nothing_and_passes_the_slot_on,
+     .timeout = 10) {
+    enter_with_workers("2");
+    granted_case g;
+    queue_two_sends(&g, false, true);
+    expect_recv(g.c, 1); /* frees the slot: granted to the send of 2 */
+    open_gate(g.gate);   /* drop_send drops it without polling it */
+    cr_assert_neq(join_i32(g.d), TML_CHAN_OK, "a dropped send reported its value delivered");
+    cr_assert_eq(join_i64(g.p), 1); /* the send of 3 got the slot */
+    expect_recv(g.c, 3);
+    int64_t v = -1;
+    cr_assert_eq(tml_chan_try_recv(g.c, &v), TML_CHAN_EMPTY, "got %ld", (long)v); /* 2 never arrived */
+    end_case(&g);
+}
+
+Test(async_sync, a_slot_granted_to_a_dropped_send_is_freed_when_no_send_waits, .timeout = 10) {
+    enter_with_workers("2");
+    granted_case g;
+    queue_two_sends(&g, false, false);
+    expect_recv(g.c, 1);
+    open_gate(g.gate);
+    cr_assert_neq(join_i32(g.d), TML_CHAN_OK);
+    int64_t four = 4;
+    cr_assert_eq(tml_chan_try_send(g.c, &four), TML_CHAN_OK); /* the slot is free again */
+    expect_recv(g.c, 4);
+    end_case(&g);
+}
+
+Test(async_sync, a_granted_send_polled_again_writes_its_value, .timeout = 10) {
+    enter_with_workers("2");
+    granted_case g;
+    queue_two_sends(&g, true, true);
+    expect_recv(g.c, 1);
+    int64_t four = 4;
+    cr_assert_eq(tml_chan_try_send(g.c, &four), TML_CHAN_FULL); /* the freed slot is the send's */
+    open_gate(g.gate);
+    cr_assert_eq(join_i32(g.d), TML_CHAN_OK);
+    expect_recv(g.c, 2);
+    cr_assert_eq(join_i64(g.p), 1); /* then 3 took the slot 2 left */
+    expect_recv(g.c, 3);
+    end_case(&g);
+}
+
+Test(async_sync, a_granted_send_polled_after_close_fails_and_keeps_its_value, .timeout = 10) {
+    enter_with_workers("2");
+    granted_case g;
+    queue_two_sends(&g, true, true);
+    expect_recv(g.c, 1);
+    tml_chan_close(g.c);
+    cr_assert_eq(join_i64(g.p), 0); /* the waiting send of 3 failed */
+    open_gate(g.gate);
+    cr_assert_eq(join_i32(g.d), TML_CHAN_CLOSED); /* so does the granted one */
+    int64_t v = -1;
+    cr_assert_eq(tml_chan_try_recv(g.c, &v), TML_CHAN_CLOSED, "got %ld", (long)v);
+    end_case(&g);
+}
+
+Test(async_sync, a_granted_send_that_meets_a_waiting_receiver_passes_its_slot_on, .timeout = 10) {
+    enter_with_workers("2");
+    granted_case g;
+    queue_two_sends(&g, true, true);
+    expect_recv(g.c, 1); /* the ring is empty, its one slot granted to 2 */
+    latch waiting;
+    latch_init(&waiting);
+    tml_join *r = spawn_consumer(g.c, &waiting);
+    cr_assert(latch_wait(&waiting, 1)); /* so the receiver waits */
+    open_gate(g.gate);
+    cr_assert_eq(join_i32(g.d), TML_CHAN_OK);   /* 2 went straight to the receiver */
+    cr_assert_eq(join_i64(g.p), 1);             /* and the unused slot to 3 */
+    tml_chan_close(g.c);
+    tally t = join_tally(r);
+    cr_assert_eq(t.count, 2);
+    cr_assert_eq(t.sum, 5);
+    cr_assert(t.in_order);
+    end_case(&g);
 }
 
 /* Leaves never polled, and leaves dropped after Ready, release nothing. */
 typedef struct idle_drops_frame {
+    uint32_t state;
     tml_chan *c;
     int64_t v;
     tml_send_fut send;
@@ -732,22 +843,41 @@ typedef struct idle_drops_frame {
     tml_recv_timeout_fut timed;
 } idle_drops_frame;
 
+/* Polls a leaf that is Ready at once; Pending only as a budget yield
+ * (chaos), after which the task is polled again. */
+#define READY_OR_YIELD(poll, cx)               \
+    do {                                       \
+        if ((poll) == TML_PENDING) {           \
+            cr_assert(budget_spent(cx));       \
+            return TML_PENDING;                \
+        }                                      \
+    } while (0)
+
 static tml_poll idle_drops_poll(void *frame, tml_cx *cx) {
     idle_drops_frame *f = frame;
-    tml_send_init(&f->send, f->c, &f->v);
-    tml_recv_init(&f->recv, f->c, &f->v);
-    tml_recv_timeout_init(&f->timed, f->c, &f->v, 1000);
-    tml_send_drop(&f->send);
-    tml_recv_drop(&f->recv);
-    tml_recv_timeout_drop(&f->timed);
-    f->v = 11;
-    tml_send_init(&f->send, f->c, &f->v);
-    cr_assert_eq(tml_send_poll(&f->send, cx), TML_READY);
-    tml_send_drop(&f->send);
-    tml_recv_init(&f->recv, f->c, &f->v);
-    cr_assert_eq(tml_recv_poll(&f->recv, cx), TML_READY);
-    tml_recv_drop(&f->recv); /* must not give 11 back */
-    return TML_READY;
+    switch (f->state) {
+    case 0:
+        tml_send_init(&f->send, f->c, &f->v);
+        tml_recv_init(&f->recv, f->c, &f->v);
+        tml_recv_timeout_init(&f->timed, f->c, &f->v, 1000);
+        tml_send_drop(&f->send);
+        tml_recv_drop(&f->recv);
+        tml_recv_timeout_drop(&f->timed);
+        f->v = 11;
+        tml_send_init(&f->send, f->c, &f->v);
+        f->state = 1;
+        /* fallthrough */
+    case 1:
+        READY_OR_YIELD(tml_send_poll(&f->send, cx), cx);
+        tml_send_drop(&f->send);
+        tml_recv_init(&f->recv, f->c, &f->v);
+        f->state = 2;
+        /* fallthrough */
+    default:
+        READY_OR_YIELD(tml_recv_poll(&f->recv, cx), cx);
+        tml_recv_drop(&f->recv); /* must not give 11 back */
+        return TML_READY;
+    }
 }
 
 static const tml_task_vt idle_drops_vt = {.poll = idle_drops_poll, .frame_size = sizeof(idle_drops_frame),
@@ -886,6 +1016,87 @@ Test(async_sync, receives_dropped_in_a_loop_never_lose_a_message, .timeout = 10)
                                                          .last = (int64_t)(i + 1) * EACH, .release_tx = true});
     }
     tml_join *r = tml_spawn(&flaky_vt, &(flaky_frame){.rx = c});
+    tml_sender_release(c); /* the producers' releases close it */
+    int64_t sent = 0;
+    for (int i = 0; i < PRODUCERS; i++)
+        sent += join_i64(p[i]);
+    tally t = join_tally(r);
+    const int64_t n = (int64_t)PRODUCERS * EACH;
+    cr_assert_eq(sent, n);
+    cr_assert_eq(t.count, n, "received %ld of %ld", (long)t.count, (long)n);
+    cr_assert_eq(t.sum, n * (n + 1) / 2);
+    tml_receiver_release(c);
+    tml_main_exit(0);
+}
+
+/* async func flaky_producer(tx, next, last) -> I64: sends next..last,
+ * but gives up on most sends and sends the value again, as a loop around
+ * `timeout(d, tx.send(v))` does: a send awaited to the end, a send
+ * polled once and dropped, or a send polled once and dropped a yield
+ * later without another poll (a receive may grant it a slot meanwhile,
+ * which the drop must pass on without delivering). Returns the number of
+ * values sent; drops tx at the end. */
+typedef struct flaky_send_frame {
+    uint32_t state;
+    tml_chan *tx;
+    int64_t next, last, iter, v;
+    tml_send_fut aw;
+    int64_t ret;
+} flaky_send_frame;
+
+static tml_poll flaky_send_poll(void *frame, tml_cx *cx) {
+    flaky_send_frame *f = frame;
+    for (; f->next <= f->last; f->iter++) {
+        if (f->state == 2) { /* a yield later: drop without polling */
+            tml_send_drop(&f->aw);
+            cr_assert_neq(f->aw.status, TML_CHAN_OK, "a dropped send delivered %ld", (long)f->v);
+            f->state = 0;
+            continue;
+        }
+        if (f->state == 0) {
+            f->v = f->next;
+            tml_send_init(&f->aw, f->tx, &f->v);
+            f->state = 1;
+        }
+        if (tml_send_poll(&f->aw, cx) == TML_READY) {
+            cr_assert_eq(f->aw.status, TML_CHAN_OK);
+            f->ret++, f->next++, f->state = 0;
+            continue;
+        }
+        int kind = (int)(f->iter % 3);
+        if (kind == 0 && !budget_spent(cx))
+            return TML_PENDING; /* waits for its slot; the grant wakes it */
+        if (kind == 1) {
+            tml_send_drop(&f->aw);
+            cr_assert_neq(f->aw.status, TML_CHAN_OK);
+            f->state = 0, f->iter++;
+        } else {
+            f->state = 2;
+        }
+        mt_worker_self_wake(cx);
+        return TML_PENDING;
+    }
+    tml_sender_release(f->tx);
+    return TML_READY;
+}
+
+static const tml_task_vt flaky_send_vt = {.poll = flaky_send_poll, .frame_size = sizeof(flaky_send_frame),
+                                          .result_offset = offsetof(flaky_send_frame, ret),
+                                          .result_size = sizeof(int64_t), .name = "flaky_producer"};
+
+/* RT-CHAN-7: sends dropped in a loop and sent again never deliver a value
+ * twice, nor lose one */
+Test(async_sync, sends_dropped_in_a_loop_never_duplicate_a_message, .timeout = 10) {
+    enum { PRODUCERS = 2, EACH = 50000 / TEST_SCALE };
+    enter_with_workers("2");
+    tml_chan *c = tml_chan_new(sizeof(int64_t), 1, NULL);
+    tml_join *p[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++) {
+        tml_sender_retain(c);
+        p[i] = tml_spawn(&flaky_send_vt, &(flaky_send_frame){.tx = c, .next = (int64_t)i * EACH + 1,
+                                                             .last = (int64_t)(i + 1) * EACH});
+    }
+    tml_join *r = spawn_consumer(c, NULL);
     tml_sender_release(c); /* the producers' releases close it */
     int64_t sent = 0;
     for (int i = 0; i < PRODUCERS; i++)

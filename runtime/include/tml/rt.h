@@ -309,10 +309,16 @@ enum {
  * owned by the caller and must stay valid until Ready or drop. On Ready,
  * `status` is TML_CHAN_OK (the value was moved into the channel, or
  * straight to a waiting receiver) or TML_CHAN_CLOSED (the value was not
- * taken: the caller still owns it).
- * tml_send_drop: afterwards `status` tells who owns the value:
- * TML_CHAN_OK, it was delivered (taken before the drop); anything else,
- * it was not taken and the caller still owns it (and drops it). */
+ * taken: the caller still owns it). The value moves only inside a poll
+ * that returns Ready: a send waiting on a full channel is granted a slot
+ * when one frees, and writes its value at its next poll. A grant does not
+ * outlive a close: a granted send polled after tml_chan_close returns
+ * TML_CHAN_CLOSED, the value not taken.
+ * tml_send_drop: a send dropped before it returned Ready never delivers
+ * its value: its `status` is not TML_CHAN_OK and the caller still owns
+ * the value (and drops it); a slot the send had been granted passes to
+ * the next waiting send. So after a drop, as after Ready, `status` !=
+ * TML_CHAN_OK means the value was not taken. */
 typedef struct tml_send_fut {
     tml_chan *c;
     void *value;
@@ -367,8 +373,8 @@ void tml_recv_timeout_drop(tml_recv_timeout_fut *f);
 
 /* Blocking forms (no await): wait on the calling OS thread. Same status
  * codes and ownership rules as the futures; TML_CHAN_CLOSED when the
- * shutdown deadline ended the wait (for a send, unless the value was
- * delivered first: TML_CHAN_OK). Threads: as tml_block_on. */
+ * shutdown deadline ended the wait (a send then delivered nothing: the
+ * value is still the caller's). Threads: as tml_block_on. */
 int32_t tml_chan_send_blocking(tml_chan *c, void *value);
 int32_t tml_chan_recv_blocking(tml_chan *c, void *out);
 int32_t tml_chan_recv_timeout_blocking(tml_chan *c, void *out, int64_t duration_ns);
