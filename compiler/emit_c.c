@@ -817,7 +817,8 @@ static void suspend(Fn *F, Node *at, const char *poll_call, const char *drop) {
     line(F, "if (%s == TML_READY) {", poll_call);
     line(F, "    tml_sleep_drop(&%s);", t->timer);
     line(F, "    %s = 0;", t->expired);
-    line(F, "} else if (tml_sleep_poll(&%s, cx) == TML_READY) {", t->timer);
+    /* outside the budget: a future that spends it all still times out */
+    line(F, "} else if (tml_deadline_poll(&%s, cx) == TML_READY) {", t->timer);
     if (*drop)
         line(F, "    %s", drop);
     line(F, "    %s = 1;", t->expired);

@@ -147,13 +147,12 @@ void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
         f->timer.reserved = SLEEP_AHEAD;
 }
 
-/* Ready once the clock reached the deadline (spending one unit of the
- * cooperative budget); otherwise arms the timer with the task's waker,
- * once per sleep: a task's waker never changes, and a fired timer whose
- * wake raced with the clock read leaves the next poll Ready. A sleep
- * whose deadline was ahead at init is armed without reading the clock
- * again (the wheel never fires early), which saves a clock read per
- * `timeout` and `sleep`.
+/* A sleep's poll, budget aside: Ready once the clock reached the
+ * deadline; otherwise arms the timer with the task's waker, once per
+ * sleep: a task's waker never changes, and a fired timer whose wake raced
+ * with the clock read leaves the next poll Ready. A sleep whose deadline
+ * was ahead at init is armed without reading the clock again (the wheel
+ * never fires early), which saves a clock read per `timeout` and `sleep`.
  * Ready never leaves the node in the wheel: a task polled again after
  * its deadline but before any worker expired its timer (the task was
  * woken by something else: a `timeout`'s inner future, a spent budget, a
@@ -162,17 +161,14 @@ void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns) {
  * the frame's await union, would be re-initialised by the next await or
  * freed with the frame while the wheel still links it. Ready also
  * disarms the leaf, so a later tml_sleep_drop is a no-op. */
-tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
-    MT_ASSERT(f && cx && cx->worker);
-    if (!mt_budget_poll(cx))
-        return TML_PENDING;
+static tml_poll sleep_step(tml_sleep_fut *f, tml_cx *cx) {
     mt_runtime *rt = ((mt_worker *)cx->worker)->rt;
     if (f->timer.reserved != SLEEP_AHEAD && tml_now_ns() >= f->timer.deadline_ns) {
         if (f->timer.reserved == SLEEP_ARMED) {
             mt_timers_cancel(&rt->timers, &f->timer); /* a no-op once it fired */
             f->timer.reserved = SLEEP_FRESH;
         }
-        return mt_budget_ready(cx);
+        return TML_READY;
     }
     if (f->timer.reserved != SLEEP_ARMED) {
         f->timer.reserved = SLEEP_ARMED;
@@ -180,6 +176,20 @@ tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
             mt_worker_wake_driver(rt);
     }
     return TML_PENDING;
+}
+
+/* sleep_step inside the cooperative budget: a Ready spends one unit. */
+tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx) {
+    MT_ASSERT(f && cx && cx->worker);
+    if (!mt_budget_poll(cx))
+        return TML_PENDING;
+    return sleep_step(f, cx) == TML_READY ? mt_budget_ready(cx) : TML_PENDING;
+}
+
+/* sleep_step outside the budget (contract: rt.h). */
+tml_poll tml_deadline_poll(tml_sleep_fut *f, tml_cx *cx) {
+    MT_ASSERT(f && cx && cx->worker);
+    return sleep_step(f, cx);
 }
 
 static void cancel_in(mt_runtime *rt, void *node) {

@@ -254,6 +254,12 @@ typedef struct tml_sleep_fut {
 void tml_sleep_init(tml_sleep_fut *f, int64_t duration_ns);
 void tml_sleep_until_init(tml_sleep_fut *f, int64_t deadline_ns);
 tml_poll tml_sleep_poll(tml_sleep_fut *f, tml_cx *cx);
+/* The deadline of `timeout(d, fut)`: polls a sleep as tml_sleep_poll
+ * does, but outside the task's cooperative budget (it neither checks nor
+ * spends it), so a future that spends the whole budget on every poll
+ * still times out. Tokio's Timeout polls its delay unconstrained for the
+ * same reason. Threads: the task's worker, as tml_sleep_poll. */
+tml_poll tml_deadline_poll(tml_sleep_fut *f, tml_cx *cx);
 void tml_sleep_drop(tml_sleep_fut *f);
 
 void tml_sleep_blocking(int64_t duration_ns);
