@@ -1005,6 +1005,24 @@ static const tml_task_vt flaky_vt = {.poll = flaky_poll, .frame_size = sizeof(fl
                                      .result_offset = offsetof(flaky_frame, ret), .result_size = sizeof(tally),
                                      .name = "flaky_consumer"};
 
+/* Ends a delivery test: releases the test's sender (the producers'
+ * releases then close `c`), joins the `np` producers p[] (each returns
+ * how many it sent) and the consumer `r`, and asserts that the values
+ * 1..n arrived exactly once: count and sum. Releases the receiver and the
+ * runtime. */
+static void assert_exact_delivery(tml_chan *c, tml_join **p, int np, tml_join *r, int64_t n) {
+    tml_sender_release(c);
+    int64_t sent = 0;
+    for (int i = 0; i < np; i++)
+        sent += join_i64(p[i]);
+    tally t = join_tally(r);
+    cr_assert_eq(sent, n);
+    cr_assert_eq(t.count, n, "received %ld of %ld", (long)t.count, (long)n);
+    cr_assert_eq(t.sum, n * (n + 1) / 2);
+    tml_receiver_release(c);
+    tml_main_exit(0);
+}
+
 Test(async_sync, receives_dropped_in_a_loop_never_lose_a_message, .timeout = 10) {
     enum { PRODUCERS = 2, EACH = 50000 / TEST_SCALE };
     enter_with_workers("2");
@@ -1016,17 +1034,7 @@ Test(async_sync, receives_dropped_in_a_loop_never_lose_a_message, .timeout = 10)
                                                          .last = (int64_t)(i + 1) * EACH, .release_tx = true});
     }
     tml_join *r = tml_spawn(&flaky_vt, &(flaky_frame){.rx = c});
-    tml_sender_release(c); /* the producers' releases close it */
-    int64_t sent = 0;
-    for (int i = 0; i < PRODUCERS; i++)
-        sent += join_i64(p[i]);
-    tally t = join_tally(r);
-    const int64_t n = (int64_t)PRODUCERS * EACH;
-    cr_assert_eq(sent, n);
-    cr_assert_eq(t.count, n, "received %ld of %ld", (long)t.count, (long)n);
-    cr_assert_eq(t.sum, n * (n + 1) / 2);
-    tml_receiver_release(c);
-    tml_main_exit(0);
+    assert_exact_delivery(c, p, PRODUCERS, r, (int64_t)PRODUCERS * EACH);
 }
 
 /* async func flaky_producer(tx, next, last) -> I64: sends next..last,
@@ -1097,15 +1105,5 @@ Test(async_sync, sends_dropped_in_a_loop_never_duplicate_a_message, .timeout = 1
                                                              .last = (int64_t)(i + 1) * EACH});
     }
     tml_join *r = spawn_consumer(c, NULL);
-    tml_sender_release(c); /* the producers' releases close it */
-    int64_t sent = 0;
-    for (int i = 0; i < PRODUCERS; i++)
-        sent += join_i64(p[i]);
-    tally t = join_tally(r);
-    const int64_t n = (int64_t)PRODUCERS * EACH;
-    cr_assert_eq(sent, n);
-    cr_assert_eq(t.count, n, "received %ld of %ld", (long)t.count, (long)n);
-    cr_assert_eq(t.sum, n * (n + 1) / 2);
-    tml_receiver_release(c);
-    tml_main_exit(0);
+    assert_exact_delivery(c, p, PRODUCERS, r, (int64_t)PRODUCERS * EACH);
 }
