@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """run_chaos.py - the test suite under fault injection (runtime/mt_chaos.h).
 
-    python3 tests/chaos/run_chaos.py --builddir build-chaos [--seeds 1 2 3] [FILTER ...]
+    python3 tests/chaos/run_chaos.py --builddir build-chaos [FILTER ...] [--seeds 1 2 3]
 
 Needs a build configured with `./configure.py --chaos`. For each seed it
 runs, with TML_CHAOS_SEED set to it, every Criterion binary of the build
 (the runtime's unit and stress tests) and the conformance programs
-(tests/spec/run_spec.py, FILTERs passed on), then prints
+(tests/spec/run_spec.py, FILTERs passed on; in a sanitizer build with
+--sanitizer, so it skips what that sanitizer cannot run), then prints
 
     seed S: N passed, N failed
 
@@ -46,9 +47,9 @@ def unit_round(binary, env):
     return passing, failed, names or ['(%d failing)' % failed]
 
 
-def spec_round(tml, filters, env):
+def spec_round(tml, spec_args, env):
     """Runs the conformance programs; returns (passed, failed, failing names)."""
-    cmd = [sys.executable, os.path.join(ROOT, 'tests', 'spec', 'run_spec.py'), '--tml', tml] + filters
+    cmd = [sys.executable, os.path.join(ROOT, 'tests', 'spec', 'run_spec.py'), '--tml', tml] + spec_args
     p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, errors='replace')
     m = None
     for m in SPEC_SUMMARY.finditer(p.stdout):
@@ -71,8 +72,12 @@ def main():
     bdir = os.path.join(ROOT, args.builddir)
     tml = os.path.join(bdir, 'tml')
     with open(os.path.join(bdir, 'build.ninja')) as f:
-        if '-DMT_CHAOS' not in f.read():
-            sys.exit('run_chaos.py: %s is not a chaos build (./configure.py --chaos)' % args.builddir)
+        ninja = f.read()
+    if '-DMT_CHAOS' not in ninja:
+        sys.exit('run_chaos.py: %s is not a chaos build (./configure.py --chaos)' % args.builddir)
+    # a sanitizer build skips what the spec runner skips under it
+    san = re.search(r'-fsanitize=(\w+)', ninja)
+    spec_args = ['--sanitizer', san.group(1)] if san else []
     units = sorted(b for b in glob.glob(os.path.join(bdir, 'tests', '*_test')) if os.access(b, os.X_OK))
     total_pass = total_fail = 0
     for seed in args.seeds:
@@ -85,7 +90,7 @@ def main():
             rel = os.path.relpath(b, ROOT)
             reruns += ['TML_CHAOS_SEED=%d %s%s' % (seed, rel, ' --filter %s' % shlex.quote(n.replace('::', '/'))
                                                    if '::' in n else '  # ' + n) for n in names if f]
-        p, f, names = spec_round(tml, args.filters, env)
+        p, f, names = spec_round(tml, spec_args + args.filters, env)
         passed, failed = passed + p, failed + f
         reruns += ['TML_CHAOS_SEED=%d python3 tests/spec/run_spec.py --tml %s %s' % (
             seed, os.path.relpath(tml, ROOT), n) for n in names]
