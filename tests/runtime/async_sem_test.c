@@ -392,10 +392,13 @@ typedef struct early_frame {
     int32_t ret;
 } early_frame;
 
-/* Polls the leaf once: 1 if Ready; else drops it (unlinks) and gives 0. */
+/* Polls the leaf once: 1 if Ready; else drops it (unlinks) and gives 0.
+ * (A budget yield, which chaos makes, is not that poll: it polls again.) */
 static tml_poll early_poll(void *frame, tml_cx *cx) {
     early_frame *f = frame;
     f->ret = tml_notified_poll(&f->aw, cx) == TML_READY;
+    if (!f->ret && budget_spent(cx))
+        return TML_PENDING;
     if (!f->ret)
         tml_notified_drop(&f->aw);
     return TML_READY;
@@ -437,10 +440,15 @@ static tml_poll drop_notified_poll(void *frame, tml_cx *cx) {
     drop_notified_frame *f = frame;
     if (f->state == 0) {
         tml_notified_init(&f->aw, f->n);
+        f->state = 1;
+    }
+    if (f->state == 1) {
         cr_assert_eq(tml_notified_poll(&f->aw, cx), TML_PENDING);
+        if (budget_spent(cx))
+            return TML_PENDING; /* a budget yield (chaos), not the wait: poll again */
         latch_add(f->waiting, 1);
         tml_recv_init(&f->recv, f->gate, &f->v);
-        f->state = 1;
+        f->state = 2;
     }
     if (tml_recv_poll(&f->recv, cx) == TML_PENDING)
         return TML_PENDING;
