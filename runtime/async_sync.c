@@ -544,7 +544,8 @@ void tml_recv_timeout_init(tml_recv_timeout_fut *f, tml_chan *c, void *out, int6
 
 /* The receive first, then the timer: a value that is there wins over an
  * expired deadline, and one handed over while the deadline passes is
- * found by recv_cancel and returned. Ready cancels the timer. */
+ * found by recv_cancel and returned. Ready cancels the timer. One budget
+ * check for both (the deadline is polled outside it). */
 tml_poll tml_recv_timeout_poll(tml_recv_timeout_fut *f, tml_cx *cx) {
     MT_ASSERT(f && cx && f->recv.phase != LEAF_DONE);
     if (!mt_budget_poll(cx))
@@ -555,12 +556,10 @@ tml_poll tml_recv_timeout_poll(tml_recv_timeout_fut *f, tml_cx *cx) {
         tml_sleep_drop(&f->sleep);
         return mt_budget_ready(cx);
     }
-    /* budget is left (checked above), so Pending means not yet expired;
-     * a Ready sleep has spent this poll's unit */
-    if (tml_sleep_poll(&f->sleep, cx) == TML_PENDING)
+    if (tml_deadline_poll(&f->sleep, cx) == TML_PENDING)
         return TML_PENDING;
     f->status = recv_cancel(&f->recv) ? f->recv.status : TML_CHAN_TIMEOUT;
-    return TML_READY;
+    return mt_budget_ready(cx);
 }
 
 void tml_recv_timeout_drop(tml_recv_timeout_fut *f) {

@@ -274,6 +274,7 @@ int mt_slab_alloc(mt_slab *s, bool owner, uint32_t *slot, uint32_t *gen);
 void mt_slab_start(mt_slab *s, uint32_t slot, uint32_t gen, tml_join *task);
 void mt_slab_free(mt_slab *s, uint32_t slot, uint32_t gen, bool owner);
 size_t mt_slab_abandon(mt_slab *s);
+void mt_slab_retire(mt_slab *s, uint32_t slot, uint32_t gen);
 
 /* The hot paths of every wake and poll, inline; the state machine and its
  * orderings are documented in mt_task.c. */

@@ -416,7 +416,7 @@ static bool quiet_or_late(void *arg) {
  * sleeps until its next timer or a task from another thread
  * (mt_worker_wait), so a timer armed at the deadline ends its last
  * sleep; the wake it fires names generation 0 of slot 0, which no task
- * holds (a spurious wake would be harmless anyway). Returns whether no
+ * ever holds (mt_task.c never hands out generation 0). Returns whether no
  * task is live. drive_lock held. */
 static bool drive_quiet(mt_runtime *rt, int64_t deadline) {
     tml_timer_node alarm = {.where = -1};
@@ -442,17 +442,9 @@ static void cancel_wait(mt_runtime *rt, block_wait *b) {
     tml_join *j = b->task;
     if (mt_join_done(j))
         return; /* its thread takes the result */
-    mt_worker *owner = mt_runtime_owner(rt, j->token);
-    mt_slot *slot = mt_slab_slot(&owner->slab, mt_token_slot(j->token));
-    uint32_t gen = mt_token_gen(j->token);
-    /* acquire: pairs with the release of its last poll's end */
-    uint64_t word = mt_atomic_load_acquire(&slot->word);
-    MT_ASSERT(mt_task_gen(word) == gen && !(mt_task_state(word) & (MT_TASK_RUNNING | MT_TASK_COMPLETE)));
-    /* free, as if its last poll returned: every token goes stale, and a
-     * racing wake's CAS fails. The slot joins no free list, so it is never
-     * reused and `link` keeps the task for a wake that queued it just
-     * before (no worker pops a queue any more: step c) */
-    mt_atomic_store_release(&slot->word, mt_task_word(gen + 1, MT_TASK_COMPLETE));
+    /* no worker pops a queue any more (step b), so a wake that queued it
+     * just before never runs it */
+    mt_slab_retire(&mt_runtime_owner(rt, j->token)->slab, mt_token_slot(j->token), mt_token_gen(j->token));
     mt_join_abandon(j);
 }
 

@@ -164,6 +164,21 @@ size_t mt_slab_abandon(mt_slab *s) {
     return n;
 }
 
+/* Ends the live task (generation `gen`) in `slot` without a poll, while
+ * workers of its runtime still exist: marks the slot complete at the next
+ * generation, so every token goes stale and a racing wake's CAS fails,
+ * but links it on no free list, so it is never reused and `link` keeps
+ * the task block for a wake that queued it just before. The caller then
+ * ends the task (mt_join_abandon). Threads: one that no worker polls
+ * concurrently with (the task is neither running nor complete). */
+void mt_slab_retire(mt_slab *s, uint32_t slot, uint32_t gen) {
+    mt_slot *sl = slot_at(s, slot);
+    /* acquire: pairs with the release of its last poll's end */
+    uint64_t word = mt_atomic_load_acquire(&sl->word);
+    MT_ASSERT(mt_task_gen(word) == gen && !(mt_task_state(word) & (MT_TASK_RUNNING | MT_TASK_COMPLETE)));
+    mt_atomic_store_release(&sl->word, mt_task_word(next_gen(gen), MT_TASK_COMPLETE));
+}
+
 /* Frees the slab. Returns the generation floor for the next slab with
  * this worker id: past every generation this slab handed out, so an old
  * token never matches a slot of the next runtime.
