@@ -117,12 +117,12 @@ static void find_runtime(const char **lib, const char **inc) {
         {arena_printf("%s/../lib/libtmlrt.a", dir), arena_printf("%s/../include", dir)},
     };
     for (int i = 0; i < 2; i++)
-        if (exists(cands[i][0]) && exists(arena_printf("%s/tml/rt.h", cands[i][1]))) {
+        if (exists(cands[i][0]) && exists(arena_printf("%s/tml/prelude.h", cands[i][1]))) {
             *lib = cands[i][0];
             *inc = cands[i][1];
             return;
         }
-    fatal("cannot find libtmlrt.a and include/tml/rt.h next to %s", dir);
+    fatal("cannot find libtmlrt.a and include/tml/prelude.h next to %s", dir);
 }
 
 /* Runs argv[0] with argv; returns its exit status (128+signal). */

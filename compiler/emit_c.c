@@ -1,9 +1,10 @@
 /* emit_c.c - checked AST -> one readable C translation unit.
  *
  * Takes the Program after check and lower_async; writes C that includes
- * only tml/rt.h. Expressions are emitted in A-normal form: every value
- * that is not a variable or literal lands in a named temporary, so an
- * `await` may sit anywhere inside an expression.
+ * only tml/prelude.h (the helpers every program may call; it includes
+ * tml/rt.h). Expressions are emitted in A-normal form: every value that
+ * is not a variable or literal lands in a named temporary, so an `await`
+ * may sit anywhere inside an expression.
  *
  * Async functions (DESIGN.md section 3): `struct tml_u_F_frame` holds the
  * resume state, the parameters, every local and temporary, the `aw` union
@@ -2157,7 +2158,7 @@ static Val int_lit(Node *n) {
 }
 
 /* `e as T`: float to integer saturates (NaN gives 0) through the
- * preamble's tml_f2i_* helpers, the same for constants and run-time
+ * tml_f2i_* helpers (tml/prelude.h), the same for constants and run-time
  * values; every other conversion is C's. */
 static Val cast_expr(Fn *F, Node *n) {
     Val v = emit(F, n->lhs);
@@ -2560,196 +2561,6 @@ static void emit_type(FILE *out, Type *t) {
     emit_vdrop(out, t);
 }
 
-/* -------------------------------------------------------- preamble */
-
-static const char preamble[] =
-    "#include <stdio.h>\n"
-    "#include <stdlib.h>\n"
-    "#include <string.h>\n"
-    "#include \"tml/rt.h\"\n"
-    "\n"
-    "/* helpers every program may use; unused ones cost nothing */\n"
-    "#define TML_HELPER static inline __attribute__((unused))\n"
-    /* float -> integer `as`: saturating, NaN -> 0 (bounds are exact doubles) */
-    "#define TML_F2I(sfx, T, lo, hi, min, max) TML_HELPER T tml_f2i_##sfx(double x) {\\\n"
-    "    return x != x ? 0 : x <= lo ? min : x >= hi ? max : (T)x;\\\n"
-    "}\n"
-    "TML_F2I(i8, int8_t, -128.0, 128.0, INT8_MIN, INT8_MAX)\n"
-    "TML_F2I(i16, int16_t, -32768.0, 32768.0, INT16_MIN, INT16_MAX)\n"
-    "TML_F2I(i32, int32_t, -2147483648.0, 2147483648.0, INT32_MIN, INT32_MAX)\n"
-    "TML_F2I(i64, int64_t, -9223372036854775808.0, 9223372036854775808.0, INT64_MIN, INT64_MAX)\n"
-    "TML_F2I(u8, uint8_t, 0.0, 256.0, 0, UINT8_MAX)\n"
-    "TML_F2I(u16, uint16_t, 0.0, 65536.0, 0, UINT16_MAX)\n"
-    "TML_F2I(u32, uint32_t, 0.0, 4294967296.0, 0, UINT32_MAX)\n"
-    "TML_F2I(u64, uint64_t, 0.0, 18446744073709551616.0, 0, UINT64_MAX)\n"
-    "typedef uint8_t tml_unit;\n"
-    "typedef struct tml_Duration { int64_t secs; int32_t nanos; } tml_Duration;\n"
-    "typedef int64_t tml_Instant;\n"
-    "typedef uint8_t tml_RecvError;\n"
-    "typedef uint8_t tml_TimeoutError;\n"
-    "typedef struct tml_Interval { int64_t next_ns, period_ns; } tml_Interval;\n"
-    /* A MutexGuard: the mutex, NULL once dropped or moved. Bit 0 set: the
-     * guard holds a reference to the mutex; clear: it borrows one from an
-     * immutable variable that outlives it (lock()), and takes a reference
-     * when it is moved out of its variable. */
-    "#define TML_GUARD_MUTEX(g) ((tml_mutex *)((uintptr_t)(g) & ~(uintptr_t)1))\n"
-    "TML_HELPER tml_mutex *tml_guard_owning(tml_mutex *m) {\n"
-    "    tml_mutex_retain(m);\n"
-    "    return (tml_mutex *)((uintptr_t)m | 1);\n"
-    "}\n"
-    "TML_HELPER void *tml_guard_value(tml_mutex *g, int line, int col) {\n"
-    "    if (!g)\n"
-    "        tml_panic_at(tml_file, line, col, \"use of a MutexGuard after it was dropped or moved\");\n"
-    "    return tml_mutex_value(TML_GUARD_MUTEX(g));\n"
-    "}\n"
-    "TML_HELPER tml_mutex *tml_guard_take(tml_mutex **g) {\n"
-    "    tml_mutex *m = *g;\n"
-    "    *g = NULL;\n"
-    "    return m && !((uintptr_t)m & 1) ? tml_guard_owning(m) : m;\n"
-    "}\n"
-    "TML_HELPER void tml_guard_release(tml_mutex **g) {\n"
-    "    tml_mutex *m = *g;\n"
-    "    *g = NULL;\n"
-    "    if (m) {\n"
-    "        tml_mutex_unlock(TML_GUARD_MUTEX(m));\n"
-    "        if ((uintptr_t)m & 1)\n"
-    "            tml_mutex_release(TML_GUARD_MUTEX(m));\n"
-    "    }\n"
-    "}\n"
-    /* a JoinError: its TML_JOIN_* code, and OsError's I32 in the high half */
-    "typedef int64_t tml_JoinError;\n"
-    "TML_HELPER tml_JoinError tml_join_os_error(int32_t code) {\n"
-    "    return (tml_JoinError)((uint64_t)(uint32_t)code << 32 | TML_JOIN_OS_ERROR);\n"
-    "}\n"
-    "TML_HELPER int32_t tml_join_tag(tml_JoinError e) { return (int32_t)(uint32_t)e; }\n"
-    "TML_HELPER int32_t tml_join_os_code(tml_JoinError e) {\n"
-    "    return (int32_t)((uint64_t)e >> 32);\n"
-    "}\n"
-    "static __attribute__((unused)) tml_str tml_lit_empty = TML_STR_LIT(\"\");\n"
-    "\n"
-    "#define TML_INT_OPS(N, T, UT, S, BITS) \\\n"
-    "TML_HELPER T tml_add_##N(T a, T b) { return (T)((UT)a + (UT)b); } \\\n"
-    "TML_HELPER T tml_sub_##N(T a, T b) { return (T)((UT)a - (UT)b); } \\\n"
-    "TML_HELPER T tml_mul_##N(T a, T b) { return (T)((UT)a * (UT)b); } \\\n"
-    "TML_HELPER T tml_neg_##N(T a) { return (T)((UT)0 - (UT)a); } \\\n"
-    "TML_HELPER T tml_shl_##N(T a, T b) { return (T)((UT)a << (b & (BITS - 1))); } \\\n"
-    "TML_HELPER T tml_shr_##N(T a, T b) { return (T)(a >> (b & (BITS - 1))); } \\\n"
-    "TML_HELPER T tml_div_##N(T a, T b, int line, int col) { \\\n"
-    "    if (b == 0) tml_panic_at(tml_file, line, col, \"division by zero\"); \\\n"
-    "    if (S && b == (T)-1) return tml_neg_##N(a); \\\n"
-    "    return a / b; } \\\n"
-    "TML_HELPER T tml_rem_##N(T a, T b, int line, int col) { \\\n"
-    "    if (b == 0) tml_panic_at(tml_file, line, col, \"division by zero\"); \\\n"
-    "    if (S && b == (T)-1) return 0; \\\n"
-    "    return a % b; }\n"
-    "TML_INT_OPS(i8, int8_t, uint32_t, 1, 8)\n"
-    "TML_INT_OPS(i16, int16_t, uint32_t, 1, 16)\n"
-    "TML_INT_OPS(i32, int32_t, uint32_t, 1, 32)\n"
-    "TML_INT_OPS(i64, int64_t, uint64_t, 1, 64)\n"
-    "TML_INT_OPS(u8, uint8_t, uint32_t, 0, 8)\n"
-    "TML_INT_OPS(u16, uint16_t, uint32_t, 0, 16)\n"
-    "TML_INT_OPS(u32, uint32_t, uint32_t, 0, 32)\n"
-    "TML_INT_OPS(u64, uint64_t, uint64_t, 0, 64)\n"
-    "\n"
-    /* An exact 128-bit count (ns, ms, ...) clamped to I64. A wait of
-     * INT64_MAX ns (~292 years) is "forever": the runtime saturates
-     * now + duration there (tml_sleep_init), so a longer Duration waits
-     * forever rather than wrapping to a short or negative wait. */
-    "TML_HELPER int64_t tml_clamp_i64(__int128 v) {\n"
-    "    return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (int64_t)v;\n"
-    "}\n"
-    /* from_*: exact for every I64 `v` (|v / per_sec| fits secs), so
-     * construction never wraps and has nothing to saturate */
-    "/* Duration from `v` units of which `per_sec` make a second. */\n"
-    "TML_HELPER tml_Duration tml_dur_from(int64_t v, int64_t per_sec) {\n"
-    "    tml_Duration d = { v / per_sec, (int32_t)((v % per_sec) * (1000000000 / per_sec)) };\n"
-    "    if (d.nanos < 0) { d.secs -= 1; d.nanos += 1000000000; }\n"
-    "    return d;\n"
-    "}\n"
-    /* as_*: whole units (per_sec of them a second), clamped to I64 */
-    "TML_HELPER int64_t tml_dur_as(tml_Duration d, int64_t per_sec) {\n"
-    "    return tml_clamp_i64((__int128)d.secs * per_sec + d.nanos / (1000000000 / per_sec));\n"
-    "}\n"
-    /* the runtime's I64 nanoseconds (sleep, timeout, recv_timeout, interval) */
-    "TML_HELPER int64_t tml_dur_ns(tml_Duration d) { return tml_dur_as(d, 1000000000); }\n"
-    /* Duration arithmetic in 128-bit nanoseconds; a Duration holds
-     * secs * 10^9 + nanos with 0 <= nanos < 10^9 */
-    "TML_HELPER __int128 tml_dur_total(tml_Duration d) { return (__int128)d.secs * 1000000000 + d.nanos; }\n"
-    "TML_HELPER bool tml_dur_of(__int128 ns, tml_Duration *out) {\n"
-    "    __int128 s = ns / 1000000000, r = ns % 1000000000;\n"
-    "    if (r < 0) { s -= 1; r += 1000000000; }\n"
-    "    if (s > INT64_MAX || s < INT64_MIN) return false;\n"
-    "    *out = (tml_Duration){ (int64_t)s, (int32_t)r };\n"
-    "    return true;\n"
-    "}\n"
-    /* a - b for Instants (I64 ns): exact, as |a - b| < 2^64 ns fits secs */
-    "TML_HELPER tml_Duration tml_dur_between(tml_Instant a, tml_Instant b) {\n"
-    "    tml_Duration d = {0, 0};\n"
-    "    tml_dur_of((__int128)a - b, &d);\n"
-    "    return d;\n"
-    "}\n"
-    /* Instant (I64 ns) +/- Duration; past I64 it panics, as Rust's Instant */
-    "TML_HELPER tml_Instant tml_instant_shift(tml_Instant t, tml_Duration d, bool sub,\n"
-    "                                        int line, int col) {\n"
-    "    __int128 ns = sub ? (__int128)t - tml_dur_total(d) : (__int128)t + tml_dur_total(d);\n"
-    "    if (ns > INT64_MAX || ns < INT64_MIN)\n"
-    "        tml_panic_at(tml_file, line, col, sub ? \"overflow when subtracting duration from instant\"\n"
-    "                                              : \"overflow when adding duration to instant\");\n"
-    "    return (tml_Instant)ns;\n"
-    "}\n"
-    "TML_HELPER tml_Duration tml_dur_new(int64_t s, int32_t ns, int line, int col) {\n"
-    "    tml_Duration d;\n"
-    "    if (!tml_dur_of((__int128)s * 1000000000 + ns, &d))\n"
-    "        tml_panic_at(tml_file, line, col, \"overflow in Duration::new\");\n"
-    "    return d;\n"
-    "}\n"
-    /* checked: false when the result leaves [0, max] (Durations are never negative) */
-    "TML_HELPER bool tml_dur_checked(__int128 ns, tml_Duration *out) {\n"
-    "    return ns >= 0 && tml_dur_of(ns, out);\n"
-    "}\n"
-    "TML_HELPER tml_Duration tml_dur_saturate(__int128 ns) {\n"
-    "    tml_Duration d;\n"
-    "    if (ns < 0) return (tml_Duration){0, 0};\n"
-    "    return tml_dur_of(ns, &d) ? d : (tml_Duration){INT64_MAX, 999999999};\n"
-    "}\n"
-    "TML_HELPER tml_Duration tml_dur_scaled(tml_Duration d, int32_t k, bool div, int line, int col) {\n"
-    "    tml_Duration r;\n"
-    "    if (div && k == 0)\n"
-    "        tml_panic_at(tml_file, line, col, \"divide by zero error when dividing duration by scalar\");\n"
-    "    if (!tml_dur_checked(div ? tml_dur_total(d) / k : tml_dur_total(d) * k, &r))\n"
-    "        tml_panic_at(tml_file, line, col, div ? \"overflow when dividing duration by scalar\"\n"
-    "                                              : \"overflow when multiplying duration by scalar\");\n"
-    "    return r;\n"
-    "}\n"
-    "TML_HELPER tml_str *tml_dur_debug(tml_Duration d) {\n"
-    "    char b[80];\n"
-    "    snprintf(b, sizeof b, \"Duration(secs=%lld, nanos=%d)\", (long long)d.secs, (int)d.nanos);\n"
-    "    return tml_str_new(b, (int64_t)strlen(b));\n"
-    "}\n"
-    "TML_HELPER tml_str *tml_dur_to_string(tml_Duration d) {\n"
-    "    char b[64];\n"
-    "    if (d.nanos == 0) snprintf(b, sizeof b, \"%llds\", (long long)d.secs);\n"
-    "    else if (d.nanos % 1000000 == 0)\n"
-    "        snprintf(b, sizeof b, \"%lld.%d\", (long long)d.secs, (int)(d.nanos / 1000000));\n"
-    "    else snprintf(b, sizeof b, \"%lld.%d\", (long long)d.secs, (int)d.nanos);\n"
-    "    return tml_str_new(b, (int64_t)strlen(b));\n"
-    "}\n"
-    "TML_HELPER tml_str *tml_join_error_string(tml_JoinError e) {\n"
-    "    static tml_str s[] = { TML_STR_LIT(\"no error\"), TML_STR_LIT(\"task was already joined\"),\n"
-    "        TML_STR_LIT(\"task failed with an OS error\"), TML_STR_LIT(\"task produced no result\"),\n"
-    "        TML_STR_LIT(\"task panicked\") };\n"
-    "    int32_t k = tml_join_tag(e);\n"
-    "    return &s[k >= 0 && k <= 4 ? k : 0];\n"
-    "}\n"
-    "TML_HELPER _Noreturn void tml_assert_fail(int line, int col, const char *op,\n"
-    "                                          tml_str *l, tml_str *r, tml_str *msg) {\n"
-    "    char b[512];\n"
-    "    snprintf(b, sizeof b, \"assertion failed: left %s right (left: %.*s, right: %.*s)%s%.*s\",\n"
-    "             op, (int)l->len, l->ptr, (int)r->len, r->ptr, msg ? \": \" : \"\",\n"
-    "             msg ? (int)msg->len : 0, msg ? msg->ptr : \"\");\n"
-    "    tml_panic_at(tml_file, line, col, b);\n"
-    "}\n";
-
 /* ------------------------------------------------------------ program */
 
 static void emit_frame(FILE *out, Func *f, Fn *F) {
@@ -2889,9 +2700,10 @@ void emit_c(Program *prog, FILE *out) {
         fns[i] = emit_func(prog->funcs.v[i]);
 
     fprintf(out, "/* generated by tml from %s; do not edit */\n", prog->src->path);
+    /* tml/prelude.h's panicking helpers name tml_file: define it first */
     fprintf(out, "static const char tml_file[] = %s;\n",
             c_string(prog->src->path, (int)strlen(prog->src->path)));
-    fputs(preamble, out);
+    fputs("#include \"tml/prelude.h\"\n", out);
     emit_type(out, ty_prim(TY_STR));
     Vec *all = ty_all();
     for (int i = 0; i < all->n; i++)
