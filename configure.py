@@ -18,6 +18,8 @@ build.ninja are relative to the repo root either way, and ninja keeps its
 build.ninja records the options and re-runs this script when configure.py
 changes or when a source directory gains or loses a file (sources are
 globbed: compiler/*.c, runtime/*.c, stdlib/*.c, tests/runtime/*_test.c).
+The TML prelude, stdlib/prelude.tml, is compiled into tml: compiler/embed.py
+turns it into $builddir/gen/prelude_tml.c, so editing it rebuilds tml.
 An empty glob leaves its targets out, so a partial tree still configures.
 
 Targets: all (default: $builddir/tml, $builddir/libtmlrt.a,
@@ -227,12 +229,18 @@ rule('configure', raw(' '.join(regen_env + ['python3', 'configure.py']
 
 all_targets = []
 
-# The compiler: compiler/*.c -> $builddir/tml.
+# The compiler: compiler/*.c, and the TML prelude (stdlib/prelude.tml)
+# turned into a C array by compiler/embed.py -> $builddir/tml.
 tml = bld('tml')
+rule('embed', 'python3 compiler/embed.py $in $out $name', description='EMBED $out')
 if compiler_srcs:
+    prelude_c, prelude_o = bld('gen/prelude_tml.c'), bld('obj/gen/prelude_tml.o')
+    build([prelude_c], 'embed', ['stdlib/prelude.tml'], implicit=['compiler/embed.py'],
+          name='parse_prelude')
+    build([prelude_o], 'cc', [prelude_c], incs=compiler_incs)
     for s in compiler_srcs:
         build([obj(s)], 'cc', [s], incs=compiler_incs)
-    build([tml], 'link', [obj(s) for s in compiler_srcs])
+    build([tml], 'link', [obj(s) for s in compiler_srcs] + [prelude_o])
     all_targets.append(tml)
 lines.append('')
 

@@ -1518,52 +1518,9 @@ static void item(Parser *p) {
     }
 }
 
-/* Library types written in TML, visible in every program unless the
- * program declares a type of the same name. RuntimeMetrics is what
- * runtime_metrics() returns: the scheduler's counters summed over the
- * workers (tml/rt.h, tml_runtime_metrics). */
-static const char prelude_text[] =
-    "type RuntimeMetrics {\n"
-    "    workers: I64, polls: I64, steals: I64, stolen: I64,\n"
-    "    parks: I64, global_pops: I64, overflows: I64\n"
-    "}\n"
-    "enum TryRecvError { Empty, Disconnected }\n"
-    "impl TryRecvError {\n"
-    "    func is_empty(this) -> Bool { this == TryRecvError::Empty }\n"
-    "    func is_disconnected(this) -> Bool { this == TryRecvError::Disconnected }\n"
-    "    func to_string(this) -> Str {\n"
-    "        if this == TryRecvError::Empty then \"channel is empty\" else \"channel is disconnected\"\n"
-    "    }\n"
-    "}\n"
-    "enum NetErrorKind {\n"
-    "    ConnectionRefused, ConnectionReset, AddrInUse, InvalidInput, TimedOut, Cancelled, Other\n"
-    "}\n"
-    "type NetError { kind: NetErrorKind }\n"
-    "impl NetError {\n"
-    "    func is_cancelled(this) -> Bool { this.kind == NetErrorKind::Cancelled }\n"
-    "    func to_string(this) -> Str {\n"
-    "        when this.kind {\n"
-    "            NetErrorKind::ConnectionRefused => \"connection refused\",\n"
-    "            NetErrorKind::ConnectionReset => \"connection reset\",\n"
-    "            NetErrorKind::AddrInUse => \"address in use\",\n"
-    "            NetErrorKind::InvalidInput => \"invalid input\",\n"
-    "            NetErrorKind::TimedOut => \"timed out\",\n"
-    "            NetErrorKind::Cancelled => \"cancelled\",\n"
-    "            NetErrorKind::Other => \"other error\",\n"
-    "        }\n"
-    "    }\n"
-    "}\n"
-    "enum RecvTimeoutError { Timeout, Disconnected }\n"
-    "impl RecvTimeoutError {\n"
-    "    func is_timeout(this) -> Bool { this == RecvTimeoutError::Timeout }\n"
-    "    func is_disconnected(this) -> Bool { this == RecvTimeoutError::Disconnected }\n"
-    "    func to_string(this) -> Str {\n"
-    "        if this == RecvTimeoutError::Timeout then \"receive operation timed out\"\n"
-    "        else \"channel is disconnected\"\n"
-    "    }\n"
-    "}\n";
-
-static Source prelude = {"<prelude>", prelude_text, sizeof prelude_text - 1};
+/* The library types written in TML (stdlib/prelude.tml), visible in every
+ * program unless the program declares a type of the same name. */
+static Source prelude = {"<prelude>", parse_prelude, 0};
 
 static Program *parse_source(Source *src);
 
@@ -1578,6 +1535,7 @@ bool parse_is_prelude(const Loc *loc) { return loc->src == &prelude; }
 
 Program *parse(Source *src) {
     Program *prog = parse_source(src);
+    prelude.len = parse_prelude_len;
     Program *lib = parse_source(&prelude);
     for (int i = 0; i < lib->structs.n; i++) {
         StructDecl *sd = lib->structs.v[i];

@@ -239,6 +239,12 @@ typedef struct Program {
 Program *parse(Source *src);
 bool parse_is_prelude(const Loc *loc);   /* declared by the prelude? */
 
+/* The prelude's TML source, stdlib/prelude.tml, compiled in at build time
+ * (compiler/embed.py writes $builddir/gen/prelude_tml.c): `_len` bytes
+ * and a NUL. Immutable; parse() reads it as the source `<prelude>`. */
+extern const char parse_prelude[];
+extern const size_t parse_prelude_len;
+
 /* ------------------------------------------------------------ types.c */
 
 typedef enum TypeKind {
