@@ -2597,8 +2597,8 @@ static void emit_drop(FILE *out, Func *f, Fn *F) {
     fprintf(out, "    switch (fr->state) {\n%s    default: break;\n    }\n}\n\n", F->drops.s);
 }
 
-/* tml_metrics_total(): the library type RuntimeMetrics (parse.c's
- * prelude) filled with tml_runtime_metrics summed over the workers. */
+/* tml_metrics_total(): RuntimeMetrics (stdlib/prelude.tml) filled with
+ * tml_runtime_metrics summed over the workers. */
 static void emit_metrics_total(FILE *out, Program *prog) {
     for (int i = 0; i < prog->structs.n; i++) {
         StructDecl *sd = prog->structs.v[i];
