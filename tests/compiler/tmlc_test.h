@@ -125,20 +125,26 @@ static inline StructDecl *tt_struct(Program *prog, const char *name) {
 }
 
 /* The nth (from 0) node of `kind` under n, n included, in pre-order
- * (a node before its children; children in source order); *seen counts
- * the matches passed. */
+ * (a node before its children, children in source order: a block's value
+ * and a struct literal's base, both lhs, after the args, a when arm's
+ * guard between its patterns and its body); *seen counts the matches. */
 static inline Node *tt_find_from(Node *n, NodeKind kind, int nth, int *seen) {
     if (!n)
         return NULL;
     if (n->kind == kind && (*seen)++ == nth)
         return n;
-    Node *kids[] = {n->pat, n->init, n->cond, n->lhs, n->then, n->els, n->rhs};
+    bool lhs_last = n->kind == ND_BLOCK || n->kind == ND_STRUCTLIT, arm = n->kind == ND_ARM;
+    Node *before[] = {n->pat, n->init, arm ? NULL : n->cond, lhs_last ? NULL : n->lhs,
+                      n->then, n->els, n->rhs};
+    Node *after[] = {arm ? n->cond : NULL, lhs_last ? n->lhs : NULL, n->body};
     Node *found = NULL;
-    for (size_t i = 0; i < sizeof kids / sizeof kids[0] && !found; i++)
-        found = tt_find_from(kids[i], kind, nth, seen);
+    for (size_t i = 0; i < sizeof before / sizeof before[0] && !found; i++)
+        found = tt_find_from(before[i], kind, nth, seen);
     for (int i = 0; i < n->args.n && !found; i++)
         found = tt_find_from(n->args.v[i], kind, nth, seen);
-    return found ? found : tt_find_from(n->body, kind, nth, seen);
+    for (size_t i = 0; i < sizeof after / sizeof after[0] && !found; i++)
+        found = tt_find_from(after[i], kind, nth, seen);
+    return found;
 }
 
 /* The nth node of `kind` in function `fn` of prog; fails the test when
