@@ -73,10 +73,9 @@ Test(check, integer_literal_beyond_i64_needs_a_u64_type) {
             "    let d = 300_i8\n"
             "}\n");
     tt_check("func main() {\n    let a = 9223372036854775808\n    let b: I32 = a\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:13: error: integer literal 9223372036854775808 is "
-                                 "larger than I64's maximum, which only a U64 literal may be "
-                                 "(suffix u64, or a U64 type)");
+    tt_assert_errors(1, "t.tml:2:13: error: integer literal 9223372036854775808 is larger than "
+                        "I64's maximum, which only a U64 literal may be (suffix u64, or a U64 "
+                        "type)");
 }
 
 Test(check, names_resolve_to_the_innermost_binding) {
@@ -102,8 +101,7 @@ Test(check, names_resolve_to_the_innermost_binding) {
 
 Test(check, var_bindings_are_mutable_and_let_bindings_are_not) {
     tt_check("func main() {\n    var a = 1\n    let b = 2\n    a += 1\n    b = 3\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:5:5: error: cannot assign to immutable binding 'b'");
+    tt_assert_errors(1, "t.tml:5:5: error: cannot assign to immutable binding 'b'");
     cr_assert(tt_diags_have("hint: declare it with `var b` or `let mut b`"));
 }
 
@@ -188,7 +186,8 @@ Test(check, when_patterns_resolve_variants_and_type_their_bindings) {
     cr_assert_eq(just->variant, 1);                 /* Just; Nothing is 0 */
     cr_assert_eq(tt_find(prog, "area", ND_PVARIANT, 1)->variant, 0);
     cr_assert_str_eq(ty(tt_find(prog, "area", ND_WHEN, 0)), "I64");
-    Node *circle = tt_find(prog, "area", ND_PVARIANT, 2), *rect = tt_find(prog, "area", ND_PVARIANT, 3);
+    Node *circle = tt_find(prog, "area", ND_PVARIANT, 2);
+    Node *rect = tt_find(prog, "area", ND_PVARIANT, 3);
     cr_assert_eq(circle->variant, 0);
     cr_assert_eq(rect->variant, 1);                 /* its tag in Shape */
     Node *r = circle->args.v[0];
@@ -205,16 +204,14 @@ Test(check, a_mismatch_is_reported_once_and_its_uses_are_quiet) {
              "    let w = z and true\n"
              "    if 3 { }\n"
              "}\n");
-    cr_assert_eq(diag_count(), 3, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:18: error: type mismatch: expected Str, found I64");
-    cr_assert_str_eq(tt_diag(1), "t.tml:4:19: error: unknown name 'nope'");
-    cr_assert_str_eq(tt_diag(2), "t.tml:6:8: error: type mismatch: expected Bool, found I64");
+    tt_assert_errors(3, "t.tml:2:18: error: type mismatch: expected Str, found I64",
+                        "t.tml:4:19: error: unknown name 'nope'",
+                        "t.tml:6:8: error: type mismatch: expected Bool, found I64");
 }
 
 Test(check, wrong_argument_count_names_the_function) {
     tt_check("func add(a: I64, b: I64) -> I64 { a + b }\nfunc main() { add(1) }\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:15: error: 'add' takes 2 arguments but 1 was given");
+    tt_assert_errors(1, "t.tml:2:15: error: 'add' takes 2 arguments but 1 was given");
 }
 
 Test(check, break_outside_a_loop_is_an_error) {
@@ -227,23 +224,19 @@ Test(check, break_outside_a_loop_is_an_error) {
 
 Test(check, await_outside_an_async_func_is_rejected_with_a_hint) {
     tt_check("async func f() -> I64 { 1 }\nfunc main() {\n    let x = await f()\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:3:13: error: 'await' is only allowed inside 'async func'");
+    tt_assert_errors(1, "t.tml:3:13: error: 'await' is only allowed inside 'async func'");
     cr_assert(tt_diags_have("hint: make the enclosing function an `async func`"));
 }
 
 Test(check, an_async_call_used_as_a_value_must_be_awaited) {
     tt_check("async func f() -> I64 { 1 }\nasync func main() {\n    let x = f() + 1\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:3:13: error: the result of async function 'f' must be "
-                                 "awaited");
+    tt_assert_errors(1, "t.tml:3:13: error: the result of async function 'f' must be awaited");
     cr_assert(tt_diags_have("hint: write `await f(...)` or `spawn(f(...))`"));
 }
 
 Test(check, a_future_in_a_local_that_never_runs_is_an_error) {
     tt_check("async func f() -> I64 { 1 }\nasync func main() {\n    let fut = f()\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:3:15: error: the future in 'fut' is never run");
+    tt_assert_errors(1, "t.tml:3:15: error: the future in 'fut' is never run");
 }
 
 Test(check, block_on_belongs_to_sync_code_and_timeout_to_async_code) {
@@ -251,16 +244,13 @@ Test(check, block_on_belongs_to_sync_code_and_timeout_to_async_code) {
              "async func g() {\n    let x = block_on(f())\n}\n"
              "func main() {\n    let t = timeout(Duration::from_millis(5), f())\n"
              "    let v = block_on(f())\n}\n");
-    cr_assert_eq(diag_count(), 2, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:3:13: error: 'block_on' cannot be called inside an "
-                                 "async func");
-    cr_assert_str_eq(tt_diag(1), "t.tml:6:13: error: 'timeout' must be awaited");
+    tt_assert_errors(2, "t.tml:3:13: error: 'block_on' cannot be called inside an async func",
+                        "t.tml:6:13: error: 'timeout' must be awaited");
 }
 
 Test(check, awaiting_a_plain_value_is_an_error) {
     tt_check("async func main() {\n    let x = await 5\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:13: error: cannot await a value of type I64");
+    tt_assert_errors(1, "t.tml:2:13: error: cannot await a value of type I64");
 }
 
 Test(check, awaits_are_numbered_in_order_and_callees_recorded_once) {
@@ -307,8 +297,7 @@ Test(check, wait_capable_operations_block_in_sync_code) {
 
 Test(check, a_program_needs_main) {
     tt_check("func helper() { }\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:1: error: no 'main' function");
+    tt_assert_errors(1, "t.tml:1:1: error: no 'main' function");
 }
 
 Test(check, a_broken_function_is_skipped_and_the_others_are_checked) {

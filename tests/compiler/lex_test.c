@@ -148,8 +148,7 @@ Test(lex, u64_max_fits_and_one_more_is_reported_once) {
     cr_assert_eq(one("18446744073709551615").ival, UINT64_MAX);
     int n;
     Tok *t = tt_lex("x = 18446744073709551616 + 1", &n);
-    cr_assert_eq(diag_count(), 1);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:5: error: integer literal is too large");
+    tt_assert_errors(1, "t.tml:1:5: error: integer literal is too large");
     cr_assert_str_eq(stream("x = 18446744073709551616 + 1"), "x = 18446744073709551616 + 1 EOF");
     cr_assert_eq(t[2].kind, TK_INT);
 }
@@ -214,15 +213,13 @@ Test(lex, a_sub_range_keeps_the_positions_of_the_whole_file) {
 
 Test(lex, unknown_character_is_reported_once_and_skipped) {
     cr_assert_str_eq(stream("let x = 1 $ 2\nlet y = 3"), "let x = 1 2 NL let y = 3 EOF");
-    cr_assert_eq(diag_count(), 1);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:11: error: unexpected character '$'");
+    tt_assert_errors(1, "t.tml:1:11: error: unexpected character '$'");
 }
 
 Test(lex, bad_escape_is_reported_at_its_backslash_and_dropped) {
     int n;
     Tok *t = tt_lex("s = \"ab\\qc\" + t", &n);
-    cr_assert_eq(diag_count(), 1);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:8: error: invalid escape sequence '\\q'");
+    tt_assert_errors(1, "t.tml:1:8: error: invalid escape sequence '\\q'");
     cr_assert_str_eq(str_text(&t[2]), "abc");
     cr_assert_str_eq(t[4].str, "t");
 }
@@ -230,8 +227,7 @@ Test(lex, bad_escape_is_reported_at_its_backslash_and_dropped) {
 Test(lex, unterminated_string_ends_at_the_line_end) {
     int n;
     Tok *t = tt_lex("x = \"abc\ny = 2", &n);
-    cr_assert_eq(diag_count(), 1);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:5: error: unterminated string literal");
+    tt_assert_errors(1, "t.tml:1:5: error: unterminated string literal");
     cr_assert_str_eq(str_text(&t[2]), "abc");
     cr_assert_str_eq(t[4].str, "y");
     cr_assert_loc(t[4], 2, 1);
@@ -239,16 +235,14 @@ Test(lex, unterminated_string_ends_at_the_line_end) {
 
 Test(lex, unterminated_block_comment_is_reported_where_it_starts) {
     cr_assert_str_eq(stream("a\n  /* one /* two */\nb"), "a NL EOF");
-    cr_assert_eq(diag_count(), 1);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:3: error: unterminated block comment");
+    tt_assert_errors(1, "t.tml:2:3: error: unterminated block comment");
 }
 
 Test(lex, digit_outside_the_base_is_reported_at_the_digit) {
     Tok *t;
     int n;
     t = tt_lex("0b1021", &n);
-    cr_assert_eq(diag_count(), 1);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:5: error: invalid digit '2' in binary literal");
+    tt_assert_errors(1, "t.tml:1:5: error: invalid digit '2' in binary literal");
     cr_assert_eq(n, 2);
     cr_assert_eq(t[0].kind, TK_INT);
 }
@@ -256,19 +250,17 @@ Test(lex, digit_outside_the_base_is_reported_at_the_digit) {
 Test(lex, unknown_suffix_is_reported_at_the_suffix) {
     int n;
     Tok *t = tt_lex("12abc 1.5i32", &n);
-    cr_assert_eq(diag_count(), 2);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:3: error: invalid suffix 'abc' on number literal");
-    cr_assert_str_eq(tt_diag(1), "t.tml:1:10: error: invalid suffix 'i32' on number literal");
+    tt_assert_errors(2, "t.tml:1:3: error: invalid suffix 'abc' on number literal",
+                        "t.tml:1:10: error: invalid suffix 'i32' on number literal");
     cr_assert_eq(n, 3);
     cr_assert_null(t[0].suffix);
 }
 
 Test(lex, empty_and_surrogate_chars_are_reported) {
     cr_assert_str_eq(stream("'' '\\u{D800}' x"), "CHAR CHAR x EOF");
-    cr_assert_eq(diag_count(), 2);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:1: error: empty character literal");
-    cr_assert_str_eq(tt_diag(1), "t.tml:1:5: error: '\\u{D800}' is not a Unicode scalar value "
-                                 "(a surrogate or above 10FFFF)");
+    tt_assert_errors(2, "t.tml:1:1: error: empty character literal",
+                        "t.tml:1:5: error: '\\u{D800}' is not a Unicode scalar value (a "
+                        "surrogate or above 10FFFF)");
 }
 
 Test(lex, label_is_reported_and_skipped_with_its_colon) {
@@ -279,8 +271,7 @@ Test(lex, label_is_reported_and_skipped_with_its_colon) {
 
 Test(lex, unclosed_interpolation_is_reported_at_its_brace) {
     Tok t = (tt_lex("\"ab{x\" y", &(int){0}))[0];
-    cr_assert_eq(diag_count(), 1);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:4: error: unterminated interpolation: missing '}'");
+    tt_assert_errors(1, "t.tml:1:4: error: unterminated interpolation: missing '}'");
     for (StrPart *p = t.parts; p; p = p->next)
         cr_assert_not(p->is_expr);
 }

@@ -214,7 +214,8 @@ Test(parse, impl_block_methods_and_receivers) {
                              "    func bump(mut this, by: I64) { this.x += by }\n"
                              "}\n");
     cr_assert_eq(diag_count(), 0, "%s", tt_diags);
-    Func *new = tt_func(prog, "P::new"), *get = tt_func(prog, "P::get"), *bump = tt_func(prog, "P::bump");
+    Func *new = tt_func(prog, "P::new"), *get = tt_func(prog, "P::get");
+    Func *bump = tt_func(prog, "P::bump");
     cr_assert_not_null(new);
     cr_assert_null(tt_func(prog, "new"));    /* a method is not a free function */
     cr_assert_eq(new->receiver, 0);
@@ -280,10 +281,9 @@ Test(parse, one_error_per_broken_statement_and_the_next_one_parses) {
                              "    let w = 3 4\n"
                              "    let z = 5\n"
                              "}\n");
-    cr_assert_eq(diag_count(), 2, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:3:5: error: expected ')' but found 'let'");
-    cr_assert_str_eq(tt_diag(1), "t.tml:4:15: error: expected newline or ';' after statement "
-                                 "but found '4'");
+    tt_assert_errors(2, "t.tml:3:5: error: expected ')' but found 'let'",
+                        "t.tml:4:15: error: expected newline or ';' after statement but found "
+                        "'4'");
     Func *m = tt_func(prog, "main");
     cr_assert(m->broken);
     cr_assert_not(prog->broken);            /* errors inside functions only */
@@ -292,9 +292,8 @@ Test(parse, one_error_per_broken_statement_and_the_next_one_parses) {
 
 Test(parse, missing_expression_is_reported_at_the_token_found) {
     tt_parse("func main() {\n    let x = \n    let y = * \n}\n");
-    cr_assert_eq(diag_count(), 2, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:13: error: expected an expression but found newline");
-    cr_assert_str_eq(tt_diag(1), "t.tml:3:15: error: expected an expression but found newline");
+    tt_assert_errors(2, "t.tml:2:13: error: expected an expression but found newline",
+                        "t.tml:3:15: error: expected an expression but found newline");
 }
 
 Test(parse, a_broken_function_leaves_the_others_whole) {
@@ -310,17 +309,14 @@ Test(parse, a_broken_function_leaves_the_others_whole) {
 Test(parse, an_unclosed_brace_ends_at_the_next_item_in_column_one) {
     Program *prog = tt_parse("func a() {\n    if x {\n        f()\n"
                              "func b() {\n    g()\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:4:1: error: expected '}' but found 'func'");
+    tt_assert_errors(1, "t.tml:4:1: error: expected '}' but found 'func'");
     cr_assert_str_eq(ast_str(tt_func(prog, "b")->body), "(block => (call g))");
 }
 
 Test(parse, an_error_outside_functions_marks_the_program_broken) {
     Program *prog = tt_parse("42\nfunc main() { }\ntype T { x: }\nfunc f() { }\n");
-    cr_assert_eq(diag_count(), 2, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:1:1: error: expected 'func', 'async func' or 'type' "
-                                 "but found '42'");
-    cr_assert_str_eq(tt_diag(1), "t.tml:3:13: error: expected a type but found '}'");
+    tt_assert_errors(2, "t.tml:1:1: error: expected 'func', 'async func' or 'type' but found '42'",
+                        "t.tml:3:13: error: expected a type but found '}'");
     cr_assert(prog->broken);
     cr_assert_not_null(tt_func(prog, "main"));
     cr_assert_not_null(tt_func(prog, "f"));
@@ -328,21 +324,19 @@ Test(parse, an_error_outside_functions_marks_the_program_broken) {
 
 Test(parse, a_reserved_word_as_a_name_says_so) {
     tt_parse("func main() {\n    let type = 1\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:9: error: expected a pattern but found 'type', which is "
-                                 "a reserved word and cannot be a name");
+    tt_assert_errors(1, "t.tml:2:9: error: expected a pattern but found 'type', which is a "
+                        "reserved word and cannot be a name");
 }
 
 Test(parse, unsupported_operators_are_one_error_each) {
     tt_parse("func main() {\n    x++\n    y = a ** b\n    z = f()?\n}\n");
-    cr_assert_eq(diag_count(), 3, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:6: error: '++' (increment) is not supported in this TML "
-                                 "subset; write `x += 1`");
-    cr_assert_str_eq(tt_diag(1), "t.tml:3:11: error: '**' (power) is not supported in this TML "
-                                 "subset; use a loop or repeated multiplication");
-    cr_assert_str_eq(tt_diag(2), "t.tml:4:12: error: the '?' operator (error propagation) is not "
-                                 "supported in this TML subset; match the value with `when`, or "
-                                 "call `unwrap()`");
+    tt_assert_errors(3, "t.tml:2:6: error: '++' (increment) is not supported in this TML subset; "
+                        "write `x += 1`",
+                        "t.tml:3:11: error: '**' (power) is not supported in this TML subset; "
+                        "use a loop or repeated multiplication",
+                        "t.tml:4:12: error: the '?' operator (error propagation) is not "
+                        "supported in this TML subset; match the value with `when`, or call "
+                        "`unwrap()`");
 }
 
 Test(parse, a_bare_loop_is_reported_and_parsed_as_loop_true) {
@@ -355,7 +349,5 @@ Test(parse, a_bare_loop_is_reported_and_parsed_as_loop_true) {
 
 Test(parse, an_error_in_an_interpolation_points_into_the_string) {
     tt_parse("func main() {\n    println(\"sum: {a +}\")\n}\n");
-    cr_assert_eq(diag_count(), 1, "%s", tt_diags);
-    cr_assert_str_eq(tt_diag(0), "t.tml:2:23: error: expected an expression but found "
-                                 "end of file");
+    tt_assert_errors(1, "t.tml:2:23: error: expected an expression but found end of file");
 }

@@ -15,6 +15,7 @@
 #define TMLC_TEST_H
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -100,6 +101,20 @@ static inline const char *tt_diag(int i) {
         s += len + (end != NULL);
     }
     return "";
+}
+
+/* Asserts that exactly n errors were reported, the first line of each
+ * being the next of the n strings that follow. */
+static inline void tt_assert_errors(int n, ...) {
+    cr_assert_eq(diag_count(), n, "%d errors, not %d:\n%s", diag_count(), n, tt_diags);
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *want = va_arg(ap, const char *);
+        cr_assert_str_eq(tt_diag(i), want, "error %d is\n%s\nnot\n%s\nin:\n%s", i, tt_diag(i),
+                         want, tt_diags);
+    }
+    va_end(ap);
 }
 
 /* Whether the diagnostics contain `text` (a hint, a source line). */
@@ -263,26 +278,18 @@ static inline void tt_fields(Buf *b, const Node *n) {
     buf_puts(b, n->rest ? " ..)" : ")");
 }
 
-/* `(arm P ... if guard => body)` */
-static inline void tt_arm(Buf *b, const Node *n) {
-    buf_puts(b, "(arm");
+/* `(head arg ... [if guard] [=> value])`: a when arm, a block. */
+static inline void tt_arrow(Buf *b, const char *head, const Node *n, const Node *guard,
+                            const Node *value) {
+    buf_printf(b, "(%s", head);
     tt_args(b, n);
-    if (n->cond) {
+    if (guard) {
         buf_puts(b, " if ");
-        tt_ast(b, n->cond);
+        tt_ast(b, guard);
     }
-    buf_puts(b, " => ");
-    tt_ast(b, n->body);
-    buf_putc(b, ')');
-}
-
-/* `(block stmt ... => value)`; without a value, `(block stmt ...)`. */
-static inline void tt_block(Buf *b, const Node *n) {
-    buf_puts(b, "(block");
-    tt_args(b, n);
-    if (n->lhs) {
+    if (value) {
         buf_puts(b, " => ");
-        tt_ast(b, n->lhs);
+        tt_ast(b, value);
     }
     buf_putc(b, ')');
 }
@@ -320,8 +327,8 @@ static inline void tt_ast(Buf *b, const Node *n) {
     case ND_IF: tt_list(b, "if", NULL, n->cond, n->then, n->els); return;
     case ND_TERNARY: tt_list(b, "?", NULL, n->cond, n->then, n->els); return;
     case ND_WHEN: tt_list(b, "when", n, n->cond, NULL, NULL); return;
-    case ND_ARM: tt_arm(b, n); return;
-    case ND_BLOCK: tt_block(b, n); return;
+    case ND_ARM: tt_arrow(b, "arm", n, n->cond, n->body); return;
+    case ND_BLOCK: tt_arrow(b, "block", n, NULL, n->lhs); return;
     case ND_LOOP: tt_list(b, "loop", NULL, n->init, n->cond, n->body); return;
     case ND_WHILE: tt_list(b, "while", NULL, n->cond, n->body, NULL); return;
     case ND_FOR: tt_list(b, "for", NULL, n->pat, n->cond, n->body); return;
