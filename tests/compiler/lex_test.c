@@ -269,6 +269,15 @@ Test(lex, label_is_reported_and_skipped_with_its_colon) {
     cr_assert(tt_diags_have("t.tml:1:1: error: labels ('name) are not supported"));
 }
 
+Test(lex, several_characters_in_quotes_are_one_error_not_a_label) {
+    cr_assert_str_eq(stream("c = 'ab' + 'xyz1'\nd = '+"), "c = CHAR + CHAR NL d = CHAR EOF");
+    tt_assert_errors(3, "t.tml:1:5: error: a character literal holds one character; write a "
+                        "string (\"...\") for more",
+                        "t.tml:1:12: error: a character literal holds one character; write a "
+                        "string (\"...\") for more",
+                        "t.tml:2:5: error: unterminated character literal");
+}
+
 Test(lex, unclosed_interpolation_is_reported_at_its_brace) {
     Tok t = (tt_lex("\"ab{x\" y", &(int){0}))[0];
     tt_assert_errors(1, "t.tml:1:4: error: unterminated interpolation: missing '}'");
