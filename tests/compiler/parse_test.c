@@ -322,6 +322,14 @@ Test(parse, an_error_outside_functions_marks_the_program_broken) {
     cr_assert_not_null(tt_func(prog, "f"));
 }
 
+/* BUG (parse.c, reported, not fixed here): a block's `{` on the line after
+ * its header is reported, and then the `}` it leaves unmatched is reported
+ * again at the end of the file. Enable once the parser recovers there. */
+Test(parse, a_brace_on_the_next_line_is_one_error, .disabled = true) {
+    tt_parse("func main() {\n    if true\n    { }\n    f()\n}\n");
+    tt_assert_errors(1, "t.tml:2:12: error: expected '{' but found newline");
+}
+
 Test(parse, a_reserved_word_as_a_name_says_so) {
     tt_parse("func main() {\n    let type = 1\n}\n");
     tt_assert_errors(1, "t.tml:2:9: error: expected a pattern but found 'type', which is a "
