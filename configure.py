@@ -17,13 +17,17 @@ build.ninja are relative to the repo root either way, and ninja keeps its
 
 build.ninja records the options and re-runs this script when configure.py
 changes or when a source directory gains or loses a file (sources are
-globbed: compiler/*.c, runtime/*.c, stdlib/*.c, tests/runtime/*_test.c).
+globbed: compiler/*.c, runtime/*.c, stdlib/*.c, tests/runtime/*_test.c,
+tests/compiler/*_test.c).
 The TML prelude, stdlib/prelude.tml, is compiled into tml: compiler/embed.py
 turns it into $builddir/gen/prelude_tml.c, so editing it rebuilds tml.
 An empty glob leaves its targets out, so a partial tree still configures.
 
 Targets: all (default: $builddir/tml, $builddir/libtmlrt.a,
-$builddir/include/tml/*.h, one Criterion binary per tests/runtime/*_test.c),
+$builddir/include/tml/*.h, one Criterion binary per tests/runtime/*_test.c,
+and one per tests/compiler/*_test.c in $builddir/tests/compiler/, linked
+with $builddir/libtmlc.a: the compiler's passes, everything in compiler/
+but driver.c, which holds the `tml` command and its main),
 unit (runs the Criterion binaries), spec (runs tests/spec/run_spec.py),
 test (unit then spec, fails if either fails), test-chaos (the unit tests
 and spec programs under a chaos build, one round per fixed seed:
@@ -199,9 +203,13 @@ regen_args += ['--werror'] if args.werror else []
 regen_args += ['--chaos'] if args.chaos else []
 
 compiler_srcs = src('compiler/*.c')
+# The passes, for tml and the compiler's unit tests; driver.c is the command.
+driver_src = os.path.join('compiler', 'driver.c')
+passes_srcs = [s for s in compiler_srcs if s != driver_src]
 runtime_srcs = src('runtime/*.c') + src('stdlib/*.c')
 public_headers = src('runtime/include/tml/*.h')
 unit_srcs = src('tests/runtime/*_test.c')
+compiler_unit_srcs = src('tests/compiler/*_test.c')
 
 # --- build.ninja ------------------------------------------------------------
 
@@ -229,9 +237,12 @@ rule('configure', raw(' '.join(regen_env + ['python3', 'configure.py']
 
 all_targets = []
 
-# The compiler: compiler/*.c, and the TML prelude (stdlib/prelude.tml)
-# turned into a C array by compiler/embed.py -> $builddir/tml.
+# The compiler: compiler/*.c but driver.c, and the TML prelude
+# (stdlib/prelude.tml, turned into a C array by compiler/embed.py) ->
+# $builddir/libtmlc.a, which the compiler's unit tests link too;
+# driver.c + libtmlc.a -> $builddir/tml.
 tml = bld('tml')
+libtmlc = bld('libtmlc.a')
 rule('embed', 'python3 compiler/embed.py $in $out $name', description='EMBED $out')
 if compiler_srcs:
     prelude_c, prelude_o = bld('gen/prelude_tml.c'), bld('obj/gen/prelude_tml.o')
@@ -240,8 +251,9 @@ if compiler_srcs:
     build([prelude_o], 'cc', [prelude_c], incs=compiler_incs)
     for s in compiler_srcs:
         build([obj(s)], 'cc', [s], incs=compiler_incs)
-    build([tml], 'link', [obj(s) for s in compiler_srcs] + [prelude_o])
-    all_targets.append(tml)
+    build([libtmlc], 'ar', [obj(s) for s in passes_srcs] + [prelude_o])
+    build([tml], 'link', [obj(driver_src), libtmlc])
+    all_targets += [libtmlc, tml]
 lines.append('')
 
 # The runtime: runtime/*.c + stdlib/*.c -> $builddir/libtmlrt.a.
@@ -277,6 +289,18 @@ if runtime_srcs:
         exe = bld(os.path.join('tests', os.path.basename(os.path.splitext(s)[0])))
         build([obj(s)], 'cc', [s], incs=unit_incs)
         build([exe], 'link', [obj(s)], implicit=[librt], libs=unit_libs)
+        unit_bins.append(exe)
+# ...and one per tests/compiler/*_test.c, in $builddir/tests/compiler/, on
+# libtmlc.a. The compiler is single-threaded, so under TSan these check
+# little, but they run there too (through the same stand-in header) so that
+# every configuration runs the same unit tests.
+compiler_unit_incs = '-Icompiler -Itests/compiler' + (' -Itests/tsan' if tsan_shim else '')
+compiler_unit_libs = esc(libtmlc) + ('' if tsan_shim else ' -lcriterion')
+if compiler_srcs:
+    for s in compiler_unit_srcs:
+        exe = bld(os.path.join('tests', 'compiler', os.path.basename(os.path.splitext(s)[0])))
+        build([obj(s)], 'cc', [s], incs=compiler_unit_incs)
+        build([exe], 'link', [obj(s)], implicit=[libtmlc], libs=compiler_unit_libs)
         unit_bins.append(exe)
 all_targets += unit_bins
 lines.append('')
@@ -358,7 +382,8 @@ lines.append('')
 
 # Re-run configure.py when it changes or a source directory gains/loses a file.
 watched = []
-for d in ['compiler', 'runtime', 'runtime/include/tml', 'stdlib', 'tests/runtime', 'tests/bench']:
+for d in ['compiler', 'runtime', 'runtime/include/tml', 'stdlib', 'tests/runtime', 'tests/compiler',
+          'tests/bench']:
     while not os.path.isdir(d):
         d = os.path.dirname(d) or '.'
     if d not in watched:

@@ -354,12 +354,15 @@ static void lex_string(Lexer *L, bool raw) {
     t->parts = parts;
 }
 
-/* `'name` not closed by a quote right after one character: a loop label
+/* `'name` not closed by a quote right after the name: a loop label
  * (`'outer: loop`, `break 'outer`), outside the subset; reported and
- * skipped with its `:` so that the loop itself still parses. */
+ * skipped with its `:` so that the loop itself still parses. (`'ab'` is
+ * a character literal with too many characters: lex_char's error.) */
 static bool lex_label(Lexer *L) {
-    const char *q = L->p + 1;
-    if (q >= L->end || !ident_start((unsigned char)*q) || (q + 1 < L->end && q[1] == '\''))
+    const char *q = L->p + 1, *after = q;
+    while (after < L->end && ident_char((unsigned char)*after))
+        after++;
+    if (q >= L->end || !ident_start((unsigned char)*q) || (after < L->end && *after == '\''))
         return false;
     diag_error(here(L, L->p), "labels ('name) are not supported in this TML subset; "
                "use a Bool variable and `break`");
@@ -389,9 +392,15 @@ static void lex_char(Lexer *L) {
     if (L->p < L->end && *L->p == '\'' && L->p == start + 1) {
         diag_error(here(L, start), "empty character literal");
     } else if (L->p >= L->end || *L->p != '\'') {
-        diag_error(here(L, start), "unterminated character literal");
-        while (L->p < L->end && *L->p != '\'' && *L->p != '\n')
-            L->p++;
+        const char *close = L->p;
+        while (close < L->end && *close != '\'' && *close != '\n')
+            close++;
+        if (close < L->end && *close == '\'')
+            diag_error(here(L, start), "a character literal holds one character; "
+                       "write a string (\"...\") for more");
+        else
+            diag_error(here(L, start), "unterminated character literal");
+        L->p = close;
     }
     if (L->p < L->end && *L->p == '\'')
         L->p++;
