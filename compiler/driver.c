@@ -7,6 +7,8 @@
  *                            --frame-sizes also print each async
  *                            function's frame size in bytes
  *   tml emit-c FILE          print the generated C on stdout
+ *   tml emit-mir FILE        print the IR after lowering (mir.h): locals,
+ *                            frame layout, await states, statements
  *   tml test FILE_OR_DIR     build each file's @test functions (a
  *                            directory: every *.tml in it), run each test
  *                            in its own process with a timeout
@@ -35,7 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tmlc.h"
+#include "mir.h"
 
 #ifndef TML_DEFAULT_CC
 #define TML_DEFAULT_CC "cc"
@@ -48,6 +50,7 @@ static _Noreturn void usage(void) {
     fputs("usage: tml run FILE [ARGS...]\n"
           "       tml build FILE -o OUT [--frame-sizes]\n"
           "       tml emit-c FILE\n"
+          "       tml emit-mir FILE\n"
           "       tml test FILE_OR_DIR\n",
           stderr);
     exit(2);
@@ -84,9 +87,9 @@ static Source *read_source(const char *path) {
     return src;
 }
 
-/* Runs every pass up to and including C generation into `out`.
- * Exits 1 when the program has errors. */
-static Program *compile_to_c(const char *path, FILE *out, bool tests) {
+/* Runs every pass up to and including lowering (the IR with its frame
+ * layout). Exits 1 when the program has errors. */
+static MProgram *compile_to_mir(const char *path, bool tests) {
     Source *src = read_source(path);
     Program *prog = parse(src);
     prog->tests = tests;
@@ -94,9 +97,17 @@ static Program *compile_to_c(const char *path, FILE *out, bool tests) {
         check(prog);
     if (diag_count() > 0)
         exit(1);
-    lower_async(prog);
-    emit_c(prog, out);
-    return prog;
+    lower_async_graph(prog);
+    MProgram *mp = lower(prog);
+    lower_async_frames(mp);
+    return mp;
+}
+
+/* Runs every pass up to and including C generation into `out`. */
+static Program *compile_to_c(const char *path, FILE *out, bool tests) {
+    MProgram *mp = compile_to_mir(path, tests);
+    emit_c(mp, out);
+    return mp->prog;
 }
 
 static bool exists(const char *p) {
@@ -420,6 +431,9 @@ int main(int argc, char **argv) {
         st = cmd_build(argc - 2, argv + 2);
     } else if (!strcmp(cmd, "emit-c") && argc == 3) {
         compile_to_c(argv[2], stdout, false);
+        st = 0;
+    } else if (!strcmp(cmd, "emit-mir") && argc == 3) {
+        mir_print(compile_to_mir(argv[2], false), stdout);
         st = 0;
     } else {
         usage();

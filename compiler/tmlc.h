@@ -1,7 +1,7 @@
 /* tmlc.h - the compiler's internal header, one section per pass.
  *
- * Pipeline (DESIGN.md section 2): lex -> parse -> check -> lower_async ->
- * emit_c -> driver runs $CC. All compiler memory comes from one arena
+ * Pipeline (DESIGN.md section 2): lex -> parse -> check -> lower (with
+ * lower_async; the IR is mir.h) -> emit_c -> driver runs $CC. All compiler memory comes from one arena
  * freed at exit; no node is freed on its own. */
 #ifndef TMLC_H
 #define TMLC_H
@@ -341,20 +341,10 @@ enum {
  * finds. Returns the number of errors. */
 int check(Program *prog);
 
-/* ------------------------------------------------------ lower_async.c */
-
-/* Numbers each async function's awaits, builds the async call graph,
- * marks the call edges that close a cycle (their callee frames are boxed)
- * and orders frame structs so embedded frames are defined first. */
-void lower_async(Program *prog);
-bool lower_edge_boxed(const Func *caller, const Func *callee);
-
 /* ------------------------------------------------------------ emit_c.c */
 
-/* Writes the whole program as one C translation unit. With prog->tests,
- * its main runs the @test function whose index is argv[1] (no argument:
- * prints their names, one per line) and exits 0 unless it failed. */
-void emit_c(Program *prog, FILE *out);
+/* lower_async.c, lower.c and emit_c.c's entry points are declared in
+ * mir.h, the IR they share. */
 /* Writes a C `main` that prints `NAME BYTES` for every async function's
  * frame; compiled together with the program's C (its main renamed). */
 void emit_frame_probe(Program *prog, FILE *out);

@@ -183,6 +183,11 @@ TML_HELPER int64_t tml_clamp_i64(__int128 v) {
     return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (int64_t)v;
 }
 
+/* a + b and a - b of I64 counts (ns), saturating at the I64 bounds: an
+ * interval's next deadline, the wait until an Instant. */
+TML_HELPER int64_t tml_sat_add_i64(int64_t a, int64_t b) { return tml_clamp_i64((__int128)a + b); }
+TML_HELPER int64_t tml_sat_sub_i64(int64_t a, int64_t b) { return tml_clamp_i64((__int128)a - b); }
+
 /* Duration::from_*: `v` units of which `per_sec` (1, 10^3, 10^6, 10^9)
  * make a second. Exact for every I64 `v` (|v / per_sec| fits secs), so
  * construction never wraps, saturates nor panics. */
