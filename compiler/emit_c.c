@@ -549,14 +549,51 @@ static const char *declaration(const MLocal *l) {
                         l->reads > 0 ? "" : " __attribute__((unused))");
 }
 
+/* The C alignment of a value of type t, bytes. */
+static int align_of(const Type *t) {
+    int a = 1;
+    switch (t->kind) {
+    case TY_UNIT: case TY_BOOL: case TY_I8: case TY_U8: case TY_RECV_ERROR: case TY_TIMEOUT_ERROR:
+        return 1;
+    case TY_I16: case TY_U16: return 2;
+    case TY_I32: case TY_U32: case TY_F32: case TY_CHAR: case TY_SOCKADDR: return 4;
+    case TY_ENUM:               /* uint32_t tag, then the payloads */
+        a = 4;
+        for (int i = 0; i < t->sd->variants.n; i++) {
+            Variant *v = t->sd->variants.v[i];
+            for (int k = 0; k < v->types.n; k++)
+                a = a > align_of(v->types.v[k]) ? a : align_of(v->types.v[k]);
+        }
+        return a;
+    case TY_MAYBE: case TY_OUTCOME: case TY_SEND_ERROR: case TY_TUPLE: case TY_STRUCT:
+        if (t->a)
+            a = align_of(t->a);
+        if (t->b && align_of(t->b) > a)
+            a = align_of(t->b);
+        for (int i = 0; i < t->elems.n; i++)
+            a = a > align_of(t->elems.v[i]) ? a : align_of(t->elems.v[i]);
+        return a;
+    default: return 8;
+    }
+}
+
+/* The frame's fields after `state` (4 bytes): those aligned to 4, 2 and
+ * 1 fill the rest of its word, the 8-aligned ones follow. */
+static void frame_fields(FILE *out, const MFunc *mf) {
+    static const int order[] = {4, 2, 1, 8};
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < mf->locals.n; i++) {
+            MLocal *l = mf->locals.v[i];
+            int a = align_of(l->ty);
+            if (l->in_frame && (a == order[k] || (order[k] == 8 && a > 8)))
+                fprintf(out, "    %s %s;\n", ty_c(l->ty), l->name);
+        }
+}
+
 static void emit_frame(FILE *out, const MFunc *mf) {
     Func *f = mf->f;
     fprintf(out, "%s {\n    uint32_t state;\n", frame_struct(f));
-    for (int i = 0; i < mf->locals.n; i++) {
-        MLocal *l = mf->locals.v[i];
-        if (l->in_frame)
-            fprintf(out, "    %s %s;\n", ty_c(l->ty), l->name);
-    }
+    frame_fields(out, mf);
     if (mf->awaits.n) {
         fprintf(out, "    union {\n");
         for (int i = 0; i < mf->awaits.n; i++) {
