@@ -705,8 +705,8 @@ static void emit_sync(FILE *out, MFunc *mf) {
     fprintf(out, "}\n\n");
     buf_free(&body);
 }
-/* tml_metrics_total(): the library type RuntimeMetrics (parse.c's
- * prelude) filled with tml_runtime_metrics summed over the workers. */
+/* tml_metrics_total(): RuntimeMetrics (stdlib/prelude.tml) filled with
+ * tml_runtime_metrics summed over the workers. */
 static void emit_metrics_total(FILE *out, Program *prog) {
     for (int i = 0; i < prog->structs.n; i++) {
         StructDecl *sd = prog->structs.v[i];
