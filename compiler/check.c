@@ -1,9 +1,10 @@
 /* check.c - scopes and types; annotates the AST (TML-SUBSET.md 3-6).
  *
  * Takes the parsed Program; sets every expression's `ty`, resolves names
- * to Vars, Funcs and builtins (Node.builtin = BI_*), numbers each async
- * function's awaits (Func.awaits, Node.await_id), records which async
- * functions each one awaits (Func.callees) and which are spawned.
+ * to Vars, Funcs and builtins (Node.builtin = BI_*, typed by builtins.c's
+ * table), numbers each async function's awaits (Func.awaits,
+ * Node.await_id), records which async functions each one awaits
+ * (Func.callees) and which are spawned.
  * Rewrites the optional forms (MAY) into plain ones: `Arc::new(e)` into
  * e, `Type.f()` into `Type::f()`, names given by `use x as y` into x, and
  * the one use of a local holding an unstarted future into the call.
@@ -52,14 +53,11 @@ static Type *expr(Checker *c, Node *n, Type *want);
 static Type *timeout_call(Checker *c, Node *n);
 static Var *root_var(Node *n);
 static Type *see_through(Node *n, Type *t);
-static Type *net_ctor(Checker *c, Node *n, Node *callee);
-static Type *lib_type(Checker *c, Node *n, const char *name);
 static Type *value(Checker *c, Node *n, Type *want);
 static void pattern(Checker *c, Node *p, Type *t);
 static void never_pattern(Checker *c, Node *p);
 static Func *lookup_method(Checker *c, const char *type, const char *name);
 static Type *user_method(Checker *c, Node *n, Func *m);
-static bool has_to_string(Type *t);
 
 static Type *T(TypeKind k) { return ty_prim(k); }
 
@@ -207,14 +205,6 @@ static const char *suggest(const char *name, const char **cands, int n) {
     return best ? arena_printf("did you mean `%s`?", best) : NULL;
 }
 
-static const char *global_builtins[] = {
-    "print", "println", "panic", "assert", "assert_eq", "assert_ne", "assert_true",
-    "assert_false", "spawn", "block_on", "sleep", "channel", "Ok", "Err", "Just", "Nothing",
-    "yield_now", "runtime_metrics", "timeout", "sleep_until", "interval", "drop", "sleep_ms",
-    "available_parallelism", "bounded_channel",
-};
-enum { NGLOBAL = sizeof global_builtins / sizeof global_builtins[0] };
-
 static const char *name_hint(Checker *c, const char *name) {
     Vec cands = {0};
     for (Scope *s = c->scope; s; s = s->parent)
@@ -222,8 +212,12 @@ static const char *name_hint(Checker *c, const char *name) {
             vec_push(&cands, (void *)((Var *)s->vars.v[i])->name);
     for (int i = 0; i < c->prog->funcs.n; i++)
         vec_push(&cands, (void *)((Func *)c->prog->funcs.v[i])->name);
-    for (int i = 0; i < NGLOBAL; i++)
-        vec_push(&cands, (void *)global_builtins[i]);
+    for (int i = 0; bi_row(i); i++)                     /* the library's functions */
+        if (bi_row(i)->recv == BI_FUNC && !bi_row(i)->qual)
+            vec_push(&cands, (void *)bi_row(i)->name);
+    static const char *ctors[] = {"Ok", "Err", "Just", "Nothing"};
+    for (int i = 0; i < 4; i++)
+        vec_push(&cands, (void *)ctors[i]);
     for (int i = 0; i < c->prog->structs.n; i++) {      /* enum variants */
         StructDecl *sd = c->prog->structs.v[i];
         for (int k = 0; sd->is_enum && k < sd->variants.n; k++)
@@ -283,63 +277,16 @@ static bool is_primitive(Type *t) { return t->kind <= TY_STR; }
 static Type *resolve(Checker *c, TypeExpr *te);
 static Type *resolve_type(Checker *c, TypeExpr *te);
 
-/* AtomicI64 / AtomicI32 / AtomicU64 / AtomicBool, or NULL. */
-static Type *atomic_type(const char *name) {
-    static const struct { const char *name; TypeKind value; } kinds[] = {
-        {"AtomicI64", TY_I64}, {"AtomicI32", TY_I32}, {"AtomicU64", TY_U64},
-        {"AtomicBool", TY_BOOL},
-    };
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (!strcmp(name, kinds[i].name))
-            return ty_make(TY_ATOMIC, T(kinds[i].value), NULL);
-    return NULL;
-}
-
-/* Ordering::Relaxed ... as TML_ORDER_* codes, or -1. */
-static int ordering_code(const char *name) {
-    static const char *names[] = {"Relaxed", "Acquire", "Release", "AcqRel", "SeqCst"};
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(name, names[i]))
-            return i;
-    return -1;
-}
-
-/* JoinError's variants, in the order of the TML_JOIN_* codes. */
-static int join_error_variant(const char *name) {
-    static const char *names[] = {"AlreadyJoined", "OsError", "NoResult", "Panicked"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(name, names[i]))
-            return i + 1;
-    return 0;
-}
-enum { JOIN_OS_ERROR = 2 };                 /* OsError(I32), the one with a payload */
-
-/* The library's types besides the primitives, atomics and Arc, with
- * their numbers of type arguments. */
-static const struct { const char *name; TypeKind kind; int n; } lib_types[] = {
-    {"Maybe", TY_MAYBE, 1}, {"Outcome", TY_OUTCOME, 2}, {"JoinHandle", TY_JOIN, 1},
-    {"Sender", TY_SENDER, 1}, {"Receiver", TY_RECEIVER, 1},
-    {"SendError", TY_SEND_ERROR, 1}, {"Duration", TY_DURATION, 0},
-    {"Instant", TY_INSTANT, 0}, {"RecvError", TY_RECV_ERROR, 0},
-    {"JoinError", TY_JOIN_ERROR, 0},
-    {"TimeoutError", TY_TIMEOUT_ERROR, 0}, {"Interval", TY_INTERVAL, 0},
-    {"Ordering", TY_ORDERING, 0}, {"List", TY_LIST, 1}, {"Mutex", TY_MUTEX, 1},
-    {"MutexGuard", TY_GUARD, 1}, {"Semaphore", TY_SEMAPHORE, 0}, {"Notify", TY_NOTIFY, 0},
-    {"Buffer", TY_BUFFER, 0}, {"SocketAddr", TY_SOCKADDR, 0},
-    {"TcpListener", TY_LISTENER, 0}, {"AsyncTcpListener", TY_LISTENER, 0},
-    {"TcpStream", TY_STREAM, 0}, {"AsyncTcpStream", TY_STREAM, 0},
-};
-enum { NLIB_TYPES = sizeof lib_types / sizeof lib_types[0] };
+/* JoinError's one variant with a payload: OsError(I32). */
+static int join_os_error(void) { return bi_join_error("OsError"); }
 
 /* Does `name` name a type: a declared one (also the prelude's) or the
  * library's? */
 static bool is_type_name(Checker *c, const char *name) {
-    if (lookup_struct(c, name) || atomic_type(name) || !strcmp(name, "Arc"))
-        return true;
-    for (size_t i = 0; i < NLIB_TYPES; i++)
-        if (!strcmp(name, lib_types[i].name))
-            return true;
-    return false;
+    TypeKind k;
+    int n;
+    return lookup_struct(c, name) || bi_atomic_type(name) || !strcmp(name, "Arc") ||
+           bi_lib_type(name, &k, &n);
 }
 
 static Type *type_arg(Checker *c, TypeExpr *te, int i) {
@@ -355,12 +302,8 @@ static bool arity(TypeExpr *te, int n) {
 }
 
 static Type *resolve(Checker *c, TypeExpr *te) {
-    static const struct { const char *name; TypeKind kind; } prims[] = {
-        {"Unit", TY_UNIT}, {"Bool", TY_BOOL}, {"I8", TY_I8}, {"I16", TY_I16},
-        {"I32", TY_I32}, {"I64", TY_I64}, {"U8", TY_U8}, {"U16", TY_U16},
-        {"U32", TY_U32}, {"U64", TY_U64}, {"F32", TY_F32}, {"F64", TY_F64},
-        {"Char", TY_CHAR}, {"Str", TY_STR}, {"String", TY_STR}, {"Never", TY_NEVER},
-    };
+    TypeKind kind;
+    int nargs;
     if (!te->name) {
         if (te->args.n == 0)
             return T(TY_UNIT);
@@ -370,9 +313,8 @@ static Type *resolve(Checker *c, TypeExpr *te) {
         return ty_tuple(&elems);
     }
     te->name = unalias(c, te->name);
-    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
-        if (!strcmp(te->name, prims[i].name) && arity(te, 0))
-            return T(prims[i].kind);
+    if (bi_prim(te->name, &kind) && arity(te, 0))
+        return T(kind);
     StructDecl *sd = lookup_struct(c, te->name);     /* shadows a library type */
     if (sd && sd->alias && !sd->ty) {
         if (sd->resolving) {
@@ -387,16 +329,14 @@ static Type *resolve(Checker *c, TypeExpr *te) {
         return arity(te, 0) ? sd->ty : T(TY_NEVER);
     if (!strcmp(te->name, "Arc"))               /* Arc[T] is T (section 9 MAY) */
         return arity(te, 1) ? type_arg(c, te, 0) : T(TY_NEVER);
-    for (size_t i = 0; i < NLIB_TYPES; i++) {
-        if (strcmp(te->name, lib_types[i].name))
-            continue;
-        if (!arity(te, lib_types[i].n))
+    if (bi_lib_type(te->name, &kind, &nargs)) {
+        if (!arity(te, nargs))
             return T(TY_NEVER);
-        Type *a = lib_types[i].n > 0 ? type_arg(c, te, 0) : NULL;
-        Type *b = lib_types[i].n > 1 ? type_arg(c, te, 1) : NULL;
-        return ty_make(lib_types[i].kind, a, b);
+        Type *a = nargs > 0 ? type_arg(c, te, 0) : NULL;
+        Type *b = nargs > 1 ? type_arg(c, te, 1) : NULL;
+        return ty_make(kind, a, b);
     }
-    Type *atomic = atomic_type(te->name);
+    Type *atomic = bi_atomic_type(te->name);
     if (atomic && arity(te, 0))
         return atomic;
     if (!atomic)
@@ -456,7 +396,7 @@ static Type *str_lit(Checker *c, Node *n) {
             m->name = "to_string";
             m->ty = user_method(c, m, f);
             n->args.v[i] = m;
-        } else if (!has_to_string(t) && t->kind != TY_NEVER) {
+        } else if (!bi_has_to_string(t) && t->kind != TY_NEVER) {
             diag_error_hint(e->loc, "give its type a `func to_string(this) -> Str`",
                             "cannot interpolate a value of type %s", ty_name(t));
         }
@@ -552,26 +492,47 @@ static Type *enum_ctor(Checker *c, Node *n, const char *name, Type *want) {
     return want;
 }
 
-static Type *duration_ctor(Checker *c, Node *n, const char *unit) {
-    static const char *units[] = {"from_secs", "from_millis", "from_micros", "from_nanos", "new"};
-    if (!strcmp(unit, "new")) {
-        n->builtin = BI_DUR_NEW;
-        if (check_argc(n, "Duration::new", 2, 2)) {
-            expect_type(c, arg(n, 0), T(TY_I64));
-            expect_type(c, arg(n, 1), T(TY_I32));
-        }
-        return T(TY_DURATION);
+/* A library type the prelude declares (NetError, TryRecvError...), which
+ * the program must not redefine; `fn` names the function returning it. */
+static Type *lib_type(Checker *c, Node *n, const char *fn, const char *name) {
+    StructDecl *sd = lookup_struct(c, name);
+    if (parse_is_prelude(&sd->loc))
+        return sd->ty;
+    diag_error(n->loc, "'%s' returns the library type %s, which this program redefines", fn,
+               name);
+    return T(TY_NEVER);
+}
+
+typedef struct Prelude {
+    Checker *c;
+    Node *n;
+    const char *fn;
+} Prelude;
+
+static Type *prelude_type(void *ctx, const char *name) {
+    Prelude *p = ctx;
+    return lib_type(p->c, p->n, p->fn, name);
+}
+
+/* Argument i of n against the parameter descriptor `desc`. */
+static void lib_arg(Checker *c, Node *n, int i, const char *desc, Type *self) {
+    if (strcmp(desc, BI_ADDR)) {
+        expect_type(c, arg(n, i), bi_type(desc, self, NULL, NULL));
+        return;
     }
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(unit, units[i])) {
-            n->builtin = BI_DUR_FROM;
-            n->variant = i;
-            if (check_argc(n, unit, 1, 1))
-                expect_type(c, arg(n, 0), T(TY_I64));
-            return T(TY_DURATION);
-        }
-    diag_error_hint(n->loc, suggest(unit, units, 5), "no function 'Duration::%s'", unit);
-    return T(TY_DURATION);
+    Type *a = value(c, arg(n, i), NULL);
+    if (a->kind != TY_STR && a->kind != TY_SOCKADDR && a->kind != TY_NEVER)
+        diag_error(arg(n, i)->loc, "type mismatch: expected SocketAddr or Str, found %s",
+                   ty_name(a));
+}
+
+/* The arguments of n, which has b's arity, against b's parameters, then
+ * b's result (Self = self). */
+static Type *lib_result(Checker *c, Node *n, const Builtin *b, Type *self) {
+    for (int i = 0; i < n->args.n; i++)
+        lib_arg(c, n, i, b->params[i], self);
+    Prelude p = {c, n, b->name};
+    return bi_type(b->result, self, prelude_type, &p);
 }
 
 static Type *printable_arg(Checker *c, Node *a) {
@@ -581,191 +542,141 @@ static Type *printable_arg(Checker *c, Node *a) {
     return t;
 }
 
-static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
-    const char *name = callee->name;
-    if (callee->qual && !strcmp(callee->qual, "Duration"))
-        return duration_ctor(c, n, name);
-    if (callee->qual && !strcmp(callee->qual, "Arc") && !strcmp(name, "new")) {
-        if (!check_argc(n, "Arc::new", 1, 1))
-            return T(TY_NEVER);
-        *n = *arg(n, 0);                        /* Arc::new(e) is e (section 9 MAY) */
-        return expr(c, n, want);
-    }
-    Type *atomic = callee->qual ? atomic_type(callee->qual) : NULL;
-    if (atomic && !strcmp(name, "new")) {
-        n->builtin = BI_ATOMIC_NEW;
-        if (check_argc(n, "new", 1, 1))
-            expect_type(c, arg(n, 0), atomic->a);
-        return atomic;
-    }
-    if (callee->qual && !strcmp(callee->qual, "List") && !strcmp(name, "new")) {
-        n->builtin = BI_LIST_NEW;
-        Type *el = callee->targs.n == 1 ? resolve_type(c, callee->targs.v[0])
-                   : want && want->kind == TY_LIST ? want->a : NULL;
-        if (check_argc(n, "List::new", 0, 1) && n->args.n)
-            expect_type(c, arg(n, 0), T(TY_I64));
-        if (!el) {
-            diag_error_hint(n->loc, "write `List[I64]::new(8)`", "'List::new' needs its element type");
-            return T(TY_NEVER);
-        }
-        return ty_make(TY_LIST, el, NULL);
-    }
-    if (callee->qual && !strcmp(name, "new") && !strcmp(callee->qual, "Mutex")) {
-        n->builtin = BI_MUTEX_NEW;
-        if (!check_argc(n, "Mutex::new", 1, 1))
-            return T(TY_NEVER);
-        Type *el = callee->targs.n == 1 ? resolve_type(c, callee->targs.v[0])
-                   : want && want->kind == TY_MUTEX ? want->a : NULL;
-        Type *t = el ? expect_type(c, arg(n, 0), el) : value(c, arg(n, 0), NULL);
-        return t->kind == TY_NEVER ? t : ty_make(TY_MUTEX, el ? el : t, NULL);
-    }
-    if (callee->qual && !strcmp(name, "new") && !strcmp(callee->qual, "Semaphore")) {
-        n->builtin = BI_SEM_NEW;
-        if (check_argc(n, "Semaphore::new", 1, 1))
-            expect_type(c, arg(n, 0), T(TY_I64));
-        return T(TY_SEMAPHORE);
-    }
-    if (callee->qual && !strcmp(name, "new") && !strcmp(callee->qual, "Notify")) {
-        n->builtin = BI_NOTIFY_NEW;
-        check_argc(n, "Notify::new", 0, 0);
-        return T(TY_NOTIFY);
-    }
-    if (callee->qual && (!strcmp(callee->qual, "SocketAddr") || !strcmp(callee->qual, "Buffer") ||
-                         strstr(callee->qual, "TcpListener") || strstr(callee->qual, "TcpStream")))
-        return net_ctor(c, n, callee);
-    if (!strcmp(name, "drop") && !callee->qual) {
-        n->builtin = BI_DROP;
-        if (!check_argc(n, name, 1, 1))
-            return T(TY_UNIT);
-        Type *t = value(c, arg(n, 0), NULL);
-        bool droppable = t->kind == TY_GUARD || t->kind == TY_SENDER || t->kind == TY_RECEIVER;
-        if (t->kind != TY_NEVER && (!droppable || arg(n, 0)->kind != ND_PATH))
-            diag_error_hint(arg(n, 0)->loc, "let the value go out of scope instead",
-                            "'drop' releases a MutexGuard, Sender or Receiver held in a variable");
-        return T(TY_UNIT);
-    }
-    if (!strcmp(name, "runtime_metrics")) {
-        n->builtin = BI_METRICS;
-        check_argc(n, name, 0, 0);
-        StructDecl *sd = lookup_struct(c, "RuntimeMetrics");
-        if (parse_is_prelude(&sd->loc))
-            return sd->ty;
-        diag_error(n->loc, "'runtime_metrics' returns the library type RuntimeMetrics, which this "
-                           "program redefines");
+/* Arc::new(e) is e (section 9 MAY). */
+static Type *arc_new(Checker *c, Node *n, Type *want) {
+    if (!check_argc(n, "Arc::new", 1, 1))
+        return T(TY_NEVER);
+    *n = *arg(n, 0);
+    return expr(c, n, want);
+}
+
+static Type *list_new(Checker *c, Node *n, Node *callee, Type *want) {
+    Type *el = callee->targs.n == 1 ? resolve_type(c, callee->targs.v[0])
+               : want && want->kind == TY_LIST ? want->a : NULL;
+    if (check_argc(n, "List::new", 0, 1) && n->args.n)
+        expect_type(c, arg(n, 0), T(TY_I64));
+    if (!el) {
+        diag_error_hint(n->loc, "write `List[I64]::new(8)`", "'List::new' needs its element type");
         return T(TY_NEVER);
     }
-    if (!strcmp(name, "yield_now")) {
-        n->builtin = BI_YIELD;
-        check_argc(n, name, 0, 0);
+    return ty_make(TY_LIST, el, NULL);
+}
+
+static Type *mutex_new(Checker *c, Node *n, Node *callee, Type *want) {
+    if (!check_argc(n, "Mutex::new", 1, 1))
+        return T(TY_NEVER);
+    Type *el = callee->targs.n == 1 ? resolve_type(c, callee->targs.v[0])
+               : want && want->kind == TY_MUTEX ? want->a : NULL;
+    Type *t = el ? expect_type(c, arg(n, 0), el) : value(c, arg(n, 0), NULL);
+    return t->kind == TY_NEVER ? t : ty_make(TY_MUTEX, el ? el : t, NULL);
+}
+
+static Type *drop_call(Checker *c, Node *n) {
+    if (!check_argc(n, "drop", 1, 1))
         return T(TY_UNIT);
+    Type *t = value(c, arg(n, 0), NULL);
+    bool droppable = t->kind == TY_GUARD || t->kind == TY_SENDER || t->kind == TY_RECEIVER;
+    if (t->kind != TY_NEVER && (!droppable || arg(n, 0)->kind != ND_PATH))
+        diag_error_hint(arg(n, 0)->loc, "let the value go out of scope instead",
+                        "'drop' releases a MutexGuard, Sender or Receiver held in a variable");
+    return T(TY_UNIT);
+}
+
+/* assert_eq / assert_ne */
+static Type *assert_cmp(Checker *c, Node *n, const Builtin *b) {
+    if (check_argc(n, b->name, b->lo, b->hi)) {
+        Type *t = value(c, arg(n, 0), NULL);
+        if (!is_primitive(t) && t->kind != TY_NEVER && t->kind != TY_DURATION &&
+            !(t->kind == TY_ENUM && !t->elems.n))
+            diag_error_hint(arg(n, 0)->loc,
+                            "it takes numbers, Bool, Char, Str, Duration and enums without payloads",
+                            "cannot compare a value of type %s with '%s'", ty_name(t), b->name);
+        expect_type(c, arg(n, 1), t);
+        if (n->args.n == 3)
+            expect_type(c, arg(n, 2), T(TY_STR));
     }
-    if (callee->qual && !strcmp(callee->qual, "Instant") && !strcmp(name, "now")) {
-        n->builtin = BI_INSTANT_NOW;
-        check_argc(n, "Instant::now", 0, 0);
-        return T(TY_INSTANT);
+    return T(TY_UNIT);
+}
+
+/* spawn / block_on */
+static Type *spawn_call(Checker *c, Node *n, const Builtin *b) {
+    bool spawn = b->id == BI_SPAWN;
+    if (!check_argc(n, b->name, 1, 1))
+        return T(TY_NEVER);
+    if (!spawn && c->fn->is_async)
+        diag_error_hint(n->loc, "use `await` instead",
+                        "'block_on' cannot be called inside an async func");
+    Func *f = async_operand(c, arg(n, 0), arena_printf("'%s'", b->name));
+    if (!f)                     /* an operand of the error type passes it on */
+        return arg(n, 0)->ty == &error_type ? &error_type : T(TY_NEVER);
+    f->spawned = true;
+    return spawn ? ty_make(TY_JOIN, f->ret, NULL) : f->ret;
+}
+
+/* channel[T](cap?) / bounded_channel[T](cap) */
+static Type *channel_call(Checker *c, Node *n, Node *callee, const Builtin *b) {
+    if (callee->targs.n != 1) {
+        diag_error_hint(n->loc, "write `channel[I64](16)`", "'%s' needs its element type",
+                        b->name);
+        return T(TY_NEVER);
     }
-    if (!strcmp(name, "print") || !strcmp(name, "println")) {
-        n->builtin = name[5] ? BI_PRINTLN : BI_PRINT;
-        if (check_argc(n, name, 1, 1))
+    Type *el = resolve_type(c, callee->targs.v[0]);
+    if (check_argc(n, b->name, b->lo, b->hi) && n->args.n == 1)
+        expect_type(c, arg(n, 0), T(TY_I64));
+    Vec pair = {0};
+    vec_push(&pair, ty_make(TY_SENDER, el, NULL));
+    vec_push(&pair, ty_make(TY_RECEIVER, el, NULL));
+    return ty_tuple(&pair);
+}
+
+/* A call of the library function b (builtins.c's table). */
+static Type *lib_call(Checker *c, Node *n, Node *callee, const Builtin *b, Type *want) {
+    n->builtin = b->id;
+    switch (b->hook) {
+    case BH_PRINT:
+        if (check_argc(n, b->name, 1, 1))
             printable_arg(c, arg(n, 0));
         return T(TY_UNIT);
+    case BH_ASSERT_CMP: return assert_cmp(c, n, b);
+    case BH_SPAWN: return spawn_call(c, n, b);
+    case BH_TIMEOUT: return timeout_call(c, n);
+    case BH_CHANNEL: return channel_call(c, n, callee, b);
+    case BH_DROP: return drop_call(c, n);
+    case BH_ARC_NEW: return arc_new(c, n, want);
+    case BH_LIST_NEW: return list_new(c, n, callee, want);
+    case BH_MUTEX_NEW: return mutex_new(c, n, callee, want);
+    default: break;
     }
-    if (!strcmp(name, "panic")) {
-        n->builtin = BI_PANIC;
-        if (check_argc(n, name, 1, 1))
-            expect_type(c, arg(n, 0), T(TY_STR));
-        return T(TY_NEVER);
+    Type *self = b->qual ? bi_type(b->qual, NULL, NULL, NULL) : NULL;
+    const char *shown = b->qual && !(b->flags & BF_SHORT) ? arena_printf("%s::%s", b->qual, b->name)
+                                                          : b->name;
+    if (!check_argc(n, shown, b->lo, b->hi)) {
+        Type *t = bi_type(b->result, self, NULL, NULL);   /* NULL: it names a prelude type */
+        return t ? t : T(TY_NEVER);
     }
-    if (!strcmp(name, "assert") || !strcmp(name, "assert_true") || !strcmp(name, "assert_false")) {
-        n->builtin = BI_ASSERT;
-        n->variant = !strcmp(name, "assert_false"); /* 1: the condition must be false */
-        if (check_argc(n, name, name[6] ? 2 : 1, 2)) {
-            expect_type(c, arg(n, 0), T(TY_BOOL));
-            if (n->args.n == 2)
-                expect_type(c, arg(n, 1), T(TY_STR));
-        }
-        return T(TY_UNIT);
-    }
-    if (!strcmp(name, "assert_eq") || !strcmp(name, "assert_ne")) {
-        n->builtin = name[7] == 'e' ? BI_ASSERT_EQ : BI_ASSERT_NE;
-        if (check_argc(n, name, 2, 3)) {
-            Type *t = value(c, arg(n, 0), NULL);
-            if (!is_primitive(t) && t->kind != TY_NEVER && t->kind != TY_DURATION &&
-                !(t->kind == TY_ENUM && !t->elems.n))
-                diag_error_hint(arg(n, 0)->loc,
-                                "it takes numbers, Bool, Char, Str, Duration and enums without payloads",
-                                "cannot compare a value of type %s with '%s'", ty_name(t), name);
-            expect_type(c, arg(n, 1), t);
-            if (n->args.n == 3)
-                expect_type(c, arg(n, 2), T(TY_STR));
-        }
-        return T(TY_UNIT);
-    }
-    if (!strcmp(name, "spawn") || !strcmp(name, "block_on")) {
-        bool spawn = name[0] == 's';
-        n->builtin = spawn ? BI_SPAWN : BI_BLOCK_ON;
-        if (!check_argc(n, name, 1, 1))
-            return T(TY_NEVER);
-        if (!spawn && c->fn->is_async)
-            diag_error_hint(n->loc, "use `await` instead",
-                            "'block_on' cannot be called inside an async func");
-        Func *f = async_operand(c, arg(n, 0), arena_printf("'%s'", name));
-        if (!f)                     /* an operand of the error type passes it on */
-            return arg(n, 0)->ty == &error_type ? &error_type : T(TY_NEVER);
-        f->spawned = true;
-        return spawn ? ty_make(TY_JOIN, f->ret, NULL) : f->ret;
-    }
-    if (!strcmp(name, "sleep") || !strcmp(name, "sleep_until")) {
-        n->builtin = BI_SLEEP;
-        n->variant = name[5] == '_';
-        if (check_argc(n, name, 1, 1))
-            expect_type(c, arg(n, 0), T(n->variant ? TY_INSTANT : TY_DURATION));
-        return T(TY_UNIT);
-    }
-    if (!strcmp(name, "sleep_ms")) {            /* blocking only, as upstream */
-        n->builtin = BI_SLEEP_MS;
-        if (check_argc(n, name, 1, 1))
-            expect_type(c, arg(n, 0), T(TY_I64));
-        return T(TY_UNIT);
-    }
-    if (!strcmp(name, "available_parallelism")) {
-        n->builtin = BI_PARALLELISM;
-        check_argc(n, name, 0, 0);
-        return T(TY_U32);
-    }
-    if (!strcmp(name, "interval")) {
-        n->builtin = BI_INTERVAL;
-        if (check_argc(n, name, 1, 1))
-            expect_type(c, arg(n, 0), T(TY_DURATION));
-        return T(TY_INTERVAL);
-    }
-    if (!strcmp(name, "timeout"))
-        return timeout_call(c, n);
-    if (!strcmp(name, "channel") || !strcmp(name, "bounded_channel")) {
-        n->builtin = BI_CHANNEL;
-        if (callee->targs.n != 1) {
-            diag_error_hint(n->loc, "write `channel[I64](16)`",
-                            "'%s' needs its element type", name);
-            return T(TY_NEVER);
-        }
-        Type *el = resolve_type(c, callee->targs.v[0]);
-        int least = name[0] == 'b';             /* bounded_channel[T](cap) = channel[T](cap) */
-        if (check_argc(n, name, least, 1) && n->args.n == 1)
-            expect_type(c, arg(n, 0), T(TY_I64));
-        Vec pair = {0};
-        vec_push(&pair, ty_make(TY_SENDER, el, NULL));
-        vec_push(&pair, ty_make(TY_RECEIVER, el, NULL));
-        return ty_tuple(&pair);
-    }
+    return lib_result(c, n, b, self);
+}
+
+/* `Duration::x(...)`, `TcpStream::x(...)`: a closed library type without x. */
+static Type *no_lib_function(Node *n, Node *callee) {
+    Vec cands = {0};
+    for (int i = 0; bi_row(i); i++)
+        if (bi_row(i)->qual && !strcmp(bi_row(i)->qual, callee->qual))
+            vec_push(&cands, (void *)bi_row(i)->name);
+    diag_error_hint(n->loc, suggest(callee->name, (const char **)cands.v, cands.n),
+                    "no function '%s::%s'", callee->qual, callee->name);
+    return T(TY_NEVER);
+}
+
+static Type *builtin_call(Checker *c, Node *n, Node *callee, Type *want) {
+    const char *name = callee->name;
+    const Builtin *b = bi_function(callee->qual, name);
+    if (b)
+        return lib_call(c, n, callee, b, want);
+    if (callee->qual && bi_closed(callee->qual))
+        return no_lib_function(n, callee);
     if (!strcmp(name, "Ok") || !strcmp(name, "Err") || !strcmp(name, "Just"))
         return enum_ctor(c, n, name, want);
-    if (!strcmp(name, "OsError") && (!callee->qual || !strcmp(callee->qual, "JoinError"))) {
-        n->builtin = BI_JOIN_ERROR;             /* JoinError::OsError(code) */
-        n->variant = JOIN_OS_ERROR;
-        if (check_argc(n, name, 1, 1))
-            expect_type(c, arg(n, 0), T(TY_I32));
-        return T(TY_JOIN_ERROR);
-    }
     static const char *maps[] = {"HashMap", "HashSet", "BTreeMap", "BTreeSet", "Map", NULL};
     bool is_map = false;
     for (int i = 0; maps[i] && callee->qual; i++)
@@ -830,255 +741,29 @@ static Type *call(Checker *c, Node *n, Type *want) {
 
 /* -------------------------------------------------------- methods */
 
-typedef struct Method {
-    TypeKind recv;              /* receiver kind; TY_NEVER = any printable */
-    const char *name;
-    int builtin, nargs, variant;
-} Method;
-
-static const Method methods[] = {
-    {TY_NEVER, "to_string", BI_TO_STRING, 0, 0},
-    {TY_STR, "len", BI_STR_LEN, 0, 0},
-    {TY_STR, "is_empty", BI_STR_IS_EMPTY, 0, 0},
-    {TY_MAYBE, "unwrap", BI_UNWRAP, 0, 0},
-    {TY_MAYBE, "expect", BI_EXPECT, 1, 0},
-    {TY_MAYBE, "unwrap_or", BI_UNWRAP_OR, 1, 0},
-    {TY_MAYBE, "is_just", BI_IS_A, 0, 1},
-    {TY_MAYBE, "is_nothing", BI_IS_B, 0, 0},
-    {TY_OUTCOME, "unwrap", BI_UNWRAP, 0, 0},
-    {TY_OUTCOME, "expect", BI_EXPECT, 1, 0},
-    {TY_OUTCOME, "unwrap_or", BI_UNWRAP_OR, 1, 0},
-    {TY_OUTCOME, "is_ok", BI_IS_A, 0, 0},
-    {TY_OUTCOME, "is_err", BI_IS_B, 0, 1},
-    {TY_OUTCOME, "unwrap_err", BI_UNWRAP_ERR, 0, 0},
-    {TY_OUTCOME, "ok", BI_OK, 0, 0},
-    {TY_OUTCOME, "err", BI_ERR, 0, 0},
-    {TY_JOIN, "join", BI_JOIN, 0, 0},
-    {TY_JOIN, "is_finished", BI_IS_FINISHED, 0, 0},
-    {TY_SENDER, "send", BI_SEND, 1, 0},
-    {TY_SENDER, "close", BI_CLOSE, 0, 0},
-    {TY_SENDER, "duplicate", BI_DUPLICATE, 0, 0},
-    {TY_SENDER, "clone", BI_DUPLICATE, 0, 0},
-    {TY_RECEIVER, "recv", BI_RECV, 0, 0},
-    {TY_RECEIVER, "try_recv", BI_TRY_RECV, 0, 0},
-    {TY_RECEIVER, "recv_timeout", BI_RECV_TIMEOUT, 1, 0},
-    {TY_RECEIVER, "len", BI_CHAN_LEN, 0, 0},
-    {TY_RECEIVER, "is_empty", BI_CHAN_LEN, 0, 1},
-    {TY_SENDER, "try_send", BI_TRY_SEND, 1, 0},
-    {TY_RECEIVER, "close", BI_CLOSE, 0, 0},
-    {TY_DURATION, "as_secs", BI_DUR_AS, 0, 0},
-    {TY_DURATION, "as_millis", BI_DUR_AS, 0, 1},
-    {TY_DURATION, "as_micros", BI_DUR_AS, 0, 2},
-    {TY_DURATION, "as_nanos", BI_DUR_AS, 0, 3},
-    {TY_DURATION, "subsec_nanos", BI_DUR_OP, 0, 0},
-    {TY_DURATION, "subsec_millis", BI_DUR_OP, 0, 1},
-    {TY_DURATION, "subsec_micros", BI_DUR_OP, 0, 2},
-    {TY_DURATION, "is_zero", BI_DUR_OP, 0, 3},
-    {TY_DURATION, "saturating_add", BI_DUR_OP, 1, 4},
-    {TY_DURATION, "saturating_sub", BI_DUR_OP, 1, 5},
-    {TY_DURATION, "checked_add", BI_DUR_OP, 1, 6},
-    {TY_DURATION, "checked_sub", BI_DUR_OP, 1, 7},
-    {TY_DURATION, "mul", BI_DUR_OP, 1, 8},
-    {TY_DURATION, "div", BI_DUR_OP, 1, 9},
-    {TY_DURATION, "debug_string", BI_DUR_OP, 0, 10},
-    {TY_INSTANT, "elapsed", BI_ELAPSED, 0, 0},
-    {TY_INSTANT, "duration_since", BI_DURATION_SINCE, 1, 0},
-    {TY_INSTANT, "as_nanos", BI_INSTANT_AS_NANOS, 0, 0},
-    {TY_INTERVAL, "tick", BI_TICK, 0, 0},
-    {TY_MUTEX, "lock", BI_LOCK, 0, 0},
-    {TY_MUTEX, "try_lock", BI_TRY_LOCK, 0, 0},
-    {TY_MUTEX, "is_locked", BI_IS_LOCKED, 0, 0},
-    {TY_MUTEX, "into_inner", BI_INTO_INNER, 0, 0},
-    {TY_MUTEX, "get_mut", BI_MUTEX_GET_MUT, 0, 0},
-    {TY_SEND_ERROR, "into_inner", BI_SEND_INTO_INNER, 0, 0},
-    {TY_GUARD, "get", BI_GUARD_SELF, 0, 0},
-    {TY_GUARD, "get_mut", BI_GUARD_SELF, 0, 0},
-    {TY_GUARD, "deref", BI_GUARD_DEREF, 0, 0},
-    {TY_SEMAPHORE, "acquire", BI_ACQUIRE, 0, 0},
-    {TY_SEMAPHORE, "try_acquire", BI_TRY_ACQUIRE, 0, 0},
-    {TY_SEMAPHORE, "release", BI_SEM_RELEASE, 0, 0},
-    {TY_SEMAPHORE, "available_permits", BI_SEM_AVAILABLE, 0, 0},
-    {TY_NOTIFY, "notify_one", BI_NOTIFY, 0, 0},
-    {TY_NOTIFY, "notify_all", BI_NOTIFY, 0, 1},
-    {TY_NOTIFY, "notified", BI_NOTIFIED, 0, 0},
-    {TY_SOCKADDR, "port", BI_ADDR_PORT, 0, 0},
-    {TY_LISTENER, "accept", BI_ACCEPT, 0, 0},
-    {TY_LISTENER, "local_addr", BI_LOCAL_ADDR, 0, 0},
-    {TY_LISTENER, "close", BI_TCP_CLOSE, 0, 0},
-    {TY_STREAM, "read", BI_READ, 1, 0},
-    {TY_STREAM, "write", BI_WRITE, 1, 0},
-    {TY_STREAM, "write_all", BI_WRITE_ALL, 1, 0},
-    {TY_STREAM, "set_nodelay", BI_NODELAY, 1, 0},
-    {TY_STREAM, "local_addr", BI_LOCAL_ADDR, 0, 0},
-    {TY_STREAM, "peer_addr", BI_PEER_ADDR, 0, 0},
-    {TY_STREAM, "close", BI_TCP_CLOSE, 0, 0},
-    {TY_BUFFER, "len", BI_BUFFER_OP, 0, 0},
-    {TY_BUFFER, "capacity", BI_BUFFER_OP, 0, 1},
-    {TY_BUFFER, "clear", BI_BUFFER_OP, 0, 2},
-    {TY_BUFFER, "write_byte", BI_BUFFER_OP, 1, 3},
-    {TY_BUFFER, "read_byte", BI_BUFFER_OP, 0, 4},
-    {TY_BUFFER, "write_str", BI_BUFFER_OP, 1, 5},
-    {TY_BUFFER, "is_empty", BI_BUFFER_OP, 0, 6},
-    {TY_LIST, "push", BI_LIST_PUSH, 1, 0},
-    {TY_LIST, "pop", BI_LIST_POP, 0, 0},
-    {TY_LIST, "get", BI_LIST_GET, 1, 0},
-    {TY_LIST, "set", BI_LIST_SET, 2, 0},
-    {TY_LIST, "len", BI_LIST_LEN, 0, 0},
-    {TY_LIST, "is_empty", BI_LIST_LEN, 0, 1},
-    {TY_LIST, "clear", BI_LIST_CLEAR, 0, 0},
-    {TY_ATOMIC, "load", BI_ATOMIC_LOAD, 1, 0},
-    {TY_ATOMIC, "store", BI_ATOMIC_STORE, 2, 0},
-    {TY_ATOMIC, "swap", BI_ATOMIC_RMW, 2, 0},
-    {TY_ATOMIC, "fetch_add", BI_ATOMIC_RMW, 2, 1},
-    {TY_ATOMIC, "fetch_sub", BI_ATOMIC_RMW, 2, 2},
-    {TY_ATOMIC, "compare_exchange", BI_ATOMIC_CAS, 4, 0},
-};
-enum { NMETHODS = sizeof methods / sizeof methods[0] };
-
-static bool has_to_string(Type *t) {
-    return is_primitive(t) || t->kind == TY_DURATION || t->kind == TY_RECV_ERROR ||
-           t->kind == TY_JOIN_ERROR || t->kind == TY_TIMEOUT_ERROR || t->kind == TY_BUFFER ||
-           t->kind == TY_SOCKADDR;
-}
-
-/* A library type the prelude declares (TryRecvError...), which the
- * program must not redefine. */
-static Type *lib_type(Checker *c, Node *n, const char *name) {
-    StructDecl *sd = lookup_struct(c, name);
-    if (parse_is_prelude(&sd->loc))
-        return sd->ty;
-    diag_error(n->loc, "'%s' returns the library type %s, which this program redefines", n->name,
-               name);
-    return T(TY_NEVER);
-}
-
-static Type *method_result(Checker *c, Node *n, const Method *m, Type *rt) {
-    switch (m->builtin) {
-    case BI_TRY_RECV: return ty_make(TY_OUTCOME, rt->a, lib_type(c, n, "TryRecvError"));
-    case BI_RECV_TIMEOUT:
-        expect_type(c, arg(n, 0), T(TY_DURATION));
-        return ty_make(TY_OUTCOME, rt->a, lib_type(c, n, "RecvTimeoutError"));
-    case BI_TRY_SEND:
-        expect_type(c, arg(n, 0), rt->a);
-        return ty_make(TY_OUTCOME, T(TY_UNIT), ty_make(TY_SEND_ERROR, rt->a, NULL));
-    case BI_CHAN_LEN: return m->variant ? T(TY_BOOL) : T(TY_I64);
-    case BI_ADDR_PORT: return T(TY_I64);
-    case BI_DUR_OP:
-        switch (m->variant) {
-        case 0: case 1: case 2: return T(TY_I32);
-        case 3: return T(TY_BOOL);
-        case 4: case 5:
-            expect_type(c, arg(n, 0), T(TY_DURATION));
-            return T(TY_DURATION);
-        case 6: case 7:
-            expect_type(c, arg(n, 0), T(TY_DURATION));
-            return ty_make(TY_MAYBE, T(TY_DURATION), NULL);
-        case 8: case 9:
-            expect_type(c, arg(n, 0), T(TY_I32));
-            return T(TY_DURATION);
-        default: return T(TY_STR);
-        }
-    case BI_ACCEPT: {
-        Vec pair = {0};
-        vec_push(&pair, T(TY_STREAM));
-        vec_push(&pair, T(TY_SOCKADDR));
-        return ty_make(TY_OUTCOME, ty_tuple(&pair), lib_type(c, n, "NetError"));
-    }
-    case BI_READ: case BI_WRITE:
-        expect_type(c, arg(n, 0), T(TY_BUFFER));
-        return ty_make(TY_OUTCOME, T(TY_I64), lib_type(c, n, "NetError"));
-    case BI_WRITE_ALL:
-        expect_type(c, arg(n, 0), T(TY_BUFFER));
-        return ty_make(TY_OUTCOME, T(TY_UNIT), lib_type(c, n, "NetError"));
-    case BI_NODELAY:
-        expect_type(c, arg(n, 0), T(TY_BOOL));
-        return ty_make(TY_OUTCOME, T(TY_UNIT), lib_type(c, n, "NetError"));
-    case BI_LOCAL_ADDR: case BI_PEER_ADDR:
-        return ty_make(TY_OUTCOME, T(TY_SOCKADDR), lib_type(c, n, "NetError"));
-    case BI_TCP_CLOSE: return T(TY_UNIT);
-    case BI_BUFFER_OP:
-        switch (m->variant) {
-        case 0: case 1: return T(TY_I64);
-        case 3: expect_type(c, arg(n, 0), T(TY_U8)); return T(TY_UNIT);
-        case 4: return ty_make(TY_MAYBE, T(TY_U8), NULL);
-        case 5: expect_type(c, arg(n, 0), T(TY_STR)); return T(TY_UNIT);
-        case 6: return T(TY_BOOL);
-        default: return T(TY_UNIT);
-        }
-    case BI_TO_STRING: return T(TY_STR);
-    case BI_STR_LEN: case BI_DUR_AS: case BI_INSTANT_AS_NANOS: return T(TY_I64);
-    case BI_STR_IS_EMPTY: case BI_IS_A: case BI_IS_B: case BI_IS_FINISHED: return T(TY_BOOL);
-    case BI_UNWRAP: return rt->a;
-    case BI_EXPECT:
-        expect_type(c, arg(n, 0), T(TY_STR));
-        return rt->a;
-    case BI_UNWRAP_OR:
-        expect_type(c, arg(n, 0), rt->a);
-        return rt->a;
-    case BI_UNWRAP_ERR: return rt->b;
-    case BI_OK: return ty_make(TY_MAYBE, rt->a, NULL);
-    case BI_ERR: return ty_make(TY_MAYBE, rt->b, NULL);
-    case BI_JOIN: return ty_make(TY_OUTCOME, rt->a, T(TY_JOIN_ERROR));
-    case BI_SEND:
-        expect_type(c, arg(n, 0), rt->a);
-        return ty_make(TY_OUTCOME, T(TY_UNIT), ty_make(TY_SEND_ERROR, rt->a, NULL));
-    case BI_RECV: return ty_make(TY_OUTCOME, rt->a, T(TY_RECV_ERROR));
-    case BI_CLOSE: return T(TY_UNIT);
-    case BI_DUPLICATE: return rt;
-    case BI_ELAPSED: return T(TY_DURATION);
-    case BI_LOCK: return ty_make(TY_GUARD, rt->a, NULL);
-    case BI_TRY_LOCK: return ty_make(TY_MAYBE, ty_make(TY_GUARD, rt->a, NULL), NULL);
-    case BI_IS_LOCKED: case BI_TRY_ACQUIRE: return T(TY_BOOL);
-    case BI_INTO_INNER: case BI_GUARD_DEREF: return rt->a;
-    case BI_GUARD_SELF: return rt;
-    case BI_SEND_INTO_INNER: return rt->a;
-    case BI_MUTEX_GET_MUT:              /* typed as a guard so that `*` reads through it */
+/* The type of the library method m (its arity checked) on a receiver of
+ * type rt: the row's rule, parameters and result. */
+static Type *method_result(Checker *c, Node *n, const Builtin *m, Type *rt) {
+    switch (m->hook) {
+    case BH_UNDER_STAR:
         if (c->dereffed != n)
             diag_error_hint(n->loc, "write `*m.get_mut() = v` (or lock it)",
                             "'get_mut' gives the value in place, only under '*'");
-        return ty_make(TY_GUARD, rt->a, NULL);
-    case BI_ACQUIRE: case BI_SEM_RELEASE: case BI_NOTIFY: case BI_NOTIFIED: return T(TY_UNIT);
-    case BI_SEM_AVAILABLE: return T(TY_I64);
-    case BI_TICK: {
+        break;
+    case BH_MUTABLE_RECV: {
         Var *v = root_var(n->lhs);
         if (!v || !v->mutable_)
             diag_error_hint(n->lhs->loc, "declare it with `var`",
                             "'tick' advances its interval, which must be a mutable variable");
-        return T(TY_INSTANT);
+        break;
     }
-    case BI_LIST_PUSH:
-        expect_type(c, arg(n, 0), rt->a);
-        return T(TY_UNIT);
-    case BI_LIST_POP: return rt->a;
-    case BI_LIST_GET:
-        expect_type(c, arg(n, 0), T(TY_I64));
-        return rt->a;
-    case BI_LIST_SET:
-        expect_type(c, arg(n, 0), T(TY_I64));
-        expect_type(c, arg(n, 1), rt->a);
-        return T(TY_UNIT);
-    case BI_LIST_LEN: return m->variant ? T(TY_BOOL) : T(TY_I64);
-    case BI_LIST_CLEAR: return T(TY_UNIT);
-    case BI_ATOMIC_LOAD:
-        expect_type(c, arg(n, 0), T(TY_ORDERING));
-        return rt->a;
-    case BI_ATOMIC_STORE: case BI_ATOMIC_RMW:
-        if (m->variant && rt->a->kind == TY_BOOL)
+    case BH_INT_ATOMIC:
+        if (rt->a->kind == TY_BOOL)
             diag_error(n->loc, "'%s' needs an integer atomic, not %s", m->name, ty_name(rt));
-        expect_type(c, arg(n, 0), rt->a);
-        expect_type(c, arg(n, 1), T(TY_ORDERING));
-        return m->builtin == BI_ATOMIC_STORE ? T(TY_UNIT) : rt->a;
-    case BI_ATOMIC_CAS:
-        expect_type(c, arg(n, 0), rt->a);
-        expect_type(c, arg(n, 1), rt->a);
-        expect_type(c, arg(n, 2), T(TY_ORDERING));
-        expect_type(c, arg(n, 3), T(TY_ORDERING));
-        return ty_make(TY_OUTCOME, rt->a, rt->a);
-    case BI_DURATION_SINCE:
-        expect_type(c, arg(n, 0), T(TY_INSTANT));
-        return T(TY_DURATION);
+        break;
+    default: break;
     }
-    return T(TY_NEVER);
+    return lib_result(c, n, m, rt);
 }
 
 
@@ -1109,10 +794,10 @@ static Type *user_method(Checker *c, Node *n, Func *m) {
  * `*g.get_mut() = v`, `g.get().f`). The guard's own apply otherwise only
  * with no arguments and when the guarded type has no such method. */
 static bool guard_own(Checker *c, Node *n, Type *t, bool under_star) {
-    if (n->args.n || (strcmp(n->name, "get") && strcmp(n->name, "get_mut") &&
-                      strcmp(n->name, "deref")))
+    const Builtin *own = bi_method(TY_GUARD, n->name);
+    if (n->args.n || !own)
         return false;
-    if (under_star && n->name[0] == 'g')
+    if (under_star && own->id == BI_GUARD_SELF)
         return true;
     return !(t->a->kind == TY_STRUCT || t->a->kind == TY_ENUM) ||
            !lookup_method(c, t->a->sd->name, n->name);
@@ -1141,17 +826,15 @@ static Type *method(Checker *c, Node *n) {
             if (c->methods.keys[i] && !strncmp(c->methods.keys[i], prefix, strlen(prefix)))
                 vec_push(&cands, (void *)(c->methods.keys[i] + strlen(prefix)));
     }
-    for (int i = 0; i < NMETHODS; i++) {
-        const Method *m = &methods[i];
-        bool fits = m->recv == TY_NEVER ? has_to_string(rt) : m->recv == rt->kind;
-        if (!fits)
+    for (int i = 0; bi_row(i); i++) {
+        const Builtin *m = bi_row(i);
+        if (!bi_receives(m, rt))
             continue;
         vec_push(&cands, (void *)m->name);
         if (strcmp(m->name, n->name))
             continue;
-        n->builtin = m->builtin;
-        n->variant = m->variant;
-        if (check_argc(n, n->name, m->nargs, m->nargs))
+        n->builtin = m->id;
+        if (check_argc(n, n->name, m->lo, m->hi))
             return method_result(c, n, m, rt);
         for (int i = 0; i < n->args.n; i++)     /* still report errors inside */
             value(c, arg(n, i), NULL);
@@ -1251,13 +934,7 @@ static Type *awaited_type(Checker *c, Node *at, Node *e, Type *t) {
     }
     if (t->kind == TY_JOIN)
         return ty_make(TY_OUTCOME, t->a, T(TY_JOIN_ERROR));
-    bool waitable = (e->kind == ND_CALL || e->kind == ND_METHOD) &&
-                    (e->builtin == BI_SLEEP || e->builtin == BI_SEND || e->builtin == BI_RECV ||
-                     e->builtin == BI_YIELD || e->builtin == BI_TIMEOUT || e->builtin == BI_TICK ||
-                     e->builtin == BI_LOCK || e->builtin == BI_ACQUIRE ||
-                     e->builtin == BI_NOTIFIED || e->builtin == BI_RECV_TIMEOUT ||
-                     e->builtin == BI_ACCEPT || e->builtin == BI_CONNECT || e->builtin == BI_READ ||
-                     e->builtin == BI_WRITE || e->builtin == BI_WRITE_ALL);
+    bool waitable = (e->kind == ND_CALL || e->kind == ND_METHOD) && bi_waits(e->builtin);
     if (waitable || t->kind == TY_NEVER)
         return t;
     diag_error(at->loc, "cannot await a value of type %s", ty_name(t));
@@ -1276,38 +953,6 @@ static Type *await_expr(Checker *c, Node *n) {
     n->await_id = c->fn->awaits.n;
     vec_push(&c->fn->awaits, n);
     return awaited_type(c, n, e, t);
-}
-
-/* SocketAddr::parse(text), TcpListener::bind(addr), TcpStream::connect(addr)
- * (addr: a SocketAddr or its text), Buffer::new(cap). */
-static Type *net_ctor(Checker *c, Node *n, Node *callee) {
-    static const struct { const char *qual, *name; int builtin; TypeKind ok; } ctors[] = {
-        {"SocketAddr", "parse", BI_ADDR_PARSE, TY_SOCKADDR},
-        {"TcpListener", "bind", BI_BIND, TY_LISTENER},
-        {"AsyncTcpListener", "bind", BI_BIND, TY_LISTENER},
-        {"TcpStream", "connect", BI_CONNECT, TY_STREAM},
-        {"AsyncTcpStream", "connect", BI_CONNECT, TY_STREAM},
-        {"Buffer", "new", BI_BUFFER_NEW, TY_BUFFER},
-    };
-    for (size_t i = 0; i < sizeof ctors / sizeof ctors[0]; i++) {
-        if (strcmp(callee->qual, ctors[i].qual) || strcmp(callee->name, ctors[i].name))
-            continue;
-        n->builtin = ctors[i].builtin;
-        if (!check_argc(n, callee->name, 1, 1))
-            return T(TY_NEVER);
-        if (n->builtin == BI_BUFFER_NEW) {
-            expect_type(c, arg(n, 0), T(TY_I64));
-            return T(TY_BUFFER);
-        }
-        Type *a = value(c, arg(n, 0), NULL);
-        if (a->kind != TY_STR && (n->builtin == BI_ADDR_PARSE || a->kind != TY_SOCKADDR) &&
-            a->kind != TY_NEVER)
-            diag_error(arg(n, 0)->loc, "type mismatch: expected %s, found %s",
-                       n->builtin == BI_ADDR_PARSE ? "Str" : "SocketAddr or Str", ty_name(a));
-        return ty_make(TY_OUTCOME, T(ctors[i].ok), lib_type(c, n, "NetError"));
-    }
-    diag_error(n->loc, "no function '%s::%s'", callee->qual, callee->name);
-    return T(TY_NEVER);
 }
 
 /* timeout(d, fut): Outcome[T, TimeoutError], only as await's operand. */
@@ -1714,8 +1359,8 @@ static bool is_variant_name(const char *s) {
 }
 
 static void join_error_pattern(Checker *c, Node *p) {
-    p->variant = join_error_variant(p->name);
-    int want = p->variant == JOIN_OS_ERROR;
+    p->variant = bi_join_error(p->name);
+    int want = p->variant == join_os_error();
     if (p->args.n != want)
         diag_error(p->loc, "pattern '%s' takes %d field%s but %d %s given", p->name, want,
                    want == 1 ? "" : "s", p->args.n, p->args.n == 1 ? "was" : "were");
@@ -1804,7 +1449,7 @@ static void pattern(Checker *c, Node *p, Type *t) {
     if (p->kind == ND_PBIND) {  /* `use E::V as W`: a bare W matches V, binds nothing */
         const char *target = unalias(c, p->name);
         if (names_variant(t, target) || is_variant_name(target) ||
-            (t->kind == TY_JOIN_ERROR && join_error_variant(target)))
+            (t->kind == TY_JOIN_ERROR && bi_join_error(target)))
             p->name = target;
     }
     if ((p->kind == ND_PVARIANT || (p->kind == ND_PBIND && names_variant(t, p->name))) &&
@@ -1813,7 +1458,7 @@ static void pattern(Checker *c, Node *p, Type *t) {
         return;
     }
     if ((p->kind == ND_PBIND || p->kind == ND_PVARIANT) && t->kind == TY_JOIN_ERROR &&
-        join_error_variant(p->name)) {
+        bi_join_error(p->name)) {
         p->kind = ND_PVARIANT;
         join_error_pattern(c, p);
         return;
@@ -2030,21 +1675,23 @@ static Type *path(Checker *c, Node *n, Type *want) {
     if (!strcmp(n->name, "Nothing"))
         return enum_ctor(c, n, "Nothing", want);
     bool bare = !n->qual;
-    if ((bare || !strcmp(n->qual, "JoinError")) && join_error_variant(n->name)) {
+    if ((bare || !strcmp(n->qual, "JoinError")) && bi_join_error(n->name)) {
         n->builtin = BI_JOIN_ERROR;             /* payload-free JoinError values */
-        n->variant = join_error_variant(n->name);
-        if (n->variant == JOIN_OS_ERROR)
+        n->variant = bi_join_error(n->name);
+        if (n->variant == join_os_error())
             diag_error_hint(n->loc, "write `OsError(code)`",
                             "variant 'OsError' takes 1 field but 0 were given");
         return T(TY_JOIN_ERROR);
     }
-    if ((bare && ordering_code(n->name) >= 0) || (n->qual && !strcmp(n->qual, "Ordering"))) {
+    if ((bare && bi_ordering(n->name) >= 0) || (n->qual && !strcmp(n->qual, "Ordering"))) {
         n->builtin = BI_ORDERING;
-        n->variant = ordering_code(n->name);
+        n->variant = bi_ordering(n->name);
         if (n->variant < 0) {
-            static const char *names[] = {"Relaxed", "Acquire", "Release", "AcqRel", "SeqCst"};
-            diag_error_hint(n->loc, suggest(n->name, names, 5), "no ordering 'Ordering::%s'",
-                            n->name);
+            Vec names = {0};
+            for (int k = 0; bi_ordering_name(k); k++)
+                vec_push(&names, (void *)bi_ordering_name(k));
+            diag_error_hint(n->loc, suggest(n->name, (const char **)names.v, names.n),
+                            "no ordering 'Ordering::%s'", n->name);
         }
         return T(TY_ORDERING);
     }
@@ -2247,6 +1894,7 @@ static void check_main(Checker *c) {
 
 int check(Program *prog) {
     Checker c = {.prog = prog};
+    bi_check_table();
     for (int i = 0; i < prog->structs.n; i++) {
         StructDecl *sd = prog->structs.v[i];
         if (map_get(&c.structs, sd->name))

@@ -864,6 +864,7 @@ void emit_c(MProgram *mp, FILE *out) {
     fprintf(out, "static const char tml_file[] = %s;\n",
             c_string(prog->src->path, (int)strlen(prog->src->path)));
     fputs("#include \"tml/prelude.h\"\n", out);
+    bi_rt_asserts(out, prog);
     emit_type(out, ty_prim(TY_STR));
     Vec *all = ty_all();
     for (int i = 0; i < all->n; i++)

@@ -339,7 +339,8 @@ static MExpr *match_cond(Fn *F, Node *p, MExpr *x, Type *t) {
             return c;
         }
         MExpr *tag = t->kind == TY_JOIN_ERROR ? mx_call("tml_join_tag", 1, x) : mx_field(x, "tag");
-        c = mx_binop("==", tag, mx_int(NULL, p->variant));
+        c = mx_binop("==", tag, t->kind == TY_JOIN_ERROR ? mx_sym(bi_join_error_c(p->variant))
+                                                         : mx_int(NULL, p->variant));
         if (p->args.n) {
             Type *pt;
             MExpr *part = payload_of(x, t, p->variant, &pt);
@@ -674,13 +675,11 @@ static Val path(Fn *F, Node *n) {
         return lower_variant_ctor(F, n);
     if (n->var && n->var->const_init)     /* constants are pure: inline */
         return coerce(F, lower_expr(F, n->var->const_init), n->var->const_init->ty, n->var->ty);
-    if (n->builtin == BI_JOIN_ERROR)
-        return val(mx_int(NULL, n->variant), false);
-    if (n->builtin == BI_ORDERING) {
-        static const char *orders[] = {"RELAXED", "ACQUIRE", "RELEASE", "ACQ_REL", "SEQ_CST"};
-        return val(mx_sym(arena_printf("TML_ORDER_%s", orders[n->variant < 0 ? 4 : n->variant])),
-                   false);
-    }
+    if (n->builtin == BI_JOIN_ERROR)        /* cast: `NoResult == NoResult` is then
+                                               no self-comparison to warn of */
+        return val(mx_cast(ty_prim(TY_JOIN_ERROR), mx_sym(bi_join_error_c(n->variant))), false);
+    if (n->builtin == BI_ORDERING)
+        return val(mx_sym(bi_ordering_c(n->variant)), false);
     return n->var ? val(var_ref(F, n->var), false) : unit_val();
 }
 

@@ -120,6 +120,8 @@ Val compare(Fn *F, const char *op, Val l, Val r, Type *t);
 Val arith(Fn *F, const char *op, Val l, Val r, Type *t, Loc loc);
 Val outcome_from_status(Fn *F, Type *t, MExpr *status, MExpr *ok, MExpr *err);
 MExpr *net_error(Type *ot, MExpr *st);
+MExpr *status_variant(Type *et, MExpr *status, const char *code, const char *yes,
+                      const char *no);
 Val user_call(Fn *F, Node *n);
 
 /* ------------------------------------------------------ lower_wait.c */

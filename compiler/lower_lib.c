@@ -8,6 +8,7 @@
  * TCP operations...) are lower_wait.c's, both awaited and blocking.
  * Each builtin evaluates its arguments before it consumes its receiver;
  * a receiver an expression owns is held meanwhile (lower.h). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lower.h"
@@ -33,12 +34,32 @@ Val outcome_from_status(Fn *F, Type *t, MExpr *status, MExpr *ok, MExpr *err) {
 }
 
 /* The NetError (a prelude struct over the NetErrorKind enum, in TML_NET_*
- * order) of the Outcome type `ot` for the nonzero code `st`. */
+ * order, which bi_rt_asserts checks) of the Outcome type `ot` for the
+ * nonzero code `st`. */
 MExpr *net_error(Type *ot, MExpr *st) {
     Vec kind = {0}, err = {0};
     vec_push(&kind, mx_binop("-", mx_cast(ty_prim(TY_U32), st), mx_int(NULL, 1)));
     vec_push(&err, mx_compound(NULL, &kind));
     return mx_compound(ot->b, &err);
+}
+
+/* A payload-free prelude enum value of type et (TryRecvError,
+ * RecvTimeoutError): its variant `yes` when status == code (an rt.h
+ * constant), else `no`, by the tags the prelude gives them. */
+MExpr *status_variant(Type *et, MExpr *status, const char *code, const char *yes,
+                      const char *no) {
+    int tags[2] = {-1, -1};
+    for (int i = 0; i < et->sd->variants.n; i++) {
+        Variant *v = et->sd->variants.v[i];
+        if (!strcmp(v->name, yes) || !strcmp(v->name, no))
+            tags[!strcmp(v->name, no)] = v->tag;
+    }
+    if (tags[0] < 0 || tags[1] < 0)
+        abort();                /* check lets only the prelude's type through */
+    Vec e = {0};
+    vec_push(&e, mx_cond(mx_binop("==", status, mx_sym(code)), mx_int(NULL, tags[0]),
+                         mx_int(NULL, tags[1])));
+    return mx_compound(et, &e);
 }
 
 static MExpr *i32(Fn *F, MExpr *e) { return to_tmp(F, ty_prim(TY_I32), e).e; }
@@ -130,9 +151,9 @@ static void panic_str(Fn *F, Loc loc, MExpr *msg) {
 
 static Val assert_(Fn *F, Node *n) {
     MBlock *old;
-    if (n->builtin == BI_ASSERT) {           /* assert, assert_true; assert_false: variant 1 */
+    if (n->builtin == BI_ASSERT || n->builtin == BI_ASSERT_FALSE) {
         Val c = lower_expr(F, n->args.v[0]);
-        open_if(F, n->variant ? c.e : mx_unop("!", c.e), &old);
+        open_if(F, n->builtin == BI_ASSERT_FALSE ? c.e : mx_unop("!", c.e), &old);
         if (n->args.n == 2)
             panic_str(F, n->loc, lower_expr(F, n->args.v[1]).e);
         else
@@ -199,10 +220,6 @@ static Val channel(Fn *F, Node *n) {
     return to_tmp(F, n->ty, mx_compound(n->ty, &ends));
 }
 
-static Val arg_call(Fn *F, Node *n, const char *fn) {
-    return to_tmp(F, n->ty, mx_call(fn, 1, lower_expr(F, n->args.v[0]).e));
-}
-
 /* Mutex::new(v): v moves into the mutex. */
 static Val mutex_new(Fn *F, Node *n) {
     Type *et = n->ty->a;
@@ -247,9 +264,10 @@ static Val duration_ctor(Fn *F, Node *n) {
         return to_tmp(F, n->ty, mx_call("tml_dur_new", 4, s, ns, mx_int(NULL, n->loc.line),
                                         mx_int(NULL, n->loc.col)));
     }
-    static const int64_t units[] = {1, 1000, 1000000, 1000000000};
+    const Builtin *b = bi_info(n->builtin);     /* tml_dur_from(v, units per second) */
     MExpr *v = lower_expr(F, n->args.v[0]).e;
-    return to_tmp(F, n->ty, mx_call("tml_dur_from", 2, v, mx_int(ty_prim(TY_I64), units[n->variant])));
+    return to_tmp(F, n->ty, mx_call(arena_printf("tml_%s", b->leaf), 2, v,
+                                    mx_int(ty_prim(TY_I64), b->konst)));
 }
 
 static Val panic_call(Fn *F, Node *n) {
@@ -264,28 +282,53 @@ static Val sleep_ms(Fn *F, Node *n) {
     return unit_val();
 }
 
+/* A BF_CALL row of builtins.c's table: tml_<leaf>(recv, arguments...)
+ * (recv NULL: a function), its C result the TML result. The arguments
+ * are released after the call. */
+static Val leaf_call(Fn *F, Node *n, MExpr *recv) {
+    const Builtin *b = bi_info(n->builtin);
+    if (!b || !(b->flags & BF_CALL))
+        abort();                /* a builtin lower has no case for: a compiler bug */
+    Vec args = {0}, vals = {0};
+    if (recv)
+        vec_push(&args, recv);
+    for (int i = 0; i < n->args.n; i++) {
+        Val *a = arena_alloc(sizeof *a);
+        *a = lower_expr(F, n->args.v[i]);
+        vec_push(&args, a->e);
+        vec_push(&vals, a);
+    }
+    MExpr *c = mx_callv(arena_printf("tml_%s", b->leaf), &args);
+    Val r = unit_val();
+    if (is_unit(n->ty))
+        eval(F, c);
+    else
+        r = to_tmp(F, n->ty, c);
+    for (int i = 0; i < vals.n; i++)
+        release(F, *(Val *)vals.v[i], ((Node *)n->args.v[i])->ty);
+    return r;
+}
+
 Val lower_call(Fn *F, Node *n) {
     switch (n->builtin) {
     case BI_PRINT: case BI_PRINTLN: return print(F, n);
     case BI_PANIC: return panic_call(F, n);
-    case BI_ASSERT: case BI_ASSERT_EQ: case BI_ASSERT_NE: return assert_(F, n);
+    case BI_ASSERT: case BI_ASSERT_FALSE: case BI_ASSERT_EQ: case BI_ASSERT_NE:
+        return assert_(F, n);
     case BI_SPAWN: case BI_BLOCK_ON: return lower_spawn_or_block(F, n);
-    case BI_SLEEP: return lower_sleep(F, n);
+    case BI_SLEEP: case BI_SLEEP_UNTIL: return lower_sleep(F, n);
     case BI_CHANNEL: return channel(F, n);
     case BI_SLEEP_MS: return sleep_ms(F, n);
-    case BI_PARALLELISM: return to_tmp(F, n->ty, mx_call("tml_available_parallelism", 0));
-    case BI_DUR_NEW: case BI_DUR_FROM: return duration_ctor(F, n);
-    case BI_INSTANT_NOW: return to_tmp(F, n->ty, mx_call("tml_now_ns", 0));
+    case BI_DUR_NEW: case BI_DUR_FROM_SECS: case BI_DUR_FROM_MILLIS: case BI_DUR_FROM_MICROS:
+    case BI_DUR_FROM_NANOS:
+        return duration_ctor(F, n);
     case BI_INTERVAL: return interval(F, n);
     case BI_YIELD: return lower_yield(F);
     case BI_LIST_NEW: return list_new(F, n);
-    case BI_METRICS: return to_tmp(F, n->ty, mx_call("tml_metrics_total", 0));
     case BI_ATOMIC_NEW:
         return to_tmp(F, n->ty, mx_call("tml_atomic_new", 1,
                                         mx_cast(ty_prim(TY_I64), lower_expr(F, n->args.v[0]).e)));
     case BI_MUTEX_NEW: return mutex_new(F, n);
-    case BI_SEM_NEW: return arg_call(F, n, "tml_sem_new");
-    case BI_NOTIFY_NEW: return to_tmp(F, n->ty, mx_call("tml_notify_new", 0));
     case BI_ADDR_PARSE: case BI_BIND: case BI_CONNECT: return lower_net_ctor(F, NULL, n, false);
     case BI_BUFFER_NEW:
         return to_tmp(F, n->ty, mx_call("tml_buffer_new_at", 2, lower_expr(F, n->args.v[0]).e,
@@ -295,7 +338,7 @@ Val lower_call(Fn *F, Node *n) {
     case BI_VARIANT: return lower_variant_ctor(F, n);
     case BI_JOIN_ERROR:                     /* OsError(code) */
         return val(mx_call("tml_join_os_error", 1, lower_expr(F, n->args.v[0]).e), false);
-    default: return user_call(F, n);
+    default: return n->builtin ? leaf_call(F, n, NULL) : user_call(F, n);
     }
 }
 
@@ -311,7 +354,6 @@ static MExpr *from_cell(Type *t, MExpr *x) {
 static MExpr *cell(MExpr *x) { return mx_cast(ty_prim(TY_I64), x); }
 
 static Val atomic_op(Fn *F, Node *n, Val a, Type *at) {
-    static const char *rmw[] = {"tml_atomic_swap", "tml_atomic_fetch_add", "tml_atomic_fetch_sub"};
     Type *t = at->a;
     MExpr *args[4];
     for (int i = 0; i < n->args.n; i++)
@@ -322,8 +364,9 @@ static Val atomic_op(Fn *F, Node *n, Val a, Type *at) {
     case BI_ATOMIC_STORE:
         eval(F, mx_call("tml_atomic_store", 3, a.e, cell(args[0]), args[1]));
         return unit_val();
-    case BI_ATOMIC_RMW:
-        return to_tmp(F, t, from_cell(t, mx_call(rmw[n->variant], 3, a.e, cell(args[0]), args[1])));
+    case BI_ATOMIC_SWAP: case BI_ATOMIC_FETCH_ADD: case BI_ATOMIC_FETCH_SUB:
+        return to_tmp(F, t, from_cell(t, mx_call(arena_printf("tml_%s", bi_info(n->builtin)->leaf),
+                                                 3, a.e, cell(args[0]), args[1])));
     default: {   /* compare_exchange: Ok(previous) or Err(actual) */
         MExpr *cur = to_tmp(F, ty_prim(TY_I64), cell(args[0])).e;
         MExpr *ok = to_tmp(F, ty_prim(TY_BOOL),
@@ -360,9 +403,10 @@ static Val list_op(Fn *F, Node *n, Val l, Type *lt) {
         eval(F, mx_call("tml_list_set", 4, l.e, i, mx_addr(slot), at_loc(n->loc)));
         return unit_val();
     }
-    case BI_LIST_LEN: {
+    case BI_LIST_LEN: case BI_LIST_IS_EMPTY: {
         MExpr *len = mx_call("tml_list_len", 1, l.e);
-        return to_tmp(F, n->ty, n->variant ? mx_binop("==", len, mx_int(NULL, 0)) : len);
+        return to_tmp(F, n->ty, n->builtin == BI_LIST_IS_EMPTY ? mx_binop("==", len, mx_int(NULL, 0))
+                                                              : len);
     }
     default:
         eval(F, mx_call("tml_list_clear", 1, l.e));
@@ -370,62 +414,61 @@ static Val list_op(Fn *F, Node *n, Val l, Type *lt) {
     }
 }
 
-/* Buffer methods (variant: len, capacity, clear, write_byte, read_byte,
- * write_str, is_empty) on buffer `b`. */
+/* Buffer methods (write_byte, read_byte, write_str, is_empty) on buffer
+ * `b`; len, capacity and clear are BF_CALL rows. */
 static Val buffer_op(Fn *F, Node *n, Val b) {
-    switch (n->variant) {
-    case 0: return to_tmp(F, n->ty, mx_call("tml_buffer_len", 1, b.e));
-    case 1: return to_tmp(F, n->ty, mx_call("tml_buffer_capacity", 1, b.e));
-    case 2: eval(F, mx_call("tml_buffer_clear", 1, b.e)); return unit_val();
-    case 3:
+    switch (n->builtin) {
+    case BI_BUF_WRITE_BYTE:
         eval(F, mx_call("tml_buffer_write_byte_at", 3, b.e, lower_expr(F, n->args.v[0]).e,
                         at_loc(n->loc)));
         return unit_val();
-    case 4: {
+    case BI_BUF_READ_BYTE: {
         MExpr *r = mx_local(tmp(F, n->ty));
         zero(F, r);
         assign(F, mx_field(r, "tag"), mx_call("tml_buffer_read_byte", 2, b.e,
                                               mx_out(mx_field(r, "val"))));
         return val(r, true);
     }
-    case 5: {
+    case BI_BUF_WRITE_STR: {
         Val x = lower_expr(F, n->args.v[0]);
         eval(F, mx_call("tml_buffer_write_str_at", 3, b.e, x.e, at_loc(n->loc)));
         release(F, x, ty_prim(TY_STR));
         return unit_val();
     }
-    default:
+    default:                    /* is_empty */
         return to_tmp(F, n->ty, mx_binop("==", mx_call("tml_buffer_len", 1, b.e), mx_int(NULL, 0)));
     }
 }
 
-/* Duration methods (variant: subsec_nanos/millis/micros, is_zero,
- * saturating_add/sub, checked_add/sub, mul, div, debug_string). */
+/* Duration methods (subsec_nanos/millis/micros, is_zero,
+ * saturating_add/sub, checked_add/sub, mul, div, debug_string); the table
+ * row gives the runtime helper and its constant (builtins.c). */
 static Val duration_op(Fn *F, Node *n, Val d) {
-    static const int64_t subsec[] = {1, 1000000, 1000};
+    const Builtin *b = bi_info(n->builtin);
+    const char *leaf = b->leaf ? arena_printf("tml_%s", b->leaf) : NULL;
     MExpr *x = n->args.n ? lower_expr(F, n->args.v[0]).e : NULL;
-    MExpr *sum = x ? mx_binop(n->variant % 2 == 0 ? "+" : "-", mx_call("tml_dur_total", 1, d.e),
+    MExpr *sum = x ? mx_binop(b->konst > 0 ? "+" : "-", mx_call("tml_dur_total", 1, d.e),
                               mx_call("tml_dur_total", 1, x))
                    : NULL;
     MExpr *nanos = mx_field(d.e, "nanos");
-    switch (n->variant) {
-    case 0: return to_tmp(F, n->ty, nanos);
-    case 1: case 2:
-        return to_tmp(F, n->ty, mx_binop("/", nanos, mx_int(NULL, subsec[n->variant])));
-    case 3:
+    switch (n->builtin) {
+    case BI_DUR_SUBSEC_NANOS: case BI_DUR_SUBSEC_MILLIS: case BI_DUR_SUBSEC_MICROS:
+        return to_tmp(F, n->ty, b->konst == 1 ? nanos : mx_binop("/", nanos, mx_int(NULL, b->konst)));
+    case BI_DUR_IS_ZERO:
         return to_tmp(F, n->ty, mx_binop("&&", mx_binop("==", mx_field(d.e, "secs"), mx_int(NULL, 0)),
                                          mx_binop("==", nanos, mx_int(NULL, 0))));
-    case 4: case 5: return to_tmp(F, n->ty, mx_call("tml_dur_saturate", 1, sum));
-    case 6: case 7: {
+    case BI_DUR_SATURATING_ADD: case BI_DUR_SATURATING_SUB:
+        return to_tmp(F, n->ty, mx_call(leaf, 1, sum));
+    case BI_DUR_CHECKED_ADD: case BI_DUR_CHECKED_SUB: {
         MExpr *r = mx_local(tmp(F, n->ty));
         zero(F, r);
-        assign(F, mx_field(r, "tag"), mx_call("tml_dur_checked", 2, sum, mx_out(mx_field(r, "val"))));
+        assign(F, mx_field(r, "tag"), mx_call(leaf, 2, sum, mx_out(mx_field(r, "val"))));
         return val(r, true);
     }
-    case 8: case 9:
-        return to_tmp(F, n->ty, mx_call("tml_dur_scaled", 5, d.e, x, mx_int(NULL, n->variant == 9),
+    case BI_DUR_MUL: case BI_DUR_DIV:
+        return to_tmp(F, n->ty, mx_call(leaf, 5, d.e, x, mx_int(NULL, b->konst),
                                         mx_int(NULL, n->loc.line), mx_int(NULL, n->loc.col)));
-    default: return to_tmp(F, n->ty, mx_call("tml_dur_debug", 1, d.e));
+    default: return to_tmp(F, n->ty, mx_call(leaf, 1, d.e));     /* debug_string */
     }
 }
 
@@ -452,10 +495,8 @@ static Val inner(Fn *F, Node *n, Val v, Type *rt) {
 static Val try_recv(Fn *F, Node *n, Val v, Type *rt) {
     MExpr *out = mx_local(tmp(F, rt->a));
     MExpr *st = i32(F, mx_call("tml_chan_try_recv", 2, v.e, mx_out(out)));
-    Vec e = {0};
-    vec_push(&e, mx_cond(mx_binop("==", st, mx_sym("TML_CHAN_EMPTY")), mx_int(NULL, 0),
-                         mx_int(NULL, 1)));
-    return outcome_from_status(F, n->ty, st, out, mx_compound(n->ty->b, &e));
+    return outcome_from_status(F, n->ty, st, out,
+                               status_variant(n->ty->b, st, "TML_CHAN_EMPTY", "Empty", "Disconnected"));
 }
 
 static Val try_send(Fn *F, Node *n, Val v, Type *rt) {
@@ -476,15 +517,6 @@ static Val tcp_addr(Fn *F, Node *n, Val v) {
 static Val nodelay(Fn *F, Node *n, Val v) {
     MExpr *st = i32(F, mx_call("tml_tcp_set_nodelay", 2, v.e, lower_expr(F, n->args.v[0]).e));
     return outcome_from_status(F, n->ty, st, NULL, net_error(n->ty, st));
-}
-
-static Val effect(Fn *F, const char *fn, Val v) {
-    eval(F, mx_call(fn, 1, v.e));
-    return unit_val();
-}
-
-static Val query(Fn *F, Node *n, const char *fn, Val v) {
-    return to_tmp(F, n->ty, mx_call(fn, 1, v.e));
 }
 
 static Val to_string(Fn *F, Val v, Type *rt) {
@@ -510,8 +542,9 @@ static Val unwrap_err(Fn *F, Node *n, Val v, Type *rt) {
 }
 
 static Val dur_as(Fn *F, Node *n, Val v) {
-    static const int64_t per[] = {1, 1000, 1000000, 1000000000};
-    return to_tmp(F, n->ty, mx_call("tml_dur_as", 2, v.e, mx_int(ty_prim(TY_I64), per[n->variant])));
+    const Builtin *b = bi_info(n->builtin);     /* tml_dur_as(d, units per second) */
+    return to_tmp(F, n->ty, mx_call(arena_printf("tml_%s", b->leaf), 2, v.e,
+                                    mx_int(ty_prim(TY_I64), b->konst)));
 }
 
 static Val since(Fn *F, Node *n, Val v) {
@@ -521,9 +554,8 @@ static Val since(Fn *F, Node *n, Val v) {
                                                      : mx_call("tml_dur_between", 2, v.e, other));
 }
 
-static Val chan_len(Fn *F, Node *n, Val v) {
-    MExpr *len = mx_call("tml_chan_len", 1, v.e);
-    return to_tmp(F, n->ty, n->variant ? mx_binop("==", len, mx_int(NULL, 0)) : len);
+static Val chan_is_empty(Fn *F, Node *n, Val v) {
+    return to_tmp(F, n->ty, mx_binop("==", mx_call("tml_chan_len", 1, v.e), mx_int(NULL, 0)));
 }
 
 /* Builtin method n on the receiver value v, of type rt (lower_method
@@ -544,34 +576,33 @@ static Val builtin_method(Fn *F, Node *n, Val v, Type *rt, bool *consumed) {
     case BI_IS_A: case BI_IS_B: return is_variant(F, n, v, rt);
     case BI_STR_LEN: return str_len(F, n, v, false);
     case BI_STR_IS_EMPTY: return str_len(F, n, v, true);
-    case BI_IS_FINISHED: return query(F, n, "tml_join_is_finished", v);
-    case BI_CLOSE: return effect(F, "tml_chan_close", v);
-    case BI_DUR_AS: return dur_as(F, n, v);
+    case BI_DUR_AS_SECS: case BI_DUR_AS_MILLIS: case BI_DUR_AS_MICROS: case BI_DUR_AS_NANOS:
+        return dur_as(F, n, v);
     case BI_ELAPSED: case BI_DURATION_SINCE: return since(F, n, v);
     case BI_INSTANT_AS_NANOS: return to_tmp(F, n->ty, v.e);
-    case BI_ATOMIC_LOAD: case BI_ATOMIC_STORE: case BI_ATOMIC_RMW: case BI_ATOMIC_CAS:
+    case BI_ATOMIC_LOAD: case BI_ATOMIC_STORE: case BI_ATOMIC_SWAP: case BI_ATOMIC_FETCH_ADD:
+    case BI_ATOMIC_FETCH_SUB: case BI_ATOMIC_CAS:
         return atomic_op(F, n, v, rt);
     case BI_LIST_PUSH: case BI_LIST_POP: case BI_LIST_GET: case BI_LIST_SET: case BI_LIST_LEN:
-    case BI_LIST_CLEAR:
+    case BI_LIST_IS_EMPTY: case BI_LIST_CLEAR:
         return list_op(F, n, v, rt);
     case BI_TRY_LOCK: return try_lock(F, n, v);
-    case BI_IS_LOCKED: return query(F, n, "tml_mutex_is_locked", v);
     case BI_INTO_INNER: case BI_GUARD_DEREF: return inner(F, n, v, rt);
     case BI_TRY_RECV: return try_recv(F, n, v, rt);
     case BI_TRY_SEND: return try_send(F, n, v, rt);
-    case BI_BUFFER_OP: return buffer_op(F, n, v);
-    case BI_DUR_OP: return duration_op(F, n, v);
+    case BI_BUF_WRITE_BYTE: case BI_BUF_READ_BYTE: case BI_BUF_WRITE_STR: case BI_BUF_IS_EMPTY:
+        return buffer_op(F, n, v);
+    case BI_DUR_SUBSEC_NANOS: case BI_DUR_SUBSEC_MILLIS: case BI_DUR_SUBSEC_MICROS:
+    case BI_DUR_IS_ZERO: case BI_DUR_SATURATING_ADD: case BI_DUR_SATURATING_SUB:
+    case BI_DUR_CHECKED_ADD: case BI_DUR_CHECKED_SUB: case BI_DUR_MUL: case BI_DUR_DIV:
+    case BI_DUR_DEBUG_STRING:
+        return duration_op(F, n, v);
     case BI_ADDR_PORT:
         return to_tmp(F, n->ty, mx_cast(ty_prim(TY_I64), mx_field(v.e, "port")));
-    case BI_TCP_CLOSE: return effect(F, "tml_tcp_close", v);
     case BI_NODELAY: return nodelay(F, n, v);
     case BI_LOCAL_ADDR: case BI_PEER_ADDR: return tcp_addr(F, n, v);
-    case BI_CHAN_LEN: return chan_len(F, n, v);
-    case BI_TRY_ACQUIRE: return query(F, n, "tml_sem_try_acquire", v);
-    case BI_SEM_RELEASE: return effect(F, "tml_sem_release", v);
-    case BI_SEM_AVAILABLE: return query(F, n, "tml_sem_available", v);
-    case BI_NOTIFY: return effect(F, n->variant ? "tml_notify_all" : "tml_notify_one", v);
-    default: return unit_val();
+    case BI_CHAN_IS_EMPTY: return chan_is_empty(F, n, v);
+    default: return leaf_call(F, n, v.e);
     }
 }
 

@@ -100,10 +100,9 @@ static Val recv_timeout(Fn *F, Node *at, Node *m) {
         status = i32(F, mx_call("tml_chan_recv_timeout_blocking", 3, ch.e, mx_out(mx_local(out)),
                                 ns));
     }
-    Vec e = {0};
-    vec_push(&e, mx_cond(mx_binop("==", status, mx_sym("TML_CHAN_TIMEOUT")), mx_int(NULL, 0),
-                         mx_int(NULL, 1)));
-    Val r = outcome_from_status(F, m->ty, status, mx_local(out), mx_compound(m->ty->b, &e));
+    Val r = outcome_from_status(F, m->ty, status, mx_local(out),
+                                status_variant(m->ty->b, status, "TML_CHAN_TIMEOUT", "Timeout",
+                                               "Disconnected"));
     settle(F, mark);
     release(F, ch, m->lhs->ty);
     return r;
@@ -150,26 +149,25 @@ Val lower_net_ctor(Fn *F, Node *at, Node *n, bool awaited) {
 /* l.accept(), s.read(buf), s.write(buf), s.write_all(buf) blocking the
  * thread: the status, and in *ok the success payload (NULL: Unit). */
 static MExpr *net_io_blocking(Fn *F, Node *m, int k, MExpr *s, MExpr *buf, MExpr **ok) {
-    static const char *fns[] = {"tml_tcp_accept_blocking", "tml_tcp_read_blocking",
-                                "tml_tcp_write_blocking", "tml_tcp_write_all_blocking"};
+    const char *fn = arena_printf("tml_%s", bi_info(m->builtin)->blocking);
     if (k == 0) {
         MExpr *pair = mx_local(tmp(F, m->ty->a));
         *ok = pair;
-        return i32(F, mx_call(fns[k], 3, s, mx_out(mx_field(pair, "f0")),
+        return i32(F, mx_call(fn, 3, s, mx_out(mx_field(pair, "f0")),
                               mx_out(mx_field(pair, "f1"))));
     }
     if (k < 3) {
         MExpr *n = mx_local(tmp(F, ty_prim(TY_I64)));
         *ok = n;
-        return i32(F, mx_call(fns[k], 3, s, buf, mx_out(n)));
+        return i32(F, mx_call(fn, 3, s, buf, mx_out(n)));
     }
     *ok = NULL;
-    return i32(F, mx_call(fns[k], 2, s, buf));
+    return i32(F, mx_call(fn, 2, s, buf));
 }
 
 /* l.accept(), s.read(buf), s.write(buf), s.write_all(buf): wait-capable. */
 static Val net_io(Fn *F, Node *at, Node *m) {
-    static const char *names[] = {"accept", "read", "write", "write_all"};
+    const char *leaf = bi_info(m->builtin)->leaf;
     int k = m->builtin == BI_ACCEPT ? 0 : m->builtin == BI_READ ? 1 : m->builtin == BI_WRITE ? 2 : 3;
     int mark = hold_mark(F);
     Val s = hold(F, lower_expr(F, m->lhs), m->lhs->ty);
@@ -177,7 +175,7 @@ static Val net_io(Fn *F, Node *at, Node *m) {
     MExpr *status, *ok = NULL;
     if (at) {
         MExpr *args[] = {s.e, buf.e};
-        MExpr *fut = await_leaf(F, at, names[k], k ? 2 : 1, args, NULL);
+        MExpr *fut = await_leaf(F, at, leaf, k ? 2 : 1, args, NULL);
         status = mx_field(fut, "status");
         if (k == 0) {
             Vec pair = {0};
@@ -327,7 +325,7 @@ static void sleep_until(Fn *F, Node *at, MExpr *deadline) {
 
 /* sleep(d) / sleep_until(t) */
 static Val sleep_(Fn *F, Node *at, Node *call) {
-    if (call->variant) {
+    if (call->builtin == BI_SLEEP_UNTIL) {
         sleep_until(F, at, lower_expr(F, call->args.v[0]).e);
         return unit_val();
     }
@@ -450,7 +448,7 @@ Val lower_await(Fn *F, Node *at, Node *e) {
         return await_call(F, at, e);
     if (e->builtin == BI_TIMEOUT)
         return timeout_(F, at, e);
-    if (e->builtin == BI_SLEEP)
+    if (e->builtin == BI_SLEEP || e->builtin == BI_SLEEP_UNTIL)
         return sleep_(F, at, e);
     if (e->builtin == BI_YIELD)
         return yield_(F, at);

@@ -167,9 +167,12 @@ typedef struct Node {
     /* filled by check */
     Var *var;                   /* ND_PATH / ND_PBIND / ND_LET / ND_FOR */
     Func *fn;                   /* call of a user function */
-    int builtin;                /* BI_* for builtin calls / methods */
+    int builtin;                /* BuiltinId of a builtin call / method */
     int await_id;               /* ND_AWAIT: index of its aw slot */
-    int variant;                /* ND_PVARIANT: 0 Ok/Just/Nothing?, see check.c */
+    int variant;                /* the variant a pattern (ND_PVARIANT) or a
+                                   constructor (BI_ENUM_CTOR, BI_VARIANT,
+                                   BI_JOIN_ERROR, BI_ORDERING) names: its
+                                   tag, or its index in builtins.c's table */
 } Node;
 
 typedef struct Param {
@@ -281,6 +284,138 @@ const char *ty_c(const Type *t);      /* C type spelling */
 Vec *ty_all(void);                    /* every interned composite type, in
                                          creation order (deps first) */
 
+/* --------------------------------------------------------- builtins.c */
+
+/* Builtin operations: check resolves a name to one (Node.builtin), lower
+ * carries it out. One id per library operation, so no sub-operation
+ * rides in Node.variant. */
+typedef enum BuiltinId {
+    BI_NONE,
+    /* functions and associated functions */
+    BI_PRINT, BI_PRINTLN, BI_PANIC, BI_ASSERT, BI_ASSERT_FALSE, BI_ASSERT_EQ, BI_ASSERT_NE,
+    BI_SPAWN, BI_BLOCK_ON, BI_SLEEP, BI_SLEEP_UNTIL, BI_SLEEP_MS, BI_YIELD, BI_TIMEOUT,
+    BI_INTERVAL, BI_CHANNEL, BI_PARALLELISM, BI_METRICS, BI_DROP,
+    BI_DUR_FROM_SECS, BI_DUR_FROM_MILLIS, BI_DUR_FROM_MICROS, BI_DUR_FROM_NANOS, BI_DUR_NEW,
+    BI_INSTANT_NOW, BI_ATOMIC_NEW, BI_LIST_NEW, BI_MUTEX_NEW, BI_SEM_NEW, BI_NOTIFY_NEW,
+    BI_ADDR_PARSE, BI_BIND, BI_CONNECT, BI_BUFFER_NEW,
+    /* values of the library's enums and the program's */
+    BI_ENUM_CTOR,               /* Ok(x) / Err(x) / Just(x) / Nothing; Node.variant =
+                                   the tag (Ok 0, Err 1; Nothing 0, Just 1) */
+    BI_VARIANT,                 /* a user enum's constructor; Node.variant = its tag */
+    BI_JOIN_ERROR,              /* a JoinError value: a payload-free variant's path,
+                                   or the call OsError(code); Node.variant =
+                                   bi_join_error(name) */
+    BI_ORDERING,                /* Ordering::X; Node.variant = bi_ordering(name) */
+    /* methods */
+    BI_TO_STRING, BI_STR_LEN, BI_STR_IS_EMPTY,
+    BI_UNWRAP, BI_EXPECT, BI_UNWRAP_OR, BI_IS_A, BI_IS_B, BI_UNWRAP_ERR, BI_OK, BI_ERR,
+    BI_JOIN, BI_IS_FINISHED,
+    BI_SEND, BI_TRY_SEND, BI_CLOSE, BI_DUPLICATE, BI_RECV, BI_TRY_RECV, BI_RECV_TIMEOUT,
+    BI_CHAN_LEN, BI_CHAN_IS_EMPTY, BI_SEND_INTO_INNER,
+    BI_DUR_AS_SECS, BI_DUR_AS_MILLIS, BI_DUR_AS_MICROS, BI_DUR_AS_NANOS,
+    BI_DUR_SUBSEC_NANOS, BI_DUR_SUBSEC_MILLIS, BI_DUR_SUBSEC_MICROS, BI_DUR_IS_ZERO,
+    BI_DUR_SATURATING_ADD, BI_DUR_SATURATING_SUB, BI_DUR_CHECKED_ADD, BI_DUR_CHECKED_SUB,
+    BI_DUR_MUL, BI_DUR_DIV, BI_DUR_DEBUG_STRING,
+    BI_ELAPSED, BI_DURATION_SINCE, BI_INSTANT_AS_NANOS, BI_TICK,
+    BI_LOCK, BI_TRY_LOCK, BI_IS_LOCKED, BI_INTO_INNER,
+    BI_MUTEX_GET_MUT,           /* *m.get_mut(): the value, in place, unlocked */
+    BI_GUARD_SELF,              /* g.get() / g.get_mut(): the guard, for `*` */
+    BI_GUARD_DEREF,             /* g.deref(): the guarded value */
+    BI_ACQUIRE, BI_TRY_ACQUIRE, BI_SEM_RELEASE, BI_SEM_AVAILABLE,
+    BI_NOTIFY_ONE, BI_NOTIFY_ALL, BI_NOTIFIED,
+    BI_ADDR_PORT, BI_ACCEPT, BI_LOCAL_ADDR, BI_PEER_ADDR, BI_TCP_CLOSE,
+    BI_READ, BI_WRITE, BI_WRITE_ALL, BI_NODELAY,
+    BI_BUF_LEN, BI_BUF_CAPACITY, BI_BUF_CLEAR, BI_BUF_WRITE_BYTE, BI_BUF_READ_BYTE,
+    BI_BUF_WRITE_STR, BI_BUF_IS_EMPTY,
+    BI_LIST_PUSH, BI_LIST_POP, BI_LIST_GET, BI_LIST_SET, BI_LIST_LEN, BI_LIST_IS_EMPTY,
+    BI_LIST_CLEAR,
+    BI_ATOMIC_LOAD, BI_ATOMIC_STORE, BI_ATOMIC_SWAP, BI_ATOMIC_FETCH_ADD, BI_ATOMIC_FETCH_SUB,
+    BI_ATOMIC_CAS,
+} BuiltinId;
+
+/* A typing rule check.c adds to a row where the rule is not data. */
+typedef enum BiHook {
+    BH_NONE,
+    /* the whole call (arity, arguments, result) */
+    BH_PRINT, BH_ASSERT_CMP, BH_SPAWN, BH_TIMEOUT, BH_CHANNEL, BH_DROP, BH_ARC_NEW,
+    BH_LIST_NEW, BH_MUTEX_NEW,
+    /* a method: checked besides its parameters and result */
+    BH_MUTABLE_RECV,            /* the receiver must be a mutable variable */
+    BH_UNDER_STAR,              /* only as the operand of `*` */
+    BH_INT_ATOMIC,              /* the atomic must hold an integer */
+} BiHook;
+
+enum {
+    BF_BARE = 1,                /* a free function only without a qualifier */
+    BF_CLOSED = 2,              /* its qualifier's functions are exactly its rows */
+    BF_SHORT = 4,               /* arity errors name it without the qualifier */
+    BF_CALL = 8,                /* lowered to tml_<leaf>(receiver, arguments...),
+                                   whose C result is the TML result (void: Unit);
+                                   without it, a case of lower_lib.c / lower_wait.c */
+};
+#define BI_FUNC TY_UNIT         /* Builtin.recv of a function (Unit has no methods) */
+#define BI_PRINTABLE TY_NEVER   /* Builtin.recv of to_string: any printable type */
+#define BI_ADDR "SocketAddr|Str"   /* the one union parameter: an address or its text */
+
+/* One library function or method. Types are descriptors (builtins.c's
+ * header gives their syntax); strings are static. */
+typedef struct Builtin {
+    const char *qual;           /* an associated function's type (`Duration`), or NULL */
+    TypeKind recv;              /* a method's receiver kind, or BI_FUNC / BI_PRINTABLE */
+    const char *name;           /* as written in TML */
+    BuiltinId id;               /* Node.builtin; rows may share one (unwrap of Maybe
+                                   and of Outcome), and then agree on what follows */
+    int lo, hi;                 /* arguments, the receiver not counted */
+    const char *params[4];      /* descriptors; NULL past the last */
+    const char *result;         /* descriptor */
+    BiHook hook;
+    int flags;                  /* BF_* */
+    bool waits;                 /* wait-capable: awaitable, else blocks the thread */
+    const char *leaf;           /* runtime stem: tml_<leaf>_fut/_init/_poll/_drop when
+                                   it waits, else the function tml_<leaf>; NULL: inline C */
+    const char *blocking;       /* the blocking form tml_<blocking>, or NULL */
+    int64_t konst;              /* a constant operand of the leaf: units per second
+                                   (from_*, as_*), the divisor of subsec_*, the sign
+                                   of saturating_/checked_ add (1) and sub (-1),
+                                   div (1) or mul (0) */
+} Builtin;
+
+/* A prelude type by name (NetError...), which a program may redefine;
+ * NULL when unavailable. */
+typedef Type *(*BiPrelude)(void *ctx, const char *name);
+
+/* Asserts the table's invariants (a build without NDEBUG): a row typed
+ * by data has a parameter descriptor per argument; rows sharing an id
+ * agree on waiting, leaf, blocking form and constant. */
+void bi_check_table(void);
+const Builtin *bi_row(int i);           /* the i-th row, NULL past the last */
+const Builtin *bi_info(int id);         /* the first row of id (not BI_NONE), or NULL */
+bool bi_waits(int id);                  /* is id a wait-capable operation? */
+/* The function `qual::name` (qual NULL: bare): the qualifier's own row,
+ * else, unless the qualifier is closed, a free function's; or NULL. */
+const Builtin *bi_function(const char *qual, const char *name);
+/* The method `name` of receiver kind recv (not BI_PRINTABLE's), or NULL. */
+const Builtin *bi_method(TypeKind recv, const char *name);
+bool bi_closed(const char *qual);       /* are qual's functions all in the table? */
+bool bi_receives(const Builtin *b, const Type *t);  /* is b a method of t? */
+bool bi_has_to_string(const Type *t);   /* the library's printable types */
+/* The type `desc` describes, with Self = self (T, E: its arguments);
+ * prelude names through `prelude` (NULL: the result is NULL). */
+Type *bi_type(const char *desc, Type *self, BiPrelude prelude, void *ctx);
+bool bi_prim(const char *name, TypeKind *kind);     /* I64, Str, Unit, Never... */
+bool bi_lib_type(const char *name, TypeKind *kind, int *nargs);  /* Maybe, Duration... */
+Type *bi_atomic_type(const char *name);  /* AtomicI64 ... AtomicBool, or NULL */
+/* Library enums whose values rt.h defines: a variant's index (-1 / 0:
+ * none) and the C constant the generated code spells for it. */
+int bi_ordering(const char *name);
+const char *bi_ordering_name(int k);    /* NULL past the last */
+const char *bi_ordering_c(int k);       /* k < 0: TML_ORDER_SEQ_CST */
+int bi_join_error(const char *name);
+const char *bi_join_error_c(int k);
+/* Writes the _Static_assert lines that make the generated C fail to
+ * build when rt.h no longer says what the compiler assumes. */
+void bi_rt_asserts(FILE *out, const Program *prog);
+
 /* ------------------------------------------------------------ check.c */
 
 struct Var {
@@ -301,40 +436,6 @@ struct Var {
                                    becomes, on the arguments the let stored */
     int repeats;                /* check: loops (bodies, conditions) around
                                    its declaration */
-};
-
-/* Builtin operations resolved by check, executed by emit_c. */
-enum {
-    BI_NONE,
-    BI_PRINT, BI_PRINTLN, BI_PANIC, BI_ASSERT, BI_ASSERT_EQ, BI_ASSERT_NE,
-    BI_SPAWN, BI_BLOCK_ON, BI_SLEEP, BI_CHANNEL, BI_DUR_FROM, BI_INSTANT_NOW,
-    BI_TO_STRING, BI_STR_LEN, BI_STR_IS_EMPTY,
-    BI_UNWRAP, BI_EXPECT, BI_UNWRAP_OR, BI_IS_A, BI_IS_B, BI_UNWRAP_ERR,
-    BI_OK, BI_ERR,
-    BI_JOIN, BI_IS_FINISHED, BI_SEND, BI_RECV, BI_CLOSE, BI_DUPLICATE,
-    BI_DUR_AS, BI_ELAPSED, BI_DURATION_SINCE, BI_INSTANT_AS_NANOS,
-    BI_ENUM_CTOR,               /* Ok(x) / Err(x) / Just(x) / Nothing */
-    BI_YIELD, BI_ATOMIC_NEW, BI_ORDERING, BI_ATOMIC_LOAD, BI_ATOMIC_STORE,
-    BI_ATOMIC_RMW,              /* swap / fetch_add / fetch_sub: variant */
-    BI_ATOMIC_CAS, BI_METRICS,
-    BI_VARIANT,                 /* a user enum's constructor; Node.variant */
-    BI_JOIN_ERROR,              /* a JoinError value: a payload-free variant's
-                                   path, or the call OsError(code);
-                                   Node.variant = TML_JOIN_* */
-    BI_LIST_NEW, BI_LIST_PUSH, BI_LIST_POP, BI_LIST_GET, BI_LIST_SET, BI_LIST_LEN,
-    BI_LIST_CLEAR, BI_TIMEOUT, BI_INTERVAL, BI_TICK,
-    BI_MUTEX_NEW, BI_LOCK, BI_TRY_LOCK, BI_IS_LOCKED, BI_INTO_INNER,
-    BI_GUARD_SELF,              /* g.get() / g.get_mut(): the guard, for `*` */
-    BI_GUARD_DEREF,             /* g.deref(): the guarded value */
-    BI_SEM_NEW, BI_ACQUIRE, BI_TRY_ACQUIRE, BI_SEM_RELEASE, BI_SEM_AVAILABLE,
-    BI_NOTIFY_NEW, BI_NOTIFY,   /* notify_one / notify_all: variant */
-    BI_NOTIFIED, BI_DROP, BI_TRY_RECV, BI_RECV_TIMEOUT, BI_TRY_SEND, BI_CHAN_LEN,
-    BI_ADDR_PARSE, BI_ADDR_PORT, BI_BIND, BI_CONNECT, BI_ACCEPT, BI_READ, BI_WRITE,
-    BI_WRITE_ALL, BI_NODELAY, BI_LOCAL_ADDR, BI_PEER_ADDR, BI_TCP_CLOSE,
-    BI_DUR_NEW, BI_DUR_OP, BI_SLEEP_MS, BI_PARALLELISM,
-    BI_MUTEX_GET_MUT,           /* *m.get_mut(): the value, in place, unlocked */
-    BI_SEND_INTO_INNER,       /* Duration::new; Duration methods: variant */
-    BI_BUFFER_NEW, BI_BUFFER_OP,   /* len, capacity, clear, write_byte, read_byte, write_str: variant */
 };
 
 /* Resolves names and types, annotating the AST; reports every error it
