@@ -108,13 +108,19 @@ typedef struct Cfg {
     int words;
     Map labels;                 /* label -> 1 + node index */
     int brk, cont;              /* targets of break and continue */
+    bool flat;                  /* a sync function: count reads, no graph */
 } Cfg;
 
+static CNode *at(Cfg *g, int i) { return g->nodes.v[i]; }
 static Word *bits(Cfg *g) { return arena_alloc(sizeof(Word) * (size_t)g->words); }
 static void set_bit(Word *w, int i) { w[i / 64] |= (Word)1 << (i % 64); }
 static bool has_bit(const Word *w, int i) { return w[i / 64] >> (i % 64) & 1; }
 
 static int node(Cfg *g, int next) {
+    if (g->flat && g->nodes.n) {        /* counting reads only: one node */
+        at(g, 0)->nsucc = 0;
+        return 0;
+    }
     CNode *c = arena_alloc(sizeof *c);
     c->use = bits(g);
     c->def = bits(g);
@@ -127,7 +133,6 @@ static int node(Cfg *g, int next) {
     return g->nodes.n - 1;
 }
 
-static CNode *at(Cfg *g, int i) { return g->nodes.v[i]; }
 
 /* &x passed to a callee that writes x: a whole local is killed; a
  * field of one is written in part (nothing read). */
@@ -310,7 +315,7 @@ static void maybe_defined(Cfg *g, int entry) {
 }
 
 static void place(MFunc *mf) {
-    Cfg g = {.mf = mf, .words = mf->locals.n / 64 + 1, .brk = -1, .cont = -1};
+    Cfg g = {.mf = mf, .words = mf->locals.n / 64 + 1, .brk = -1, .cont = -1, .flat = !mf->async};
     int entry = block_cfg(&g, &mf->body, -1);
     if (!mf->async)
         return;
