@@ -109,6 +109,9 @@ typedef struct Cfg {
     Map labels;                 /* label -> 1 + node index */
     int brk, cont;              /* targets of break and continue */
     bool flat;                  /* a sync function: count reads, no graph */
+    int open;                   /* a straight-line node only its block's
+                                   next statement leads to, or -1 */
+    CNode *scratch;             /* one statement's effects, to merge */
 } Cfg;
 
 static CNode *at(Cfg *g, int i) { return g->nodes.v[i]; }
@@ -232,6 +235,44 @@ static void await_uses(Cfg *g, CNode *c, MAwait *aw) {
         target(g, c, aw->expired);
 }
 
+/* Records what statement s reads and writes in c. */
+static void effects(Cfg *g, CNode *c, const MStmt *s) {
+    uses(g, c, s->src);
+    for (int i = 0; i < s->nargs; i++)
+        uses(g, c, s->args[i]);
+    if (s->kind == MS_AWAIT)
+        await_uses(g, c, s->aw);
+    if (s->kind == MS_RELEASE)
+        uses(g, c, s->dst);
+    else if (s->dst)
+        target(g, c, s->dst);
+}
+
+static bool straight(const MStmt *s) {
+    return s->kind == MS_ASSIGN || s->kind == MS_EVAL || s->kind == MS_ZERO ||
+           s->kind == MS_RELEASE || s->kind == MS_SPAWN || s->kind == MS_BLOCK_ON;
+}
+
+/* A statement without control flow: prepended to the straight-line node
+ * `next` when nothing else leads there (a basic block), else a node. */
+static int straight_cfg(Cfg *g, const MStmt *s, int next) {
+    if (g->flat || next < 0 || next != g->open) {
+        int n = node(g, next);
+        effects(g, at(g, n), s);
+        g->open = n;
+        return n;
+    }
+    CNode *t = g->scratch, *c = at(g, next);
+    memset(t->use, 0, sizeof(Word) * (size_t)g->words * 3);
+    effects(g, t, s);
+    for (int w = 0; w < g->words; w++) {
+        c->use[w] = t->use[w] | (c->use[w] & ~t->def[w]);
+        c->def[w] |= t->def[w];
+        c->may[w] |= t->may[w];
+    }
+    return next;
+}
+
 static int stmt_cfg(Cfg *g, const MStmt *s, int next) {
     int n;
     switch (s->kind) {
@@ -254,22 +295,21 @@ static int stmt_cfg(Cfg *g, const MStmt *s, int next) {
     case MS_RETURN: case MS_PANIC: n = node(g, -1); break;
     default: n = node(g, next); break;
     }
-    CNode *c = at(g, n);
-    uses(g, c, s->src);
-    for (int i = 0; i < s->nargs; i++)
-        uses(g, c, s->args[i]);
-    if (s->kind == MS_AWAIT)
-        await_uses(g, c, s->aw);
-    if (s->kind == MS_RELEASE)
-        uses(g, c, s->dst);
-    else if (s->dst)
-        target(g, c, s->dst);
+    effects(g, at(g, n), s);
     return n;
 }
 
 static int block_cfg(Cfg *g, const MBlock *b, int next) {
-    for (int i = b->n - 1; i >= 0; i--)
-        next = stmt_cfg(g, b->v[i], next);
+    g->open = -1;                       /* `next` may have other ways in */
+    for (int i = b->n - 1; i >= 0; i--) {
+        const MStmt *s = b->v[i];
+        if (straight(s)) {
+            next = straight_cfg(g, s, next);
+        } else if (s->kind != MS_LINE) {
+            next = stmt_cfg(g, s, next);
+            g->open = -1;
+        }
+    }
     return next;
 }
 
@@ -316,6 +356,10 @@ static void maybe_defined(Cfg *g, int entry) {
 
 static void place(MFunc *mf) {
     Cfg g = {.mf = mf, .words = mf->locals.n / 64 + 1, .brk = -1, .cont = -1, .flat = !mf->async};
+    g.scratch = arena_alloc(sizeof *g.scratch);
+    g.scratch->use = arena_alloc(sizeof(Word) * (size_t)g.words * 3);
+    g.scratch->def = g.scratch->use + g.words;
+    g.scratch->may = g.scratch->def + g.words;
     int entry = block_cfg(&g, &mf->body, -1);
     if (!mf->async)
         return;
