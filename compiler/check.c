@@ -2,9 +2,8 @@
  *
  * Takes the parsed Program; sets every expression's `ty`, resolves names
  * to Vars, Funcs and builtins (Node.builtin = BI_*, typed by builtins.c's
- * table), numbers each async function's awaits (Func.awaits,
- * Node.await_id), records which async functions each one awaits
- * (Func.callees) and which are spawned.
+ * table) and records which async functions are spawned (the awaits
+ * and the async call graph are lower's and lower_async's).
  * Rewrites the optional forms (MAY) into plain ones: `Arc::new(e)` into
  * e, `Type.f()` into `Type::f()`, names given by `use x as y` into x, and
  * the one use of a local holding an unstarted future into the call.
@@ -922,16 +921,9 @@ static Type *cast(Checker *c, Node *n) {
 
 /* The type of awaiting `e` (of type t): a future's result, a join's
  * Outcome, a wait-capable operation's own type; at: where to complain. */
-static Type *awaited_type(Checker *c, Node *at, Node *e, Type *t) {
-    if (t->kind == TY_FUTURE) {
-        Func *f = t->fn;
-        bool known = false;
-        for (int i = 0; i < c->fn->callees.n; i++)
-            known |= c->fn->callees.v[i] == f;
-        if (!known)
-            vec_push(&c->fn->callees, f);
-        return f->ret;
-    }
+static Type *awaited_type(Node *at, Node *e, Type *t) {
+    if (t->kind == TY_FUTURE)
+        return t->fn->ret;
     if (t->kind == TY_JOIN)
         return ty_make(TY_OUTCOME, t->a, T(TY_JOIN_ERROR));
     bool waitable = (e->kind == ND_CALL || e->kind == ND_METHOD) && bi_waits(e->builtin);
@@ -950,9 +942,7 @@ static Type *await_expr(Checker *c, Node *n) {
     c->awaited = c->started = e;
     Type *t = expr(c, e, NULL);
     c->awaited = outer;
-    n->await_id = c->fn->awaits.n;
-    vec_push(&c->fn->awaits, n);
-    return awaited_type(c, n, e, t);
+    return awaited_type(n, e, t);
 }
 
 /* timeout(d, fut): Outcome[T, TimeoutError], only as await's operand. */
@@ -973,7 +963,7 @@ static Type *timeout_call(Checker *c, Node *n) {
     if (fut->kind == ND_CALL)
         c->awaited = fut;
     c->started = fut;
-    Type *t = awaited_type(c, n, fut, expr(c, fut, NULL));
+    Type *t = awaited_type(n, fut, expr(c, fut, NULL));
     c->awaited = NULL;
     if (fut->builtin == BI_TIMEOUT) {
         if (t->kind != TY_NEVER)

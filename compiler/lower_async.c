@@ -1,8 +1,8 @@
 /* lower_async.c - the async pass: the call graph, then frame layout.
  *
  * 1. lower_async_graph, before lower: which callee frames are inline.
- * Takes the checked Program (Func.callees lists the async functions each
- * async function awaits). An awaited callee's frame is embedded by value
+ * Takes the checked Program and finds, for each async function, the
+ * async functions it awaits (Func.callees). An awaited callee's frame is embedded by value
  * in the caller's `aw` union (DESIGN.md section 3), so a task is one
  * allocation. That is impossible on a cycle (async recursion: the frame
  * would contain itself), so the call edges inside one strongly connected
@@ -74,8 +74,35 @@ static void strongconnect(Tarjan *t, Func *f) {
     } while (g != f);
 }
 
+/* Adds to f->callees the async function each await under n calls
+ * (through `timeout(d, fut)`), once each. */
+static void find_callees(Func *f, Node *n) {
+    if (!n)
+        return;
+    if (n->kind == ND_AWAIT) {
+        Node *e = n->lhs;
+        while (e->builtin == BI_TIMEOUT && e->args.n == 2)
+            e = e->args.v[1];
+        bool known = !(e->kind == ND_CALL && e->fn && e->fn->is_async);
+        for (int i = 0; !known && i < f->callees.n; i++)
+            known = f->callees.v[i] == e->fn;
+        if (!known)
+            vec_push(&f->callees, e->fn);
+    }
+    Node *kids[] = {n->lhs, n->rhs, n->cond, n->then, n->els, n->body, n->init};
+    for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++)
+        find_callees(f, kids[i]);
+    for (int i = 0; i < n->args.n; i++)
+        find_callees(f, n->args.v[i]);
+}
+
 void lower_async_graph(Program *prog) {
     int n = prog->funcs.n;
+    for (int i = 0; i < n; i++) {
+        Func *f = prog->funcs.v[i];
+        if (f->is_async)
+            find_callees(f, f->body);
+    }
     Tarjan t = {.prog = prog};
     t.index = arena_alloc(sizeof(int) * (size_t)(n + 1));
     t.low = arena_alloc(sizeof(int) * (size_t)(n + 1));

@@ -22,16 +22,14 @@ static bool timed(Fn *F, Node *at) { return F->tmo && F->tmo->at == at; }
  * with or without a drop) or the frame of `callee`. */
 static MAwait *new_await(Fn *F, Node *at, const char *leaf, bool leaf_drop, Func *callee) {
     MAwait *aw = arena_alloc(sizeof *aw);
-    aw->id = at->await_id;
+    aw->id = at->await_id = F->mf->awaits.n;    /* numbered in the order met */
     aw->leaf = leaf;
     aw->leaf_drop = leaf_drop;
     aw->callee = callee;
     aw->boxed = callee && lower_edge_boxed(F->f, callee);
     if (timed(F, at))
         aw->expired = mx_local(F->tmo->expired);
-    while (F->mf->awaits.n <= aw->id)
-        vec_push(&F->mf->awaits, NULL);
-    F->mf->awaits.v[aw->id] = aw;
+    vec_push(&F->mf->awaits, aw);
     return aw;
 }
 

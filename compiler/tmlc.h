@@ -168,7 +168,7 @@ typedef struct Node {
     Var *var;                   /* ND_PATH / ND_PBIND / ND_LET / ND_FOR */
     Func *fn;                   /* call of a user function */
     int builtin;                /* BuiltinId of a builtin call / method */
-    int await_id;               /* ND_AWAIT: index of its aw slot */
+    int await_id;               /* ND_AWAIT: lower's number for it (MAwait.id) */
     int variant;                /* the variant a pattern (ND_PVARIANT) or a
                                    constructor (BI_ENUM_CTOR, BI_VARIANT,
                                    BI_JOIN_ERROR, BI_ORDERING) names: its
@@ -196,12 +196,11 @@ struct Func {
     TypeExpr *ret_texpr;
     Type *ret;
     Node *body;
-    /* filled by lower_async */
-    Vec awaits;                 /* Node* (ND_AWAIT), index = await_id */
+    /* filled by lower_async_graph */
     Vec callees;                /* Func*: async functions awaited */
     int scc;                    /* strongly connected component id */
     int order;                  /* emission order of frame structs */
-    bool spawned;               /* needs a tml_task_vt */
+    bool spawned;               /* check: needs a tml_task_vt */
 };
 
 typedef struct Variant {
@@ -426,7 +425,8 @@ struct Var {
     bool is_param;
     bool by_ref;                /* `mut this`: a pointer to the caller's value */
     Func *owner;
-    int emit_id;                /* emit_c: 1 + index of its liveness record */
+    int emit_id;                /* lower: 1 + index of its MLocal in the
+                                   function being lowered */
     int reads;                  /* check: mentions other than as the target
                                    of an assignment; 0 = its C declaration is
                                    marked unused (no -Wunused-* warning) */

@@ -146,6 +146,30 @@ Test(lower, awaits_are_numbered_in_order_and_callee_frames_are_inline) {
     }
 }
 
+Test(lower, an_operands_await_is_numbered_first_and_callees_are_recorded_once) {
+    MProgram *mp = tt_lower("async func a() -> I64 { 1 }\n"
+                            "async func b(x: I64) -> I64 { x }\n"
+                            "async func main() {\n"
+                            "    let x = await a()\n"
+                            "    let y = await b(await a())\n"
+                            "    let r = await timeout(Duration::from_millis(5), b(x + y))\n"
+                            "    println(\"{r.is_ok()}\")\n"
+                            "}\n");
+    MFunc *mf = mfunc(mp, "main");
+    Program *prog = mp->prog;
+    cr_assert_eq(mf->awaits.n, 4);
+    for (int i = 0; i < mf->awaits.n; i++)
+        cr_assert_eq(((MAwait *)mf->awaits.v[i])->id, i);
+    cr_assert_eq(tt_find(prog, "main", ND_AWAIT, 1)->await_id, 2, "b(...) waits for its argument");
+    cr_assert_eq(tt_find(prog, "main", ND_AWAIT, 2)->await_id, 1);
+    Func *m = mf->f;
+    cr_assert_eq(m->callees.n, 2, "a and b, once each, b also under timeout");
+    cr_assert_eq(m->callees.v[0], tt_func(prog, "a"));
+    cr_assert_eq(m->callees.v[1], tt_func(prog, "b"));
+    cr_assert_not_null(((MAwait *)mf->awaits.v[3])->expired);
+    cr_assert_eq(((MAwait *)mf->awaits.v[3])->callee, tt_func(prog, "b"));
+}
+
 Test(lower, a_recursion_edge_boxes_the_callee_frame) {
     MFunc *mf = mfunc(tt_lower("async func fib(n: I64) -> I64 {\n"
                                "    if n < 2 { return n }\n"
