@@ -999,7 +999,7 @@ static Type *block(Checker *c, Node *n, Type *want) {
     Type *last = T(TY_UNIT);
     for (int i = 0; i < n->args.n; i++) {
         c->stmt = n->args.v[i];
-        last = expr(c, n->args.v[i], NULL);
+        last = value(c, n->args.v[i], NULL);    /* an async call must be awaited */
     }
     Type *t = n->lhs ? value(c, n->lhs, want) : (last->kind == TY_NEVER ? last : T(TY_UNIT));
     pop_scope(c);
@@ -1773,9 +1773,11 @@ static Type *expr(Checker *c, Node *n, Type *want) {
 static Type *value(Checker *c, Node *n, Type *want) {
     Type *t = expr(c, n, want);
     if (t->kind == TY_FUTURE) {
-        diag_error_hint(n->loc, arena_printf("write `await %s(...)` or `spawn(%s(...))`",
-                                             t->fn->name, t->fn->name),
-                        "the result of async function '%s' must be awaited", t->fn->name);
+        const char *f = t->fn->name;
+        const char *hint = c->fn && !c->fn->is_async   /* sync code: no await */
+            ? arena_printf("write `block_on(%s(...))` or `spawn(%s(...))`", f, f)
+            : arena_printf("write `await %s(...)` or `spawn(%s(...))`", f, f);
+        diag_error_hint(n->loc, hint, "the result of async function '%s' must be awaited", t->fn->name);
         n->ty = T(TY_NEVER);
         return n->ty;
     }
