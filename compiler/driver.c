@@ -31,6 +31,7 @@
 #include <time.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -136,16 +137,16 @@ static void find_runtime(const char **lib, const char **inc) {
     fatal("cannot find libtmlrt.a and include/tml/prelude.h next to %s", dir);
 }
 
-/* Runs argv[0] with argv; returns its exit status (128+signal). */
-static int run_cmd(char **argv) {
-    pid_t pid = fork();
-    if (pid < 0)
-        fatal("fork failed: %s", strerror(errno));
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        fprintf(stderr, "tml: cannot run '%s': %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+/* Runs argv[0] (searched in PATH) with argv; returns its exit status
+ * (128+signal). A command that cannot be started (no C compiler on PATH,
+ * $CC naming nothing) ends tml with that message alone, followed by
+ * `advice` when it is not NULL. */
+static int run_cmd(char **argv, const char *advice) {
+    pid_t pid;
+    int err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (err)
+        fatal("cannot run %s", arena_printf("'%s': %s%s%s", argv[0], strerror(err),
+                                            advice ? "; " : "", advice ? advice : ""));
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
@@ -183,7 +184,7 @@ static void cc_link(const char *cfile, const char *out) {
     vec_push(&args, "-o");
     vec_push(&args, (void *)out);
     vec_push(&args, NULL);
-    if (run_cmd((char **)args.v) != 0)
+    if (run_cmd((char **)args.v, "tml compiles through a C compiler: install one or set CC") != 0)
         fatal("%s", "internal error: the C compiler rejected the generated code "
                     "(please report it with the .tml file)");
 }
@@ -218,7 +219,7 @@ static void print_frame_sizes(Program *prog, const char *tmpdir) {
     cc_link(probe_c, probe);
     fflush(stdout);
     char *argv[] = {(char *)probe, NULL};
-    run_cmd(argv);
+    run_cmd(argv, NULL);
     unlink(probe_c);
     unlink(probe);
 }
@@ -249,7 +250,7 @@ static int cmd_run(int argc, char **argv) {
         vec_push(&args, argv[i]);
     vec_push(&args, NULL);
     fflush(stdout);
-    int st = run_cmd((char **)args.v);
+    int st = run_cmd((char **)args.v, NULL);
     remove_tmpdir(dir);
     return st;
 }
