@@ -1311,6 +1311,15 @@ static bool through_guard(Node *n) {
     return false;
 }
 
+/* How to make v assignable: a receiver, a parameter, a local. */
+static const char *mutable_hint(Var *v) {
+    if (v->is_param && v == v->owner->this_var)
+        return "take the receiver as `mut this`";
+    if (v->is_param)
+        return arena_printf("declare the parameter `mut %s: %s`", v->name, ty_name(v->ty));
+    return arena_printf("declare it with `var %s` or `let mut %s`", v->name, v->name);
+}
+
 static Type *assign(Checker *c, Node *n) {
     Node *l = n->lhs;
     if (l->kind != ND_PATH && l->kind != ND_FIELD && l->kind != ND_DEREF) {
@@ -1328,9 +1337,8 @@ static Type *assign(Checker *c, Node *n) {
     } else if (v->const_init)
         diag_error(l->loc, "cannot assign to constant '%s'", v->name);
     else if (!v->mutable_)
-        diag_error_hint(l->loc, arena_printf("declare it with `var %s` or `let mut %s`",
-                                             v->name, v->name),
-                        "cannot assign to immutable binding '%s'", v->name);
+        diag_error_hint(l->loc, mutable_hint(v), "cannot assign to immutable binding '%s'",
+                        v->name);
     if (strcmp(n->op, "=")) {
         Type *rt = value(c, n->rhs, lt);
         bool ok = lt->kind == TY_STR ? !strcmp(n->op, "+=") && rt->kind == TY_STR
@@ -1823,6 +1831,7 @@ static void check_signature(Checker *c, Func *f) {
         v->cname = arena_printf("%s_%d", pa->name, ++c->next_id);
         v->ty = resolve_type(c, pa->texpr);
         v->is_param = true;
+        v->mutable_ = pa->mutable_;
         v->owner = f;
         pa->var = v;
     }

@@ -1253,7 +1253,8 @@ static Node *block(Parser *p) {
 
 /* ------------------------------------------------------------- items */
 
-// params = "(" [ ident ":" type { "," ident ":" type } [ "," ] ] ")"
+// params = "(" [ param { "," param } [ "," ] ] ")"
+// param = [ "mut" ] ident ":" type | [ "mut" ] "this"
 static void params(Parser *p, Func *f) {
     expect(p, "(");
     p->nl_quiet++;
@@ -1272,6 +1273,7 @@ static void params(Parser *p, Func *f) {
                 break;
             continue;
         }
+        pa->mutable_ = mut;
         pa->name = expect_ident(p, "a parameter name");
         expect(p, ":");
         pa->texpr = type_expr(p);

@@ -179,6 +179,7 @@ typedef struct Param {
     const char *name;
     TypeExpr *texpr;
     Loc loc;
+    bool mutable_;              /* `mut x: T`: the function's copy may change */
     Var *var;
 } Param;
 
