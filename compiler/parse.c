@@ -82,11 +82,15 @@ static const char *describe(const Tok *t) {
     }
 }
 
-static void error_at(Parser *p, Tok *t, const char *msg) {
+/* Reports the first error of a statement (at `loc`, with an optional
+ * `hint` line) and enters panic mode. */
+static void error_hint(Parser *p, Loc loc, const char *hint, const char *msg) {
     if (!p->panic)
-        diag_error(t->loc, "%s", msg);
+        diag_error_hint(loc, hint, "%s", msg);
     p->panic = true;
 }
+
+static void error_at(Parser *p, Tok *t, const char *msg) { error_hint(p, t->loc, NULL, msg); }
 
 /* Reports token t as a construct outside the subset (section 9). */
 static void unsupported(Parser *p, Tok *t, const char *what, const char *hint) {
@@ -430,14 +434,41 @@ static Node *paren(Parser *p) {
     return n;
 }
 
-/* A block or `then`-branch body; `{` starts a block. */
+/* The source text of the assignment whose target `e` was just parsed: up
+ * to the end of its line, a `;`, an `else` or a closing bracket at its own
+ * depth. */
+static const char *assignment_text(Parser *p, Node *e) {
+    int depth = 0;
+    Tok *last = &p->toks[p->pos];
+    for (Tok *t = last; t->kind != TK_EOF && !(depth == 0 && t->kind == TK_NL); t++) {
+        if (tok_is(t, "(") || tok_is(t, "[") || tok_is(t, "{"))
+            depth++;
+        else if ((tok_is(t, ")") || tok_is(t, "]") || tok_is(t, "}")) && depth-- == 0)
+            break;
+        else if (depth == 0 && (tok_is(t, ";") || tok_is(t, "else")))
+            break;
+        if (t->kind != TK_NL)
+            last = t;
+    }
+    const char *text = p->src->text + e->loc.off;
+    int len = last->loc.off + last->len - e->loc.off;
+    return memchr(text, '\n', (size_t)len) ? "... = ..." : arena_strndup(text, len);
+}
+
+/* A block or `then`-branch body; `{` starts a block. A `then` branch is
+ * an expression: an assignment there (`if c then x = v`) is reported at
+ * its target, with the block form as the hint (TML-SUBSET.md 3.5). */
 static Node *branch(Parser *p, bool then_form) {
     if (!then_form)
         return block(p);
-    return expr(p);
+    Node *e = expr(p);
+    if (is_assign_op(peek(p)))
+        error_hint(p, e->loc, arena_printf("write the branch as a block: `{ %s }`",
+                                           assignment_text(p, e)),
+                   "an assignment cannot be the branch of `if ... then`");
+    return e;
 }
 
-// if = "if" expr ( block [ "else" ( if | block ) ] | "then" expr [ "else" expr ] )
 /* A when arm `pat => body`. */
 static Node *arm_of(Node *pat, Node *body) {
     Node *arm = arena_alloc(sizeof *arm);
@@ -473,6 +504,7 @@ static Node *if_let(Parser *p, Node *n) {
     return n;
 }
 
+// if = "if" expr ( block [ "else" ( if | block ) ] | "then" expr [ "else" expr ] )
 static Node *if_expr(Parser *p) {
     Node *n = node(ND_IF, next(p));
     if (is(p, "let"))
