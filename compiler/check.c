@@ -241,10 +241,27 @@ static const char *type_hint(Checker *c, const char *name) {
     return suggest(name, (const char **)cands.v, cands.n);
 }
 
+/* Does t mention the error type (`JoinHandle[E]` from spawning a function
+ * whose signature has an error, `Maybe[E]`, `(I64, E)`...)? User types
+ * are named, so it is not looked for inside them. */
+static bool mentions_error(Type *t) {
+    if (!t || t->kind == TY_STRUCT || t->kind == TY_ENUM)
+        return false;
+    if (t == &error_type || mentions_error(t->a) || mentions_error(t->b))
+        return true;
+    for (int i = 0; i < t->elems.n; i++)
+        if (mentions_error(t->elems.v[i]))
+            return true;
+    return false;
+}
+
 /* Can a value of type `got` be used where `want` is expected? (An
- * expected Never comes from an error already reported: accept all.) */
+ * expected Never comes from an error already reported: accept all; so
+ * does a type built from the error type.) */
 static bool compatible(Type *got, Type *want) {
     if (got == want || got->kind == TY_NEVER || want->kind == TY_NEVER)
+        return true;
+    if (mentions_error(got) || mentions_error(want))
         return true;
     if (ty_is_int(got) && ty_is_int(want))
         return true;
@@ -1629,8 +1646,9 @@ static Type *let(Checker *c, Node *n) {
             return future_let(c, n, it);
         if (ann && !compatible(it, ann))
             mismatch(n->init, it, ann);
-        if (!ann && !n->texpr)  /* a diverging init gives Unit; an erroneous one Never */
-            t = it->kind == TY_NEVER && !failed(it, errors) ? T(TY_UNIT) : it;
+        if (!ann && !n->texpr)  /* a diverging init gives Unit; an erroneous one the */
+            t = failed(it, errors) ? &error_type        /* error type: no more errors */
+                : it->kind == TY_NEVER ? T(TY_UNIT) : it;
     } else if (n->pat->kind != ND_PBIND) {
         diag_error(n->loc, "a binding without an initializer must name one variable");
         return T(TY_UNIT);

@@ -28,6 +28,8 @@ typedef struct Parser {
     int nl_quiet;               /* > 0: newlines are insignificant */
     bool panic;                 /* an error was reported in this statement */
     int func_errors;            /* errors reported inside functions */
+    Map misnamed;               /* reserved words reported as names (decl_name):
+                                   their uses are names, with no more errors */
     Program *prog;
 } Parser;
 
@@ -119,9 +121,13 @@ static Tok *expect(Parser *p, const char *s) {
     return t;
 }
 
+static bool is_reserved_word(const Tok *t) {
+    return t->kind == TK_KEYWORD && isalpha((unsigned char)t->str[0]);
+}
+
 /* Reports that `what` was expected at t, naming a reserved word as one. */
 static void expected(Parser *p, Tok *t, const char *what) {
-    if (t->kind == TK_KEYWORD && isalpha((unsigned char)t->str[0]))
+    if (is_reserved_word(t))
         error_at(p, t, arena_printf("expected %s but found '%s', which is a reserved word and "
                                     "cannot be a name", what, t->str));
     else
@@ -136,6 +142,40 @@ static const char *expect_ident(Parser *p, const char *what) {
     }
     expected(p, t, what);
     return "_error";
+}
+
+static bool starts_item(const Tok *t);
+
+/* Is t a reserved word that decl_name takes as a misspelt name? */
+static bool misnamed_ahead(const Tok *t) {
+    return is_reserved_word(t) && !(t->nl_before && starts_item(t));
+}
+
+/* A name being declared (parameter, field, function, type, variant...)
+ * or a field named in a struct literal or pattern. A reserved word in its place (`func f(type: I64)`) is reported and
+ * taken as the name, so that parsing goes on exactly and the rest of the
+ * declaration draws no errors; but not one that starts an item at the
+ * start of a line, which more likely begins the next declaration. */
+static const char *decl_name(Parser *p, const char *what) {
+    Tok *t = peek(p);
+    if (!misnamed_ahead(t))
+        return expect_ident(p, what);
+    bool panic = p->panic;
+    expected(p, t, what);
+    p->panic = panic;
+    map_put(&p->misnamed, t->str, t);
+    next(p);
+    return t->str;
+}
+
+/* A use of a reserved word that decl_name took as a name: consumed, and
+ * true, with no error (the declaration drew one). */
+static bool misnamed_use(Parser *p) {
+    Tok *t = peek(p);
+    if (!is_reserved_word(t) || !map_get(&p->misnamed, t->str))
+        return false;
+    next(p);
+    return true;
 }
 
 /* Skips tokens through the `close` matching the `open` at the current
@@ -185,11 +225,12 @@ static Node *node(NodeKind kind, Tok *t) {
 }
 
 /* Whether t, first on its line, starts an item (also one that item()
- * reports as outside the subset), where parsing resumes after an error. */
+ * reports as outside the subset), where parsing resumes after an error.
+ * `type:` does not: it is a field or parameter misnamed (decl_name). */
 static bool starts_item(const Tok *t) {
     static const char *const kws[] = {"func", "async", "type", "enum", "const", "impl", "@",
                                       "behavior", "class", "union", "interface", NULL};
-    return tok_in(t, kws);
+    return tok_in(t, kws) && !tok_is(t + 1, ":");
 }
 
 /* Whether t starts an item in column 1 of its line, where no statement can
@@ -284,7 +325,8 @@ static bool is_upper_ident(const Tok *t) {
 }
 
 /* `Name {` starts a struct literal only when Name is capitalised and the
- * brace is followed by `}`, `..`, or an identifier and `:` `,` `}`. */
+ * brace is followed by `}`, `..`, or an identifier and `:` `,` `}` (or a
+ * reserved word and `:`, a field misnamed). */
 static bool struct_lit_ahead(Parser *p, const char *name) {
     if (!isupper((unsigned char)name[0]) || !tok_is(&p->toks[p->pos], "{"))
         return false;
@@ -298,7 +340,8 @@ static bool struct_lit_ahead(Parser *p, const char *name) {
     while (p->toks[j].kind == TK_NL)
         j++;
     Tok *b = &p->toks[j];
-    return a->kind == TK_IDENT && (tok_is(b, ":") || tok_is(b, ",") || tok_is(b, "}"));
+    return (a->kind == TK_IDENT && (tok_is(b, ":") || tok_is(b, ",") || tok_is(b, "}"))) ||
+           (is_reserved_word(a) && tok_is(b, ":"));     /* reported by struct_lit */
 }
 
 /* `..base` of a struct literal (section 3.6): the fields not given are
@@ -342,7 +385,7 @@ static Node *struct_lit(Parser *p, Node *path) {
             break;
         }
         Tok *ft = peek(p);
-        const char *field = expect_ident(p, "a field name");
+        const char *field = misnamed_use(p) ? ft->str : decl_name(p, "a field name");
         vec_push(&n->fields, (void *)field);
         if (accept(p, ":")) {
             vec_push(&n->args, expr(p));
@@ -597,7 +640,7 @@ static Node *loop_expr(Parser *p) {
         Node *let = node(ND_LET, vt);
         let->is_var = true;
         Node *bind = node(ND_PBIND, peek(p));
-        bind->name = expect_ident(p, "a loop variable name");
+        bind->name = decl_name(p, "a loop variable name");
         let->pat = bind;
         expect(p, ":");
         let->texpr = type_expr(p);
@@ -779,6 +822,11 @@ static Node *primary(Parser *p) {
     }
     if (tok_is(t, "throw"))
         unsupported(p, t, "'throw'", "call `panic(msg)` or return an `Err(e)`");
+    if (misnamed_use(p)) {
+        n = node(ND_PATH, t);
+        n->name = t->str;
+        return n;
+    }
     error_at(p, t, arena_printf("expected an expression but found %s", describe(t)));
     n = node(ND_UNIT, t);
     if (t->kind != TK_EOF && t->kind != TK_NL && !tok_is(t, "}") && !tok_is(t, ")"))
@@ -861,7 +909,7 @@ static Node *postfix(Parser *p) {
             }
         } else {
             Tok *nt = peek(p);
-            const char *name = expect_ident(p, "a field or method name");
+            const char *name = misnamed_use(p) ? nt->str : expect_ident(p, "a field or method name");
             if (tok_is(&p->toks[p->pos], "(")) {
                 Node *m = node(ND_METHOD, nt);
                 next(p);
@@ -1102,6 +1150,12 @@ static Node *pattern(Parser *p) {
     }
     bool mut = accept(p, "mut");
     t = peek(p);
+    if (misnamed_ahead(t) && !tok_is(t, "mut")) {     /* `let type = 1`: bound as a name */
+        Node *n = node(ND_PBIND, t);
+        n->name = decl_name(p, "a pattern");
+        n->is_var = mut;
+        return n;
+    }
     if (t->kind != TK_IDENT) {
         expected(p, t, "a pattern");
         if (t->kind != TK_EOF)
@@ -1151,7 +1205,8 @@ static void struct_pattern(Parser *p, Node *n) {
         }
         Tok *ft = peek(p);
         bool mut = accept(p, "mut");
-        const char *field = expect_ident(p, "a field name");
+        Tok *name = peek(p);
+        const char *field = misnamed_use(p) ? name->str : decl_name(p, "a field name");
         Node *sub;
         if (!mut && accept(p, ":")) {
             sub = alternatives(p);
@@ -1189,7 +1244,7 @@ static Node *const_decl(Parser *p) {
     Node *n = node(ND_LET, next(p));
     n->is_const = true;
     Node *bind = node(ND_PBIND, peek(p));
-    bind->name = expect_ident(p, "a constant name");
+    bind->name = decl_name(p, "a constant name");
     n->pat = bind;
     expect(p, ":");
     n->texpr = type_expr(p);
@@ -1249,8 +1304,9 @@ static Node *stmt(Parser *p) {
 // block = "{" { stmt ( NL | ";" ) } [ expr ] "}"
 static Node *block(Parser *p) {
     Node *n = node(ND_BLOCK, peek(p));
+    if (!tok_is(expect(p, "{"), "{"))
+        return n;                   /* reported: its statements are not parsed */
     int quiet = p->nl_quiet;
-    expect(p, "{");
     p->nl_quiet = 0;
     skip_nl(p);
     while (!tok_is(&p->toks[p->pos], "}") && p->toks[p->pos].kind != TK_EOF &&
@@ -1306,7 +1362,7 @@ static void params(Parser *p, Func *f) {
             continue;
         }
         pa->mutable_ = mut;
-        pa->name = expect_ident(p, "a parameter name");
+        pa->name = decl_name(p, "a parameter name");
         expect(p, ":");
         pa->texpr = type_expr(p);
         vec_push(&f->params, pa);
@@ -1317,6 +1373,26 @@ static void params(Parser *p, Func *f) {
     p->nl_quiet--;
 }
 
+/* After a syntax error in a signature: skips to the `{` that opens the
+ * body (outside brackets), which is then parsed afresh, or else stops at
+ * the next line that starts an item (the body is missing). */
+static void skip_to_body(Parser *p) {
+    int depth = 0;
+    for (int start = p->pos; p->toks[p->pos].kind != TK_EOF; p->pos++) {
+        Tok *t = &p->toks[p->pos];
+        if (depth == 0 && tok_is(t, "{")) {
+            p->panic = false;
+            return;
+        }
+        if (p->pos > start && t->nl_before && starts_item(t))
+            return;
+        if (tok_is(t, "(") || tok_is(t, "["))
+            depth++;
+        else if ((tok_is(t, ")") || tok_is(t, "]")) && depth > 0)
+            depth--;
+    }
+}
+
 // func = [ "async" ] "func" ident params [ "->" type ] block
 static Func *func(Parser *p, bool is_test) {
     int errors = diag_count();
@@ -1325,7 +1401,7 @@ static Func *func(Parser *p, bool is_test) {
     f->is_test = is_test;
     expect(p, "func");
     f->loc = peek(p)->loc;
-    f->name = f->cname = expect_ident(p, "a function name");
+    f->name = f->cname = decl_name(p, "a function name");
     if (is(p, "[")) {
         unsupported(p, peek(p), "a generic function ('func f[T]')", "write one function per type");
         skip_group(p, "[", "]");
@@ -1333,6 +1409,8 @@ static Func *func(Parser *p, bool is_test) {
     params(p, f);
     if (accept(p, "->"))
         f->ret_texpr = type_expr(p);
+    if (p->panic)
+        skip_to_body(p);
     skip_nl(p);
     f->body = block(p);
     f->broken = diag_count() > errors;
@@ -1344,7 +1422,7 @@ static Func *func(Parser *p, bool is_test) {
 static void variant(Parser *p, StructDecl *sd) {
     Variant *v = arena_alloc(sizeof *v);
     v->loc = peek(p)->loc;
-    v->name = expect_ident(p, "a variant name");
+    v->name = decl_name(p, "a variant name");
     v->tag = sd->variants.n;
     if (accept(p, "(")) {
         p->nl_quiet++;
@@ -1364,7 +1442,7 @@ static void field_decl(Parser *p, StructDecl *sd) {
     Param *fld = arena_alloc(sizeof *fld);
     fld->loc = peek(p)->loc;
     accept(p, "pub");
-    fld->name = expect_ident(p, "a field name");
+    fld->name = decl_name(p, "a field name");
     expect(p, ":");
     fld->texpr = type_expr(p);
     vec_push(&sd->fields, fld);
@@ -1400,7 +1478,7 @@ static void type_decl(Parser *p) {
     Tok *kw = next(p);
     StructDecl *sd = arena_alloc(sizeof *sd);
     sd->loc = peek(p)->loc;
-    sd->name = expect_ident(p, "a type name");
+    sd->name = decl_name(p, "a type name");
     vec_push(&p->prog->structs, sd);
     if (is(p, "[")) {
         unsupported(p, peek(p), "a generic type ('type Name[T]')", "write one type per element type");
@@ -1440,11 +1518,11 @@ static void type_decl(Parser *p) {
 // impl = "impl" ident "{" { [ decorator ] [ "pub" ] func } "}"
 static void impl_block(Parser *p) {
     next(p);
-    const char *owner = expect_ident(p, "a type name");
+    const char *owner = decl_name(p, "a type name");
     if (is(p, "for")) {
         unsupported(p, peek(p), "'impl Behavior for Type'", "write `impl Type { ... }`");
         next(p);
-        owner = expect_ident(p, "a type name");
+        owner = decl_name(p, "a type name");
     }
     expect(p, "{");
     skip_nl(p);
