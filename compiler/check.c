@@ -980,7 +980,10 @@ static Type *timeout_call(Checker *c, Node *n) {
     if (fut->kind == ND_CALL)
         c->awaited = fut;
     c->started = fut;
+    int errors = diag_count();
     Type *t = awaited_type(n, fut, expr(c, fut, NULL));
+    if (failed(t, errors))
+        t = &error_type;            /* Outcome[E, TimeoutError]: no more errors */
     c->awaited = NULL;
     if (fut->builtin == BI_TIMEOUT) {
         if (t->kind != TY_NEVER)
