@@ -1806,7 +1806,7 @@ static Type *value(Checker *c, Node *n, Type *want) {
         const char *hint = c->fn && !c->fn->is_async   /* sync code: no await */
             ? arena_printf("write `block_on(%s(...))` or `spawn(%s(...))`", f, f)
             : arena_printf("write `await %s(...)` or `spawn(%s(...))`", f, f);
-        diag_error_hint(n->loc, hint, "the result of async function '%s' must be awaited", t->fn->name);
+        diag_error_hint(n->loc, hint, "the result of async function '%s' must be awaited", f);
         n->ty = T(TY_NEVER);
         return n->ty;
     }

@@ -152,10 +152,11 @@ static bool misnamed_ahead(const Tok *t) {
 }
 
 /* A name being declared (parameter, field, function, type, variant...)
- * or a field named in a struct literal or pattern. A reserved word in its place (`func f(type: I64)`) is reported and
- * taken as the name, so that parsing goes on exactly and the rest of the
- * declaration draws no errors; but not one that starts an item at the
- * start of a line, which more likely begins the next declaration. */
+ * or a field named in a struct literal or pattern. A reserved word in its
+ * place (`func f(type: I64)`) is reported and taken as the name, so that
+ * parsing goes on exactly and the rest of the declaration draws no errors;
+ * but not one that starts an item at the start of a line, which more
+ * likely begins the next declaration. */
 static const char *decl_name(Parser *p, const char *what) {
     Tok *t = peek(p);
     if (!misnamed_ahead(t))
@@ -909,7 +910,8 @@ static Node *postfix(Parser *p) {
             }
         } else {
             Tok *nt = peek(p);
-            const char *name = misnamed_use(p) ? nt->str : expect_ident(p, "a field or method name");
+            const char *name =
+                misnamed_use(p) ? nt->str : expect_ident(p, "a field or method name");
             if (tok_is(&p->toks[p->pos], "(")) {
                 Node *m = node(ND_METHOD, nt);
                 next(p);
@@ -1205,8 +1207,8 @@ static void struct_pattern(Parser *p, Node *n) {
         }
         Tok *ft = peek(p);
         bool mut = accept(p, "mut");
-        Tok *name = peek(p);
-        const char *field = misnamed_use(p) ? name->str : decl_name(p, "a field name");
+        Tok *nt = peek(p);
+        const char *field = misnamed_use(p) ? nt->str : decl_name(p, "a field name");
         Node *sub;
         if (!mut && accept(p, ":")) {
             sub = alternatives(p);
