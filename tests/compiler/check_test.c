@@ -3,7 +3,8 @@
  * (Node.var, shadowing) and its did-you-mean hints, builtin resolution
  * (Node.builtin), user calls (Node.fn), the async rules (await only in an
  * async func, futures must be run, block_on only in sync code), await
- * spawned functions, and errors reported once each. */
+ * spawned functions, and errors reported once each (an erroneous
+ * initializer or a type built from the error type draws no more). */
 #include "tmlc_test.h"
 
 /* `text` checked without an error. */
@@ -224,6 +225,30 @@ Test(check, wrong_argument_count_names_the_function) {
     tt_assert_errors(1, "t.tml:2:15: error: 'add' takes 2 arguments but 1 was given");
 }
 
+Test(check, mut_parameters_are_assignable_and_others_hint_mut) {
+    Program *prog = tt_check("func f(mut a: I64, b: I64) {\n    a += 1\n    b = 2\n}\n"
+                             "func main() { f(1, 2) }\n");
+    tt_assert_errors(1, "t.tml:3:5: error: cannot assign to immutable binding 'b'");
+    cr_assert(tt_diags_have("hint: declare the parameter `mut b: I64`"));
+    Func *f = tt_func(prog, "f");
+    cr_assert(((Param *)f->params.v[0])->var->mutable_);
+}
+
+Test(check, an_erroneous_initializer_gives_the_error_type_and_no_more_errors) {
+    tt_check("async func main() {\n    let x = wrok(1)\n"
+             "    when x {\n        Ok(v) => println(v),\n        Err(_) => {},\n    }\n"
+             "    let h = spawn(5)\n    let r: I64 = (await h).unwrap()\n}\n");
+    tt_assert_errors(2, "t.tml:2:13: error: unknown function 'wrok'",
+                        "t.tml:7:19: error: 'spawn' needs a call of an async function, found I64");
+}
+
+Test(check, a_spawned_broken_function_gives_a_handle_of_the_error_type) {
+    tt_check("async func work(a: ) -> I64 { 1 }\n"
+             "async func main() {\n    let h: JoinHandle[I64] = spawn(work(1))\n"
+             "    let m: Maybe[JoinHandle[I64]] = Just(spawn(work(2)))\n}\n");
+    tt_assert_errors(1, "t.tml:1:20: error: expected a type but found ')'");
+}
+
 Test(check, break_outside_a_loop_is_an_error) {
     tt_check("func main() {\n    break\n    loop (true) { break }\n}\n");
     cr_assert_eq(diag_count(), 1, "%s", tt_diags);
@@ -242,6 +267,16 @@ Test(check, an_async_call_used_as_a_value_must_be_awaited) {
     tt_check("async func f() -> I64 { 1 }\nasync func main() {\n    let x = f() + 1\n}\n");
     tt_assert_errors(1, "t.tml:3:13: error: the result of async function 'f' must be awaited");
     cr_assert(tt_diags_have("hint: write `await f(...)` or `spawn(f(...))`"));
+}
+
+Test(check, an_async_call_as_any_statement_must_be_run) {
+    tt_check("async func f() -> I64 { 1 }\n"
+             "async func main() {\n    f()\n    println(1)\n}\n"
+             "func g() {\n    f()\n    println(2)\n}\n");
+    tt_assert_errors(2, "t.tml:3:5: error: the result of async function 'f' must be awaited",
+                        "t.tml:7:5: error: the result of async function 'f' must be awaited");
+    cr_assert(tt_diags_have("hint: write `await f(...)` or `spawn(f(...))`"));
+    cr_assert(tt_diags_have("hint: write `block_on(f(...))` or `spawn(f(...))`"));
 }
 
 Test(check, a_future_in_a_local_that_never_runs_is_an_error) {

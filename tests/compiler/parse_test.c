@@ -3,7 +3,8 @@
  * associativity, newline rules, items (functions, async functions, impl
  * blocks, structs, enums, aliases), and syntax errors: one error per
  * mistake, at the right token, with parsing resumed at the next
- * statement or item. */
+ * statement or item (a signature error: at the body; a reserved word as a
+ * name: at once, taking it as the name). */
 #include "tmlc_test.h"
 
 /* The AST of main's body when `body` is its text, parsed without error. */
@@ -322,10 +323,7 @@ Test(parse, an_error_outside_functions_marks_the_program_broken) {
     cr_assert_not_null(tt_func(prog, "f"));
 }
 
-/* BUG (parse.c, reported, not fixed here): a block's `{` on the line after
- * its header is reported, and then the `}` it leaves unmatched is reported
- * again at the end of the file. Enable once the parser recovers there. */
-Test(parse, a_brace_on_the_next_line_is_one_error, .disabled = true) {
+Test(parse, a_brace_on_the_next_line_is_one_error) {
     tt_parse("func main() {\n    if true\n    { }\n    f()\n}\n");
     tt_assert_errors(1, "t.tml:2:12: error: expected '{' but found newline");
 }
@@ -334,6 +332,48 @@ Test(parse, a_reserved_word_as_a_name_says_so) {
     tt_parse("func main() {\n    let type = 1\n}\n");
     tt_assert_errors(1, "t.tml:2:9: error: expected a pattern but found 'type', which is a "
                         "reserved word and cannot be a name");
+}
+
+Test(parse, a_reserved_word_as_a_declared_name_is_taken_as_the_name) {
+    Program *prog = tt_parse("type P { x: I64 }\n"
+                             "func f(type: I64, in: Str) -> I64 {\n    println(in)\n    type\n}\n"
+                             "impl P {\n    func loop(this) -> I64 { this.x }\n"
+                             "    func get(this) -> I64 { this.loop() }\n}\n");
+    tt_assert_errors(3, "t.tml:2:8: error: expected a parameter name but found 'type', which "
+                        "is a reserved word and cannot be a name",
+                        "t.tml:2:19: error: expected a parameter name but found 'in', which is "
+                        "a reserved word and cannot be a name",
+                        "t.tml:7:10: error: expected a function name but found 'loop', which "
+                        "is a reserved word and cannot be a name");
+    Func *f = tt_func(prog, "f");
+    cr_assert_eq(f->params.n, 2);
+    cr_assert_str_eq(ast_str(f->body), "(block (call println in) => type)");
+    cr_assert_str_eq(ast_str(tt_func(prog, "P::get")->body), "(block => (.loop this))");
+    cr_assert_not(prog->broken);            /* errors inside functions only */
+}
+
+Test(parse, a_signature_error_resumes_at_the_body) {
+    Program *prog = tt_parse("func f(a: I64 b: I64, c: loop) -> ref {\n    a\n}\n"
+                             "func g() -> I64 {\n    1\n}\n");
+    tt_assert_errors(1, "t.tml:1:15: error: expected ')' but found 'b'");
+    cr_assert_str_eq(ast_str(tt_func(prog, "f")->body), "(block => a)");
+    cr_assert_not(tt_func(prog, "g")->broken);
+}
+
+Test(parse, an_assignment_as_a_then_branch_is_one_error_at_its_target) {
+    tt_parse("func main() {\n    if c then x = 5 else y\n    if c then 1 else x += f(2)\n}\n");
+    tt_assert_errors(2, "t.tml:2:15: error: an assignment cannot be the branch of `if ... then`",
+                        "t.tml:3:22: error: an assignment cannot be the branch of `if ... then`");
+    cr_assert(tt_diags_have("hint: write the branch as a block: `{ x = 5 }`"));
+    cr_assert(tt_diags_have("hint: write the branch as a block: `{ x += f(2) }`"));
+}
+
+Test(parse, mut_parameters_are_recorded) {
+    Program *prog = tt_parse("func f(mut a: I64, b: I64) { }\n");
+    cr_assert_eq(diag_count(), 0, "%s", tt_diags);
+    Func *f = tt_func(prog, "f");
+    cr_assert(((Param *)f->params.v[0])->mutable_);
+    cr_assert_not(((Param *)f->params.v[1])->mutable_);
 }
 
 Test(parse, unsupported_operators_are_one_error_each) {
