@@ -23,7 +23,6 @@
 
 #include "parse.h"
 
-
 static bool decorators(Parser *p);
 
 /* ----------------------------------------------------------- tokens */
