@@ -416,6 +416,7 @@ static Type *expr_kind(Checker *c, Node *n, Type *want) {
     case ND_AWAIT: return check_await_expr(c, n);
     case ND_IF: return check_if_expr(c, n, want);
     case ND_WHEN: return check_when_expr(c, n, want);
+    case ND_SELECT: return check_select(c, n, want);
     case ND_BLOCK: return check_block(c, n, want);
     case ND_LOOP: return check_loop_expr(c, n);
     case ND_WHILE:

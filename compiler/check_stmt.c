@@ -85,6 +85,75 @@ Type *check_when_expr(Checker *c, Node *n, Type *want) {
     return n->args.n ? result : T(TY_UNIT);
 }
 
+/* An await (or select!) inside n, else NULL. */
+static Node *first_await(Node *n) {
+    if (!n || n->kind == ND_AWAIT || n->kind == ND_SELECT)
+        return n;
+    Node *kids[] = {n->lhs, n->rhs, n->cond, n->then, n->els, n->body, n->init};
+    for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++) {
+        Node *a = first_await(kids[i]);
+        if (a)
+            return a;
+    }
+    for (int i = 0; i < n->args.n; i++) {
+        Node *a = first_await(n->args.v[i]);
+        if (a)
+            return a;
+    }
+    return NULL;
+}
+
+/* A select! branch's awaitable (arm->init, an ND_AWAIT): typed as
+ * `await` types it; its future cannot contain an await of its own (it
+ * would share the frame's slot with the select's futures). */
+static Type *select_future(Checker *c, Node *arm) {
+    Node *inner = first_await(arm->init->lhs);
+    if (inner)
+        diag_error_hint(inner->loc, "await it in a `let` before the select!",
+                        "a select! branch's future cannot itself contain an await");
+    int errors = diag_count();
+    Type *t = check_expr(c, arm->init, NULL);
+    if (t->kind == TY_NEVER && !check_failed(t, errors) && arm->init->lhs->ty->kind == TY_NEVER)
+        diag_error(arm->init->lhs->loc, "a select! branch waits on a future, not on this expression");
+    return t;
+}
+
+// select = branches, each `name = future [, if cond] => body`, and `else`
+Type *check_select(Checker *c, Node *n, Type *want) {
+    if (!c->fn->is_async)
+        diag_error_hint(n->loc, "make the enclosing function an `async func`",
+                        "'select!' is only allowed inside 'async func'");
+    if (n->args.n > 32)
+        diag_error(n->loc, "a select! has at most 32 branches");
+    else if (!n->args.n)
+        diag_error(n->loc, "a select! needs at least one branch");
+    bool discard = check_discarded(c, n, want);
+    Type *result = T(TY_NEVER);
+    for (int i = 0; i < n->args.n; i++) {
+        Node *arm = n->args.v[i], *p = arm->args.v[0];
+        if (arm->cond)
+            check_expect_type(c, arm->cond, T(TY_BOOL));
+        Type *t = select_future(c, arm);
+        check_push_scope(c);
+        if (p->kind != ND_PBIND && p->kind != ND_PWILD)
+            diag_error_hint(p->loc, "bind the value to a name and match it in the body",
+                            "a select! branch binds a name or `_`");
+        else
+            check_pattern(c, p, t);
+        Type *bt = check_expr(c, arm->body, result->kind == TY_NEVER ? want : result);
+        if (bt->kind == TY_FUTURE)
+            bt = check_value(c, arm->body, NULL);
+        result = check_join_types(arm->body, result, arm->body->kind == ND_ASSIGN ? T(TY_UNIT) : bt,
+                                  discard);
+        check_pop_scope(c);
+    }
+    if (n->els) {
+        Type *et = check_value(c, n->els, result->kind == TY_NEVER ? want : result);
+        result = check_join_types(n->els, result, n->els->kind == ND_ASSIGN ? T(TY_UNIT) : et, discard);
+    }
+    return result;
+}
+
 Type *check_loop_body(Checker *c, Node *body) {
     c->loops++;
     c->repeats++;

@@ -162,9 +162,15 @@ static const char *variant_name(const MExpr *e) {
     return pick;
 }
 
+/* The slot of await `id` in the frame's aw union; of its branch
+ * `branch` (>= 0) for a select. */
+static const char *slot(int id, int branch) {
+    return branch < 0 ? arena_printf("fr->aw.a%d", id) : arena_printf("fr->aw.a%d.b%d", id, branch);
+}
+
 static const char *aw_slot(const MExpr *e) {
     static const char *parts[] = {"", ".in", ".timer"};
-    return arena_printf("fr->aw.a%d%s", (int)e->ival, parts[e->part]);
+    return arena_printf("%s%s", slot((int)e->ival, e->branch), parts[e->part]);
 }
 
 static const char *expr(const MExpr *e) {
@@ -275,8 +281,10 @@ static void panic_stmt(Out *o, const MStmt *s) {
 
 /* The future of await aw, and a pointer to it. */
 static const char *future(const MAwait *aw) {
-    return arena_printf("fr->aw.a%d%s", aw->id, aw->expired ? ".in" : "");
+    return arena_printf("%s%s", slot(aw->id, aw->branch), aw->expired ? ".in" : "");
 }
+
+static const char *timer(const MAwait *aw) { return arena_printf("%s.timer", slot(aw->id, aw->branch)); }
 
 static const char *future_ref(const MAwait *aw) {
     return aw->boxed ? future(aw) : arena_printf("&%s", future(aw));
@@ -299,6 +307,94 @@ static void cancel(Out *o, const MAwait *aw) {
     block(o, &aw->undo);
 }
 
+/* Polls aw's future beside its timer: opens `if (...) {` chains that set
+ * aw->expired and then run `done` (C statements) when either is Ready;
+ * the caller closes the last brace. */
+static void timed_poll(Out *o, const MAwait *aw, const char *done) {
+    line(o, "if (%s == TML_READY) {", poll_call(aw));
+    line(o, "    tml_sleep_drop(&%s);", timer(aw));
+    line(o, "    %s = 0;%s", expr(aw->expired), done);
+    /* outside the budget: a future that spends it all still times out */
+    line(o, "} else if (tml_deadline_poll(&%s, cx) == TML_READY) {", timer(aw));
+    o->depth++;
+    cancel(o, aw);
+    line(o, "%s = 1;%s", expr(aw->expired), done);
+    o->depth--;
+}
+
+/* One branch of a select in its poll loop (`sel_i` the branch polled):
+ * on Ready, the winner is it and the loop ends. */
+static void branch_poll(Out *o, const MAwait *b, const char *winner) {
+    const char *done = arena_printf(" %s = %d; break;", winner, b->branch);
+    line(o, "if (sel_i == %d) {", b->branch);
+    o->depth++;
+    if (b->expired) {
+        timed_poll(o, b, done);
+        line(o, "}");
+    } else {
+        line(o, "if (%s == TML_READY) {%s }", poll_call(b), done);
+    }
+    o->depth--;
+    line(o, "}");
+}
+
+/* select!: the enabled branches polled from a random one (biased: the
+ * first), the first Ready one the winner; none enabled: the else branch
+ * (index n) or a panic. */
+static void select_stmt(Out *o, const MStmt *s) {
+    const MAwait *sel = s->aw;
+    int n = sel->branches.n, state = sel->id + 1;
+    const char *mask = expr(sel->mask), *winner = expr(s->dst);
+    line(o, "fr->state = %d;", state);
+    buf_printf(o->b, "resume%d:\n", state);
+    line(o, "if (%s == 0) {", mask);
+    if (sel->has_else)
+        line(o, "    %s = %d;", winner, n);
+    else
+        line(o, "    tml_panic_at(tml_file, %d, %d, \"all branches of select! are disabled\");",
+             s->loc.line, s->loc.col);
+    line(o, "} else {");
+    o->depth++;
+    line(o, "uint32_t sel_i = %s, sel_k;", sel->biased ? "0" : arena_printf("tml_select_start(%d)", n));
+    line(o, "for (sel_k = 0; sel_k < %d; sel_k++, sel_i = sel_i + 1 == %d ? 0 : sel_i + 1) {", n, n);
+    o->depth++;
+    line(o, "if (!(%s >> sel_i & 1))", mask);
+    line(o, "    continue;");
+    for (int i = 0; i < n; i++)
+        branch_poll(o, sel->branches.v[i], winner);
+    o->depth--;
+    line(o, "}");
+    line(o, "if (sel_k == %d)", n);
+    line(o, "    return TML_PENDING;");
+    o->depth--;
+    line(o, "}");
+}
+
+/* join: every enabled branch polled until all are Ready (mask: those
+ * still running). */
+static void join_stmt(Out *o, const MStmt *s) {
+    const MAwait *sel = s->aw;
+    const char *mask = expr(sel->mask);
+    line(o, "fr->state = %d;", sel->id + 1);
+    buf_printf(o->b, "resume%d:\n", sel->id + 1);
+    for (int i = 0; i < sel->branches.n; i++) {
+        const MAwait *b = sel->branches.v[i];
+        const char *done = arena_printf(" %s &= ~%uu;", mask, 1u << b->branch);
+        line(o, "if (%s >> %d & 1) {", mask, b->branch);
+        o->depth++;
+        if (b->expired) {
+            timed_poll(o, b, done);
+            line(o, "}");
+        } else {
+            line(o, "if (%s == TML_READY)%s", poll_call(b), done);
+        }
+        o->depth--;
+        line(o, "}");
+    }
+    line(o, "if (%s)", mask);
+    line(o, "    return TML_PENDING;");
+}
+
 static void await_stmt(Out *o, const MStmt *s) {
     const MAwait *aw = s->aw;
     int state = aw->id + 1;
@@ -309,16 +405,7 @@ static void await_stmt(Out *o, const MStmt *s) {
         line(o, "    return TML_PENDING;");
         return;
     }
-    const char *timer = arena_printf("fr->aw.a%d.timer", aw->id);
-    line(o, "if (%s == TML_READY) {", poll_call(aw));
-    line(o, "    tml_sleep_drop(&%s);", timer);
-    line(o, "    %s = 0;", expr(aw->expired));
-    /* outside the budget: a future that spends it all still times out */
-    line(o, "} else if (tml_deadline_poll(&%s, cx) == TML_READY) {", timer);
-    o->depth++;
-    cancel(o, aw);
-    line(o, "%s = 1;", expr(aw->expired));
-    o->depth--;
+    timed_poll(o, aw, "");
     line(o, "} else {");
     line(o, "    return TML_PENDING;");
     line(o, "}");
@@ -369,6 +456,17 @@ static void stmt(Out *o, const MStmt *s) {
     case MS_GOTO: line(o, "goto %s;", s->text); break;
     case MS_PANIC: panic_stmt(o, s); break;
     case MS_AWAIT: await_stmt(o, s); break;
+    case MS_SELECT:
+        if (s->aw->all)
+            join_stmt(o, s);
+        else
+            select_stmt(o, s);
+        break;
+    case MS_CANCEL:
+        cancel(o, s->aw);
+        if (s->aw->expired)
+            line(o, "tml_sleep_drop(&%s);", timer(s->aw));
+        break;
     case MS_SPAWN: case MS_BLOCK_ON: start_stmt(o, s); break;
     case MS_LINE: buf_printf(o->b, "#line %d \"%s\"\n", s->loc.line, s->loc.src->path); break;
     }
@@ -590,6 +688,24 @@ static void frame_fields(FILE *out, const MFunc *mf) {
         }
 }
 
+/* The C type of aw's slot: a leaf future, a callee frame (a pointer
+ * when boxed), beside a timer; a select's: one member per branch. */
+static const char *future_type(const MAwait *aw) {
+    if (aw->branches.n) {
+        Buf b = {0};
+        buf_puts(&b, "struct {");
+        for (int i = 0; i < aw->branches.n; i++)
+            buf_printf(&b, " %s b%d;", future_type(aw->branches.v[i]), i);
+        buf_puts(&b, " }");
+        const char *r = arena_strndup(b.s, b.len);
+        buf_free(&b);
+        return r;
+    }
+    const char *ty = aw->callee ? arena_printf("%s%s", frame_struct(aw->callee), aw->boxed ? " *" : "")
+                                : arena_printf("tml_%s_fut", aw->leaf);
+    return aw->expired ? arena_printf("struct { %s in; tml_sleep_fut timer; }", ty) : ty;
+}
+
 static void emit_frame(FILE *out, const MFunc *mf) {
     Func *f = mf->f;
     fprintf(out, "%s {\n    uint32_t state;\n", frame_struct(f));
@@ -598,13 +714,7 @@ static void emit_frame(FILE *out, const MFunc *mf) {
         fprintf(out, "    union {\n");
         for (int i = 0; i < mf->awaits.n; i++) {
             MAwait *aw = mf->awaits.v[i];
-            const char *ty = aw->callee ? arena_printf("%s%s", frame_struct(aw->callee),
-                                                       aw->boxed ? " *" : "")
-                                        : arena_printf("tml_%s_fut", aw->leaf);
-            if (aw->expired)
-                fprintf(out, "        struct { %s in; tml_sleep_fut timer; } a%d;\n", ty, aw->id);
-            else
-                fprintf(out, "        %s a%d;\n", ty, aw->id);
+            fprintf(out, "        %s a%d;\n", future_type(aw), aw->id);
         }
         fprintf(out, "    } aw;\n");
     }
@@ -641,6 +751,29 @@ static void emit_poll(FILE *out, MFunc *mf) {
     buf_free(&body);
 }
 
+/* A frame dropped while suspended at aw: its future (its timer); a
+ * select's: each enabled branch's, with what that branch holds. */
+static void drop_future(Out *o, const MAwait *aw) {
+    if (!aw->branches.n) {
+        cancel(o, aw);
+        if (aw->expired)
+            line(o, "tml_sleep_drop(&%s);", timer(aw));
+        return;
+    }
+    for (int i = 0; i < aw->branches.n; i++) {
+        const MAwait *b = aw->branches.v[i];
+        line(o, "if (%s >> %d & 1) {", expr(aw->mask), b->branch);
+        o->depth++;
+        drop_future(o, b);
+        for (int k = b->held.n - 1; k >= 0; k--) {
+            MOwned *ow = b->held.v[k];
+            line(o, "%s", drop_stmt(ow->ty, expr(ow->place)));
+        }
+        o->depth--;
+        line(o, "}");
+    }
+}
+
 /* The drop function: releases what a frame suspended at its state holds
  * (the awaited future, then the values in scope there). Only for a frame
  * that has not returned Ready (timeout, runtime shutdown). */
@@ -655,9 +788,7 @@ static void emit_drop(FILE *out, MFunc *mf) {
     for (int i = 0; i < mf->awaits.n; i++) {
         MAwait *aw = mf->awaits.v[i];
         buf_printf(&b, "    case %d:\n", aw->id + 1);
-        cancel(&o, aw);
-        if (aw->expired)
-            line(&o, "tml_sleep_drop(&fr->aw.a%d.timer);", aw->id);
+        drop_future(&o, aw);
         for (int k = aw->owned.n - 1; k >= 0; k--) {
             MOwned *ow = aw->owned.v[k];
             line(&o, "%s", drop_stmt(ow->ty, expr(ow->place)));

@@ -214,7 +214,7 @@ static int innermost_loop(Fn *F) {
 }
 
 /* Declares `v` in the current scope with the owned value `init`. */
-static void bind_var(Fn *F, Var *v, MExpr *init) {
+void bind_var(Fn *F, Var *v, MExpr *init) {
     MExpr *x = var_ref(F, v);
     assign(F, x, init);
     own_in_scope(F, x, v->ty);
@@ -265,7 +265,7 @@ Val lower_field(Fn *F, Node *n) {
 /* ---------------------------------------------------- control flow */
 
 /* Stores branch value (of node `b`) into the result local `res`. */
-static void store_branch(Fn *F, MLocal *res, Node *b, Type *t) {
+void store_branch(Fn *F, MLocal *res, Node *b, Type *t) {
     Val v = lower_expr(F, b);
     if (res && b->ty->kind != TY_NEVER)
         assign(F, mx_local(res), own(F, coerce(F, v, b->ty, t), t).e);
@@ -715,6 +715,7 @@ Val lower_expr(Fn *F, Node *n) {
     case ND_AWAIT: return lower_await(F, n, n->lhs);
     case ND_IF: case ND_TERNARY: return if_expr(F, n);
     case ND_WHEN: return when_expr(F, n);
+    case ND_SELECT: return lower_select(F, n);
     case ND_BLOCK: return block_expr(F, n);
     case ND_LOOP: return loop_expr(F, n);
     case ND_WHILE: return while_expr(F, n);

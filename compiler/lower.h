@@ -48,6 +48,20 @@ typedef struct Timeout {
     MLocal *expired;            /* I32: 1 when the timer won */
 } Timeout;
 
+/* The select! branch being set up: its await (`at`) does not suspend
+ * where it stands; its future becomes branch `branch` of `sel`, and
+ * the code that reads the future's result goes to `result`, run only
+ * when it wins (lower_select.c). */
+typedef struct SelectCtx {
+    Node *at;
+    MAwait *sel;
+    int branch;
+    int base;                   /* innermost scope's owned count at the
+                                   branch's start: what it holds is above */
+    MBlock *result;
+    MAwait *aw;                 /* set by the divert: the branch's future */
+} SelectCtx;
+
 typedef struct Fn {
     Func *f;
     bool async;
@@ -55,6 +69,7 @@ typedef struct Fn {
     MBlock *cur;                /* where statements go */
     Vec scopes;                 /* LScope* */
     Timeout *tmo;               /* the timeout(d, fut) being lowered */
+    SelectCtx *sel;             /* the select! branch being set up */
     int ntemp, nlabel;
 } Fn;
 
@@ -94,6 +109,8 @@ void scope_push(Fn *F, bool loop);
 void scope_pop(Fn *F);
 void own_in_scope(Fn *F, MExpr *place, Type *ty);
 MExpr *var_ref(Fn *F, Var *v);
+void bind_var(Fn *F, Var *v, MExpr *init);
+void store_branch(Fn *F, MLocal *res, Node *b, Type *t);
 MExpr *lvalue(Fn *F, Node *n, MExpr *root);
 
 /* ------------------------------------------------------- lower_ops.c */
@@ -137,5 +154,9 @@ Val lower_sleep(Fn *F, Node *call);
 Val lower_yield(Fn *F);
 Val lower_net_ctor(Fn *F, Node *at, Node *n, bool awaited);
 MExpr *dur_ns(Fn *F, Node *d);
+
+/* ---------------------------------------------------- lower_select.c */
+
+Val lower_select(Fn *F, Node *n);
 
 #endif /* LOWER_H */

@@ -246,10 +246,10 @@ static int loop_cfg(Cfg *g, const MStmt *s, int next) {
     return head;
 }
 
-static void await_uses(Cfg *g, CNode *c, MAwait *aw) {
-    c->aw = aw;
-    for (int i = 0; i < aw->owned.n; i++)
-        uses(g, c, ((MOwned *)aw->owned.v[i])->place);
+/* What the future of aw reads while it waits or is cancelled: the
+ * locals it points into, what its undo releases, what a select's
+ * branches hold; a timed one writes who won. */
+static void future_uses(Cfg *g, CNode *c, const MAwait *aw) {
     for (int i = 0; i < aw->pinned.n; i++)
         set_bit(c->use, ((MLocal *)aw->pinned.v[i])->id);
     for (int i = 0; i < aw->undo.n; i++) {   /* the undo reads what it releases */
@@ -258,8 +258,23 @@ static void await_uses(Cfg *g, CNode *c, MAwait *aw) {
         for (int k = 0; k < u->body.n; k++)
             uses(g, c, u->body.v[k]->dst);
     }
+    for (int i = 0; i < aw->held.n; i++)
+        uses(g, c, ((MOwned *)aw->held.v[i])->place);
     if (aw->expired)
         target(g, c, aw->expired);
+    if (aw->mask)
+        uses(g, c, aw->mask);
+    for (int i = 0; i < aw->branches.n; i++)
+        future_uses(g, c, aw->branches.v[i]);
+}
+
+/* An await (or select): a suspension point, whose drop releases what the
+ * scopes own there. */
+static void await_uses(Cfg *g, CNode *c, MAwait *aw) {
+    c->aw = aw;
+    for (int i = 0; i < aw->owned.n; i++)
+        uses(g, c, ((MOwned *)aw->owned.v[i])->place);
+    future_uses(g, c, aw);
 }
 
 /* Records what statement s reads and writes in c. */
@@ -267,8 +282,10 @@ static void effects(Cfg *g, CNode *c, const MStmt *s) {
     uses(g, c, s->src);
     for (int i = 0; i < s->nargs; i++)
         uses(g, c, s->args[i]);
-    if (s->kind == MS_AWAIT)
+    if (s->kind == MS_AWAIT || s->kind == MS_SELECT)
         await_uses(g, c, s->aw);
+    if (s->kind == MS_CANCEL)
+        future_uses(g, c, s->aw);
     if (s->kind == MS_RELEASE)
         uses(g, c, s->dst);
     else if (s->dst)

@@ -22,25 +22,45 @@ static bool timed(Fn *F, Node *at) { return F->tmo && F->tmo->at == at; }
  * with or without a drop) or the frame of `callee`. */
 static MAwait *new_await(Fn *F, Node *at, const char *leaf, bool leaf_drop, Func *callee) {
     MAwait *aw = arena_alloc(sizeof *aw);
-    aw->id = at->await_id = F->mf->awaits.n;    /* numbered in the order met */
+    aw->branch = -1;
+    if (F->sel && F->sel->at == at) {           /* a select! branch: the select's slot */
+        aw->parent = F->sel->sel;
+        aw->branch = F->sel->branch;
+        aw->id = at->await_id = aw->parent->id;
+        vec_push(&aw->parent->branches, aw);
+    } else {
+        aw->id = at->await_id = F->mf->awaits.n;    /* numbered in the order met */
+        vec_push(&F->mf->awaits, aw);
+    }
     aw->leaf = leaf;
     aw->leaf_drop = leaf_drop;
     aw->callee = callee;
     aw->boxed = callee && lower_edge_boxed(F->f, callee);
     if (timed(F, at))
         aw->expired = mx_local(F->tmo->expired);
-    vec_push(&F->mf->awaits, aw);
     return aw;
 }
 
 /* The future of await `at` (under timeout: beside its timer). */
-static MExpr *aw_ref(Fn *F, Node *at) { return mx_aw(at->await_id, timed(F, at) ? AW_IN : AW_WHOLE); }
+static MExpr *aw_ref(Fn *F, Node *at) {
+    int branch = F->sel && F->sel->at == at ? F->sel->branch : -1;
+    return mx_aw_branch(at->await_id, branch, timed(F, at) ? AW_IN : AW_WHOLE);
+}
 
 /* Suspends on aw's future (already initialised) until it is Ready; under
  * timeout the timer starts first. */
 static void suspend(Fn *F, Node *at, MAwait *aw) {
     if (timed(F, at))
-        eval(F, mx_call("tml_sleep_init", 2, mx_addr(mx_aw(aw->id, AW_TIMER)), F->tmo->ns));
+        eval(F, mx_call("tml_sleep_init", 2, mx_addr(mx_aw_branch(aw->id, aw->branch, AW_TIMER)),
+                        F->tmo->ns));
+    if (aw->parent) {                   /* a select! branch: no suspension here */
+        LScope *in = F->scopes.v[F->scopes.n - 1];
+        for (int k = F->sel->base; k < in->owned.n; k++)
+            vec_push(&aw->held, in->owned.v[k]);
+        F->sel->aw = aw;
+        F->cur = F->sel->result;
+        return;
+    }
     for (int i = 0; i < F->scopes.n; i++) {
         LScope *sc = F->scopes.v[i];
         for (int k = 0; k < sc->owned.n; k++)

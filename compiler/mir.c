@@ -142,9 +142,12 @@ MExpr *mx_loc(Loc loc) {
     return e;
 }
 
-MExpr *mx_aw(int id, MAwPart part) {
+MExpr *mx_aw(int id, MAwPart part) { return mx_aw_branch(id, -1, part); }
+
+MExpr *mx_aw_branch(int id, int branch, MAwPart part) {
     MExpr *e = mx_new(MX_AW, NULL);
     e->ival = id;
+    e->branch = branch;
     e->part = part;
     return e;
 }
@@ -253,7 +256,12 @@ static void print_expr(FILE *out, const MExpr *e) {
     case MX_SIZEOF: fprintf(out, "sizeof(%s)", ty_name(e->ty)); break;
     case MX_DUP: fputs("dup ", out); print_expr(out, e->a[0]); break;
     case MX_VARIANT_NAME: fputs("variant_name ", out); print_expr(out, e->a[0]); break;
-    case MX_AW: fprintf(out, "aw%d%s", (int)e->ival, part_name(e->part)); break;
+    case MX_AW:
+        fprintf(out, "aw%d", (int)e->ival);
+        if (e->branch >= 0)
+            fprintf(out, ".b%d", e->branch);
+        fputs(part_name(e->part), out);
+        break;
     case MX_FRAME_SIZE: fprintf(out, "sizeof(frame %s)", e->fn->name); break;
     }
 }
@@ -268,7 +276,15 @@ static void indent(FILE *out, int depth) {
 static const char *future_name(const MAwait *aw) {
     if (aw->callee)
         return arena_printf("%s%s", aw->callee->name, aw->boxed ? " (boxed)" : "");
-    return aw->leaf;
+    if (!aw->branches.n)
+        return arena_printf("%s%s", aw->leaf, aw->expired ? " beside a timer" : "");
+    Buf b = {0};
+    buf_printf(&b, "%s of", aw->all ? "join" : aw->biased ? "select_biased" : "select");
+    for (int i = 0; i < aw->branches.n; i++)
+        buf_printf(&b, "%s %s", i ? "," : "", future_name(aw->branches.v[i]));
+    const char *r = arena_strndup(b.s, b.len);
+    buf_free(&b);
+    return r;
 }
 
 static void print_call_stmt(FILE *out, const MStmt *s, const char *what) {
@@ -353,9 +369,15 @@ static void print_stmt(FILE *out, const MStmt *s, int depth) {
             print_text(out, s->text, (int)strlen(s->text));
         fputc('\n', out);
         break;
-    case MS_AWAIT:
-        fprintf(out, "await %d (state %d): %s%s\n", s->aw->id, s->aw->id + 1,
-                future_name(s->aw), s->aw->expired ? ", beside a timer" : "");
+    case MS_AWAIT: case MS_SELECT:
+        if (s->dst) {
+            print_expr(out, s->dst);
+            fputs(" = ", out);
+        }
+        fprintf(out, "await %d (state %d): %s\n", s->aw->id, s->aw->id + 1, future_name(s->aw));
+        break;
+    case MS_CANCEL:
+        fprintf(out, "cancel aw%d.b%d\n", s->aw->parent->id, s->aw->branch);
         break;
     case MS_SPAWN: print_call_stmt(out, s, "spawn"); break;
     case MS_BLOCK_ON: print_call_stmt(out, s, "block_on"); break;
@@ -389,8 +411,8 @@ static void print_states(FILE *out, const MFunc *mf) {
     fputs("  states:\n    0: start; drop releases the parameters\n", out);
     for (int i = 0; i < mf->awaits.n; i++) {
         MAwait *aw = mf->awaits.v[i];
-        fprintf(out, "    %d: after await %d on %s; drop: the future", aw->id + 1, aw->id,
-                future_name(aw));
+        fprintf(out, "    %d: after await %d on %s; drop: the future%s", aw->id + 1, aw->id,
+                future_name(aw), aw->branches.n ? "s still enabled, what they hold" : "");
         if (aw->expired)
             fputs(", its timer", out);
         if (aw->owned.n) {

@@ -23,7 +23,8 @@
  * Invariants: every MX_LOCAL names a local of the same MFunc; an
  * MS_GOTO's label is an MS_LABEL of the same MFunc; MS_BREAK and
  * MS_CONTINUE sit inside an MS_LOOP; await ids are 0..nawait-1 in the
- * order lower.c met them, state = id + 1. */
+ * order lower.c met them, state = id + 1 (a select's branches are not
+ * awaits of their own: they share the select's id and state). */
 #ifndef MIR_H
 #define MIR_H
 
@@ -91,6 +92,7 @@ struct MExpr {
     bool wide;                  /* MX_INT: spell as an unsigned constant */
     bool out;                   /* MX_ADDR: the callee only writes there */
     MAwPart part;               /* MX_AW */
+    int branch;                 /* MX_AW of a select's branch: its index, else -1 */
     Func *fn;                   /* MX_CALL of a user function, MX_FRAME_SIZE */
     Loc loc;                    /* MX_LOC */
     MExpr **a;                  /* operands */
@@ -109,6 +111,10 @@ typedef enum MStmtKind {
     MS_LABEL, MS_GOTO,          /* label, goto label (a `when` arm's exits) */
     MS_PANIC,                   /* panics at loc: text (static) or src (a Str) */
     MS_AWAIT,                   /* suspends until aw's future is Ready */
+    MS_SELECT,                  /* suspends until one of aw's branches is
+                                   Ready (dst = its index; aw->all: until
+                                   every enabled branch is) */
+    MS_CANCEL,                  /* drops the future of branch aw (a loser) */
     MS_SPAWN,                   /* dst = spawn of fn(args): a JoinHandle */
     MS_BLOCK_ON,                /* runs fn(args) to completion here, its
                                    result (if any) into dst */
@@ -122,7 +128,8 @@ typedef struct MBlock {
 } MBlock;
 
 /* What an MS_AWAIT polls and what cancelling it must do. */
-typedef struct MAwait {
+typedef struct MAwait MAwait;
+struct MAwait {
     int id;                     /* 0-based, in the order met; state = id + 1 */
     const char *leaf;           /* a runtime leaf: tml_<leaf>_fut, _poll, _drop */
     bool leaf_drop;             /* the leaf has a drop function */
@@ -135,7 +142,19 @@ typedef struct MAwait {
     Vec owned;                  /* MOwned*: what the frame holds here, released
                                    innermost first by a drop in this state */
     Vec pinned;                 /* MLocal*: locals the future points into */
-} MAwait;
+    /* select!, join, race: the branches run side by side in one slot */
+    Vec branches;               /* MAwait*: the branches, each a future */
+    MExpr *mask;                /* U32 local: bit i set while branch i is
+                                   enabled (set up, not finished) */
+    bool all;                   /* join: wait for every branch */
+    bool biased;                /* poll in written order, not from a random one */
+    bool has_else;              /* none enabled: dst = the branch count */
+    MAwait *parent;             /* a branch: its select; else NULL */
+    int branch;                 /* a branch: its index; else -1 */
+    Vec held;                   /* a branch: MOwned* its setup holds until
+                                   it wins (its result code releases them)
+                                   or loses (released with its future) */
+};
 
 /* A value a scope holds and releases on every way out of it. */
 typedef struct MOwned {
@@ -194,6 +213,7 @@ MExpr *mx_str(const char *text, int len);
 MExpr *mx_cstr(const char *text);
 MExpr *mx_loc(Loc loc);
 MExpr *mx_aw(int id, MAwPart part);
+MExpr *mx_aw_branch(int id, int branch, MAwPart part);
 MExpr *mx_deref(Type *ty, MExpr *ptr);      /* *(ty *)ptr */
 
 MStmt *ms_new(MStmtKind kind);

@@ -278,7 +278,19 @@ Node *parse_if_expr(Parser *p) {
     return n;
 }
 
-// arm = pattern { ( "," | "|" ) pattern } [ "if" expr ] "=>" expr
+// arm_body = expr [ assign_op expr ]
+static Node *arm_body(Parser *p) {
+    Node *body = parse_expr(p);
+    if (!parse_is_assign_op(parse_peek(p)))
+        return body;
+    Node *a = parse_node(ND_ASSIGN, parse_next(p));
+    a->op = p->toks[p->pos - 1].str;
+    a->lhs = body;
+    a->rhs = parse_expr(p);
+    return a;
+}
+
+// arm = pattern { ( "," | "|" ) pattern } [ "if" expr ] "=>" arm_body
 static Node *when_arm(Parser *p) {
     Node *arm = parse_node(ND_ARM, parse_peek(p));
     p->nl_quiet++;
@@ -289,16 +301,65 @@ static Node *when_arm(Parser *p) {
         arm->cond = parse_expr(p);
     parse_expect(p, "=>");
     p->nl_quiet--;
-    Node *body = parse_expr(p);
-    if (parse_is_assign_op(parse_peek(p))) {
-        Node *a = parse_node(ND_ASSIGN, parse_next(p));
-        a->op = p->toks[p->pos - 1].str;
-        a->lhs = body;
-        a->rhs = parse_expr(p);
-        body = a;
-    }
-    arm->body = body;
+    arm->body = arm_body(p);
     return arm;
+}
+
+// sel_arm = ( ident | "_" ) "=" expr [ "," "if" expr ] "=>" arm_body
+//         | "else" "=>" arm_body
+// The awaitable is held as `await expr`: a branch waits as await does.
+static Node *select_arm(Parser *p, Node *sel) {
+    Tok *t = parse_peek(p);
+    if (parse_accept(p, "else")) {
+        parse_expect(p, "=>");
+        if (sel->els)
+            parse_error_at(p, t, "a select! has one 'else' branch");
+        sel->els = arm_body(p);
+        return NULL;
+    }
+    Node *arm = parse_node(ND_ARM, t);
+    p->nl_quiet++;
+    vec_push(&arm->args, parse_pattern(p));
+    parse_expect(p, "=");
+    arm->init = parse_node(ND_AWAIT, parse_peek(p));
+    arm->init->lhs = parse_expr(p);
+    if (parse_accept(p, ",")) {
+        parse_expect(p, "if");
+        arm->cond = parse_expr(p);
+    }
+    parse_expect(p, "=>");
+    p->nl_quiet--;
+    arm->body = arm_body(p);
+    return arm;
+}
+
+// select = ( "select" | "select_biased" ) "!" "{" { sel_arm ( "," | NL ) } "}"
+static Node *select_expr(Parser *p) {
+    Tok *t = parse_next(p);
+    Node *n = parse_node(ND_SELECT, t);
+    n->biased = !strcmp(t->str, "select_biased");
+    parse_expect(p, "!");
+    int quiet = p->nl_quiet;
+    p->nl_quiet = 0;
+    parse_expect(p, "{");
+    parse_skip_nl(p);
+    while (!parse_is(p, "}") && parse_peek(p)->kind != TK_EOF) {
+        int before = p->pos;
+        Node *arm = select_arm(p, n);
+        if (arm)
+            vec_push(&n->args, arm);
+        parse_accept(p, ",");
+        parse_skip_nl(p);
+        if (p->panic) {
+            parse_recover(p);
+            parse_skip_nl(p);
+        }
+        if (p->pos == before)
+            parse_next(p);
+    }
+    parse_expect(p, "}");
+    p->nl_quiet = quiet;
+    return n;
 }
 
 // when = "when" expr "{" { arm ( "," | NL ) } "}"
@@ -489,6 +550,9 @@ static Node *primary(Parser *p) {
     case TK_STR:
         return string_lit(p);
     case TK_IDENT:
+        if ((parse_ident_is(t, "select") || parse_ident_is(t, "select_biased")) &&
+            tok_is(parse_peek_at(p, 1), "!"))
+            return select_expr(p);
         return try_ahead(p) ? try_block(p) : path_expr(p);
     default:
         break;

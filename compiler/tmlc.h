@@ -127,6 +127,11 @@ typedef enum NodeKind {
     ND_PSTRUCT,                 /* Pt { x, y: p, .. }: fields = names,
                                    args = their patterns, rest = `..` */
     ND_POR,                     /* p | q inside a pattern: args = alternatives */
+    /* async control flow */
+    ND_SELECT,                  /* select! / select_biased! (biased): args =
+                                   ND_ARM branches (pat = binding, init = an
+                                   ND_AWAIT of the awaitable, cond = the
+                                   precondition, body), els = the else branch */
 } NodeKind;
 
 typedef struct TypeExpr {
@@ -164,6 +169,7 @@ typedef struct Node {
     bool loop_var;              /* loop (var i: T < n) */
     bool is_const;              /* let: a `const` declaration */
     bool negated;               /* ND_INT: the operand of unary `-` */
+    bool biased;                /* ND_SELECT: branches polled in written order */
     /* filled by check */
     Var *var;                   /* ND_PATH / ND_PBIND / ND_LET / ND_FOR */
     Func *fn;                   /* call of a user function */

@@ -327,7 +327,24 @@ static inline void tt_ast(Buf *b, const Node *n) {
     case ND_IF: tt_list(b, "if", NULL, n->cond, n->then, n->els); return;
     case ND_TERNARY: tt_list(b, "?", NULL, n->cond, n->then, n->els); return;
     case ND_WHEN: tt_list(b, "when", n, n->cond, NULL, NULL); return;
-    case ND_ARM: tt_arrow(b, "arm", n, n->cond, n->body); return;
+    case ND_SELECT: tt_list(b, n->biased ? "select_biased" : "select", n, n->els, NULL, NULL); return;
+    case ND_ARM:
+        if (n->init) {              /* a select branch: (arm P = (await e) if c => body) */
+            buf_puts(b, "(arm ");
+            tt_ast(b, n->args.v[0]);
+            buf_puts(b, " = ");
+            tt_ast(b, n->init);
+            if (n->cond) {
+                buf_puts(b, " if ");
+                tt_ast(b, n->cond);
+            }
+            buf_puts(b, " => ");
+            tt_ast(b, n->body);
+            buf_putc(b, ')');
+            return;
+        }
+        tt_arrow(b, "arm", n, n->cond, n->body);
+        return;
     case ND_BLOCK: tt_arrow(b, "block", n, NULL, n->lhs); return;
     case ND_LOOP: tt_list(b, "loop", NULL, n->init, n->cond, n->body); return;
     case ND_WHILE: tt_list(b, "while", NULL, n->cond, n->body, NULL); return;

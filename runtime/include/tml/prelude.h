@@ -176,6 +176,19 @@ TML_INT_OPS(u16, uint16_t, uint32_t, 0, 16)
 TML_INT_OPS(u32, uint32_t, uint32_t, 0, 32)
 TML_INT_OPS(u64, uint64_t, uint64_t, 0, 64)
 
+/* --------------------------------------------------------- select! */
+
+/* The branch a select! polls first, in [0, n): random per poll, as
+ * Tokio's select! does, so that no branch starves (xorshift32, one
+ * stream per thread; Marsaglia, "Xorshift RNGs", 2003). n > 0. */
+TML_HELPER uint32_t tml_select_start(uint32_t n) {
+    static __thread uint32_t s = 0x9E3779B9u;
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    return s % n;
+}
+
 /* ------------------------------------------------------ Duration, Instant */
 
 /* An exact 128-bit count (ns, ms, ...) clamped to I64. A wait of
