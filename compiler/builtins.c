@@ -73,6 +73,12 @@ static const Builtin rows[] = {
       .flags = BF_CALL),
     F(NULL, "timeout", BI_TIMEOUT, 2, 2, P0, "Outcome[T, TimeoutError]",
       .hook = BH_TIMEOUT, .waits = true, .leaf = "deadline"),
+    F(NULL, "join", BI_JOIN_FUTURES, 2, 8, P0, "(T, ...)", .hook = BH_JOIN_FUTURES, .waits = true,
+      .leaf = "select"),
+    F(NULL, "race", BI_RACE, 2, 8, P0, "T", .hook = BH_JOIN_FUTURES, .waits = true,
+      .leaf = "select"),
+    F(NULL, "join_all", BI_JOIN_ALL, 1, 1, P("List[JoinHandle[T]]"), "List[Outcome[T, JoinError]]",
+      .hook = BH_JOIN_ALL, .waits = true, .leaf = "join"),
     F(NULL, "sleep_until", BI_SLEEP_UNTIL, 1, 1, P("Instant"), "()", .waits = true,
       .leaf = "sleep", .blocking = "sleep_blocking"),
     F(NULL, "interval", BI_INTERVAL, 1, 1, P("Duration"), "Interval"),
@@ -279,8 +285,8 @@ static bool same_str(const char *a, const char *b) {
 void bi_check_table(void) {
     for (int i = 0; i < NROWS; i++) {
         const Builtin *b = &rows[i], *first = bi_info(b->id);
-        assert(b->lo >= 0 && b->lo <= b->hi && b->hi <= 4);
         bool whole_hook = b->hook != BH_NONE && b->hook < BH_MUTABLE_RECV;
+        assert(b->lo >= 0 && b->lo <= b->hi && (whole_hook || b->hi <= 4));
         for (int k = 0; !whole_hook && k < b->hi; k++)
             assert(b->params[k]);       /* a descriptor per argument */
         assert(b->id == BI_NONE || (first->waits == b->waits && same_str(first->leaf, b->leaf) &&

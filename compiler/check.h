@@ -107,6 +107,7 @@ Type *check_struct_lit(Checker *c, Node *n);
 Type *check_tuple(Checker *c, Node *n, Type *want);
 Type *check_when_expr(Checker *c, Node *n, Type *want);
 Type *check_select(Checker *c, Node *n, Type *want);
+Node *check_first_await(Node *n);
 Var *check_root_var(Node *n);
 bool check_discarded(Checker *c, Node *n, Type *want);
 void check_loop_cond(Checker *c, Node *cond, Type *t);

@@ -220,6 +220,60 @@ static Type *spawn_call(Checker *c, Node *n, const Builtin *b) {
     return spawn ? ty_make(TY_JOIN, f->ret, NULL) : f->ret;
 }
 
+/* n (join, race, join_all) must be the operand of an await. */
+static bool must_be_awaited(Checker *c, Node *n, const Builtin *b) {
+    bool awaited = c->awaited == n;
+    c->awaited = NULL;
+    if (!awaited)
+        diag_error_hint(n->loc, arena_printf("write `await %s(...)` inside an async func", b->name),
+                        "'%s' must be awaited", b->name);
+    return awaited;
+}
+
+/* join(a, b, ...) / race(a, b, ...): each argument is awaited side by
+ * side (it becomes an `await` node, checked as one; a future inside it
+ * may not await: see check_select). join gives the tuple of the
+ * results, race the first result (all of one type). */
+static Type *join_futures(Checker *c, Node *n, const Builtin *b) {
+    must_be_awaited(c, n, b);
+    if (!check_argc(n, b->name, b->lo, b->hi))
+        return T(TY_NEVER);
+    Vec types = {0};
+    Type *first = T(TY_NEVER);
+    for (int i = 0; i < n->args.n; i++) {
+        Node *a = check_arg(n, i), *inner = check_first_await(a);
+        if (inner)
+            diag_error_hint(inner->loc, arena_printf("await it in a `let` before the %s", b->name),
+                            "a future under '%s' cannot itself contain an await", b->name);
+        Node *w = check_new_node(ND_AWAIT, a->loc, NULL);
+        w->lhs = a;
+        n->args.v[i] = w;
+        Type *t = check_expr(c, w, NULL);
+        vec_push(&types, t);
+        if (b->id == BI_RACE)
+            first = check_join_types(a, first, t, false);
+    }
+    return b->id == BI_RACE ? first : ty_tuple(&types);
+}
+
+/* join_all(handles): List[Outcome[T, JoinError]], the handles' results
+ * in the list's order. */
+static Type *join_all(Checker *c, Node *n, const Builtin *b) {
+    must_be_awaited(c, n, b);
+    if (!check_argc(n, b->name, 1, 1))
+        return T(TY_NEVER);
+    int errors = diag_count();
+    Type *t = check_value(c, check_arg(n, 0), NULL);
+    if (check_failed(t, errors))
+        return &check_error_type;
+    if (t->kind != TY_LIST || t->a->kind != TY_JOIN) {
+        diag_error(check_arg(n, 0)->loc, "'join_all' takes a List of JoinHandles, not %s",
+                   ty_name(t));
+        return &check_error_type;
+    }
+    return ty_make(TY_LIST, ty_make(TY_OUTCOME, t->a->a, T(TY_JOIN_ERROR)), NULL);
+}
+
 /* channel[T](cap?) / bounded_channel[T](cap) */
 static Type *channel_call(Checker *c, Node *n, Node *callee, const Builtin *b) {
     if (callee->targs.n != 1) {
@@ -247,6 +301,8 @@ static Type *lib_call(Checker *c, Node *n, Node *callee, const Builtin *b, Type 
     case BH_ASSERT_CMP: return assert_cmp(c, n, b);
     case BH_SPAWN: return spawn_call(c, n, b);
     case BH_TIMEOUT: return check_timeout_call(c, n);
+    case BH_JOIN_FUTURES: return join_futures(c, n, b);
+    case BH_JOIN_ALL: return join_all(c, n, b);
     case BH_CHANNEL: return channel_call(c, n, callee, b);
     case BH_DROP: return drop_call(c, n);
     case BH_ARC_NEW: return arc_new(c, n, want);
@@ -581,6 +637,12 @@ Type *check_timeout_call(Checker *c, Node *n) {
             diag_error_hint(fut->loc, "move the inner timeout into an async func",
                             "a timeout cannot directly wrap another timeout");
         return T(TY_NEVER);
+    }
+    if (fut->builtin == BI_JOIN_FUTURES || fut->builtin == BI_RACE || fut->builtin == BI_JOIN_ALL) {
+        diag_error_hint(fut->loc, arena_printf("move the %s into an async func and time out its call",
+                                               bi_info(fut->builtin)->name),
+                        "a timeout cannot directly wrap several futures");
+        return &check_error_type;
     }
     return ty_make(TY_OUTCOME, t, T(TY_TIMEOUT_ERROR));
 }

@@ -86,17 +86,17 @@ Type *check_when_expr(Checker *c, Node *n, Type *want) {
 }
 
 /* An await (or select!) inside n, else NULL. */
-static Node *first_await(Node *n) {
+Node *check_first_await(Node *n) {
     if (!n || n->kind == ND_AWAIT || n->kind == ND_SELECT)
         return n;
     Node *kids[] = {n->lhs, n->rhs, n->cond, n->then, n->els, n->body, n->init};
     for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++) {
-        Node *a = first_await(kids[i]);
+        Node *a = check_first_await(kids[i]);
         if (a)
             return a;
     }
     for (int i = 0; i < n->args.n; i++) {
-        Node *a = first_await(n->args.v[i]);
+        Node *a = check_first_await(n->args.v[i]);
         if (a)
             return a;
     }
@@ -107,7 +107,7 @@ static Node *first_await(Node *n) {
  * `await` types it; its future cannot contain an await of its own (it
  * would share the frame's slot with the select's futures). */
 static Type *select_future(Checker *c, Node *arm) {
-    Node *inner = first_await(arm->init->lhs);
+    Node *inner = check_first_await(arm->init->lhs);
     if (inner)
         diag_error_hint(inner->loc, "await it in a `let` before the select!",
                         "a select! branch's future cannot itself contain an await");

@@ -370,31 +370,6 @@ static void select_stmt(Out *o, const MStmt *s) {
     line(o, "}");
 }
 
-/* join: every enabled branch polled until all are Ready (mask: those
- * still running). */
-static void join_stmt(Out *o, const MStmt *s) {
-    const MAwait *sel = s->aw;
-    const char *mask = expr(sel->mask);
-    line(o, "fr->state = %d;", sel->id + 1);
-    buf_printf(o->b, "resume%d:\n", sel->id + 1);
-    for (int i = 0; i < sel->branches.n; i++) {
-        const MAwait *b = sel->branches.v[i];
-        const char *done = arena_printf(" %s &= ~%uu;", mask, 1u << b->branch);
-        line(o, "if (%s >> %d & 1) {", mask, b->branch);
-        o->depth++;
-        if (b->expired) {
-            timed_poll(o, b, done);
-            line(o, "}");
-        } else {
-            line(o, "if (%s == TML_READY)%s", poll_call(b), done);
-        }
-        o->depth--;
-        line(o, "}");
-    }
-    line(o, "if (%s)", mask);
-    line(o, "    return TML_PENDING;");
-}
-
 static void await_stmt(Out *o, const MStmt *s) {
     const MAwait *aw = s->aw;
     int state = aw->id + 1;
@@ -456,12 +431,7 @@ static void stmt(Out *o, const MStmt *s) {
     case MS_GOTO: line(o, "goto %s;", s->text); break;
     case MS_PANIC: panic_stmt(o, s); break;
     case MS_AWAIT: await_stmt(o, s); break;
-    case MS_SELECT:
-        if (s->aw->all)
-            join_stmt(o, s);
-        else
-            select_stmt(o, s);
-        break;
+    case MS_SELECT: select_stmt(o, s); break;
     case MS_CANCEL:
         cancel(o, s->aw);
         if (s->aw->expired)
@@ -791,7 +761,8 @@ static void emit_drop(FILE *out, MFunc *mf) {
         drop_future(&o, aw);
         for (int k = aw->owned.n - 1; k >= 0; k--) {
             MOwned *ow = aw->owned.v[k];
-            line(&o, "%s", drop_stmt(ow->ty, expr(ow->place)));
+            line(&o, "%s%s", ow->live ? arena_printf("if (%s) ", expr(ow->live)) : "",
+                 drop_stmt(ow->ty, expr(ow->place)));
         }
         line(&o, "break;");
     }

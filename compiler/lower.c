@@ -171,7 +171,11 @@ void scope_push(Fn *F, bool loop) {
 static void drop_scope_vars(Fn *F, LScope *s) {
     for (int i = s->owned.n - 1; i >= 0; i--) {
         MOwned *o = s->owned.v[i];
+        MBlock *old = F->cur;
+        if (o->live)
+            open_if(F, o->live, &old);
         release_place(F, o->place, o->ty);
+        close_block(F, old);
     }
 }
 

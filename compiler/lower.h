@@ -158,5 +158,6 @@ MExpr *dur_ns(Fn *F, Node *d);
 /* ---------------------------------------------------- lower_select.c */
 
 Val lower_select(Fn *F, Node *n);
+Val lower_join(Fn *F, Node *at, Node *e);
 
 #endif /* LOWER_H */

@@ -272,8 +272,10 @@ static void future_uses(Cfg *g, CNode *c, const MAwait *aw) {
  * scopes own there. */
 static void await_uses(Cfg *g, CNode *c, MAwait *aw) {
     c->aw = aw;
-    for (int i = 0; i < aw->owned.n; i++)
+    for (int i = 0; i < aw->owned.n; i++) {
         uses(g, c, ((MOwned *)aw->owned.v[i])->place);
+        uses(g, c, ((MOwned *)aw->owned.v[i])->live);
+    }
     future_uses(g, c, aw);
 }
 

@@ -6,25 +6,27 @@
  *      its future in branch i of the select's slot and sets bit i of the
  *      select's mask; whatever the branch evaluated and still holds
  *      (a receiver an expression made) is recorded on the branch;
- *   2. one MS_SELECT, which suspends until a branch is Ready (join: every
- *      branch), its index in the `winner` local; a frame dropped there
- *      drops every enabled branch's future and what it holds;
+ *   2. one MS_SELECT, which suspends until a branch is Ready, its index
+ *      in the `winner` local; a frame dropped there drops every enabled
+ *      branch's future and what it holds;
  *   3. for each loser, an MS_CANCEL of its future and the release of
  *      what it holds (a leaf's drop passes on what it was handed: a
  *      message, a lock, a permit);
- *   4. for the winner (join: every branch, in order) the code that reads
- *      its result, binds the branch's name and runs its body.
+ *   4. for the winner the code that reads its result, binds the
+ *      branch's name and runs its body.
+ * race is a select whose bodies are the results. join selects again
+ * until every branch is done, each result kept in a local that a drop
+ * releases once its branch is done.
  * Every branch's future lives in the frame at once, so a branch's
  * awaitable may not itself contain an await (check rejects it): its
  * future would share the frame's `aw` union with the select's. */
 #include "lower.h"
 
-static MAwait *new_select(Fn *F, bool all, bool biased) {
+static MAwait *new_select(Fn *F, bool biased) {
     MAwait *sel = arena_alloc(sizeof *sel);
     sel->branch = -1;
     sel->id = F->mf->awaits.n;
     vec_push(&F->mf->awaits, sel);
-    sel->all = all;
     sel->biased = biased;
     sel->mask = mx_local(tmp(F, ty_prim(TY_U32)));
     assign(F, sel->mask, mx_int(NULL, 0));
@@ -60,7 +62,7 @@ static MExpr *suspend_all(Fn *F, MAwait *sel, Loc loc) {
     MStmt *s = ms_new(MS_SELECT);
     s->aw = sel;
     s->loc = loc;
-    s->dst = sel->all ? NULL : mx_local(tmp(F, ty_prim(TY_U32)));
+    s->dst = mx_local(tmp(F, ty_prim(TY_U32)));
     put(F, s);
     return s->dst;
 }
@@ -109,7 +111,7 @@ static void arm_body(Fn *F, Node *arm, Val v, Type *vt, MLocal *res, Type *rt) {
 // the winner's body.
 Val lower_select(Fn *F, Node *n) {
     MLocal *res = is_unit(n->ty) ? NULL : tmp(F, n->ty);
-    MAwait *sel = new_select(F, false, n->biased);
+    MAwait *sel = new_select(F, n->biased);
     sel->has_else = n->els != NULL;
     MBlock *results = arena_alloc(sizeof *results * (size_t)(n->args.n + 1));
     for (int i = 0; i < n->args.n; i++) {
@@ -130,4 +132,67 @@ Val lower_select(Fn *F, Node *n) {
         run_if(F, winner, n->args.n, &results[n->args.n]);
     }
     return res ? val(mx_local(res), true) : unit_val();
+}
+
+/* join: selects again until no branch is left; branch i's result, once
+ * done, waits in outs[i], which a drop of the frame releases. */
+static Val join_rest(Fn *F, MAwait *sel, Node *e, MBlock *results, MLocal **outs) {
+    int n = e->args.n, mark = hold_mark(F);
+    LScope *in = F->scopes.v[F->scopes.n - 1];
+    for (int i = 0; i < n; i++) {
+        if (!outs[i] || !ty_managed(outs[i]->ty))
+            continue;
+        MOwned *o = arena_alloc(sizeof *o);
+        o->place = mx_local(outs[i]);
+        o->ty = outs[i]->ty;
+        o->live = mx_unop("!", mx_binop("&", sel->mask, bit(i)));
+        vec_push(&in->owned, o);
+    }
+    MStmt *loop = ms_new(MS_LOOP);
+    put(F, loop);
+    MBlock *old = enter(F, &loop->body), *inner;
+    open_if(F, mx_binop("==", sel->mask, mx_int(NULL, 0)), &inner);
+    put(F, ms_new(MS_BREAK));
+    close_block(F, inner);
+    MExpr *winner = suspend_all(F, sel, e->loc);
+    assign(F, sel->mask, mx_binop("&", sel->mask, mx_unop("~", mx_binop("<<", mx_int(NULL, 1), winner))));
+    for (int i = 0; i < n; i++)
+        run_if(F, winner, i, &results[i]);
+    close_block(F, old);
+    settle(F, mark);                    /* the results move into the tuple */
+    Vec elems = {0};
+    for (int i = 0; i < n; i++)
+        vec_push(&elems, outs[i] ? mx_local(outs[i]) : mx_int(NULL, 0));
+    return to_tmp(F, e->ty, mx_compound(e->ty, &elems));
+}
+
+/* await join(a, ...) / race(a, ...) at `at`: each argument (an ND_AWAIT
+ * check made) a branch. */
+Val lower_join(Fn *F, Node *at, Node *e) {
+    bool race = e->builtin == BI_RACE;
+    MLocal *res = race && !is_unit(e->ty) ? tmp(F, e->ty) : NULL;
+    MAwait *sel = new_select(F, false);
+    int n = e->args.n;
+    MBlock *results = arena_alloc(sizeof *results * (size_t)n);
+    MLocal **outs = arena_alloc(sizeof *outs * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        Node *w = e->args.v[i];
+        MBlock *after = F->cur;
+        Val v = branch(F, sel, i, NULL, w, &results[i]);
+        if (race && res)
+            assign(F, mx_local(res), own(F, coerce(F, v, w->ty, e->ty), e->ty).e);
+        else if (race || is_unit(w->ty))
+            release(F, v, w->ty);
+        else
+            assign(F, mx_local(outs[i] = tmp(F, w->ty)), own(F, v, w->ty).e);
+        F->cur = after;
+    }
+    if (race) {
+        MExpr *winner = suspend_all(F, sel, at->loc);
+        cancel_losers(F, sel, winner);
+        for (int i = 0; i < n; i++)
+            run_if(F, winner, i, &results[i]);
+        return res ? val(mx_local(res), true) : unit_val();
+    }
+    return join_rest(F, sel, e, results, outs);
 }

@@ -460,12 +460,51 @@ bool lower_blocking(Fn *F, Node *e, Val *out) {
     return wait_method(F, NULL, e, out);
 }
 
+/* await join_all(handles): each handle awaited in turn (the tasks run
+ * meanwhile), its Outcome pushed onto the result list, which a drop of
+ * the frame releases with what it has so far. */
+static Val join_all(Fn *F, Node *at, Node *e) {
+    Type *lt = ((Node *)e->args.v[0])->ty, *ht = lt->a, *ot = e->ty->a;
+    int mark = hold_mark(F);
+    Val l = hold(F, lower_expr(F, e->args.v[0]), lt);
+    MExpr *drop = ty_managed(ot) ? mx_sym(arena_printf("tml_vdrop_%s", ot->mangled)) : mx_sym("NULL");
+    Val out = hold(F, to_tmp(F, e->ty, mx_call("tml_list_new", 3, mx_new(MX_SIZEOF, ot),
+                                                mx_int(NULL, 0), drop)), e->ty);
+    MExpr *i = mx_local(tmp(F, ty_prim(TY_I64)));
+    assign(F, i, mx_int(NULL, 0));
+    MStmt *loop = ms_new(MS_LOOP);
+    loop->src = mx_binop("<", i, mx_call("tml_list_len", 1, l.e));
+    put(F, loop);
+    MBlock *old = enter(F, &loop->step);
+    assign(F, i, mx_binop("+", i, mx_int(NULL, 1)));
+    enter(F, &loop->body);
+    MExpr *h = to_tmp(F, ht, mx_deref(ht, mx_call("tml_list_at", 3, l.e, i, mx_loc(e->loc)))).e;
+    MLocal *res = is_unit(ot->a) ? NULL : tmp(F, ot->a);
+    MAwait *aw;
+    MExpr *args[] = {h, res ? mx_out(mx_local(res)) : mx_sym("NULL")};
+    MExpr *fut = await_leaf(F, at, "join", 2, args, &aw);
+    if (res)
+        vec_push(&aw->pinned, res);
+    suspend(F, at, aw);
+    MExpr *err = mx_field(fut, "err");
+    MExpr *slot = to_tmp(F, ot, outcome_from_status(F, ot, err, res ? mx_local(res) : NULL, err).e).e;
+    eval(F, mx_call("tml_list_push", 2, out.e, mx_addr(slot)));
+    close_block(F, old);
+    settle(F, mark);
+    release(F, l, lt);
+    return out;
+}
+
 /* Awaits `e` at the await `at` (or, under timeout, beside its timer). */
 Val lower_await(Fn *F, Node *at, Node *e) {
     if (e->kind == ND_CALL && e->fn && e->fn->is_async)
         return await_call(F, at, e);
     if (e->builtin == BI_TIMEOUT)
         return timeout_(F, at, e);
+    if (e->builtin == BI_JOIN_FUTURES || e->builtin == BI_RACE)
+        return lower_join(F, at, e);
+    if (e->builtin == BI_JOIN_ALL)
+        return join_all(F, at, e);
     if (e->builtin == BI_SLEEP || e->builtin == BI_SLEEP_UNTIL)
         return sleep_(F, at, e);
     if (e->builtin == BI_YIELD)

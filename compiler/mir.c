@@ -279,7 +279,7 @@ static const char *future_name(const MAwait *aw) {
     if (!aw->branches.n)
         return arena_printf("%s%s", aw->leaf, aw->expired ? " beside a timer" : "");
     Buf b = {0};
-    buf_printf(&b, "%s of", aw->all ? "join" : aw->biased ? "select_biased" : "select");
+    buf_printf(&b, "%s of", aw->biased ? "select_biased" : "select");
     for (int i = 0; i < aw->branches.n; i++)
         buf_printf(&b, "%s %s", i ? "," : "", future_name(aw->branches.v[i]));
     const char *r = arena_strndup(b.s, b.len);

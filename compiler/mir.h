@@ -111,9 +111,8 @@ typedef enum MStmtKind {
     MS_LABEL, MS_GOTO,          /* label, goto label (a `when` arm's exits) */
     MS_PANIC,                   /* panics at loc: text (static) or src (a Str) */
     MS_AWAIT,                   /* suspends until aw's future is Ready */
-    MS_SELECT,                  /* suspends until one of aw's branches is
-                                   Ready (dst = its index; aw->all: until
-                                   every enabled branch is) */
+    MS_SELECT,                  /* suspends until one of aw's enabled
+                                   branches is Ready (dst = its index) */
     MS_CANCEL,                  /* drops the future of branch aw (a loser) */
     MS_SPAWN,                   /* dst = spawn of fn(args): a JoinHandle */
     MS_BLOCK_ON,                /* runs fn(args) to completion here, its
@@ -146,7 +145,6 @@ struct MAwait {
     Vec branches;               /* MAwait*: the branches, each a future */
     MExpr *mask;                /* U32 local: bit i set while branch i is
                                    enabled (set up, not finished) */
-    bool all;                   /* join: wait for every branch */
     bool biased;                /* poll in written order, not from a random one */
     bool has_else;              /* none enabled: dst = the branch count */
     MAwait *parent;             /* a branch: its select; else NULL */
@@ -160,6 +158,8 @@ struct MAwait {
 typedef struct MOwned {
     MExpr *place;
     Type *ty;
+    MExpr *live;                /* held only while this is true; NULL: always
+                                   (a join's result, once its branch is done) */
 } MOwned;
 
 struct MStmt {

@@ -300,6 +300,7 @@ typedef enum BuiltinId {
     /* functions and associated functions */
     BI_PRINT, BI_PRINTLN, BI_PANIC, BI_ASSERT, BI_ASSERT_FALSE, BI_ASSERT_EQ, BI_ASSERT_NE,
     BI_SPAWN, BI_BLOCK_ON, BI_SLEEP, BI_SLEEP_UNTIL, BI_SLEEP_MS, BI_YIELD, BI_TIMEOUT,
+    BI_JOIN_FUTURES, BI_RACE, BI_JOIN_ALL,
     BI_INTERVAL, BI_CHANNEL, BI_PARALLELISM, BI_METRICS, BI_DROP,
     BI_DUR_FROM_SECS, BI_DUR_FROM_MILLIS, BI_DUR_FROM_MICROS, BI_DUR_FROM_NANOS, BI_DUR_NEW,
     BI_INSTANT_NOW, BI_ATOMIC_NEW, BI_LIST_NEW, BI_MUTEX_NEW, BI_SEM_NEW, BI_NOTIFY_NEW,
@@ -344,7 +345,7 @@ typedef enum BiHook {
     BH_NONE,
     /* the whole call (arity, arguments, result) */
     BH_PRINT, BH_ASSERT_CMP, BH_SPAWN, BH_TIMEOUT, BH_CHANNEL, BH_DROP, BH_ARC_NEW,
-    BH_LIST_NEW, BH_MUTEX_NEW,
+    BH_LIST_NEW, BH_MUTEX_NEW, BH_JOIN_FUTURES, BH_JOIN_ALL,
     /* a method: checked besides its parameters and result */
     BH_MUTABLE_RECV,            /* the receiver must be a mutable variable */
     BH_UNDER_STAR,              /* only as the operand of `*` */
