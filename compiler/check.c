@@ -417,6 +417,7 @@ static Type *expr_kind(Checker *c, Node *n, Type *want) {
     case ND_IF: return check_if_expr(c, n, want);
     case ND_WHEN: return check_when_expr(c, n, want);
     case ND_SELECT: return check_select(c, n, want);
+    case ND_ASYNC_BLOCK: return check_async_block(c, n);
     case ND_BLOCK: return check_block(c, n, want);
     case ND_LOOP: return check_loop_expr(c, n);
     case ND_WHILE:
@@ -457,6 +458,12 @@ Type *check_expr(Checker *c, Node *n, Type *want) {
 /* Checks an expression used as a value: an async call is not one. */
 Type *check_value(Checker *c, Node *n, Type *want) {
     Type *t = check_expr(c, n, want);
+    if (t->kind == TY_FUTURE && t->fn->outer) {
+        diag_error_hint(n->loc, "write `await async { ... }` or `spawn(async { ... })`",
+                        "an async block must be awaited or spawned");
+        n->ty = T(TY_NEVER);
+        return n->ty;
+    }
     if (t->kind == TY_FUTURE) {
         const char *f = t->fn->name;
         const char *hint = c->fn && !c->fn->is_async   /* sync code: no await */
@@ -637,8 +644,9 @@ int check(Program *prog) {
     c.globals = c.scope;
     for (int i = 0; i < prog->consts.n; i++)
         check_constant(&c, prog->consts.v[i]);
-    for (int i = 0; i < prog->funcs.n; i++)
-        check_body(&c, prog->funcs.v[i]);
+    for (int i = 0; i < prog->funcs.n; i++)       /* async blocks: where they stand */
+        if (!((Func *)prog->funcs.v[i])->outer)
+            check_body(&c, prog->funcs.v[i]);
     if (prog->tests)
         check_tests(&c);
     else

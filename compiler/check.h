@@ -78,6 +78,8 @@ void check_receiver(Checker *c, Func *f);
 Func *check_lookup_method(Checker *c, const char *type, const char *name);
 Node *check_arg(Node *n, int i);
 Type *check_await_expr(Checker *c, Node *n);
+Type *check_async_block(Checker *c, Node *n);
+void check_capture(Checker *c, Var *v);
 Type *check_binary(Checker *c, Node *n);
 Type *check_call(Checker *c, Node *n, Type *want);
 Type *check_cast(Checker *c, Node *n);

@@ -609,6 +609,60 @@ Type *check_await_expr(Checker *c, Node *n) {
     return awaited_type(n, e, t);
 }
 
+/* Makes `v`, a local of an enclosing function, a parameter of the async
+ * block being checked and of every block between it and v's function:
+ * captured by value where the block is written. */
+void check_capture(Checker *c, Var *v) {
+    for (Func *f = c->fn; f && f->outer && f != v->owner; f = f->outer) {
+        bool known = false;
+        for (int i = 0; i < f->params.n && !known; i++)
+            known = ((Param *)f->params.v[i])->var == v;
+        if (known)
+            continue;
+        Param *pa = arena_alloc(sizeof *pa);
+        pa->name = v->name;
+        pa->loc = f->loc;
+        pa->var = v;
+        vec_push(&f->params, pa);
+    }
+}
+
+// async_block = "async" block: an async function of its own, called here
+// with the locals it captures; its value is a future, as a call's is.
+Type *check_async_block(Checker *c, Node *n) {
+    static int count;
+    Func *f = arena_alloc(sizeof *f);
+    f->name = "async block";
+    f->cname = arena_printf("%s__async%d", c->fn->cname ? c->fn->cname : "const", ++count);
+    f->loc = n->loc;
+    f->is_async = true;
+    f->outer = c->fn;
+    f->body = n->body;
+    f->ret = NULL;                      /* the block's type, once checked */
+    vec_push(&c->prog->funcs, f);
+    Checker saved = *c;
+    c->fn = f;
+    c->loops = c->repeats = 0;
+    c->awaited = c->started = c->dereffed = c->stmt = NULL;
+    check_push_scope(c);
+    Type *t = check_value(c, f->body, NULL);
+    check_pop_scope(c);
+    f->ret = t->kind == TY_NEVER && t != &check_error_type ? T(TY_UNIT) : t;
+    saved.next_id = c->next_id;
+    *c = saved;
+    n->kind = ND_CALL;                  /* the call, with the captured locals */
+    n->fn = f;
+    for (int i = 0; i < f->params.n; i++) {
+        Var *v = ((Param *)f->params.v[i])->var;
+        Node *a = check_new_node(ND_PATH, n->loc, v->name);
+        a->var = v;
+        a->ty = v->ty;
+        vec_push(&n->args, a);
+        check_capture(c, v);            /* an enclosing block captures it too */
+    }
+    return ty_future(f);
+}
+
 /* timeout(d, fut): Outcome[T, TimeoutError], only as await's operand. */
 Type *check_timeout_call(Checker *c, Node *n) {
     n->builtin = BI_TIMEOUT;

@@ -85,10 +85,13 @@ Type *check_when_expr(Checker *c, Node *n, Type *want) {
     return n->args.n ? result : T(TY_UNIT);
 }
 
-/* An await (or select!) inside n, else NULL. */
+/* An await (or select!) inside n, else NULL; an async block's awaits
+ * are in a function of their own. */
 Node *check_first_await(Node *n) {
     if (!n || n->kind == ND_AWAIT || n->kind == ND_SELECT)
         return n;
+    if (n->kind == ND_ASYNC_BLOCK || (n->kind == ND_CALL && n->fn && n->fn->outer))
+        return NULL;                    /* its awaits are its own function's */
     Node *kids[] = {n->lhs, n->rhs, n->cond, n->then, n->els, n->body, n->init};
     for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++) {
         Node *a = check_first_await(kids[i]);
@@ -216,6 +219,13 @@ Type *check_for_expr(Checker *c, Node *n) {
 }
 
 Type *check_return_expr(Checker *c, Node *n) {
+    if (c->fn->outer) {
+        diag_error_hint(n->loc, "the block's last expression is its value",
+                        "'return' cannot leave an async block");
+        if (n->lhs)
+            check_value(c, n->lhs, NULL);
+        return T(TY_NEVER);
+    }
     if (n->lhs)
         check_expect_type(c, n->lhs, c->fn->ret);
     else if (c->fn->ret->kind != TY_UNIT)
@@ -713,7 +723,12 @@ static Type *future_use(Checker *c, Node *n, Var *v) {
     else if (c->repeats > v->repeats)
         diag_error_hint(n->loc, "call the async function inside the loop",
                         "the future in '%s' would be run again by the loop", v->name);
-    else {
+    else if (v->future->fn && v->future->fn->outer) {    /* an async block's call */
+        *n = *v->future;
+        for (int i = 0; i < n->args.n; i++)
+            check_value(c, check_arg(n, i), NULL);
+        return ty_future(n->fn);
+    } else {
         *n = *v->future;
         return check_call(c, n, NULL);
     }
@@ -727,7 +742,8 @@ Type *check_let(Checker *c, Node *n) {
     Type *t = n->texpr ? check_resolve_type(c, n->texpr) : NULL;
     Type *ann = t == &check_error_type ? NULL : t;    /* no errors about the initializer */
     if (n->init) {
-        bool may_hold = !n->texpr && n->pat->kind == ND_PBIND && n->init->kind == ND_CALL;
+        bool may_hold = !n->texpr && n->pat->kind == ND_PBIND &&
+                        (n->init->kind == ND_CALL || n->init->kind == ND_ASYNC_BLOCK);
         Type *it = may_hold ? check_expr(c, n->init, NULL) : check_value(c, n->init, ann);
         if (it->kind == TY_FUTURE && diag_count() > errors)
             it = &check_error_type;   /* a call with errors (arguments unchecked): no more */
@@ -768,6 +784,8 @@ Type *check_path(Checker *c, Node *n, Type *want) {
     if (v) {
         n->var = v;
         v->reads++;
+        if (c->fn->outer && !v->const_init && v->owner != c->fn)
+            check_capture(c, v);
         return v->ty;
     }
     if (n->qual)

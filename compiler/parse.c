@@ -214,7 +214,7 @@ Node *parse_node(NodeKind kind, Tok *t) {
 static bool starts_item(const Tok *t) {
     static const char *const kws[] = {"func", "async", "type", "enum", "const", "impl", "@",
                                       "behavior", "class", "union", "interface", NULL};
-    return tok_in(t, kws) && !tok_is(t + 1, ":");
+    return tok_in(t, kws) && !tok_is(t + 1, ":") && !(tok_is(t, "async") && tok_is(t + 1, "{"));
 }
 
 /* Whether t starts an item in column 1 of its line, where no statement can

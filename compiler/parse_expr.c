@@ -527,7 +527,7 @@ static bool starts_expr(Parser *p) {
              tok_is(t, ";") || tok_is(t, "else"));
 }
 
-// primary = literal | path | paren | block | if | when | loop | while | for
+// primary = literal | path | paren | block | async_block | if | when | loop | while | for
 //         | "return" [ expr ] | "break" | "continue"
 static Node *primary(Parser *p) {
     Tok *t = parse_peek(p);
@@ -566,6 +566,11 @@ static Node *primary(Parser *p) {
         return paren(p);
     if (tok_is(t, "{"))
         return parse_block(p);
+    if (tok_is(t, "async") && tok_is(parse_peek_at(p, 1), "{")) {   // async_block = "async" block
+        n = parse_node(ND_ASYNC_BLOCK, parse_next(p));
+        n->body = parse_block(p);
+        return n;
+    }
     if (tok_is(t, "if"))
         return parse_if_expr(p);
     if (tok_is(t, "when"))

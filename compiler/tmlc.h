@@ -128,6 +128,8 @@ typedef enum NodeKind {
                                    args = their patterns, rest = `..` */
     ND_POR,                     /* p | q inside a pattern: args = alternatives */
     /* async control flow */
+    ND_ASYNC_BLOCK,             /* async { ... }: body; check makes it the call
+                                   of a function of its own (Func.outer) */
     ND_SELECT,                  /* select! / select_biased! (biased): args =
                                    ND_ARM branches (pat = binding, init = an
                                    ND_AWAIT of the awaitable, cond = the
@@ -197,6 +199,9 @@ struct Func {
     Var *this_var;              /* the receiver, set by check */
     Loc loc;
     bool is_async, is_test;
+    Func *outer;                /* an async block's function: the function it
+                                   is written in; its parameters are the
+                                   locals it captures (by value) */
     bool broken;                /* had a syntax error: check resolves none of
                                    its signature and skips its body */
     Vec params;                 /* Param* */

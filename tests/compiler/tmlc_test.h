@@ -327,6 +327,7 @@ static inline void tt_ast(Buf *b, const Node *n) {
     case ND_IF: tt_list(b, "if", NULL, n->cond, n->then, n->els); return;
     case ND_TERNARY: tt_list(b, "?", NULL, n->cond, n->then, n->els); return;
     case ND_WHEN: tt_list(b, "when", n, n->cond, NULL, NULL); return;
+    case ND_ASYNC_BLOCK: tt_list(b, "async", NULL, n->body, NULL, NULL); return;
     case ND_SELECT: tt_list(b, n->biased ? "select_biased" : "select", n, n->els, NULL, NULL); return;
     case ND_ARM:
         if (n->init) {              /* a select branch: (arm P = (await e) if c => body) */
