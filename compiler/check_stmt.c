@@ -136,11 +136,18 @@ Type *check_select(Checker *c, Node *n, Type *want) {
         Node *arm = n->args.v[i], *p = arm->args.v[0];
         if (arm->cond)
             check_expect_type(c, arm->cond, T(TY_BOOL));
-        Type *t = select_future(c, arm);
+        Type *t = &check_error_type;    /* outside async code: reported once, above */
+        if (c->fn->is_async)
+            t = select_future(c, arm);
+        else
+            check_expr(c, arm->init->lhs, NULL);
         check_push_scope(c);
-        if (p->kind != ND_PBIND && p->kind != ND_PWILD)
+        bool binds = p->kind == ND_PBIND || p->kind == ND_PWILD;
+        if (!binds)
             diag_error_hint(p->loc, "bind the value to a name and match it in the body",
                             "a select! branch binds a name or `_`");
+        if (!binds || t == &check_error_type)
+            check_never_pattern(c, p);
         else
             check_pattern(c, p, t);
         Type *bt = check_expr(c, arm->body, result->kind == TY_NEVER ? want : result);
