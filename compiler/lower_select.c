@@ -111,6 +111,8 @@ static void arm_body(Fn *F, Node *arm, Val v, Type *vt, MLocal *res, Type *rt) {
 // the winner's body.
 Val lower_select(Fn *F, Node *n) {
     MLocal *res = is_unit(n->ty) ? NULL : tmp(F, n->ty);
+    if (res)                            /* set by the winner: C cannot tell */
+        zero(F, mx_local(res));
     MAwait *sel = new_select(F, n->biased);
     sel->has_else = n->els != NULL;
     MBlock *results = arena_alloc(sizeof *results * (size_t)(n->args.n + 1));
@@ -171,6 +173,8 @@ static Val join_rest(Fn *F, MAwait *sel, Node *e, MBlock *results, MLocal **outs
 Val lower_join(Fn *F, Node *at, Node *e) {
     bool race = e->builtin == BI_RACE;
     MLocal *res = race && !is_unit(e->ty) ? tmp(F, e->ty) : NULL;
+    if (res)
+        zero(F, mx_local(res));
     MAwait *sel = new_select(F, false);
     int n = e->args.n;
     MBlock *results = arena_alloc(sizeof *results * (size_t)n);
