@@ -23,7 +23,7 @@ C1 times the compiler on a generated 10,000-line program (gen_big.py):
 the front end (`tml emit-c`, lexing to C text) and the C compiler (the
 rest of `tml build`), medians of --reps runs with [min..max].
 
-W5-W7 are the sync and timer workloads, T1 timer lateness while CPU-bound
+W5-W7 are the sync and timer workloads, W9a/W9b the select! workloads, T1 timer lateness while CPU-bound
 tasks keep both workers busy (ours, no peer); W6a also reports its peak RSS per
 sleeping task ((N = 100,000) - (N = 1), / N: frame, task and timer
 together). W8 builds the peers' echo-load client from ../shared/peers and
@@ -58,6 +58,8 @@ WORKLOADS = [
     ('W6b', 'W6b timers_cancel', 'W6b_timers_cancel.tml', {}),
     ('W6c', 'W6c timers_idle', 'W6c_timers_idle.tml', {}),
     ('W7', 'W7 mutex', 'W7_mutex.tml', {}),
+    ('W9a', 'W9a select_two', 'W9a_select_two.tml', {}),
+    ('W9b', 'W9b select_timeout', 'W9b_select_timeout.tml', {}),
     ('T1', 'T1 timers_under_load', 'T1_timers_under_load.tml', {}),
 ]
 PEERS = os.path.join(HERE, '..', '..', '..', 'shared', 'peers')
