@@ -10,7 +10,8 @@
  * Rejects, each with `file:line:col: error:` and a hint where one helps:
  * unknown names, wrong argument counts, type mismatches, `await` outside
  * `async func`, an async call that is neither awaited nor spawned (nor
- * held in a local that is then run exactly once), assignment to an
+ * held in a local that is then run exactly once), a wait-capable library
+ * operation without `await` inside an async func, assignment to an
  * immutable binding, break/continue outside a loop.
  * Integer widths are lax as upstream TML: any integer converts to any
  * other (emit_c inserts the cast), also inside tuples; never int <-> float. */

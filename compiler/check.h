@@ -33,7 +33,9 @@ typedef struct Checker {
     Node *awaited;              /* the operand of the await being checked */
     Node *started;              /* the operand of await, spawn, block_on or
                                    timeout being checked, where a future
-                                   local may stand (compared by identity) */
+                                   local may stand and a wait-capable
+                                   operation is awaited (compared by
+                                   identity; restored after the operand) */
     Node *dereffed;             /* the operand of the `*` being checked */
     Node *stmt;                 /* the block statement being checked: its
                                    value is discarded */

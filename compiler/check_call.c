@@ -4,7 +4,8 @@
  * conventions and what is rejected are in check.c's header comment):
  * sets each call's type, Node.fn or Node.builtin, and reports wrong
  * argument counts and types, unknown methods (with did-you-mean hints),
- * async calls used without await or spawn, and what cannot be awaited. */
+ * async calls used without await or spawn, wait-capable operations
+ * without await in async code, and what cannot be awaited. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,10 @@ static Type *user_call(Checker *c, Node *n, Func *f) {
 
 /* The operand of spawn/block_on/await: a call of an async function. */
 static Func *async_operand(Checker *c, Node *e, const char *what) {
+    Node *outer = c->started;
     c->started = e;
     Type *t = check_expr(c, e, NULL);
+    c->started = outer;
     if (t->kind == TY_FUTURE)
         return t->fn;
     if (t->kind != TY_NEVER)
@@ -290,6 +293,58 @@ static Type *channel_call(Checker *c, Node *n, Node *callee, const Builtin *b) {
     return ty_tuple(&pair);
 }
 
+/* The offset of n's leftmost token. */
+static int leftmost(Node *n) {
+    int off = n->loc.off;
+    if (n->lhs && (n->kind == ND_METHOD || n->kind == ND_FIELD || n->kind == ND_CALL ||
+                   n->kind == ND_AWAIT)) {
+        int l = leftmost(n->lhs);
+        off = l < off ? l : off;
+    }
+    return off;
+}
+
+/* The source text of the call n, from its leftmost token through the `)`
+ * that closes its arguments, for a hint; NULL unless that is one line,
+ * its brackets balance and it is short. */
+static const char *call_text(Node *n) {
+    const char *text = n->loc.src->text;
+    int start = leftmost(n), i = start, depth = 0;
+    for (; text[i] && text[i] != '\n'; i++) {
+        if (text[i] == '"' || text[i] == '\'') {          /* a literal: skip it */
+            char q = text[i];
+            while (text[++i] && text[i] != q && text[i] != '\n')
+                i += text[i] == '\\' && text[i + 1];
+            if (text[i] != q)
+                return NULL;
+        } else if (text[i] == '(' || text[i] == ')') {
+            depth += text[i] == '(' ? 1 : -1;
+            if (depth < 0)                  /* `(await h).x()`: its `(` is left of start */
+                return NULL;
+            if (!depth && i > n->loc.off)
+                break;
+        }
+    }
+    if (text[i] != ')' || i - start > 60)
+        return NULL;
+    return arena_strndup(text + start, (size_t)(i + 1 - start));
+}
+
+/* A wait-capable operation b (builtins.c: `waits`, with a blocking form)
+ * at n that is not the operand of await or timeout: inside an async func
+ * it would block its worker thread (TML-SUBSET.md section 5, DIAG-MISSING-AWAIT-1).
+ * `thread::sleep(d)` and `thread::yield_now()` block on purpose. */
+static void check_blocking(Checker *c, Node *n, const Builtin *b) {
+    bool thread = n->kind == ND_CALL && n->lhs->qual && !strcmp(n->lhs->qual, "thread");
+    if (!b->waits || !b->blocking || !c->fn->is_async || c->started == n || thread)
+        return;
+    const char *src = call_text(n);
+    const char *hint = src ? arena_printf("write `await %s`", src)
+                           : arena_printf("write `await` before the call to '%s'", b->name);
+    diag_error_hint(n->loc, arena_printf("%s; without it the call blocks a worker thread", hint),
+                    "'%s' must be awaited inside an async func", b->name);
+}
+
 /* A call of the library function b (builtins.c's table). */
 static Type *lib_call(Checker *c, Node *n, Node *callee, const Builtin *b, Type *want) {
     n->builtin = b->id;
@@ -310,6 +365,7 @@ static Type *lib_call(Checker *c, Node *n, Node *callee, const Builtin *b, Type 
     case BH_MUTEX_NEW: return mutex_new(c, n, callee, want);
     default: break;
     }
+    check_blocking(c, n, b);
     Type *self = b->qual ? bi_type(b->qual, NULL, NULL, NULL) : NULL;
     const char *shown = b->qual && !(b->flags & BF_SHORT) ? arena_printf("%s::%s", b->qual, b->name)
                                                           : b->name;
@@ -407,6 +463,7 @@ Type *check_call(Checker *c, Node *n, Type *want) {
 /* The type of the library method m (its arity checked) on a receiver of
  * type rt: the row's rule, parameters and result. */
 static Type *method_result(Checker *c, Node *n, const Builtin *m, Type *rt) {
+    check_blocking(c, n, m);
     switch (m->hook) {
     case BH_UNDER_STAR:
         if (c->dereffed != n)
@@ -602,10 +659,11 @@ Type *check_await_expr(Checker *c, Node *n) {
         diag_error_hint(n->loc, "make the enclosing function an `async func`",
                         "'await' is only allowed inside 'async func'");
     Node *e = n->lhs;
-    Node *outer = c->awaited;
+    Node *outer = c->awaited, *outer_started = c->started;
     c->awaited = c->started = e;
     Type *t = check_expr(c, e, NULL);
     c->awaited = outer;
+    c->started = outer_started;
     return awaited_type(n, e, t);
 }
 
@@ -680,12 +738,14 @@ Type *check_timeout_call(Checker *c, Node *n) {
      * timeout that failed itself (Never) has already said so. */
     if (fut->kind == ND_CALL)
         c->awaited = fut;
+    Node *outer_started = c->started;
     c->started = fut;
     int errors = diag_count();
     Type *t = awaited_type(n, fut, check_expr(c, fut, NULL));
     if (check_failed(t, errors))
         t = &check_error_type;            /* Outcome[E, TimeoutError]: no more errors */
     c->awaited = NULL;
+    c->started = outer_started;
     if (fut->builtin == BI_TIMEOUT) {
         if (t->kind != TY_NEVER)
             diag_error_hint(fut->loc, "move the inner timeout into an async func",

@@ -328,6 +328,25 @@ Test(check, wait_capable_operations_block_in_sync_code) {
     cr_assert_str_eq(init_ty(prog, 1), "Outcome[I64, RecvError]");
 }
 
+Test(check, a_wait_capable_operation_in_async_code_must_be_awaited) {
+    tt_check("async func pass(rx: Receiver[I64]) -> Receiver[I64] { rx }\n"
+             "async func main() {\n"
+             "    let (tx, rx) = channel[I64](1)\n"
+             "    let a = (await pass(rx)).recv()\n"
+             "    let b = await (await pass(rx)).recv()\n"
+             "    let c = await timeout(Duration::from_millis(1), rx.recv())\n"
+             "    let f = pass(rx)\n"
+             "    let d = await (await f).recv()\n"
+             "    tx.send(\")\".len())\n"
+             "    thread::sleep(Duration::from_millis(1))\n"
+             "}\n");
+    tt_assert_errors(2, "t.tml:4:30: error: 'recv' must be awaited inside an async func",
+                        "t.tml:9:8: error: 'send' must be awaited inside an async func");
+    cr_assert(tt_diags_have("hint: write `await` before the call to 'recv'; without it the "
+                            "call blocks a worker thread"));
+    cr_assert(tt_diags_have("hint: write `await tx.send(\")\".len())`"));
+}
+
 /* ----------------------------------------------------- whole program */
 
 Test(check, a_program_needs_main) {
