@@ -306,18 +306,33 @@ TML_HELPER tml_str *tml_dur_debug(tml_Duration d) {
     return tml_str_new(b, (int64_t)strlen(b));
 }
 
-/* d.to_string(): `5s` when whole seconds, else `secs.millis` when whole
- * milliseconds, else `secs.nanos`, unpadded (LANG-DURATION-1); a new Str
- * (rc 1, caller owns). */
+/* d.to_string(), as Rust's Debug for Duration (LANG-DURATION-1): in the
+ * largest of s, ms, µs and ns that leaves a nonzero integer part (ns for
+ * zero), the rest as decimals with trailing zeros trimmed: `1.5s`, `5ms`,
+ * `250µs`, `100ns`, `1.000000001s`, `0ns`; a negative Duration is its
+ * magnitude after a `-`. A new Str (rc 1, caller owns). */
 TML_HELPER tml_str *tml_dur_to_string(tml_Duration d) {
+    int neg = d.secs < 0;
+    uint64_t secs = neg ? 0 - (uint64_t)d.secs - (d.nanos > 0) : (uint64_t)d.secs;
+    uint32_t nanos = neg && d.nanos ? 1000000000u - (uint32_t)d.nanos : (uint32_t)d.nanos;
+    uint64_t whole = nanos;
+    uint32_t frac = 0, div = 1;     /* frac < div * 10: the digits after the point */
+    const char *unit = "ns";
+    if (secs)
+        whole = secs, frac = nanos, div = 100000000, unit = "s";
+    else if (nanos >= 1000000)
+        whole = nanos / 1000000, frac = nanos % 1000000, div = 100000, unit = "ms";
+    else if (nanos >= 1000)
+        whole = nanos / 1000, frac = nanos % 1000, div = 100, unit = "\xc2\xb5s";   /* µs */
     char b[64];
-    if (d.nanos == 0)
-        snprintf(b, sizeof b, "%llds", (long long)d.secs);
-    else if (d.nanos % 1000000 == 0)
-        snprintf(b, sizeof b, "%lld.%d", (long long)d.secs, (int)(d.nanos / 1000000));
-    else
-        snprintf(b, sizeof b, "%lld.%d", (long long)d.secs, (int)d.nanos);
-    return tml_str_new(b, (int64_t)strlen(b));
+    int len = snprintf(b, sizeof b, "%s%llu%s", neg ? "-" : "", (unsigned long long)whole,
+                       frac ? "." : "");
+    for (; frac; div /= 10) {
+        b[len++] = (char)('0' + frac / div);
+        frac %= div;
+    }
+    len += snprintf(b + len, sizeof b - (size_t)len, "%s", unit);
+    return tml_str_new(b, len);
 }
 
 /* ---------------------------------------------------------------- assert */
