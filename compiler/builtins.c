@@ -305,7 +305,7 @@ bool bi_waits(int id) {
 bool bi_has_to_string(const Type *t) {
     return t->kind <= TY_STR || t->kind == TY_DURATION || t->kind == TY_RECV_ERROR ||
            t->kind == TY_JOIN_ERROR || t->kind == TY_TIMEOUT_ERROR || t->kind == TY_BUFFER ||
-           t->kind == TY_SOCKADDR;
+           t->kind == TY_SOCKADDR || t->kind == TY_SEND_ERROR;
 }
 
 bool bi_receives(const Builtin *b, const Type *t) {

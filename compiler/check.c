@@ -356,15 +356,24 @@ static Type *int_lit(Node *n, Type *want) {
     return t;
 }
 
+/* The `func to_string(this) -> Str` the impl of t (a struct or enum)
+ * declares, or a broken method of that name (its calls draw no errors);
+ * else NULL. */
+Func *check_to_string(Checker *c, Type *t) {
+    Func *f = t->kind == TY_STRUCT || t->kind == TY_ENUM
+                  ? check_lookup_method(c, t->sd->name, "to_string") : NULL;
+    bool fits = f && (f->broken || (f->receiver && f->ret->kind == TY_STR && !f->params.n));
+    return fits ? f : NULL;
+}
+
 /* "{e}": e converted by to_string(), the library's or, for a struct or
  * enum, its impl's (the part becomes the call `e.to_string()`). */
 static Type *str_lit(Checker *c, Node *n) {
     for (int i = 0; i < n->args.n; i++) {
         Node *e = n->args.v[i];
         Type *t = check_value(c, e, NULL);
-        Func *f = t->kind == TY_STRUCT || t->kind == TY_ENUM
-                      ? check_lookup_method(c, t->sd->name, "to_string") : NULL;
-        if (f && (f->broken || (f->receiver && f->ret->kind == TY_STR && !f->params.n))) {
+        Func *f = check_to_string(c, t);
+        if (f) {
             Node *m = arena_alloc(sizeof *m);
             m->kind = ND_METHOD;
             m->loc = e->loc;

@@ -54,6 +54,7 @@ static inline bool is_primitive(const Type *t) { return t->kind <= TY_STR; }
 
 /* check.c: scopes, names, types, the dispatch. */
 Func *check_lookup_func(Checker *c, const char *name);
+Func *check_to_string(Checker *c, Type *t);
 Node *check_new_node(NodeKind kind, Loc loc, const char *name);
 StructDecl *check_lookup_struct(Checker *c, const char *name);
 Type *check_expect_type(Checker *c, Node *n, Type *want);

@@ -483,6 +483,8 @@ static Type *method_result(Checker *c, Node *n, const Builtin *m, Type *rt) {
         break;
     default: break;
     }
+    if (m->id == BI_UNWRAP && rt->kind == TY_OUTCOME)    /* its panic shows the error */
+        n->err_to_string = check_to_string(c, rt->b);
     return lib_result(c, n, m, rt);
 }
 

@@ -82,14 +82,40 @@ static MExpr *tag_is(MExpr *v, const char *op, int tag) {
     return mx_binop(op, mx_field(v, "tag"), mx_int(NULL, tag));
 }
 
+static void panic_str(Fn *F, Loc loc, MExpr *msg) {
+    MStmt *s = ms_new(MS_PANIC);
+    s->loc = loc;
+    s->src = msg;
+    put(F, s);
+}
+
+/* The text of the error in the Outcome v (of type t) that the unwrap n
+ * found: its impl's to_string (n->err_to_string) or the library's. */
+static MExpr *err_text(Fn *F, Node *n, Val v, Type *t) {
+    Type *et;
+    MExpr *e = payload_of(v.e, t, 1, &et);
+    Func *g = n->err_to_string;
+    if (!g)
+        return str_of(F, val(e, false), et).e;
+    Vec args = {0};
+    Val self = own(F, val(e, false), et);
+    vec_push(&args, g->this_var->by_ref ? mx_addr(to_tmp(F, et, self.e).e) : self.e);
+    MExpr *c = mx_callv(NULL, &args);
+    c->fn = g;
+    return to_tmp(F, g->ret, c).e;
+}
+
+/* unwrap() / expect(msg): panics on Nothing or Err, naming the error
+ * when its type has a text (as Rust: `called unwrap() on Err: ...`). */
 static Val unwrap(Fn *F, Node *n, Val v, Type *t) {
     MBlock *old;
     open_if(F, tag_is(v.e, "!=", good_tag(t)), &old);
     if (n->builtin == BI_EXPECT) {
-        MStmt *s = ms_new(MS_PANIC);
-        s->loc = n->loc;
-        s->src = lower_expr(F, n->args.v[0]).e;
-        put(F, s);
+        panic_str(F, n->loc, lower_expr(F, n->args.v[0]).e);
+    } else if (t->kind == TY_OUTCOME && (n->err_to_string || bi_has_to_string(t->b))) {
+        MExpr *head = lower_str_lit("called unwrap() on Err: ", 24).e;
+        panic_str(F, n->loc, to_tmp(F, ty_prim(TY_STR), mx_call("tml_str_concat", 2, head,
+                                                               err_text(F, n, v, t))).e);
     } else {
         panic_msg(F, n->loc, t->kind == TY_MAYBE ? "called unwrap() on Nothing"
                                                  : "called unwrap() on Err");
@@ -140,13 +166,6 @@ static Val print(Fn *F, Node *n) {
         release(F, v, a->ty);
     release(F, s, ty_prim(TY_STR));
     return unit_val();
-}
-
-static void panic_str(Fn *F, Loc loc, MExpr *msg) {
-    MStmt *s = ms_new(MS_PANIC);
-    s->loc = loc;
-    s->src = msg;
-    put(F, s);
 }
 
 static Val assert_(Fn *F, Node *n) {

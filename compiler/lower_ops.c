@@ -34,6 +34,7 @@ Val str_of(Fn *F, Val v, Type *t) {
     }
     case TY_RECV_ERROR: return lower_str_lit("receiving on a closed channel", 29);
     case TY_TIMEOUT_ERROR: return lower_str_lit("deadline has elapsed", 20);
+    case TY_SEND_ERROR: return lower_str_lit("sending on a closed channel", 27);
     case TY_JOIN_ERROR: return val(mx_call("tml_join_error_string", 1, v.e), false);
     case TY_ENUM: {                                /* payload-free: Type::Variant */
         MExpr *e = mx_deref(t, v.e);

@@ -175,6 +175,8 @@ typedef struct Node {
     /* filled by check */
     Var *var;                   /* ND_PATH / ND_PBIND / ND_LET / ND_FOR */
     Func *fn;                   /* call of a user function */
+    Func *err_to_string;        /* BI_UNWRAP of an Outcome: the impl's
+                                   to_string of its error type, if any */
     int builtin;                /* BuiltinId of a builtin call / method */
     int await_id;               /* ND_AWAIT: lower's number for it (MAwait.id) */
     int variant;                /* the variant a pattern (ND_PVARIANT) or a

@@ -154,6 +154,21 @@ Test(check, builtin_functions_and_methods_are_resolved) {
     cr_assert_null(push->fn);
 }
 
+Test(check, unwrap_of_an_outcome_records_its_error_types_to_string) {
+    Program *prog = checked("type E { code: I64 }\n"
+                            "impl E { func to_string(this) -> Str { \"e\" } }\n"
+                            "func main() {\n"
+                            "    let a: Outcome[I64, E] = Ok(1)\n"
+                            "    let b: Outcome[I64, Str] = Ok(2)\n"
+                            "    println(a.unwrap() + b.unwrap())\n"
+                            "}\n");
+    Node *a = tt_find(prog, "main", ND_METHOD, 0), *b = tt_find(prog, "main", ND_METHOD, 1);
+    cr_assert_eq(a->builtin, BI_UNWRAP);
+    cr_assert_not_null(a->err_to_string);
+    cr_assert_str_eq(a->err_to_string->owner, "E");
+    cr_assert_null(b->err_to_string, "a Str shows itself: the library's text");
+}
+
 Test(check, user_methods_resolve_to_their_impl_function) {
     Program *prog = checked("type P { x: I64 }\n"
                             "impl P {\n"
