@@ -11,7 +11,8 @@
  * unknown names, wrong argument counts, type mismatches, `await` outside
  * `async func`, an async call that is neither awaited nor spawned (nor
  * held in a local that is then run exactly once), a wait-capable library
- * operation without `await` inside an async func, assignment to an
+ * operation without `await` inside an async func, a Sender or Receiver
+ * variable used after it moved into another one, assignment to an
  * immutable binding, break/continue outside a loop.
  * Integer widths are lax as upstream TML: any integer converts to any
  * other (emit_c inserts the cast), also inside tuples; never int <-> float. */
@@ -60,6 +61,7 @@ Var *check_declare(Checker *c, const char *name, Type *ty, bool mutable_) {
     v->ty = ty;
     v->mutable_ = mutable_;
     v->owner = c->fn;
+    v->repeats = c->repeats;
     vec_push(&c->scope->vars, v);
     return v;
 }

@@ -443,6 +443,51 @@ static const char *mutable_hint(Var *v) {
     return arena_printf("declare it with `var %s` or `let mut %s`", v->name, v->name);
 }
 
+/* ------------------------------------------------------ moves */
+
+static bool is_channel_end(const Type *t) {
+    return t->kind == TY_SENDER || t->kind == TY_RECEIVER;
+}
+
+/* The variable a move at `at` (a let or an assignment) moved into. */
+static const char *move_target(Node *at) {
+    return at->kind == ND_LET ? at->pat->name : at->lhs->name;
+}
+
+/* `let t = tx`, `var t = tx`, `t = tx` (at): a Sender or Receiver
+ * variable copied into another variable moves there (LANG-MOVE-1), so
+ * that `drop(t)` releases the only reference this function holds; a move
+ * the loop would repeat is an error. */
+static void check_move(Checker *c, Node *e, Node *at) {
+    Var *v = e->kind == ND_PATH ? e->var : NULL;
+    if (!v || v->const_init || !is_channel_end(v->ty))
+        return;
+    if (c->repeats > v->repeats) {
+        diag_error_hint(e->loc, v->ty->kind == TY_SENDER
+                            ? arena_printf("write `%s.duplicate()` for a sender of its own",
+                                           v->name)
+                            : arena_printf("move '%s' before the loop", v->name),
+                        "'%s' would be moved into '%s' again by the next pass of the loop",
+                        v->name, move_target(at));
+        return;
+    }
+    e->moves = true;
+    v->moved = at;
+}
+
+/* A use at n of v after a move (LANG-MOVE-1): one error, at the first. */
+static void moved_use(Node *n, Var *v) {
+    const char *to = move_target(v->moved);
+    const char *hint =
+        v->ty->kind == TY_SENDER
+            ? arena_printf("use '%s' from there on, or write `%s.duplicate()` there to keep "
+                           "two senders (the channel closes once both are gone)", to, v->name)
+            : arena_printf("use '%s' from there on", to);
+    diag_error_hint(n->loc, hint, "'%s' was moved into '%s' on line %d", v->name, to,
+                    v->moved->loc.line);
+    v->moved = NULL;
+}
+
 Type *check_assign(Checker *c, Node *n) {
     Node *l = n->lhs;
     if (l->kind != ND_PATH && l->kind != ND_FIELD && l->kind != ND_DEREF) {
@@ -450,7 +495,13 @@ Type *check_assign(Checker *c, Node *n) {
         check_value(c, n->rhs, NULL);
         return T(TY_UNIT);
     }
+    Var *target = l->kind == ND_PATH ? check_lookup_var(c, l->name) : NULL;
+    Node *moved = target ? target->moved : NULL;    /* written, not read */
+    if (target)
+        target->moved = NULL;
     Type *lt = check_value(c, l, NULL);
+    if (target)
+        target->moved = moved;
     Var *v = check_root_var(l);
     if (v && l->kind != ND_DEREF)
         v->reads--;                 /* a target, not a read (through a guard it is one) */
@@ -471,6 +522,10 @@ Type *check_assign(Checker *c, Node *n) {
                        ty_name(lt), ty_name(rt));
     } else {
         check_expect_type(c, n->rhs, lt);
+        if (l->kind == ND_PATH)
+            check_move(c, n->rhs, n);
+        if (target)
+            target->moved = NULL;           /* it holds a new value */
     }
     return T(TY_UNIT);
 }
@@ -708,7 +763,6 @@ static Type *future_let(Checker *c, Node *n, Type *t) {
     check_pattern(c, pat, vals->ty);
     Var *v = check_declare(c, n->pat->name, t, false);
     v->future = later;
-    v->repeats = c->repeats;
     n->pat = pat;
     n->init = vals;
     return T(TY_UNIT);
@@ -769,6 +823,8 @@ Type *check_let(Checker *c, Node *n) {
     }
     if (n->pat->kind == ND_PBIND && !is_variant_name(n->pat->name)) {
         n->pat->ty = t;
+        if (n->init)
+            check_move(c, n->init, n);
         n->var = n->pat->var = check_declare(c, n->pat->name, t, n->is_var || n->pat->is_var || !n->init);
     } else if (n->pat->kind == ND_PTUPLE || n->pat->kind == ND_PWILD ||
                n->pat->kind == ND_PSTRUCT) {
@@ -788,6 +844,8 @@ Type *check_path(Checker *c, Node *n, Type *want) {
         v = check_lookup_var(c, "this");                  /* `self` = `this` */
     if (v && v->future)
         return future_use(c, n, v);
+    if (v && v->moved)
+        moved_use(n, v);
     if (v) {
         n->var = v;
         v->reads++;

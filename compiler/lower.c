@@ -684,6 +684,11 @@ static Val path(Fn *F, Node *n) {
         return val(mx_cast(ty_prim(TY_JOIN_ERROR), mx_sym(bi_join_error_c(n->variant))), false);
     if (n->builtin == BI_ORDERING)
         return val(mx_sym(bi_ordering_c(n->variant)), false);
+    if (n->moves) {                         /* LANG-MOVE-1: its reference goes */
+        Val v = to_tmp(F, n->ty, var_ref(F, n->var));
+        assign(F, var_ref(F, n->var), mx_sym("NULL"));   /* its release finds NULL */
+        return v;
+    }
     return n->var ? val(var_ref(F, n->var), false) : unit_val();
 }
 

@@ -172,6 +172,8 @@ typedef struct Node {
     bool is_const;              /* let: a `const` declaration */
     bool negated;               /* ND_INT: the operand of unary `-` */
     bool biased;                /* ND_SELECT: branches polled in written order */
+    bool moves;                 /* ND_PATH: moves its Sender or Receiver
+                                   variable out (LANG-MOVE-1) */
     /* filled by check */
     Var *var;                   /* ND_PATH / ND_PBIND / ND_LET / ND_FOR */
     Func *fn;                   /* call of a user function */
@@ -451,6 +453,9 @@ struct Var {
                                    becomes, on the arguments the let stored */
     int repeats;                /* check: loops (bodies, conditions) around
                                    its declaration */
+    struct Node *moved;         /* check: the let or assignment that moved
+                                   this channel end out (LANG-MOVE-1), until
+                                   it is assigned again or used (reported) */
 };
 
 /* Resolves names and types, annotating the AST; reports every error it

@@ -169,6 +169,21 @@ Test(check, unwrap_of_an_outcome_records_its_error_types_to_string) {
     cr_assert_null(b->err_to_string, "a Str shows itself: the library's text");
 }
 
+Test(check, a_channel_end_copied_into_another_variable_moves_there) {
+    Program *prog = checked("func main() {\n"
+                            "    let (a, rx) = channel[I64](1)\n"
+                            "    var tx = a\n"
+                            "    var t = tx\n"
+                            "    tx = t\n"
+                            "    let n = 5\n"
+                            "    let m = n\n"
+                            "    drop(tx)\n"
+                            "}\n");
+    cr_assert(tt_find(prog, "main", ND_LET, 2)->init->moves, "var t = tx moves tx");
+    cr_assert(tt_find(prog, "main", ND_ASSIGN, 0)->rhs->moves, "tx = t moves t back");
+    cr_assert_not(tt_find(prog, "main", ND_LET, 4)->init->moves, "an I64 is copied");
+}
+
 Test(check, user_methods_resolve_to_their_impl_function) {
     Program *prog = checked("type P { x: I64 }\n"
                             "impl P {\n"
