@@ -218,8 +218,10 @@ Type *check_for_expr(Checker *c, Node *n) {
         r->ty = t;
     }
     check_push_scope(c);
-    if (n->pat->kind == ND_PBIND)             /* else `_` (parse.c: for_expr) */
+    if (n->pat->kind == ND_PBIND) {           /* else `_` (parse.c: for_expr) */
         n->var = n->pat->var = check_declare(c, n->pat->name, t, false);
+        n->var->repeats++;                    /* bound anew on each pass: may move */
+    }
     check_loop_body(c, n->body);
     check_pop_scope(c);
     return T(TY_UNIT);
