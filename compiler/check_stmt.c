@@ -456,15 +456,26 @@ static const char *move_target(Node *at) {
     return at->kind == ND_LET ? at->pat->name : at->lhs->name;
 }
 
+/* Has v moved out in the function being checked, or in one an async
+ * block being checked is written in? (A block's captured copy is its
+ * own: moving it leaves the enclosing function's variable in place.) */
+static bool moved_here(Checker *c, Var *v) {
+    for (Func *f = c->fn; v->moved && f; f = f->outer)
+        if (f == v->moved_in)
+            return true;
+    return false;
+}
+
 /* `let t = tx`, `var t = tx`, `t = tx` (at): a Sender or Receiver
  * variable copied into another variable moves there (LANG-MOVE-1), so
  * that `drop(t)` releases the only reference this function holds; a move
- * the loop would repeat is an error. */
+ * the loop would repeat is an error (an async block's loops repeat every
+ * variable it captures). */
 static void check_move(Checker *c, Node *e, Node *at) {
     Var *v = e->kind == ND_PATH ? e->var : NULL;
     if (!v || v->const_init || !is_channel_end(v->ty))
         return;
-    if (c->repeats > v->repeats) {
+    if (c->repeats > (v->owner == c->fn ? v->repeats : 0)) {
         diag_error_hint(e->loc, v->ty->kind == TY_SENDER
                             ? arena_printf("write `%s.duplicate()` for a sender of its own",
                                            v->name)
@@ -475,6 +486,7 @@ static void check_move(Checker *c, Node *e, Node *at) {
     }
     e->moves = true;
     v->moved = at;
+    v->moved_in = c->fn;
 }
 
 /* A use at n of v after a move (LANG-MOVE-1): one error, at the first. */
@@ -498,6 +510,8 @@ Type *check_assign(Checker *c, Node *n) {
         return T(TY_UNIT);
     }
     Var *target = l->kind == ND_PATH ? check_lookup_var(c, l->name) : NULL;
+    if (target && !moved_here(c, target))
+        target = NULL;
     Node *moved = target ? target->moved : NULL;    /* written, not read */
     if (target)
         target->moved = NULL;
@@ -846,7 +860,7 @@ Type *check_path(Checker *c, Node *n, Type *want) {
         v = check_lookup_var(c, "this");                  /* `self` = `this` */
     if (v && v->future)
         return future_use(c, n, v);
-    if (v && v->moved)
+    if (v && moved_here(c, v))
         moved_use(n, v);
     if (v) {
         n->var = v;

@@ -456,6 +456,8 @@ struct Var {
     struct Node *moved;         /* check: the let or assignment that moved
                                    this channel end out (LANG-MOVE-1), until
                                    it is assigned again or used (reported) */
+    Func *moved_in;             /* check: the function (or async block,
+                                   which has a copy of its own) it moved in */
 };
 
 /* Resolves names and types, annotating the AST; reports every error it
