@@ -183,7 +183,7 @@ tml_poll tml_lock_poll(tml_lock_fut *f, tml_cx *cx) {
         mt_worker_self_wake(cx);
         return TML_PENDING;
     } else if (!mt_sem_step(&f->m->sem, &f->wait, NULL, 0, cx->waker)) {
-        return TML_PENDING;
+        return mt_task_waits(cx, MT_WAIT_LOCK);
     }
     set_holder(f->m, cx->waker);
     f->wait.phase = LEAF_DONE;

@@ -237,8 +237,10 @@ void tml_acquire_init(tml_acquire_fut *f, tml_sem *s) {
 
 tml_poll tml_acquire_poll(tml_acquire_fut *f, tml_cx *cx) {
     MT_ASSERT(f && f->s && cx && f->wait.phase != LEAF_DONE);
-    if (!mt_budget_poll(cx) || !mt_sem_step(&f->s->sem, &f->wait, NULL, 0, cx->waker))
+    if (!mt_budget_poll(cx))
         return TML_PENDING;
+    if (!mt_sem_step(&f->s->sem, &f->wait, NULL, 0, cx->waker))
+        return mt_task_waits(cx, MT_WAIT_ACQUIRE);
     f->wait.phase = LEAF_DONE;
     return mt_budget_ready(cx);
 }
@@ -330,8 +332,10 @@ void tml_notified_init(tml_notified_fut *f, tml_notify *n) {
 
 tml_poll tml_notified_poll(tml_notified_fut *f, tml_cx *cx) {
     MT_ASSERT(f && f->n && cx && f->wait.phase != LEAF_DONE);
-    if (!mt_budget_poll(cx) || !mt_sem_step(&f->n->sem, &f->wait, &f->n->epoch, f->epoch, cx->waker))
+    if (!mt_budget_poll(cx))
         return TML_PENDING;
+    if (!mt_sem_step(&f->n->sem, &f->wait, &f->n->epoch, f->epoch, cx->waker))
+        return mt_task_waits(cx, MT_WAIT_NOTIFIED);
     f->wait.phase = LEAF_DONE;
     return mt_budget_ready(cx);
 }

@@ -462,8 +462,10 @@ void tml_send_init(tml_send_fut *f, tml_chan *c, void *value) {
  * leaf stays untouched and returns Pending (mt_worker.c). */
 tml_poll tml_send_poll(tml_send_fut *f, tml_cx *cx) {
     MT_ASSERT(f && f->c && cx && f->phase != LEAF_DONE);
-    if (!mt_budget_poll(cx) || !send_step(f, cx->waker))
+    if (!mt_budget_poll(cx))
         return TML_PENDING;
+    if (!send_step(f, cx->waker))
+        return mt_task_waits(cx, MT_WAIT_SEND);
     f->phase = LEAF_DONE;
     return mt_budget_ready(cx);
 }
@@ -497,8 +499,10 @@ void tml_recv_init(tml_recv_fut *f, tml_chan *c, void *out) {
 
 tml_poll tml_recv_poll(tml_recv_fut *f, tml_cx *cx) {
     MT_ASSERT(f && f->c && cx && f->phase != LEAF_DONE);
-    if (!mt_budget_poll(cx) || !recv_step(f, cx->waker))
+    if (!mt_budget_poll(cx))
         return TML_PENDING;
+    if (!recv_step(f, cx->waker))
+        return mt_task_waits(cx, MT_WAIT_RECV);
     f->phase = LEAF_DONE;
     return mt_budget_ready(cx);
 }

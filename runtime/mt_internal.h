@@ -70,8 +70,18 @@ typedef struct mt_parker {
     pthread_mutex_t lock;
     pthread_cond_t cond;     /* CLOCK_MONOTONIC */
     bool notified;           /* under lock */
+    bool idle;               /* counted out of *activity until woken; lock */
     io_reactor *blocked_in;  /* the reactor it is parked in, or NULL; lock */
+    mt_atomic *activity;     /* its runtime's activity word, or NULL (mt_deadlock.c) */
 } mt_parker;
+
+/* A runtime's activity word (mt_deadlock.c): epoch << 32 | WATCHED |
+ * the threads counted active. Waking a counted thread adds
+ * MT_ACTIVITY_WAKE: one more active, and a new epoch. */
+#define MT_ACTIVITY_ONE UINT64_C(1)
+#define MT_ACTIVITY_WATCHED (UINT64_C(1) << 31)
+#define MT_ACTIVITY_WAKE ((UINT64_C(1) << 32) + MT_ACTIVITY_ONE)
+static inline uint32_t mt_activity_active(uint64_t word) { return (uint32_t)word & 0x7fffffffu; }
 
 int mt_parker_init(mt_parker *p);
 /* Initialises `c` to time its waits on CLOCK_MONOTONIC (deadlines in
@@ -81,6 +91,7 @@ void mt_parker_fini(mt_parker *p);
 bool mt_parker_park(mt_parker *p, int64_t deadline_ns);
 bool mt_parker_park_in(mt_parker *p, io_reactor *r, int64_t deadline_ns);
 void mt_parker_unpark(mt_parker *p);
+bool mt_parker_idle(mt_parker *p, uint64_t *word);
 
 /* The searching and parked workers of one runtime (protocol in mt_park.c). */
 typedef struct mt_idle {
@@ -274,6 +285,7 @@ int mt_slab_alloc(mt_slab *s, bool owner, uint32_t *slot, uint32_t *gen);
 void mt_slab_start(mt_slab *s, uint32_t slot, uint32_t gen, tml_join *task);
 void mt_slab_free(mt_slab *s, uint32_t slot, uint32_t gen, bool owner);
 size_t mt_slab_abandon(mt_slab *s);
+void mt_slab_count_waiting(mt_slab *s, uint64_t n[]);
 void mt_slab_retire(mt_slab *s, uint32_t slot, uint32_t gen);
 
 /* The hot paths of every wake and poll, inline; the state machine and its
@@ -375,7 +387,7 @@ typedef struct mt_waitlist {
     tml_waiter *head, *tail;
 } mt_waitlist;
 
-/* A task's heap block; tml_join handles point at it. 56 bytes (64 with
+/* A task's heap block; tml_join handles point at it. 60 bytes (64 with
  * the frame's alignment) before the frame: with the slot (16) and
  * malloc's header (8), a pending task costs 88 bytes beyond its frame,
  * under the 128 budget (97 measured for 1M parked tasks, RSS delta). */
@@ -386,7 +398,15 @@ struct tml_join {
     const tml_task_vt *vt;
     uintptr_t slot;        /* its mt_slot *, | MT_JOIN_FRESH until polled */
     tml_waker token;       /* the task's waker */
+    uint32_t waits;        /* MT_WAIT_* of its last waiting leaf; its pollers only */
     max_align_t frame[];   /* vt->frame_size bytes */
+};
+
+/* What a task's last Pending leaf waits on (tml_join.waits), for the
+ * deadlock report (mt_deadlock.c); MT_WAIT_OTHER until one says. */
+enum {
+    MT_WAIT_OTHER, MT_WAIT_RECV, MT_WAIT_SEND, MT_WAIT_LOCK, MT_WAIT_ACQUIRE, MT_WAIT_NOTIFIED,
+    MT_WAIT_JOIN, MT_WAIT_KINDS
 };
 
 /* Freed task blocks kept for reuse, per 16-byte size class (mt_task.c,
@@ -435,6 +455,7 @@ size_t mt_timers_expire(mt_timers *t, int64_t now_ns, tml_waker *out, size_t max
 int64_t mt_timers_next(const mt_timers *t);
 int64_t mt_timers_arm(mt_timers *t);
 void mt_timers_disarm(mt_timers *t);
+bool mt_timers_empty(mt_timers *t);
 
 /* ---------------------------------------------------------- mt_worker.c */
 
@@ -554,6 +575,17 @@ static inline void mt_worker_self_wake(tml_cx *cx) {
     w->self_woken = true;
 }
 
+/* Ends a leaf's poll that waits on `kind` (MT_WAIT_*): records it on
+ * the running task for the deadlock report (mt_deadlock.c), one plain
+ * store to the task's block, which its poll has in cache. Returns
+ * TML_PENDING. Threads: the poller. */
+static inline tml_poll mt_task_waits(tml_cx *cx, uint32_t kind) {
+    mt_worker *w = cx->worker;
+    MT_ASSERT(w == mt_current_worker && w->running && kind < MT_WAIT_KINDS);
+    w->running->waits = kind;
+    return TML_PENDING;
+}
+
 /* Called by a leaf before it may complete. Returns true while the running
  * task has budget left; else the task is woken (re-queued behind the
  * others) and the leaf must return Pending untouched (mt_worker.c). */
@@ -594,6 +626,7 @@ struct mt_runtime {
     int64_t shutdown_timeout_ns; /* how long shutdown waits for tasks */
     mt_atomic driver;       /* 1: a worker holds the driver (mt_worker.c) */
     mt_atomic io_sources;   /* registered fds: the driver polls I/O */
+    _Alignas(MT_CACHE_LINE) mt_atomic activity; /* epoch | WATCHED | active threads (mt_deadlock.c) */
     mt_atomic next_slab;    /* round robin for spawns from outside */
     pthread_mutex_t quiet_lock; /* shutdown waits for quiescence under it */
     pthread_cond_t quiet_cond;  /* signalled when no task is live */
@@ -624,6 +657,12 @@ void mt_runtime_check_quiet(mt_runtime *rt);
 bool mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void (*drop)(void *leaf), void *leaf);
 void mt_runtime_visit(tml_waker t, void (*fn)(mt_runtime *rt, void *arg), void *arg);
 _Noreturn void mt_panic_err(const char *what, int err);
+
+/* -------------------------------------------------------- mt_deadlock.c */
+
+void mt_deadlock_watch(mt_runtime *rt);
+mt_atomic *mt_deadlock_activity(mt_runtime *rt);
+void mt_deadlock_idle(mt_runtime *rt, mt_parker *p);
 
 /* ----------------------------------------------------------- mt_stack.c */
 

@@ -120,6 +120,7 @@ void tml_main_enter(int argc, char **argv) {
     if (err)
         mt_panic_err("cannot start the runtime", err);
     mt_runtime_set_shutdown_timeout(process_rt, timeout_ns);
+    mt_deadlock_watch(process_rt); /* a TML program has no other thread */
 }
 
 int tml_main_exit(int status) {

@@ -13,6 +13,13 @@
  * `blocked_in`, under the mutex, and unpark then writes the reactor's
  * eventfd (io_reactor_wake) instead of signalling: a wake written before
  * the poll starts makes it return at once, so none is lost.
+ * Activity (mt_deadlock.c): a parker with an `activity` word counts its
+ * thread out of it in mt_parker_idle, just before the park, unless a
+ * notification is already pending, and in again when it wakes: whoever
+ * unparks it does so under the mutex, before the unpark returns, so a
+ * thread waking another is still active when the other becomes active
+ * (the count of active threads never reads 0 while a wake is under
+ * way); a park that ends by itself (timeout, I/O) counts itself in.
  *
  * mt_idle: one atomic word `state` = CLOSED | unparked << 32 | searching,
  * and a stack of parked workers under `lock`. `unparked` counts workers
@@ -96,9 +103,34 @@ int mt_parker_init(mt_parker *p) {
     if (err)
         return err;
     pthread_mutex_init(&p->lock, NULL);
-    p->notified = false;
+    p->notified = p->idle = false;
     p->blocked_in = NULL;
+    p->activity = NULL;
     return 0;
+}
+
+/* Counts p's thread active again if it was counted out. Lock held. */
+static void wake_locked(mt_parker *p) {
+    if (p->idle) {
+        p->idle = false;
+        mt_atomic_fetch_add(p->activity, MT_ACTIVITY_WAKE); /* RMW: ordered with every idle's */
+    }
+}
+
+/* The calling thread is about to park on `p`: counts it out of p's
+ * activity word, unless the word is NULL or a notification is pending
+ * (the park returns at once). Returns whether it did, with the word's
+ * new value in *word. Threads: the parking thread, before its park. */
+bool mt_parker_idle(mt_parker *p, uint64_t *word) {
+    if (!p->activity)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    p->idle = !p->notified;
+    if (p->idle) /* RMW, acq_rel: the checker that reads 0 sees every write before each idle */
+        *word = mt_atomic_fetch_add(p->activity, (uint64_t)-MT_ACTIVITY_ONE) - MT_ACTIVITY_ONE;
+    bool idle = p->idle;
+    pthread_mutex_unlock(&p->lock);
+    return idle;
 }
 
 /* Destroys `p`. Threads: no thread may be parked on it or unparking it. */
@@ -124,6 +156,7 @@ bool mt_parker_park(mt_parker *p, int64_t deadline_ns) {
     }
     bool notified = p->notified;
     p->notified = false;
+    wake_locked(p); /* timed out */
     pthread_mutex_unlock(&p->lock);
     return notified;
 }
@@ -152,6 +185,7 @@ bool mt_parker_park_in(mt_parker *p, io_reactor *r, int64_t deadline_ns) {
     p->blocked_in = NULL;
     bool notified = p->notified;
     p->notified = false;
+    wake_locked(p); /* a timeout or I/O */
     pthread_mutex_unlock(&p->lock);
     return notified;
 }
@@ -162,6 +196,7 @@ void mt_parker_unpark(mt_parker *p) {
         mt_chaos_stall(50);
     pthread_mutex_lock(&p->lock);
     p->notified = true;
+    wake_locked(p);
     if (p->blocked_in)
         io_reactor_wake(p->blocked_in);
     else

@@ -302,6 +302,7 @@ static int create(unsigned workers, bool threaded, mt_runtime **out) {
     rt->nworkers = workers;
     rt->threaded = threaded;
     rt->shutdown_timeout_ns = MT_SHUTDOWN_TIMEOUT_NS;
+    mt_atomic_store(&rt->activity, workers); /* relaxed: before the threads; each worker is active */
     if ((err = init_core(rt)) < 0)
         goto fail_core;
     if ((err = register_workers(rt)) < 0)
@@ -695,9 +696,11 @@ int mt_runtime_block_on(mt_runtime *rt, const tml_task_vt *vt, const void *frame
     int err = mt_parker_init(&parker);
     if (err)
         return err;
+    parker.activity = mt_deadlock_activity(rt);
     if ((err = wait_begin(&b, vt, frame, &parker)) == 0) {
         if (inside)
             mt_worker_offload(cur);
+        mt_deadlock_idle(rt, &parker); /* the last thread to park checks for a deadlock */
         /* only completion unparks it: the task's, or its drop's (step c) */
         bool notified = mt_parker_park(&parker, MT_NO_DEADLINE);
         MT_ASSERT(notified);

@@ -164,6 +164,23 @@ size_t mt_slab_abandon(mt_slab *s) {
     return n;
 }
 
+/* Adds the tasks of `s` that wait (IDLE: neither queued nor running) to
+ * n[], indexed by what they wait on (tml_join.waits, MT_WAIT_*).
+ * Threads: one that no other thread of the runtime runs beside (the
+ * deadlock report: mt_deadlock.c). */
+void mt_slab_count_waiting(mt_slab *s, uint64_t n[]) {
+    for (unsigned k = 0; k < MT_SLAB_CHUNKS; k++) {
+        mt_slot *chunk = mt_slab_chunk(s, k);
+        if (!chunk)
+            break;
+        for (uint32_t i = 0; i < chunk_size(k); i++) {
+            /* relaxed, both: no other thread runs (the caller ordered their writes) */
+            if (mt_task_state(mt_atomic_load(&chunk[i].word)) == MT_TASK_IDLE)
+                n[((tml_join *)(uintptr_t)mt_atomic_load(&chunk[i].link))->waits]++;
+        }
+    }
+}
+
 /* Ends the live task (generation `gen`) in `slot` without a poll, while
  * workers of its runtime still exist: marks the slot complete at the next
  * generation, so every token goes stale and a racing wake's CAS fails,
@@ -515,6 +532,7 @@ tml_join *mt_join_new(mt_worker *w, const tml_task_vt *vt, const void *frame, mt
     j->vt = vt;
     j->slot = 0;
     j->token = 0;
+    j->waits = MT_WAIT_OTHER;
     if (frame) /* NULL: tml_spawn_frame's caller fills it in place */
         memcpy(j->frame, frame, vt->frame_size);
     return j;
@@ -649,7 +667,7 @@ tml_poll tml_join_poll(tml_join_fut *f, tml_cx *cx) {
         set = state & JOIN_WAITERS ? 0 : JOIN_WAITERS;
     }
     join_unlock(j, set, 0);
-    return ready ? mt_budget_ready(cx) : TML_PENDING;
+    return ready ? mt_budget_ready(cx) : mt_task_waits(cx, MT_WAIT_JOIN);
 }
 
 /* A dropped join leaf leaves the task's wait list; the result stays in

@@ -126,6 +126,16 @@ void mt_timers_disarm(mt_timers *t) {
     mt_spin_unlock(&t->lock);
 }
 
+/* Whether no timer is pending (the deadlock check: mt_deadlock.c).
+ * Threads: any; takes the lock, so a timer removed by a thread is seen
+ * with what that thread did before. */
+bool mt_timers_empty(mt_timers *t) {
+    mt_spin_lock(&t->lock);
+    bool empty = timer_wheel_len(&t->wheel) == 0;
+    mt_spin_unlock(&t->lock);
+    return empty;
+}
+
 /* timer.reserved of a sleep leaf: what its polls know. */
 enum {
     SLEEP_FRESH = 0,  /* never armed; the deadline may have passed */

@@ -143,6 +143,7 @@ int mt_worker_init(mt_worker *w, mt_runtime *rt, unsigned index, unsigned id, ui
     int err = mt_parker_init(&w->parker);
     if (err)
         return err;
+    w->parker.activity = &rt->activity; /* a worker counts as active (mt_deadlock.c) */
     w->rt = rt;
     w->lifo = w->running = NULL;
     w->nheld = 0;
@@ -556,6 +557,7 @@ static bool park(mt_worker *w) {
     if (how & MT_IDLE_CLOSED)
         mt_runtime_check_quiet(rt);
     count(&w->stats.parks, 1);
+    mt_deadlock_idle(rt, &w->parker); /* the last thread to park checks for a deadlock */
     if (driver_try_acquire(rt)) /* P3 */
         drive(w);
     else
