@@ -851,7 +851,7 @@ static void emit_entry_call(FILE *out, Func *f, const char *indent) {
 
 static void emit_main(FILE *out, Func *m) {
     fprintf(out, "int main(int argc, char **argv) {\n    int status = 0;\n"
-                 "    tml_main_enter(argc, argv);\n");
+                 "    tml_main_enter(argc, argv);\n    tml_main_watch_deadlocks();\n");
     emit_entry_call(out, m, "    ");
     fprintf(out, "    return tml_main_exit(status);\n}\n");
 }
@@ -871,6 +871,7 @@ static void emit_test_main(FILE *out, Program *prog) {
           "    }\n"
           "    int status = 0;\n"
           "    tml_main_enter(argc, argv);\n"
+          "    tml_main_watch_deadlocks();\n"
           "    switch (atoi(argv[1])) {\n", out);
     int index = 0;
     for (int i = 0; i < prog->funcs.n; i++) {

@@ -18,8 +18,10 @@
  * thread (a). So the report fires only when no thread runs, no timer is
  * armed and no socket is registered, and only in a runtime that knows
  * every thread that may touch it (d): the process runtime of a TML
- * program (TML has no threads), whose main thread tml_main_enter counts
- * (mt_deadlock_watch). A test runtime of the C API is never watched.
+ * program (TML has no threads), whose main thread the generated code
+ * counts (tml_main_watch_deadlocks: mt_deadlock_watch). Other runtimes,
+ * and the process runtime of a C program with threads of its own, are
+ * never watched.
  *
  * Counting threads (a). The runtime's activity word holds epoch << 32 |
  * WATCHED | the threads counted active: its workers, and the watching

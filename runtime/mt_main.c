@@ -1,8 +1,10 @@
 /* mt_main.c - the process runtime: the one runtime a TML program runs on,
  * created by tml_main_enter from the environment (TML_WORKERS,
  * TML_SHUTDOWN_TIMEOUT_MS) and shut down and destroyed by tml_main_exit
- * (TML_STATS=1 prints the workers' counters first); the calling thread's
- * runtime (mt_runtime_current); per-worker metrics.
+ * (TML_STATS=1 prints the workers' counters first), with the deadlock
+ * report when the program asks for it (tml_main_watch_deadlocks,
+ * mt_deadlock.c); the calling thread's runtime (mt_runtime_current);
+ * per-worker metrics.
  * Invariant: process_rt is set before the program starts other threads
  * and cleared after every worker was joined, so threads that read it
  * (foreign spawns and wakes) never race its writes. */
@@ -120,7 +122,11 @@ void tml_main_enter(int argc, char **argv) {
     if (err)
         mt_panic_err("cannot start the runtime", err);
     mt_runtime_set_shutdown_timeout(process_rt, timeout_ns);
-    mt_deadlock_watch(process_rt); /* a TML program has no other thread */
+}
+
+void tml_main_watch_deadlocks(void) {
+    MT_ASSERT(process_rt);
+    mt_deadlock_watch(process_rt);
 }
 
 int tml_main_exit(int status) {

@@ -549,6 +549,19 @@ void tml_notified_blocking(tml_notify *n);
  * start. */
 void tml_main_enter(int argc, char **argv);
 
+/* Called by a generated `main` right after tml_main_enter: a TML program
+ * runs no thread besides the calling one and the runtime's workers, so
+ * the runtime may tell when nothing can ever wake its tasks. From then
+ * on, when every task waits, no thread runs (the calling one being in a
+ * blocking wait: block_on, join, a blocking recv...), no timer is armed
+ * and no socket is registered, the runtime prints `fatal error: all
+ * tasks are asleep - deadlock!` and the count of tasks waiting on each
+ * kind of thing to stderr, flushes stdout and exits with status 101
+ * (spec/runtime.md, RT-DEADLOCK-1). A C program whose other threads use
+ * the runtime must not call it. Threads: the one that called
+ * tml_main_enter, before it spawns. */
+void tml_main_watch_deadlocks(void);
+
 /* Called last by a generated `main`: waits until every spawned task has
  * finished, stops the workers, prints the metrics to stderr when the
  * environment has TML_STATS=1, frees the runtime, flushes stdout, and
