@@ -150,6 +150,7 @@ static const Builtin rows[] = {
       .blocking = "join_blocking"),
     M(TY_JOIN, "is_finished", BI_IS_FINISHED, 0, P0, "Bool", .leaf = "join_is_finished",
       .flags = BF_CALL),
+    M(TY_JOIN, "abort", BI_ABORT, 0, P0, "()", .leaf = "join_abort", .flags = BF_CALL),
     M(TY_SENDER, "send", BI_SEND, 1, P("T"), "Outcome[(), SendError[T]]", .waits = true,
       .leaf = "send", .blocking = "chan_send_blocking"),
     M(TY_SENDER, "close", BI_CLOSE, 0, P0, "()", .leaf = "chan_close", .flags = BF_CALL),
@@ -492,7 +493,7 @@ static const char *orderings[][2] = {
 static const char *join_errors[][2] = {
     {"", "TML_JOIN_OK"}, {"AlreadyJoined", "TML_JOIN_ALREADY_JOINED"},
     {"OsError", "TML_JOIN_OS_ERROR"}, {"NoResult", "TML_JOIN_NO_RESULT"},
-    {"Panicked", "TML_JOIN_PANICKED"},
+    {"Panicked", "TML_JOIN_PANICKED"}, {"Cancelled", "TML_JOIN_CANCELLED"},
 };
 
 /* The prelude's NetErrorKind variants and the TML_NET_* codes they are:

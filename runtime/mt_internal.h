@@ -258,7 +258,8 @@ enum {
     MT_TASK_SCHEDULED = 1u << 0, /* it sits in exactly one run queue */
     MT_TASK_RUNNING = 1u << 1,   /* a worker is polling it */
     MT_TASK_NOTIFIED = 1u << 2,  /* woken while running: poll once more */
-    MT_TASK_COMPLETE = 1u << 3   /* returned Ready (or slot free) */
+    MT_TASK_COMPLETE = 1u << 3,  /* returned Ready (or slot free) */
+    MT_TASK_ABORTED = 1u << 4    /* h.abort(): dropped instead of its next poll */
 };
 
 typedef struct mt_slot {
@@ -320,17 +321,18 @@ static inline mt_slot *mt_slab_slot(mt_slab *s, uint32_t slot) {
 }
 
 /* Wake: if the slot still holds generation `gen`, applies the wake
- * transition (always by CAS: mt_task.c, "Why a wake ... CAS"). Returns
+ * transition (always by CAS: mt_task.c, "Why a wake ... CAS"), adding
+ * the state bits `add` (0, or MT_TASK_ABORTED for an abort). Returns
  * the task's block when the task went IDLE -> SCHEDULED: the caller must
  * queue it; NULL otherwise. Threads: any; lock-free. */
-static inline tml_join *mt_task_notify(mt_slot *s, uint32_t gen) {
+static inline tml_join *mt_task_signal(mt_slot *s, uint32_t gen, uint32_t add) {
     uint64_t old = mt_atomic_load(&s->word); /* relaxed: the CAS re-checks */
     for (;;) {
         uint32_t st = mt_task_state(old);
         if (mt_task_gen(old) != gen || (st & MT_TASK_COMPLETE))
             return NULL;
-        uint32_t next = st == MT_TASK_IDLE ? MT_TASK_SCHEDULED
-                        : st == MT_TASK_RUNNING ? st | MT_TASK_NOTIFIED : st;
+        uint32_t next = (st == MT_TASK_IDLE ? MT_TASK_SCHEDULED
+                         : st == MT_TASK_RUNNING ? st | MT_TASK_NOTIFIED : st) | add;
         /* acq_rel: see mt_task.c; on IDLE -> SCHEDULED it also acquires
          * the slot's `link` and the last poll's writes */
         uint64_t seen = mt_atomic_cas(&s->word, old, mt_task_word(gen, next));
@@ -340,28 +342,37 @@ static inline tml_join *mt_task_notify(mt_slot *s, uint32_t gen) {
     }
 }
 
-/* A task's first poll starts: SCHEDULED -> RUNNING with a plain store,
- * without reading the word (often cold: written by the spawner's core).
- * No waker can race with it: wakers get the token only through a poll's
- * cx, and stale tokens carry another generation, so nothing but this
- * poller writes the word before the poll begins (and the Dekker argument
- * of mt_task.c has no waker to order with). Threads: the poller. */
-static inline void mt_task_first_poll(mt_slot *s, uint32_t gen) {
-    MT_ASSERT(mt_atomic_load(&s->word) == mt_task_word(gen, MT_TASK_SCHEDULED));
-    mt_atomic_store(&s->word, mt_task_word(gen, MT_TASK_RUNNING)); /* relaxed: see above */
+/* The wake transition without abort: mt_task_signal(s, gen, 0). */
+static inline tml_join *mt_task_notify(mt_slot *s, uint32_t gen) {
+    return mt_task_signal(s, gen, 0);
 }
 
-/* Poll starts: SCHEDULED -> RUNNING (a CAS: see mt_task.c).
+/* Poll starts: SCHEDULED -> RUNNING (a CAS: see mt_task.c), keeping
+ * ABORTED, from the word `old` the caller expects. Returns whether the
+ * task was aborted: the caller then drops it instead of polling it.
  * Threads: the worker that dequeued the task. */
-static inline void mt_task_begin_poll(mt_slot *s) {
-    uint64_t old = mt_atomic_load(&s->word); /* relaxed: the queue ordered us */
+static inline bool mt_task_start_poll(mt_slot *s, uint64_t old) {
     for (;;) {
-        MT_ASSERT(mt_task_state(old) == MT_TASK_SCHEDULED);
-        uint64_t seen = mt_atomic_cas(&s->word, old, mt_task_word(mt_task_gen(old), MT_TASK_RUNNING));
-        if (seen == old) /* it fails only on a waker's same-value CAS */
-            return;
+        MT_ASSERT((mt_task_state(old) & ~MT_TASK_ABORTED) == MT_TASK_SCHEDULED);
+        uint32_t aborted = mt_task_state(old) & MT_TASK_ABORTED;
+        uint64_t seen = mt_atomic_cas(&s->word, old, mt_task_word(mt_task_gen(old), MT_TASK_RUNNING | aborted));
+        if (seen == old) /* it fails only on a waker's same-value CAS, or an abort */
+            return aborted;
         old = seen;
     }
+}
+
+/* A task's first poll starts: expects SCHEDULED without reading the word
+ * first (often cold: written by the spawner's core). A CAS, not a plain
+ * store: an abort (tml_join_abort) may have marked the task before it.
+ * Returns as mt_task_start_poll. Threads: the poller. */
+static inline bool mt_task_first_poll(mt_slot *s, uint32_t gen) {
+    return mt_task_start_poll(s, mt_task_word(gen, MT_TASK_SCHEDULED));
+}
+
+/* A later poll starts (see mt_task_start_poll). */
+static inline bool mt_task_begin_poll(mt_slot *s) {
+    return mt_task_start_poll(s, mt_atomic_load(&s->word)); /* relaxed: the queue ordered us; the CAS re-checks */
 }
 
 /* Poll returned Pending: RUNNING -> IDLE, or -> SCHEDULED when a wake came
@@ -372,10 +383,10 @@ static inline bool mt_task_end_pending(mt_slot *s, bool self_woken) {
     uint64_t old = mt_atomic_load(&s->word); /* relaxed: the CAS re-checks */
     for (;;) {
         MT_ASSERT(mt_task_state(old) & MT_TASK_RUNNING);
-        bool again = self_woken || (mt_task_state(old) & MT_TASK_NOTIFIED);
+        bool again = self_woken || (mt_task_state(old) & MT_TASK_NOTIFIED); /* an abort notifies too */
+        uint32_t next = again ? MT_TASK_SCHEDULED | (mt_task_state(old) & MT_TASK_ABORTED) : MT_TASK_IDLE;
         /* release: this poll's frame writes happen before the next poll */
-        uint64_t seen = mt_atomic_cas(&s->word, old,
-                                      mt_task_word(mt_task_gen(old), again ? MT_TASK_SCHEDULED : MT_TASK_IDLE));
+        uint64_t seen = mt_atomic_cas(&s->word, old, mt_task_word(mt_task_gen(old), next));
         if (seen == old)
             return again;
         old = seen;
@@ -431,7 +442,7 @@ void mt_block_cache_fini(mt_block_cache *k);
 
 tml_join *mt_join_new(mt_worker *w, const tml_task_vt *vt, const void *frame, mt_parker *blocker);
 void mt_join_complete(tml_join *j);
-void mt_join_abandon(tml_join *j);
+void mt_join_abandon(tml_join *j, int32_t code);
 int32_t mt_join_take(tml_join *j, void *out);
 bool mt_join_done(tml_join *j);
 

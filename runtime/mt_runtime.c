@@ -15,9 +15,10 @@
  * an old token never matches a slot of a later runtime. Hence a wake
  * after destroy is a no-op whether or not its id was reused.
  *
- * Wake routing (tml_wake). The running task waking itself (yield, budget)
- * only sets its worker's `self_woken` (plain store). Otherwise
- * mt_task_notify's CAS decides whether the task must be queued (idle ->
+ * Wake routing (tml_wake; tml_join_abort too, which adds the ABORTED bit
+ * and never takes the first shortcut). The running task waking itself
+ * (yield, budget) only sets its worker's `self_woken` (plain store).
+ * Otherwise mt_task_signal's CAS decides whether the task must be queued (idle ->
  * scheduled: exactly once); then:
  *   - on a worker of the token's runtime (no registry lookup: the runtime
  *     lives while its workers run): that worker's LIFO slot, whichever
@@ -446,7 +447,7 @@ static void cancel_wait(mt_runtime *rt, block_wait *b) {
     /* no worker pops a queue any more (step b), so a wake that queued it
      * just before never runs it */
     mt_slab_retire(&mt_runtime_owner(rt, j->token)->slab, mt_token_slot(j->token), mt_token_gen(j->token));
-    mt_join_abandon(j);
+    mt_join_abandon(j, TML_JOIN_NO_RESULT);
 }
 
 /* Step 3 past the deadline: steps a-d of "Blocking waits". */
@@ -749,12 +750,13 @@ bool mt_block_on_leaf(tml_poll (*poll)(void *leaf, tml_cx *cx), void (*drop)(voi
 
 /* ------------------------------------------------------------------ ABI */
 
-/* Schedules t's task on `rt` (t belongs to it); `cur` is the calling
- * worker of `rt`, or NULL on any other thread. */
-static void wake_in(mt_runtime *rt, tml_waker t, mt_worker *cur) {
+/* Schedules t's task on `rt` (t belongs to it), adding the state bits
+ * `add` (mt_task_signal); `cur` is the calling worker of `rt`, or NULL on
+ * any other thread. */
+static void wake_in(mt_runtime *rt, tml_waker t, mt_worker *cur, uint32_t add) {
     mt_worker *owner = mt_runtime_owner(rt, t);
     mt_slot *slot = mt_slab_slot(&owner->slab, mt_token_slot(t));
-    tml_join *task = slot ? mt_task_notify(slot, mt_token_gen(t)) : NULL;
+    tml_join *task = slot ? mt_task_signal(slot, mt_token_gen(t), add) : NULL;
     if (!task)
         return;
     if (cur)
@@ -763,21 +765,35 @@ static void wake_in(mt_runtime *rt, tml_waker t, mt_worker *cur) {
         mt_worker_push_global(rt, task);
 }
 
-void tml_wake(tml_waker t) {
+/* A wake (add 0) or an abort (MT_TASK_ABORTED) of t's task, routed as
+ * "Wake routing" says. Inlined into each caller, `add` a constant. */
+static inline __attribute__((always_inline)) void signal_task(tml_waker t, uint32_t add) {
     mt_worker *cur = mt_worker_current();
     if (cur && owns(cur->rt, t)) {
-        if (cur->running && cur->running->token == t) {
+        if (!add && cur->running && cur->running->token == t) {
             cur->self_woken = true; /* re-queued when its poll returns */
             return;
         }
-        wake_in(cur->rt, t, cur);
+        wake_in(cur->rt, t, cur, add);
         return;
     }
     pthread_rwlock_rdlock(&registry_lock);
     mt_worker *owner = registry[mt_token_worker(t)];
     if (owner)
-        wake_in(owner->rt, t, NULL);
+        wake_in(owner->rt, t, NULL, add);
     pthread_rwlock_unlock(&registry_lock);
+}
+
+void tml_wake(tml_waker t) {
+    signal_task(t, 0);
+}
+
+/* Marks h's task ABORTED and wakes it: the worker that next takes it
+ * drops it instead of polling it (mt_worker.c, run_task). A finished
+ * task's token is stale: nothing happens. */
+void tml_join_abort(tml_join *h) {
+    MT_ASSERT(h);
+    signal_task(h->token, MT_TASK_ABORTED); /* token: immutable since the spawn */
 }
 
 /* Runs fn(rt, arg) with the runtime that token `t` belongs to, from any

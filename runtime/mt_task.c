@@ -42,6 +42,14 @@
  *                 g | RUNNING|NOTIFIED    -> g | SCHEDULED    + re-queue
  *                 (also when the task woke itself: mt_worker.c)
  *   poll Ready:   g | RUNNING[|NOTIFIED]  -> g+1 | COMPLETE   slot freed
+ *   abort:        as a wake, adding ABORTED (tml_join_abort: any thread)
+ *   poll starts:  g | SCHEDULED|ABORTED   -> g | RUNNING|ABORTED: not
+ *                 polled; dropped and freed  -> g+1 | COMPLETE
+ * An abort of a RUNNING task also sets NOTIFIED, so a Pending poll
+ * re-queues it (SCHEDULED|ABORTED) and it is dropped at its next turn;
+ * a poll that returns Ready completes it as usual (the abort came too
+ * late). The first poll's start is a CAS for the same reason: an abort
+ * can mark a task that was never polled (its handle carries the token).
  * Invariants: a task is in at most one run queue, and only while it is
  * SCHEDULED; only the worker that popped it moves it out of SCHEDULED,
  * so a task is never polled on two workers at once. A wake whose
@@ -104,7 +112,11 @@ _Static_assert(sizeof(mt_slot) == 16, "slots are 16 bytes: 16-aligned in calloc'
 _Static_assert(offsetof(struct tml_join, frame) <= 64, "the per-task memory budget assumes a 64-byte header");
 
 /* tml_join.state: references << JOIN_REF_SHIFT | flags */
-enum { JOIN_LOCKED = 1, JOIN_DONE = 2, JOIN_CLAIMED = 4, JOIN_WAITERS = 8, JOIN_DROPPED = 16 };
+enum {
+    JOIN_LOCKED = 1, JOIN_DONE = 2, JOIN_CLAIMED = 4, JOIN_WAITERS = 8,
+    JOIN_DROPPED = 16,  /* ended without a result: TML_JOIN_NO_RESULT */
+    JOIN_CANCELLED = 32 /* aborted: TML_JOIN_CANCELLED */
+};
 #define JOIN_REF_SHIFT 8
 #define JOIN_REF (UINT64_C(1) << JOIN_REF_SHIFT)
 
@@ -157,7 +169,7 @@ size_t mt_slab_abandon(mt_slab *s) {
             /* as if it ran its last poll: nobody else touches it now */
             mt_atomic_store(&chunk[i].word, mt_task_word(mt_task_gen(word), MT_TASK_RUNNING));
             mt_slab_free(s, mt_slab_chunk_start(k) + i, mt_task_gen(word), true);
-            mt_join_abandon(j);
+            mt_join_abandon(j, TML_JOIN_NO_RESULT);
             n++;
         }
     }
@@ -542,7 +554,7 @@ tml_join *mt_join_new(mt_worker *w, const tml_task_vt *vt, const void *frame, mt
  * claimed. */
 static void destroy(tml_join *j, uint64_t state) {
     MT_ASSERT(state & JOIN_DONE); /* the task's own reference goes last but one */
-    if (!(state & (JOIN_CLAIMED | JOIN_DROPPED)) && j->vt->result_drop && j->vt->result_size > 0)
+    if (!(state & (JOIN_CLAIMED | JOIN_DROPPED | JOIN_CANCELLED)) && j->vt->result_drop && j->vt->result_size > 0)
         j->vt->result_drop((char *)j->frame + j->vt->result_offset);
     block_free(j, sizeof *j + j->vt->frame_size);
 }
@@ -576,14 +588,17 @@ void mt_join_complete(tml_join *j) {
         destroy(j, state);
 }
 
-/* Ends a task that will never be polled again (shutdown dropped it; its
- * slot is free already): its frame's drop (vt->drop) releases what it
- * holds, and it completes without a result (joiners and the block_on
- * caller get TML_JOIN_NO_RESULT). Threads: the one that stopped its polls. */
-void mt_join_abandon(tml_join *j) {
+/* Ends a task that will never be polled again (shutdown dropped it, or
+ * it was aborted; its slot is free already): its frame's drop (vt->drop)
+ * releases what it holds, and it completes without a result: joiners and
+ * the block_on caller get `code`, TML_JOIN_NO_RESULT or
+ * TML_JOIN_CANCELLED. Threads: the one that stopped its polls. */
+void mt_join_abandon(tml_join *j, int32_t code) {
+    MT_ASSERT(code == TML_JOIN_NO_RESULT || code == TML_JOIN_CANCELLED);
     if (j->vt->drop)
         j->vt->drop(j->frame);
-    mt_atomic_fetch_add(&j->state, JOIN_DROPPED); /* RMW: a joiner may hold the lock; DONE is not set yet */
+    /* RMW: a joiner may hold the lock; DONE is not set yet */
+    mt_atomic_fetch_add(&j->state, code == TML_JOIN_CANCELLED ? JOIN_CANCELLED : JOIN_DROPPED);
     mt_join_complete(j);
 }
 
@@ -600,6 +615,8 @@ static int32_t take_locked(tml_join *j, void *out, uint64_t *set) {
         return TML_JOIN_ALREADY_JOINED;
     if (state & JOIN_DROPPED)
         return TML_JOIN_NO_RESULT;
+    if (state & JOIN_CANCELLED)
+        return TML_JOIN_CANCELLED;
     *set |= JOIN_CLAIMED;
     if (j->vt->result_size > 0 && out)
         memcpy(out, (char *)j->frame + j->vt->result_offset, j->vt->result_size);

@@ -478,14 +478,35 @@ static tml_join *next_task(mt_worker *w) {
     return w->rt->threaded ? search(w) : NULL;
 }
 
-/* Polls task `t` once, and completes it if it is Ready. */
+/* The task's slot is freed (every token goes stale) and its completion
+ * counted: its last poll returned Ready, or it was aborted. */
+static void free_slot(mt_worker *w, tml_join *t) {
+    mt_worker *owner = mt_runtime_owner(w->rt, t->token);
+    mt_slab_free(&owner->slab, mt_token_slot(t->token), mt_token_gen(t->token), owner == w);
+}
+
+/* Counts a completion; release: the task's effects and its spawn count
+ * happen before a quiescence check that reads this (mt_runtime_quiet). */
+static void count_completed(mt_worker *w) {
+    mt_atomic_store_release(&w->stats.completed, mt_atomic_load(&w->stats.completed) + 1);
+}
+
+/* Polls task `t` once, and completes it if it is Ready; an aborted task
+ * is dropped instead (tml_join_abort). */
 static void run_task(mt_worker *w, tml_join *t) {
     mt_slot *slot = (mt_slot *)(t->slot & ~MT_JOIN_FRESH);
+    bool aborted;
     if (t->slot & MT_JOIN_FRESH) {
         t->slot = (uintptr_t)slot; /* plain: only pollers read it, in turn */
-        mt_task_first_poll(slot, mt_token_gen(t->token));
+        aborted = mt_task_first_poll(slot, mt_token_gen(t->token));
     } else {
-        mt_task_begin_poll(slot);
+        aborted = mt_task_begin_poll(slot);
+    }
+    if (aborted) {
+        free_slot(w, t);
+        mt_join_abandon(t, TML_JOIN_CANCELLED); /* its drop runs here, on its worker */
+        count_completed(w);
+        return;
     }
     w->running = t;
     w->self_woken = false;
@@ -503,12 +524,9 @@ static void run_task(mt_worker *w, tml_join *t) {
             tml_wake(t->token); /* polled again with nothing ready */
         return;
     }
-    mt_worker *owner = mt_runtime_owner(w->rt, t->token);
-    mt_slab_free(&owner->slab, mt_token_slot(t->token), mt_token_gen(t->token), owner == w);
+    free_slot(w, t);
     mt_join_complete(t);
-    /* release: the task's effects and its spawn count happen before a
-     * quiescence check that reads this (mt_runtime_quiet) */
-    mt_atomic_store_release(&w->stats.completed, mt_atomic_load(&w->stats.completed) + 1);
+    count_completed(w);
 }
 
 /* Finds and runs one task. Returns false when there was none: the caller

@@ -128,14 +128,15 @@ TML_HELPER int32_t tml_join_os_code(tml_JoinError e) {
 /* e.to_string(): a static literal (never counted); an unknown tag reads
  * as "no error". */
 _Static_assert(TML_JOIN_OK == 0 && TML_JOIN_ALREADY_JOINED == 1 && TML_JOIN_OS_ERROR == 2 &&
-                   TML_JOIN_NO_RESULT == 3 && TML_JOIN_PANICKED == 4,
+                   TML_JOIN_NO_RESULT == 3 && TML_JOIN_PANICKED == 4 && TML_JOIN_CANCELLED == 5,
                "tml_join_error_string's s[] is indexed by TML_JOIN_* code");
 TML_HELPER tml_str *tml_join_error_string(tml_JoinError e) {
     static tml_str s[] = {TML_STR_LIT("no error"), TML_STR_LIT("task was already joined"),
                           TML_STR_LIT("task failed with an OS error"),
-                          TML_STR_LIT("task produced no result"), TML_STR_LIT("task panicked")};
+                          TML_STR_LIT("task produced no result"), TML_STR_LIT("task panicked"),
+                          TML_STR_LIT("task was cancelled")};
     int32_t k = tml_join_tag(e);
-    return &s[k >= 0 && k <= 4 ? k : 0];
+    return &s[k >= 0 && k < (int32_t)(sizeof s / sizeof *s) ? k : 0];
 }
 
 /* ------------------------------------------------------ integer operators */

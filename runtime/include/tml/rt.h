@@ -142,7 +142,8 @@ enum {
     TML_JOIN_ALREADY_JOINED = 1,
     TML_JOIN_OS_ERROR = 2,
     TML_JOIN_NO_RESULT = 3,
-    TML_JOIN_PANICKED = 4
+    TML_JOIN_PANICKED = 4,
+    TML_JOIN_CANCELLED = 5
 };
 
 /* Leaf future for `await h`. Init with the handle (borrowed: the caller
@@ -173,6 +174,17 @@ int32_t tml_join_blocking(tml_join *h, void *out);
 
 /* `h.is_finished()`: true once the task returned Ready. Any thread. */
 bool tml_join_is_finished(tml_join *h);
+
+/* `h.abort()`: cancels the task. Instead of its next poll (after the
+ * await it is suspended at, or its first one), the task is dropped on a
+ * worker: its frame's drop releases what it holds (values, guards,
+ * senders, the future it waits on), and awaiting or joining `h` (or a
+ * copy) gives TML_JOIN_CANCELLED. A task that already finished, or
+ * returns Ready in the poll that runs while it is aborted, keeps its
+ * result: then this does nothing. Idempotent. `h` is borrowed.
+ * Threads: any; a handle whose task finished names a stale token, so
+ * the abort is a no-op whatever became of the task's slot. */
+void tml_join_abort(tml_join *h);
 
 /* Leaf future for `await yield_now()`: the first poll reschedules the
  * task behind the work already queued on its worker (never through the
