@@ -12,7 +12,9 @@
  *   tml test FILE_OR_DIR     build each file's @test functions (a
  *                            directory: every *.tml in it), run each test
  *                            in its own process with a timeout
- *                            ($TML_TEST_TIMEOUT seconds, default 30),
+ *                            ($TML_TEST_TIMEOUT seconds, default 30:
+ *                            then SIGTERM, which keeps what the test
+ *                            printed, and SIGKILL a second later),
  *                            print `ok`/`FAILED` per test and
  *                            `N passed, N failed`; exit 1 on a failure
  *
@@ -285,7 +287,21 @@ typedef struct Outcome {
     char err[512];              /* the start of its stderr */
 } Outcome;
 
-/* Runs argv with stderr captured, killing it after `timeout_ms`. */
+/* How long a test has to exit after its SIGTERM, ms: the runtime
+ * flushes stdout and exits at once (mt_signal.c), so this only matters
+ * for a test that blocks the signal thread. */
+#define TERM_GRACE_MS 1000
+
+/* Milliseconds since `start` (CLOCK_MONOTONIC). */
+static long ms_since(const struct timespec *start) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* Runs argv with stderr captured. After `timeout_ms` it sends SIGTERM,
+ * which makes the test flush what it printed on stdout (shared with
+ * ours) and exit, and SIGKILL TERM_GRACE_MS later if it is still there. */
 static Outcome run_captured(char **argv, int timeout_ms) {
     Outcome o = {0};
     int fds[2];
@@ -306,15 +322,17 @@ static Outcome run_captured(char **argv, int timeout_ms) {
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     size_t got = 0;
-    for (;;) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
-                                  (now.tv_nsec - start.tv_nsec) / 1000000);
-        if (left <= 0) {
-            kill(pid, SIGKILL);
-            o.status = -1;
+    for (long limit = timeout_ms;;) {
+        long left = limit - ms_since(&start);
+        if (left <= 0 && o.status == -1) {
+            kill(pid, SIGKILL);                 /* it ignored the SIGTERM */
             break;
+        }
+        if (left <= 0) {
+            kill(pid, SIGTERM);
+            o.status = -1;
+            limit += TERM_GRACE_MS;
+            continue;
         }
         if (poll(&pfd, 1, (int)left) <= 0)
             continue;

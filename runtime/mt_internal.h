@@ -675,6 +675,11 @@ void mt_deadlock_watch(mt_runtime *rt);
 mt_atomic *mt_deadlock_activity(mt_runtime *rt);
 void mt_deadlock_idle(mt_runtime *rt, mt_parker *p);
 
+/* ---------------------------------------------------------- mt_signal.c */
+
+void mt_signal_start(void);
+void mt_signal_stop(void);
+
 /* ----------------------------------------------------------- mt_stack.c */
 
 /* A thread's alternate signal stack, on which a stack overflow is

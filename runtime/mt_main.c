@@ -1,7 +1,8 @@
 /* mt_main.c - the process runtime: the one runtime a TML program runs on,
  * created by tml_main_enter from the environment (TML_WORKERS,
  * TML_SHUTDOWN_TIMEOUT_MS) and shut down and destroyed by tml_main_exit
- * (TML_STATS=1 prints the workers' counters first), with the deadlock
+ * (TML_STATS=1 prints the workers' counters first), keeping the output of
+ * a program killed by a signal (mt_signal.c), with the deadlock
  * report when the program asks for it (tml_main_watch_deadlocks,
  * mt_deadlock.c); the calling thread's runtime (mt_runtime_current);
  * per-worker metrics.
@@ -116,6 +117,7 @@ void tml_main_enter(int argc, char **argv) {
     (void)argc; /* reserved for runtime flags */
     (void)argv;
     MT_ASSERT(!process_rt);
+    mt_signal_start(); /* before the workers: they inherit its mask */
     mt_stack_thread_begin(&main_alt); /* sync main's recursion too */
     int64_t timeout_ns = shutdown_timeout_from_env();
     int err = mt_runtime_new(workers_from_env(), &process_rt);
@@ -139,5 +141,6 @@ int tml_main_exit(int status) {
     process_rt = NULL;
     mt_stack_thread_end(&main_alt);
     fflush(stdout);
+    mt_signal_stop();
     return status;
 }

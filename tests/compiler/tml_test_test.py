@@ -3,11 +3,13 @@
 
 Runs `tml test tests/compiler/test_mode` (a file that does not compile and
 one with passing, failing, status-returning, async and hanging tests) with
-a 2 s timeout and compares its stdout with the expected lines exactly;
-the exit status must be 1. Closes with `N passed, N failed`.
+a 2 s timeout and compares its stdout with the expected lines exactly
+(a pipe, so the tests' stdout is fully buffered: the hanging test's line
+shows that the timeout's SIGTERM flushed it); the exit status must be 1.
+Closes with `N passed, N failed`.
 
 Usage: tml_test_test.py --tml build/tml"""
-# LANG-TEST-1: `tml test` runs each @test in source order, each in its own process, and sums up
+# LANG-TEST-1: `tml test` runs each @test in source order, each in its own process, and sums up; a timed-out test's output is kept
 import argparse
 import os
 import subprocess
@@ -20,6 +22,7 @@ ok     {d}/math_test.tml::adds
 FAILED {d}/math_test.tml::adds_wrong: {d}/math_test.tml:17:5: panic: assertion failed: left == right (left: 4, right: 5): two and two
 ok     {d}/math_test.tml::doubles
 FAILED {d}/math_test.tml::returns_status: exit status 1
+printed before the hang
 FAILED {d}/math_test.tml::hangs: timed out after 2000 ms
 2 passed, 4 failed
 '''.format(d=DIR)

@@ -556,7 +556,11 @@ void tml_notified_blocking(tml_notify *n);
 /* ---------------------------------------------------------- program */
 
 /* Called first by a generated `main`: creates the process runtime with
- * TML_WORKERS workers (default: online cores; at least 1). Panics with a
+ * TML_WORKERS workers (default: online cores; at least 1). Until
+ * tml_main_exit, SIGTERM, SIGINT and SIGHUP flush stdout and end the
+ * process with status 128 + the signal's number (mt_signal.c): the
+ * calling thread and the threads it creates afterwards keep them
+ * blocked. Panics with a
  * message when TML_WORKERS is not a positive integer or threads cannot
  * start. */
 void tml_main_enter(int argc, char **argv);
@@ -576,8 +580,8 @@ void tml_main_watch_deadlocks(void);
 
 /* Called last by a generated `main`: waits until every spawned task has
  * finished, stops the workers, prints the metrics to stderr when the
- * environment has TML_STATS=1, frees the runtime, flushes stdout, and
- * returns `status` for main to return. */
+ * environment has TML_STATS=1, frees the runtime, flushes stdout,
+ * restores the signal mask, and returns `status` for main to return. */
 int tml_main_exit(int status);
 
 /* ----------------------------------------------------- strings, output */
