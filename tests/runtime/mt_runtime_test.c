@@ -802,6 +802,55 @@ static void gated_drop(void *frame) {
 
 static const tml_task_vt gated_vt = {gated_poll, sizeof(gated_frame), 0, 0, NULL, "wait_gate", gated_drop};
 
+#define ABORTED_TASKS 200
+
+typedef struct abort_arg {
+    tml_join **hs;
+    int from, step; /* aborts hs[from], hs[from + step], ... */
+} abort_arg;
+
+static void *abort_some(void *arg) {
+    abort_arg *a = arg;
+    for (int i = a->from; i < ABORTED_TASKS; i += a->step)
+        tml_join_abort(a->hs[i]);
+    return NULL;
+}
+
+/* RT-ABORT-1: aborts from foreign threads (two per task, racing with
+ * each other and with the tasks' first polls) drop every waiting task
+ * once: each drop ran, each receive left the channel, every handle gives
+ * TML_JOIN_CANCELLED; an abort of a finished task leaves its result */
+Test(mt_runtime, foreign_aborts_drop_each_waiting_task_once, .timeout = 10) {
+    enter_with_workers("2");
+    latch dropped;
+    latch_init(&dropped);
+    tml_chan *c = new_gate();
+    tml_join *hs[ABORTED_TASKS];
+    for (int i = 0; i < ABORTED_TASKS; i++)
+        hs[i] = tml_spawn(&gated_vt, &(gated_frame){.gate.g = c, .dropped = &dropped});
+    abort_arg args[] = {{hs, 0, 1}, {hs, ABORTED_TASKS / 2, 1}, {hs, 1, 2}};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = foreign_thread(abort_some, &args[i]);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < ABORTED_TASKS; i++) {
+        cr_assert_eq(tml_join_blocking(hs[i], NULL), TML_JOIN_CANCELLED);
+        tml_join_release(hs[i]);
+    }
+    cr_assert_eq(latch_count(&dropped), ABORTED_TASKS);
+    expect_no_receiver(c);
+    tml_join *done = tml_spawn(&whoami_vt, &(unsigned){0});
+    while (!tml_join_is_finished(done))
+        tml_yield_blocking();
+    tml_join_abort(done); /* stale: its slot may hold another task by now */
+    unsigned who;
+    cr_assert_eq(tml_join_blocking(done, &who), TML_JOIN_OK);
+    tml_join_release(done);
+    release_both(c);
+    tml_main_exit(0);
+}
+
 /* RT-SHUTDOWN-3: a current-thread runtime's shutdown drives its tasks
  * until the deadline, then drops the one still waiting (its receive
  * leaves the channel) and returns */

@@ -107,6 +107,39 @@ Test(mt_task, wake_while_running_repolls_exactly_once, .timeout = 10) {
     mt_slab_fini(&s);
 }
 
+/* RT-ABORT-1: an abort marks the task in every state; the poll start that
+ * follows reports it (the first one too), so the worker drops the task
+ * instead of polling it; a stale token's abort changes nothing */
+Test(mt_task, abort_is_seen_by_the_next_poll_start_in_every_state, .timeout = 10) {
+    mt_slab s;
+    uint32_t gen, old_gen;
+    mt_slab_init(&s, 1);
+    uint32_t slot = start_task(&s, &gen); /* scheduled, never polled */
+    mt_slot *sl = mt_slab_slot(&s, slot);
+    cr_assert_null(mt_task_signal(sl, gen, MT_TASK_ABORTED)); /* already queued */
+    cr_assert(mt_task_first_poll(sl, gen));                 /* dropped before its first poll */
+    mt_slab_free(&s, slot, gen, true);
+
+    slot = start_task(&s, &gen);
+    sl = mt_slab_slot(&s, slot);
+    cr_assert_not(mt_task_first_poll(sl, gen));
+    cr_assert_null(mt_task_signal(sl, gen, MT_TASK_ABORTED)); /* running: marked */
+    cr_assert(mt_task_end_pending(sl, false));              /* re-queued by the abort */
+    cr_assert(mt_task_begin_poll(sl));                      /* its next turn drops it */
+    mt_slab_free(&s, slot, gen, true);
+
+    old_gen = gen;
+    cr_assert_eq(start_task(&s, &gen), slot);
+    cr_assert_not(mt_task_first_poll(sl, gen));
+    cr_assert_not(mt_task_end_pending(sl, false)); /* idle */
+    uint64_t before = mt_atomic_load(&sl->word);
+    cr_assert_null(mt_task_signal(sl, old_gen, MT_TASK_ABORTED)); /* stale handle */
+    cr_assert_eq(mt_atomic_load(&sl->word), before);
+    cr_assert_eq(mt_task_signal(sl, gen, MT_TASK_ABORTED), FAKE_TASK); /* idle: queue it */
+    cr_assert(mt_task_begin_poll(sl));
+    mt_slab_fini(&s);
+}
+
 Test(mt_task, slots_never_move_as_the_slab_grows, .timeout = 10) {
     enum { N = 3000 }; /* chunks of 64, 64, 128, ..., 2048 */
     static mt_slot *seen[N];
