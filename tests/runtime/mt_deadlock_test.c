@@ -2,10 +2,6 @@
  * tasks by kind, and never fires in a runtime nobody watches. A
  * deadlocked program runs in a child process (the report ends it), its
  * stderr captured. */
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "rt_test.h"
 
 /* async func wait_on(kind, obj): awaits one leaf of MT_WAIT_* `kind` on
@@ -53,8 +49,8 @@ static const tml_task_vt leaf_wait_vt = {leaf_wait_poll, sizeof(leaf_wait_frame)
 /* The deadlocked program: a task waits on each of a full channel's send,
  * a mutex this thread holds, an empty semaphore and a Notify; this
  * thread then joins the last one, and nothing can wake any of them. */
-static _Noreturn void deadlocked_program(int err) {
-    dup2(err, STDERR_FILENO);
+static void deadlocked_program(int unused) {
+    (void)unused;
     enter_with_workers("2");
     tml_main_watch_deadlocks();
     tml_chan *full = tml_chan_new(sizeof(int64_t), 1, NULL);
@@ -73,25 +69,9 @@ static _Noreturn void deadlocked_program(int err) {
 
 // RT-DEADLOCK-1: the report names each kind of wait with its count, in order, and exits with 101
 Test(mt_deadlock, report_counts_the_tasks_by_what_they_wait_on, .timeout = 10) {
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        deadlocked_program(fds[1]);
-    }
-    close(fds[1]);
     char buf[512];
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)n; /* EOF: the child is gone */
-    buf[got] = '\0';
-    close(fds[0]);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 101, "status %d", st);
+    int status = run_child(STDERR_FILENO, deadlocked_program, 0, buf, sizeof buf);
+    cr_assert_eq(status, 101);
     cr_assert_str_eq(buf, "fatal error: all tasks are asleep - deadlock!\n\n"
                           "1 task waiting on channel send\n1 task waiting on lock\n"
                           "1 task waiting on acquire\n1 task waiting on notified\n"
