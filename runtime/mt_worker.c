@@ -90,14 +90,20 @@
  * trips/s); a parked worker blocking in the reactor only while no other
  * worker runs (no gain on top; timers and I/O would wait for a long poll).
  *
- * Running a task: SCHEDULED -> RUNNING (a plain store on its first poll,
- * mt_task_first_poll), poll with cx = {token, worker} and a full budget.
+ * Running a task: SCHEDULED -> RUNNING (a CAS; on the first poll one
+ * that expects SCHEDULED without reading the word first,
+ * mt_task_first_poll), poll with cx = {token, worker} and a full budget;
+ * a task marked ABORTED (tml_join_abort) is not polled: its slot is
+ * freed and its frame dropped here, and joiners get TML_JOIN_CANCELLED.
  * Pending: RUNNING -> IDLE, or back to the local queue if a wake arrived
  * during the poll or the task woke itself (`self_woken`, set by tml_wake
  * or mt_worker_self_wake with a plain store: a yield costs no extra CAS).
  * Ready: free the slot (every token goes stale), complete the join block
  * (wake joiners, unpark a block_on caller), then count the completion
  * (release: mt_runtime.c, "Quiescence").
+ * Parking (step 6) first counts the worker out of the runtime's activity
+ * (mt_deadlock.c): the last thread of a watched runtime to park checks
+ * for a deadlock there, off every hot path.
  *
  * Cooperative budget (rt.h): MT_BUDGET leaf completions per poll. A leaf
  * calls mt_budget_poll first; with nothing left the task wakes itself and
@@ -478,8 +484,8 @@ static tml_join *next_task(mt_worker *w) {
     return w->rt->threaded ? search(w) : NULL;
 }
 
-/* The task's slot is freed (every token goes stale) and its completion
- * counted: its last poll returned Ready, or it was aborted. */
+/* Frees the slot of `t` (every token goes stale): its last poll
+ * returned Ready, or it was aborted. */
 static void free_slot(mt_worker *w, tml_join *t) {
     mt_worker *owner = mt_runtime_owner(w->rt, t->token);
     mt_slab_free(&owner->slab, mt_token_slot(t->token), mt_token_gen(t->token), owner == w);
