@@ -54,6 +54,8 @@ Node *parse_block(Parser *p);
 Node *parse_expr(Parser *p);
 Node *parse_binary(Parser *p, int level);
 Node *parse_postfix(Parser *p);
+Node *parse_primary(Parser *p);
+bool parse_is_upper_ident(const Tok *t);
 Node *parse_if_expr(Parser *p);
 Node *parse_pattern(Parser *p);
 Node *parse_alternatives(Parser *p);
