@@ -374,7 +374,7 @@ static MExpr *cell(MExpr *x) { return mx_cast(ty_prim(TY_I64), x); }
 
 static Val atomic_op(Fn *F, Node *n, Val a, Type *at) {
     Type *t = at->a;
-    MExpr *args[4];
+    MExpr *args[4] = {0};
     for (int i = 0; i < n->args.n; i++)
         args[i] = lower_expr(F, n->args.v[i]).e;
     switch (n->builtin) {
