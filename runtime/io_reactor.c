@@ -100,7 +100,7 @@ struct io_reactor {
     mt_atomic wake_pending;               /* W1-W3 */
     mt_atomic polling;                    /* debug: a thread is in io_reactor_poll */
     mt_atomic chunks[MT_SLAB_CHUNKS];     /* io_source *, published once */
-    pthread_mutex_t lock;                 /* guards the fields below */
+    pal_mutex lock;                 /* guards the fields below */
     uint32_t free_head;                   /* free list through link */
     uint32_t fresh;                       /* slots [0, fresh) were handed out */
     bool cancelled;                       /* cancel_all ran */
@@ -172,10 +172,10 @@ static void release_slot(io_reactor *r, io_source *s, uint32_t index) {
     }
     s->waker[0] = s->waker[1] = 0; /* invariant 2 */
     mt_spin_unlock(&s->lock);
-    pthread_mutex_lock(&r->lock);
+    pal_mutex_lock(&r->lock);
     s->link = r->free_head;
     r->free_head = index;
-    pthread_mutex_unlock(&r->lock);
+    pal_mutex_unlock(&r->lock);
 }
 
 int io_reactor_new(io_reactor **out) {
@@ -188,7 +188,7 @@ int io_reactor_new(io_reactor **out) {
         free(r);
         return err;
     }
-    pthread_mutex_init(&r->lock, NULL);
+    pal_mutex_init(&r->lock);
     r->free_head = NO_SLOT;
     *out = r;
     return 0;
@@ -199,7 +199,7 @@ void io_reactor_destroy(io_reactor *r) {
     io_backend_destroy(r->os);
     for (unsigned k = 0; k < MT_SLAB_CHUNKS; k++)
         free((void *)(uintptr_t)mt_atomic_load(&r->chunks[k])); /* relaxed: no other thread */
-    pthread_mutex_destroy(&r->lock);
+    pal_mutex_fini(&r->lock);
     free(r);
 }
 
@@ -207,7 +207,7 @@ int io_reactor_register(io_reactor *r, int fd, io_source **out) {
     MT_ASSERT(r && fd >= 0 && out);
     uint32_t index, gen = 0;
     io_source *s = NULL;
-    pthread_mutex_lock(&r->lock);
+    pal_mutex_lock(&r->lock);
     int err = take_slot(r, &index);
     if (err == 0) {
         s = slot_at(r, index);
@@ -218,7 +218,7 @@ int io_reactor_register(io_reactor *r, int fd, io_source **out) {
         s->fd = fd;
         s->link = index;
     }
-    pthread_mutex_unlock(&r->lock);
+    pal_mutex_unlock(&r->lock);
     if (err < 0)
         return err;
     if ((err = io_backend_add(r->os, fd, (uint64_t)index << 32 | gen)) < 0) {
@@ -352,10 +352,10 @@ void io_reactor_wake(io_reactor *r) {
 
 void io_reactor_cancel_all(io_reactor *r) {
     MT_ASSERT(r);
-    pthread_mutex_lock(&r->lock);
+    pal_mutex_lock(&r->lock);
     r->cancelled = true;
     uint32_t n = r->fresh;
-    pthread_mutex_unlock(&r->lock);
+    pal_mutex_unlock(&r->lock);
     for (uint32_t i = 0; i < n; i++) {
         io_source *s = slot_at(r, i);
         set_ready(s, 0, true, IO_CANCELLED); /* free slots too: register resets them */

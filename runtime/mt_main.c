@@ -10,14 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "mt_internal.h"
 
 /* Set by tml_main_enter before the program starts other threads; read by
  * threads that are not workers (workers use their own runtime). */
 static mt_runtime *process_rt;
-static mt_alt_stack main_alt; /* the main thread's, while process_rt lives */
+static pal_stack_guard main_alt; /* the main thread's, while process_rt lives */
 
 /* The runtime of the calling thread: its worker's, else the process
  * runtime. Errors: panics when there is none. */
@@ -74,8 +73,7 @@ static void print_stats(mt_runtime *rt) {
 }
 
 uint32_t tml_available_parallelism(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (uint32_t)n;
+    return pal_cpu_count();
 }
 
 /* TML_WORKERS, else the online cores; clamped to MT_MAX_WORKERS (token
