@@ -89,11 +89,11 @@ struct io_source {
     mt_atomic word;     /* gen << 32 | tick << 8 | ready */
     mt_spin lock;       /* guards waker[] */
     tml_waker waker[2]; /* [0] read, [1] write; 0 = empty */
-    int32_t fd;         /* slab lock (written), owner (read) */
+    io_fd fd;           /* slab lock (written), owner (read) */
     uint32_t link;      /* in use: own index; free: next free; slab lock */
 };
 
-_Static_assert(sizeof(struct io_source) == 40, "io_source grew: it is per connection");
+_Static_assert(sizeof(struct io_source) == (sizeof(io_fd) == 4 ? 40 : 48), "io_source grew: it is per connection");
 
 struct io_reactor {
     io_backend *os;
@@ -203,8 +203,8 @@ void io_reactor_destroy(io_reactor *r) {
     free(r);
 }
 
-int io_reactor_register(io_reactor *r, int fd, io_source **out) {
-    MT_ASSERT(r && fd >= 0 && out);
+int io_reactor_register(io_reactor *r, io_fd fd, io_source **out) {
+    MT_ASSERT(r && fd != IO_FD_NONE && out);
     uint32_t index, gen = 0;
     io_source *s = NULL;
     pal_mutex_lock(&r->lock);
@@ -231,7 +231,8 @@ int io_reactor_register(io_reactor *r, int fd, io_source **out) {
 
 void io_reactor_deregister(io_reactor *r, io_source *s) {
     MT_ASSERT(r && s);
-    io_backend_del(r->os, s->fd); /* first: then only taken events name it (invariant 1) */
+    uint64_t token = (uint64_t)s->link << 32 | gen_of(mt_atomic_load(&s->word)); /* relaxed: only release_slot changes gen */
+    io_backend_del(r->os, s->fd, token); /* first: then only taken events name it (invariant 1) */
     release_slot(r, s, s->link);
 }
 
@@ -255,25 +256,30 @@ unsigned io_source_poll_ready(io_source *s, unsigned interest, tml_waker waker, 
     return ready_of(w) & mask;
 }
 
-/* Clears `clear` from s's ready bits unless an event came since `tick`. */
-static void clear_bits(io_source *s, uint64_t clear, uint32_t tick) {
+/* Clears `clear` from s's ready bits unless an event came since `tick`;
+ * where the backend re-arms (IO_BACKEND_REARMS), a clear that took a
+ * direction bit asks it for that direction's next readiness. */
+static void clear_bits(io_reactor *r, io_source *s, unsigned interest, uint64_t clear, uint32_t tick) {
     uint64_t w = mt_atomic_load(&s->word); /* relaxed: the CAS re-checks */
     while (tick_of(w) == (tick & TICK_MASK) && (w & clear)) {
         uint64_t seen = mt_atomic_cas(&s->word, w, w & ~clear); /* pairs with dispatch's CAS */
-        if (seen == w)
+        if (seen == w) {
+            if (IO_BACKEND_REARMS && (w & interest))
+                io_backend_rearm(r->os, s->fd, (uint64_t)s->link << 32 | gen_of(w), (unsigned)(w & interest));
             return;
+        }
         w = seen; /* an event (new tick: keep its bits) or a concurrent clear */
     }
 }
 
-void io_source_clear_ready(io_source *s, unsigned interest, uint32_t tick) {
-    MT_ASSERT(s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
-    clear_bits(s, interest | IO_ERROR, tick);
+void io_source_clear_ready(io_reactor *r, io_source *s, unsigned interest, uint32_t tick) {
+    MT_ASSERT(r && s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
+    clear_bits(r, s, interest, interest | IO_ERROR, tick);
 }
 
-void io_source_clear_drained(io_source *s, unsigned interest, uint32_t tick) {
-    MT_ASSERT(s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
-    clear_bits(s, interest, tick);
+void io_source_clear_drained(io_reactor *r, io_source *s, unsigned interest, uint32_t tick) {
+    MT_ASSERT(r && s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
+    clear_bits(r, s, interest, interest, tick);
 }
 
 void io_source_drop_waiter(io_source *s, unsigned interest) {

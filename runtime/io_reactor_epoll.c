@@ -20,8 +20,6 @@
  * a poll never returns before its timeout. EINTR is retried with the time
  * left until the deadline. Rejected: a timerfd in the epoll set (two more
  * syscalls per timed poll). */
-#ifdef __linux__
-
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -69,12 +67,13 @@ void io_backend_destroy(io_backend *b) {
     free(b);
 }
 
-int io_backend_add(io_backend *b, int fd, uint64_t token) {
+int io_backend_add(io_backend *b, io_fd fd, uint64_t token) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = token};
     return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-void io_backend_del(io_backend *b, int fd) {
+void io_backend_del(io_backend *b, io_fd fd, uint64_t token) {
+    (void)token;
     struct epoll_event ev = {0}; /* kernels before 2.6.9 wanted non-NULL */
     (void)epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, &ev); /* EBADF/ENOENT: fd closed first */
 }
@@ -158,6 +157,3 @@ int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woke
     return dispatched;
 }
 
-#else /* !__linux__: kqueue and IOCP backends would go in their own files */
-typedef int io_reactor_epoll_unused;
-#endif

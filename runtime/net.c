@@ -419,12 +419,12 @@ static bool drive(tml_tcp *s, tml_cx *cx, unsigned interest, int32_t *phase, io_
             continue;
         if (n != -EAGAIN) {
             if (src && n > 0 && n < want) /* step 4 */
-                io_source_clear_drained(src, interest, tick);
+                io_source_clear_drained(s->rt->reactor, src, interest, tick);
             *res = n;
             return true;
         }
         if (src) {
-            io_source_clear_ready(src, interest, tick);
+            io_source_clear_ready(s->rt->reactor, src, interest, tick);
             continue;
         }
         int err = attach(s, cx, &src);
