@@ -206,8 +206,9 @@ static inline void pal_putc_unlocked(int c, FILE *f) { putc_unlocked(c, f); }
 #else
 static inline void pal_file_lock(FILE *f) { _lock_file(f); }
 static inline void pal_file_unlock(FILE *f) { _unlock_file(f); }
-static inline void pal_fwrite_unlocked(const void *p, size_t n, FILE *f) { _fwrite_nolock(p, 1, n, f); }
-static inline void pal_putc_unlocked(int c, FILE *f) { _putc_nolock(c, f); }
+/* msvcrt's stream lock is recursive: the locking calls nest inside it */
+static inline void pal_fwrite_unlocked(const void *p, size_t n, FILE *f) { fwrite(p, 1, n, f); }
+static inline void pal_putc_unlocked(int c, FILE *f) { fputc(c, f); }
 #endif
 
 /* --------------------------------------------- stack-overflow guard */
@@ -245,10 +246,8 @@ typedef uintptr_t io_fd; /* a SOCKET */
  * result >= 0, or -errno with the same codes on every OS: -EAGAIN (not
  * ready: wait for the direction's readiness), -EINTR (try again), and the
  * failures net.c maps to NetError kinds. Threads: any; the caller owns
- * the fds it gets and closes them with pal_socket_close. */
-
-/* Called once per process before the first socket call (Win32: WSAStartup). */
-void pal_sockets_init(void);
+ * the fds it gets and closes them with pal_socket_close. The first call
+ * sets sockets up where the OS asks for it (Win32: WSAStartup). */
 
 /* A listening TCP socket bound to `a` (SO_REUSEADDR, `backlog`) in *out. */
 int pal_tcp_listen(const tml_sockaddr *a, int backlog, io_fd *out);

@@ -37,6 +37,7 @@
 #endif
 
 #include "pal.h"
+#include "pal_sockaddr.h"
 
 #define NS_PER_S 1000000000
 
@@ -227,50 +228,8 @@ void pal_stack_guard_end(pal_stack_guard *g) {
 
 /* ----------------------------------------------------------- sockets */
 
-void pal_sockets_init(void) {
-}
-
 static int fail(void) {
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-}
-
-/* Fills *ss from `a`; returns its length, or 0 when `a` is no address. */
-static socklen_t to_os(const tml_sockaddr *a, struct sockaddr_storage *ss) {
-    memset(ss, 0, sizeof *ss);
-    if (a->family == TML_AF_IPV4) {
-        struct sockaddr_in *in = (struct sockaddr_in *)ss;
-        in->sin_family = AF_INET;
-        in->sin_port = htons(a->port);
-        memcpy(&in->sin_addr, a->ip, 4);
-        return sizeof *in;
-    }
-    if (a->family == TML_AF_IPV6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(a->port);
-        in6->sin6_scope_id = a->scope_id;
-        memcpy(&in6->sin6_addr, a->ip, 16);
-        return sizeof *in6;
-    }
-    return 0;
-}
-
-/* Converts an OS address into *a; family 0 for one TML has no SocketAddr for. */
-static void from_os(const struct sockaddr_storage *ss, tml_sockaddr *a) {
-    tml_sockaddr r = {0};
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        r.family = TML_AF_IPV4;
-        r.port = ntohs(in->sin_port);
-        memcpy(r.ip, &in->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        r.family = TML_AF_IPV6;
-        r.port = ntohs(in6->sin6_port);
-        r.scope_id = in6->sin6_scope_id;
-        memcpy(r.ip, &in6->sin6_addr, 16);
-    }
-    *a = r;
 }
 
 /* Makes `fd` non-blocking and close-on-exec, where socket() and accept()
@@ -306,7 +265,7 @@ static int tcp_socket(const struct sockaddr_storage *ss, int *out) {
 
 int pal_tcp_listen(const tml_sockaddr *a, int backlog, io_fd *out) {
     struct sockaddr_storage ss;
-    socklen_t len = to_os(a, &ss);
+    socklen_t len = (socklen_t)to_os(a, &ss);
     int fd, err, one = 1;
     if (len == 0)
         return -EINVAL;
@@ -324,7 +283,7 @@ int pal_tcp_listen(const tml_sockaddr *a, int backlog, io_fd *out) {
 
 int pal_tcp_connect_start(const tml_sockaddr *a, io_fd *out) {
     struct sockaddr_storage ss;
-    socklen_t len = to_os(a, &ss);
+    socklen_t len = (socklen_t)to_os(a, &ss);
     int fd, err;
     if (len == 0)
         return -EINVAL;

@@ -18,6 +18,10 @@
 
 #define WAIT_MS 5000 /* bound on any single wait; well under .timeout */
 
+#ifdef _WIN32 /* the C runtime has no setenv; every caller overwrites */
+#define setenv(name, value, overwrite) _putenv_s((name), (value))
+#endif
+
 /* ThreadSanitizer makes every atomic access ~10x slower: stress tests
  * divide their counts by TEST_SCALE there (same paths, fewer rounds). */
 #ifdef MT_THREAD_SANITIZER
