@@ -76,6 +76,13 @@ TARGETS = {
                           runner=None, libs='-lpthread'),
 }
 
+# Unit tests that still drive the OS themselves with POSIX sockets, fork
+# and /proc (socketpair, AF_UNIX, epoll's syscall numbers): built for Linux
+# and macOS only, until they go through a portable socket helper. The
+# reactor and net.c run on Windows in the spec programs and the examples.
+POSIX_ONLY_TESTS = ['tests/runtime/io_reactor_test.c', 'tests/runtime/net_test.c',
+                    'tests/runtime/net_syscalls_test.c']
+
 # Runtime files that talk to one OS; every other runtime file is portable.
 PLATFORM_SRCS = {
     'runtime/pal_posix.c': ('linux', 'macos'),
@@ -302,7 +309,7 @@ passes_srcs = [s for s in compiler_srcs if s != driver_src]
 runtime_srcs = [s for s in src('runtime/*.c') if target_os in PLATFORM_SRCS.get(s, (target_os,))]
 runtime_srcs += src('stdlib/*.c')
 public_headers = src('runtime/include/tml/*.h')
-unit_srcs = src('tests/runtime/*_test.c')
+unit_srcs = [s for s in src('tests/runtime/*_test.c') if target_os != 'windows' or s not in POSIX_ONLY_TESTS]
 compiler_unit_srcs = src('tests/compiler/*_test.c')
 
 # --- build.ninja ------------------------------------------------------------

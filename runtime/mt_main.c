@@ -112,6 +112,7 @@ void tml_main_enter(int argc, char **argv) {
     (void)argc; /* reserved for runtime flags */
     (void)argv;
     MT_ASSERT(!process_rt);
+    pal_process_init();
     mt_stack_thread_begin(&main_alt); /* sync main's recursion too */
     int64_t timeout_ns = shutdown_timeout_from_env();
     int err = mt_runtime_new(workers_from_env(), &process_rt);

@@ -188,6 +188,12 @@ void pal_aligned_free(void *p);
 
 /* ------------------------------------------------- process and stdio */
 
+/* Sets the process up as a TML program expects, once, before it prints:
+ * Win32 writes stdout and stderr as bytes (no "\n" -> "\r\n", as Rust
+ * and Go do) and ends on a crash without an error dialog or debugger;
+ * nothing to do on POSIX. */
+void pal_process_init(void);
+
 /* Writes `s` (its bytes, no newline added) to stderr with one unbuffered
  * write, usable where stdio is not (a fault handler). */
 void pal_write_stderr(const char *s, size_t len);
@@ -216,7 +222,7 @@ static inline void pal_putc_unlocked(int c, FILE *f) { fputc(c, f); }
 /* Per-thread state of the guard (an alternate signal stack on POSIX; the
  * stack kept back by SetThreadStackGuarantee on Windows). */
 typedef struct pal_stack_guard {
-    void *mem; /* POSIX: the alternate stack, or NULL */
+    void *mem; /* the alternate stack the overflow is reported on, or NULL */
 } pal_stack_guard;
 
 /* Installs, once per process, the handler that calls on_overflow() when

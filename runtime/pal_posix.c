@@ -131,6 +131,9 @@ void pal_aligned_free(void *p) {
     free(p);
 }
 
+void pal_process_init(void) {
+}
+
 void pal_write_stderr(const char *s, size_t len) {
     ssize_t unused = write(STDERR_FILENO, s, len);
     (void)unused;

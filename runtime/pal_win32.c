@@ -13,10 +13,13 @@
  * unlike CreateThread) through a trampoline that owns {fn, arg}.
  *
  * Stack-overflow guard: a vectored exception handler (first in line)
- * sees EXCEPTION_STACK_OVERFLOW on a guarded thread and calls the
- * runtime's report. SetThreadStackGuarantee keeps GUARANTEE bytes of the
- * stack back for it, since the handler runs on the overflowing stack;
- * every other exception goes on to the next handler.
+ * sees EXCEPTION_STACK_OVERFLOW on a guarded thread. It runs on what is
+ * left of the overflowing stack (SetThreadStackGuarantee asks for
+ * GUARANTEE bytes; wine keeps about a page whatever it is told), too
+ * little to print, so it only points the thread's context at a
+ * trampoline on the thread's alternate stack (ALT_STACK_BYTES, allocated
+ * by pal_stack_guard_begin) and resumes there, where the runtime's report
+ * runs; every other exception goes on to the next handler.
  *
  * Sockets: winsock2, started once (WSAStartup) before the first socket
  * call; sockets are non-blocking (FIONBIO) and not inheritable. WSA error
@@ -28,6 +31,7 @@
 #include <ws2tcpip.h>
 #include <windows.h>
 
+#include <fcntl.h>
 #include <io.h>
 #include <malloc.h>
 #include <process.h>
@@ -43,7 +47,8 @@ _Static_assert(sizeof(pal_rwlock) == sizeof(SRWLOCK), "pal_rwlock is an SRWLOCK"
 _Static_assert(sizeof(pal_cond) == sizeof(CONDITION_VARIABLE), "pal_cond is a CONDITION_VARIABLE");
 _Static_assert(sizeof(pal_once) == sizeof(INIT_ONCE), "pal_once is an INIT_ONCE");
 
-#define GUARANTEE (64 * 1024) /* stack kept for the overflow handler */
+#define GUARANTEE (64 * 1024)       /* stack kept for the overflow handler */
+#define ALT_STACK_BYTES (64 * 1024) /* where the report runs */
 
 /* ------------------------------------------------------------- locks */
 
@@ -186,6 +191,12 @@ void pal_aligned_free(void *p) {
     _aligned_free(p);
 }
 
+void pal_process_init(void) {
+    _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
+    SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
+}
+
 void pal_write_stderr(const char *s, size_t len) {
     (void)_write(2, s, (unsigned)len);
 }
@@ -204,12 +215,23 @@ const char *pal_strerror(int err, char *buf, size_t len) {
 
 static void (*report_overflow)(void);
 static pal_once installed = PAL_ONCE_INIT;
-static _Thread_local bool guarded;
+static _Thread_local char *alt_stack; /* the guarded thread's, or NULL */
+
+static void on_alt_stack(void) {
+    report_overflow(); /* does not return */
+}
 
 static LONG CALLBACK on_exception(EXCEPTION_POINTERS *e) {
-    if (guarded && e->ExceptionRecord->ExceptionCode == EXCEPTION_STACK_OVERFLOW)
-        report_overflow();
-    return EXCEPTION_CONTINUE_SEARCH;
+    if (!alt_stack || e->ExceptionRecord->ExceptionCode != EXCEPTION_STACK_OVERFLOW)
+        return EXCEPTION_CONTINUE_SEARCH;
+#if defined(__x86_64__)
+    uintptr_t top = ((uintptr_t)alt_stack + ALT_STACK_BYTES) & ~(uintptr_t)15;
+    e->ContextRecord->Rsp = top - 8; /* as right after a call */
+    e->ContextRecord->Rip = (uintptr_t)on_alt_stack;
+    return EXCEPTION_CONTINUE_EXECUTION;
+#else
+    on_alt_stack();
+#endif
 }
 
 static void install(void) {
@@ -221,12 +243,15 @@ void pal_stack_guard_begin(pal_stack_guard *g, void (*on_overflow)(void)) {
     pal_once_run(&installed, install);
     ULONG size = GUARANTEE;
     g->mem = NULL;
-    guarded = SetThreadStackGuarantee(&size) != 0;
+    if (!SetThreadStackGuarantee(&size) || !(g->mem = malloc(ALT_STACK_BYTES)))
+        return;
+    alt_stack = g->mem;
 }
 
 void pal_stack_guard_end(pal_stack_guard *g) {
-    (void)g;
-    guarded = false;
+    alt_stack = NULL;
+    free(g->mem);
+    g->mem = NULL;
 }
 
 /* ----------------------------------------------------------- sockets */
