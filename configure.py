@@ -68,7 +68,7 @@ os.chdir(ROOT)
 TARGETS = {
     'x86_64-w64-mingw32': dict(os='windows', cc='x86_64-w64-mingw32-gcc',
                                ar='x86_64-w64-mingw32-ar', apt=['gcc-mingw-w64-x86-64', 'wine64', 'wine'],
-                               runner='wine',
+                               runner='wine', cflags='-D__USE_MINGW_ANSI_STDIO=1',
                                libs='-static -lws2_32 -lntdll -lpthread'),
     'x86_64-macos': dict(os='macos', cc='.deps/zig cc -target x86_64-macos', ar='.deps/zig ar', npm=ZIG_NPM,
                          runner=None, libs='-lpthread'),
@@ -279,7 +279,7 @@ if args.werror:
 # directory that holds only them.
 sysinc = bld('sysinc')
 if target:
-    cflags.append('-isystem ' + sysinc)
+    cflags += ['-isystem ' + sysinc, target.get('cflags', '')]
 # CFLAGS/LDFLAGS from the environment go in as written, like make does.
 cflags += [os.environ.get('CFLAGS', '')]
 ldflags = san + [os.environ.get('LDFLAGS', '')]

@@ -45,6 +45,11 @@
 #endif
 
 #define CR_SHIM_SKIPPED 77 /* a skipped test's exit status */
+#ifdef __MINGW_PRINTF_FORMAT /* mingw's printf: gnu_printf with its ANSI stdio */
+#define CR_SHIM_PRINTF __MINGW_PRINTF_FORMAT
+#else
+#define CR_SHIM_PRINTF printf
+#endif
 
 struct cr_shim_opts {
     double timeout;             /* seconds; 0 = none */
@@ -81,7 +86,7 @@ static struct cr_shim_test *cr_shim_current; /* in the child: its test */
 /* Reports a failed check: the user's message when given, else `text`.
  * `fmt` is the user's format behind a one-character marker, so that an
  * absent message is not a zero-length format. */
-__attribute__((format(printf, 6, 7))) static inline void
+__attribute__((format(CR_SHIM_PRINTF, 6, 7))) static inline void
 cr_shim_check(bool ok, bool fatal, const char *file, int line, const char *text,
               const char *fmt, ...) {
     if (ok)
@@ -131,7 +136,7 @@ cr_shim_check(bool ok, bool fatal, const char *file, int line, const char *text,
 #define cr_assert_fail(...) CR_SHIM_(1, false, "cr_assert_fail", __VA_ARGS__)
 /* Ends the test as skipped, `fmt` saying why (Criterion's cr_skip_test);
  * as failed when a cr_expect failed before. */
-__attribute__((format(printf, 1, 2), noreturn)) static inline void cr_skip_test(const char *fmt, ...) {
+__attribute__((format(CR_SHIM_PRINTF, 1, 2), noreturn)) static inline void cr_skip_test(const char *fmt, ...) {
     if (!cr_shim_failed && cr_shim_verbose) {
         va_list ap;
         va_start(ap, fmt);
