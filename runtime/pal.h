@@ -204,15 +204,20 @@ _Noreturn void pal_exit_now(int status);
 const char *pal_strerror(int err, char *buf, size_t len);
 
 /* Locks `f` for a sequence of the _unlocked calls below. Threads: any. */
+/* Where the C library has no unlocked form, the locked call nests in the
+ * recursive stream lock (POSIX flockfile, msvcrt _lock_file). */
 #ifdef PAL_POSIX
 static inline void pal_file_lock(FILE *f) { flockfile(f); }
 static inline void pal_file_unlock(FILE *f) { funlockfile(f); }
-static inline void pal_fwrite_unlocked(const void *p, size_t n, FILE *f) { fwrite_unlocked(p, 1, n, f); }
 static inline void pal_putc_unlocked(int c, FILE *f) { putc_unlocked(c, f); }
+#ifdef __GLIBC__
+static inline void pal_fwrite_unlocked(const void *p, size_t n, FILE *f) { fwrite_unlocked(p, 1, n, f); }
+#else
+static inline void pal_fwrite_unlocked(const void *p, size_t n, FILE *f) { fwrite(p, 1, n, f); }
+#endif
 #else
 static inline void pal_file_lock(FILE *f) { _lock_file(f); }
 static inline void pal_file_unlock(FILE *f) { _unlock_file(f); }
-/* msvcrt's stream lock is recursive: the locking calls nest inside it */
 static inline void pal_fwrite_unlocked(const void *p, size_t n, FILE *f) { fwrite(p, 1, n, f); }
 static inline void pal_putc_unlocked(int c, FILE *f) { fputc(c, f); }
 #endif
