@@ -269,7 +269,7 @@ static int tcp_socket(const struct sockaddr_storage *ss, int *out) {
 int pal_tcp_listen(const tml_sockaddr *a, int backlog, io_fd *out) {
     struct sockaddr_storage ss;
     socklen_t len = (socklen_t)to_os(a, &ss);
-    int fd, err, one = 1;
+    int fd = -1, err, one = 1;
     if (len == 0)
         return -EINVAL;
     if ((err = tcp_socket(&ss, &fd)) < 0)
@@ -287,7 +287,7 @@ int pal_tcp_listen(const tml_sockaddr *a, int backlog, io_fd *out) {
 int pal_tcp_connect_start(const tml_sockaddr *a, io_fd *out) {
     struct sockaddr_storage ss;
     socklen_t len = (socklen_t)to_os(a, &ss);
-    int fd, err;
+    int fd = -1, err;
     if (len == 0)
         return -EINVAL;
     if ((err = tcp_socket(&ss, &fd)) < 0)

@@ -316,7 +316,7 @@ int pal_tcp_listen(const tml_sockaddr *a, int backlog, io_fd *out) {
     struct sockaddr_storage ss;
     int len = to_os(a, &ss), err;
     BOOL one = TRUE;
-    io_fd s;
+    io_fd s = IO_FD_NONE;
     if (len == 0)
         return -EINVAL;
     if ((err = tcp_socket(&ss, &s)) < 0)
@@ -336,7 +336,7 @@ int pal_tcp_listen(const tml_sockaddr *a, int backlog, io_fd *out) {
 int pal_tcp_connect_start(const tml_sockaddr *a, io_fd *out) {
     struct sockaddr_storage ss;
     int len = to_os(a, &ss), err;
-    io_fd s;
+    io_fd s = IO_FD_NONE;
     if (len == 0)
         return -EINVAL;
     if ((err = tcp_socket(&ss, &s)) < 0)
