@@ -324,6 +324,11 @@ static bool set_ready(io_source *s, uint32_t gen, bool any, unsigned bits) {
     return true;
 }
 
+void io_source_hang_up(io_source *s) {
+    MT_ASSERT(s);
+    set_ready(s, 0, true, IO_HUP);
+}
+
 bool io_reactor_dispatch(io_reactor *r, uint64_t token, unsigned bits) {
     MT_ASSERT(token != IO_WAKE_TOKEN && !(bits & ~READY_MASK));
     io_source *s = slot_at(r, (uint32_t)(token >> 32));

@@ -118,6 +118,11 @@ void io_source_clear_ready(io_reactor *r, io_source *s, unsigned interest, uint3
  * Threads: any; lock-free (one CAS). */
 void io_source_clear_drained(io_reactor *r, io_source *s, unsigned interest, uint32_t tick);
 
+/* Marks `s` IO_HUP (final) and wakes its waiters, as the OS reports a
+ * socket shut down: for a close the OS may not report (a listener; AFD
+ * polls). Threads: any, while `s` is registered. */
+void io_source_hang_up(io_source *s);
+
 /* Empties the waker slot of each direction of `interest`, for a future
  * dropped while it waits; never wakes. Threads: any. */
 void io_source_drop_waiter(io_source *s, unsigned interest);

@@ -40,10 +40,16 @@
  * is tried without a readiness check: a read of data already there costs
  * one recv.
  *
- * Close: sets `closed` and shuts the socket down (both directions); the kernel's
- * state change is an edge for every waiter, whose next poll sees
- * `closed`. The fd is closed (and deregistered) only by the last release,
- * so no thread that holds the handle can see its number reused.
+ * Close: sets `closed` (a CAS), shuts the socket down (both directions)
+ * and hangs its source up (io_source_hang_up: IO_HUP, final), which wakes
+ * every waiter, whose next poll sees `closed`. Not every OS reports the
+ * shutdown as an edge (a listener; Windows' AFD poll), so the reactor is
+ * told directly. A leaf that registers the socket meanwhile publishes its
+ * source with a CAS too, then re-checks `closed`: of the two RMWs, the
+ * later one's thread sees the other's write (no store-buffer race), so
+ * either close finds the source or the leaf finds `closed`. The fd is
+ * closed (and deregistered) only by the last release, so no thread that
+ * holds the handle can see its number reused.
  *
  * Drop: a leaf that stored its waker (phase WAITING) empties its
  * direction's slot; connect also releases its half-made socket. One slot
@@ -269,7 +275,8 @@ static int attach(tml_tcp *s, tml_cx *cx, io_source **out) {
         mt_atomic_fetch_add(&rt->io_sources, 1); /* the driver polls I/O from now on */
         s->rt = rt;
         v = (uintptr_t)src;
-        mt_atomic_store_release(&s->src, v); /* publishes s->rt; pairs with the acquires */
+        /* publishes s->rt; pairs with the acquires; an RMW: see "Close" */
+        mt_atomic_cas(&s->src, REGISTERING, v);
     }
     if (v == REGISTERING) {
         *out = NULL;
@@ -284,8 +291,12 @@ static int attach(tml_tcp *s, tml_cx *cx, io_source **out) {
 void tml_tcp_close(tml_tcp *s) {
     need(s, "TCP handle");
     /* the CAS makes it idempotent; pairs with is_closed's acquire */
-    if (mt_atomic_cas(&s->closed, 0, 1) == 0)
+    if (mt_atomic_cas(&s->closed, 0, 1) == 0) {
         pal_socket_shutdown(s->fd);
+        io_source *src = source(s); /* after the CAS: see "Close" */
+        if (src)
+            io_source_hang_up(src);
+    }
 }
 
 int32_t tml_tcp_set_nodelay(tml_tcp *s, bool on) {
