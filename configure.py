@@ -466,7 +466,7 @@ if target and not runner:  # the examples' generated C links too; nothing runs
     test_cmds = [link_cmd]
 rule('unit', prelude + unit_cmd + '; exit $$rc', pool='console', description='UNIT')
 rule('spec', prelude + 'rc=0; ' + spec_cmd + '; exit $$rc', pool='console', description='SPEC')
-rule('test', '; '.join([prelude + 'rc=0'] + test_cmds + ['exit $$rc']), pool='console', description='TEST')
+rule('test', prelude + '; '.join(test_cmds + ['exit $$rc']), pool='console', description='TEST')
 build(['unit'], 'unit', implicit=unit_bins)
 build(['spec'], 'spec', implicit=all_targets)
 build(['test'], 'test', implicit=all_targets)

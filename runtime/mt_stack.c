@@ -30,11 +30,19 @@ static void report(void) {
     pal_exit_now(101);
 }
 
-/* Guards the calling thread (state in *g until mt_stack_thread_end).
- * Best effort: a thread the layer cannot guard keeps the plain fault.
- * Threads: each thread for itself, before it runs tasks. */
+static pal_once installed = PAL_ONCE_INIT;
+
+static void install(void) {
+    pal_stack_guard_install(report);
+}
+
+/* Guards the calling thread (state in *g until mt_stack_thread_end),
+ * installing the process's handler on first use. Best effort: a thread
+ * the layer cannot guard keeps the plain fault. Threads: each thread for
+ * itself, before it runs tasks. */
 void mt_stack_thread_begin(pal_stack_guard *g) {
-    pal_stack_guard_begin(g, report);
+    pal_once_run(&installed, install);
+    pal_stack_guard_begin(g);
 }
 
 /* Undoes mt_stack_thread_begin for the calling thread (before it exits,

@@ -230,17 +230,20 @@ typedef struct pal_stack_guard {
     void *mem; /* the alternate stack the overflow is reported on, or NULL */
 } pal_stack_guard;
 
-/* Installs, once per process, the handler that calls on_overflow() when
- * a guarded thread runs off the end of its stack (POSIX: a SIGSEGV at
- * most 1 MiB below the thread's lowest stack address; Win32: a vectored
- * handler for EXCEPTION_STACK_OVERFLOW). on_overflow runs on the
- * alternate stack and must not return. Any other fault keeps the
- * handling it had (POSIX: the previous handler runs it again). Then
- * guards the calling thread, keeping its state in *g until
+/* Installs the handler that calls on_overflow() when a guarded thread
+ * runs off the end of its stack (POSIX: a SIGSEGV at most 1 MiB below
+ * the thread's lowest stack address; Win32: a vectored handler for
+ * EXCEPTION_STACK_OVERFLOW). on_overflow runs on the thread's alternate
+ * stack and must not return. Any other fault keeps the handling it had
+ * (POSIX: the previous handler runs it again). Best effort: when the OS
+ * refuses, nothing is guarded. Threads: once per process, before any
+ * pal_stack_guard_begin (the caller's pal_once). */
+void pal_stack_guard_install(void (*on_overflow)(void));
+/* Guards the calling thread, keeping its state in *g until
  * pal_stack_guard_end. Best effort: a thread whose stack bounds or
  * alternate stack are unavailable is left unguarded. Threads: each
  * thread for itself. */
-void pal_stack_guard_begin(pal_stack_guard *g, void (*on_overflow)(void));
+void pal_stack_guard_begin(pal_stack_guard *g);
 void pal_stack_guard_end(pal_stack_guard *g);
 
 /* ---------------------------------------------------------- sockets */

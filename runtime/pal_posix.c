@@ -160,8 +160,7 @@ const char *pal_strerror(int err, char *buf, size_t len) {
 #define PAGE_SLACK 4096
 
 static struct sigaction previous;
-static void (*report_overflow)(void);
-static pal_once installed = PAL_ONCE_INIT;
+static void (*report_overflow)(void); /* written once, before any guarded thread */
 static _Thread_local uintptr_t stack_lo; /* lowest address of this thread's stack; 0: unknown */
 
 static void on_segv(int sig, siginfo_t *si, void *uc) {
@@ -172,13 +171,13 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
     sigaction(SIGSEGV, &previous, NULL); /* the fault repeats under it */
 }
 
-static void install(void) {
+void pal_stack_guard_install(void (*on_overflow)(void)) {
+    report_overflow = on_overflow;
     struct sigaction sa = {0};
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &previous) != 0)
-        report_overflow = NULL; /* no guard: the default handling stays */
+    (void)sigaction(SIGSEGV, &sa, &previous); /* refused: the default handling stays */
 }
 
 /* The lowest address of the calling thread's stack into *lo. */
@@ -200,9 +199,7 @@ static bool stack_bottom(uintptr_t *lo) {
 #endif
 }
 
-void pal_stack_guard_begin(pal_stack_guard *g, void (*on_overflow)(void)) {
-    report_overflow = on_overflow; /* the same function from every thread */
-    pal_once_run(&installed, install);
+void pal_stack_guard_begin(pal_stack_guard *g) {
     g->mem = NULL;
     uintptr_t lo;
     if (!stack_bottom(&lo))

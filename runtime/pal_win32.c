@@ -213,8 +213,7 @@ const char *pal_strerror(int err, char *buf, size_t len) {
 
 /* -------------------------------------------------- stack guard */
 
-static void (*report_overflow)(void);
-static pal_once installed = PAL_ONCE_INIT;
+static void (*report_overflow)(void); /* written once, before any guarded thread */
 static _Thread_local char *alt_stack; /* the guarded thread's, or NULL */
 
 static void on_alt_stack(void) {
@@ -234,13 +233,12 @@ static LONG CALLBACK on_exception(EXCEPTION_POINTERS *e) {
 #endif
 }
 
-static void install(void) {
+void pal_stack_guard_install(void (*on_overflow)(void)) {
+    report_overflow = on_overflow;
     AddVectoredExceptionHandler(1, on_exception);
 }
 
-void pal_stack_guard_begin(pal_stack_guard *g, void (*on_overflow)(void)) {
-    report_overflow = on_overflow; /* the same function from every thread */
-    pal_once_run(&installed, install);
+void pal_stack_guard_begin(pal_stack_guard *g) {
     ULONG size = GUARANTEE;
     g->mem = NULL;
     if (!SetThreadStackGuarantee(&size) || !(g->mem = malloc(ALT_STACK_BYTES)))
