@@ -187,6 +187,23 @@ void io_backend_del(io_backend *b, io_fd fd, uint64_t token);
  * number of dispatches that found a live source, or -errno. */
 int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woken);
 
+/* For a backend's wait loop: the deadline of a wait of `timeout_ns` (> 0)
+ * starting now, saturated at INT64_MAX. */
+static inline int64_t io_wait_deadline(int64_t timeout_ns) {
+    int64_t now = tml_now_ns();
+    return now > INT64_MAX - timeout_ns ? INT64_MAX : now + timeout_ns;
+}
+
+/* After the OS wait was interrupted (EINTR): whether to wait again, with
+ * *timeout_ns set to what is left until `deadline` (io_wait_deadline; a
+ * negative timeout, no limit, stays as it is). False for a poll (0) and
+ * once the deadline passed. */
+static inline bool io_wait_again(int64_t *timeout_ns, int64_t deadline) {
+    if (*timeout_ns == 0)
+        return false;
+    return *timeout_ns < 0 || (*timeout_ns = deadline - tml_now_ns()) > 0;
+}
+
 /* Makes the current or next io_backend_wait return. Threads: any. */
 void io_backend_wake(io_backend *b);
 

@@ -127,19 +127,13 @@ static int wait_once(io_backend *b, int64_t timeout_ns) {
 }
 
 int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woken) {
-    int64_t deadline = 0;
-    if (timeout_ns > 0) {
-        int64_t now = tml_now_ns();
-        deadline = now > INT64_MAX - timeout_ns ? INT64_MAX : now + timeout_ns;
-    }
+    int64_t deadline = timeout_ns > 0 ? io_wait_deadline(timeout_ns) : 0;
     int n;
     while ((n = wait_once(b, timeout_ns)) < 0) {
         if (errno != EINTR)
             return -errno;
-        if (timeout_ns == 0)
-            return 0;
-        if (timeout_ns > 0 && (timeout_ns = deadline - tml_now_ns()) <= 0)
-            return 0; /* the deadline passed while interrupted */
+        if (!io_wait_again(&timeout_ns, deadline))
+            return 0; /* a poll, or the deadline passed while interrupted */
     }
     int dispatched = 0;
     for (int i = 0; i < n; i++) {

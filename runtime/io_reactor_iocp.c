@@ -308,7 +308,7 @@ int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woke
         int64_t up = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
         ms = up >= INFINITE ? INFINITE - 1 : (DWORD)up;
     }
-    int64_t deadline = timeout_ns > 0 ? tml_now_ns() + timeout_ns : 0;
+    int64_t deadline = timeout_ns > 0 ? io_wait_deadline(timeout_ns) : 0;
     ULONG n = 0;
     for (;;) {
         if (GetQueuedCompletionStatusEx(b->port, b->events, MAX_EVENTS, &n, ms, FALSE))

@@ -106,7 +106,7 @@ static unsigned bits_of(const struct kevent *ev) {
 }
 
 int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woken) {
-    int64_t deadline = timeout_ns > 0 ? tml_now_ns() + timeout_ns : 0;
+    int64_t deadline = timeout_ns > 0 ? io_wait_deadline(timeout_ns) : 0;
     int n;
     for (;;) {
         struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
@@ -114,10 +114,8 @@ int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woke
             break;
         if (errno != EINTR)
             return -errno;
-        if (timeout_ns == 0)
-            return 0;
-        if (timeout_ns > 0 && (timeout_ns = deadline - tml_now_ns()) <= 0)
-            return 0; /* the deadline passed while interrupted */
+        if (!io_wait_again(&timeout_ns, deadline))
+            return 0; /* a poll, or the deadline passed while interrupted */
     }
     int dispatched = 0;
     for (int i = 0; i < n; i++) {

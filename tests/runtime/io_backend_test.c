@@ -43,19 +43,36 @@ static unsigned poll_until(io_reactor *r, io_source *s, unsigned interest, unsig
     return bits;
 }
 
-static void close_pair(io_fd sv[2]) {
-    pal_socket_close(sv[0]);
-    pal_socket_close(sv[1]);
+/* A reactor, a TCP pair, and sv[0] registered as s. */
+typedef struct fixture {
+    io_reactor *r;
+    io_fd sv[2];
+    io_source *s;
+} fixture;
+
+static fixture setup(void) {
+    fixture x;
+    cr_assert_eq(io_reactor_new(&x.r), 0);
+    tcp_pair(x.sv);
+    cr_assert_eq(io_reactor_register(x.r, x.sv[0], &x.s), 0);
+    return x;
+}
+
+/* Deregisters s, destroys the reactor, closes the sockets still open. */
+static void teardown(fixture *x) {
+    io_reactor_deregister(x->r, x->s);
+    io_reactor_destroy(x->r);
+    for (int i = 0; i < 2; i++)
+        if (x->sv[i] != IO_FD_NONE)
+            pal_socket_close(x->sv[i]);
 }
 
 /* RT-BACKEND-1: a readable edge, and after an EAGAIN cleared it, the next one */
 Test(io_backend, readable_and_again_after_eagain, .timeout = 10) {
-    io_reactor *r;
-    cr_assert_eq(io_reactor_new(&r), 0);
-    io_fd sv[2];
-    tcp_pair(sv);
-    io_source *s;
-    cr_assert_eq(io_reactor_register(r, sv[0], &s), 0);
+    fixture x = setup();
+    io_reactor *r = x.r;
+    io_source *s = x.s;
+    io_fd *sv = x.sv;
     cr_assert_geq(io_reactor_poll(r, 0), 0);
     cr_assert_eq(io_source_poll_ready(s, IO_READABLE, 0, NULL), 0, "readable with nothing sent");
     char c;
@@ -68,19 +85,15 @@ Test(io_backend, readable_and_again_after_eagain, .timeout = 10) {
         io_source_clear_ready(r, s, IO_READABLE, tick); /* where a one-shot backend re-arms */
         cr_assert_eq(io_source_poll_ready(s, IO_READABLE, 0, NULL), 0, "round %d", round);
     }
-    io_reactor_deregister(r, s);
-    io_reactor_destroy(r);
-    close_pair(sv);
+    teardown(&x);
 }
 
 /* RT-BACKEND-1: writable at once, and again once a full send buffer drains */
 Test(io_backend, writable_again_after_the_send_buffer_drains, .timeout = 10) {
-    io_reactor *r;
-    cr_assert_eq(io_reactor_new(&r), 0);
-    io_fd sv[2];
-    tcp_pair(sv);
-    io_source *s;
-    cr_assert_eq(io_reactor_register(r, sv[0], &s), 0);
+    fixture x = setup();
+    io_reactor *r = x.r;
+    io_source *s = x.s;
+    io_fd *sv = x.sv;
     uint32_t tick;
     poll_until(r, s, IO_WRITABLE, IO_WRITABLE, &tick);
     static char buf[65536];
@@ -99,27 +112,22 @@ Test(io_backend, writable_again_after_the_send_buffer_drains, .timeout = 10) {
         got += n;
     }
     poll_until(r, s, IO_WRITABLE, IO_WRITABLE, &tick);
-    io_reactor_deregister(r, s);
-    io_reactor_destroy(r);
-    close_pair(sv);
+    teardown(&x);
 }
 
 /* RT-BACKEND-1: a peer's close reads as READ_CLOSED, and the read as EOF */
 Test(io_backend, peer_close_is_read_closed_and_eof, .timeout = 10) {
-    io_reactor *r;
-    cr_assert_eq(io_reactor_new(&r), 0);
-    io_fd sv[2];
-    tcp_pair(sv);
-    io_source *s;
-    cr_assert_eq(io_reactor_register(r, sv[0], &s), 0);
+    fixture x = setup();
+    io_reactor *r = x.r;
+    io_source *s = x.s;
+    io_fd *sv = x.sv;
     pal_socket_close(sv[1]);
+    sv[1] = IO_FD_NONE;
     uint32_t tick;
     poll_until(r, s, IO_READABLE, IO_READ_CLOSED | IO_HUP, &tick);
     char c;
     cr_assert_eq(pal_recv(sv[0], &c, 1), 0);
-    io_reactor_deregister(r, s);
-    io_reactor_destroy(r);
-    pal_socket_close(sv[0]);
+    teardown(&x);
 }
 
 /* RT-BACKEND-1: a refused connect reports an error; the connect says which */
