@@ -432,10 +432,13 @@ lines.append('')
 # spec: the conformance programs; test: both and the compiler's tests
 # (mutation, frame sizes, `tml test`), failing if any of them failed.
 # A target whose programs run here under an emulator (wine) starts its
-# server once, kept for 60 s after its last client, instead of once per
-# program (about 0.5 s each).
+# server once for the command, instead of once per program (about 0.5 s
+# each), and ends it (with the wine services it started) when the command
+# is done: they hold ninja's output pipe, and ninja waits for its EOF.
 runner = target['runner'] + ' ' if target and target['runner'] else ''
-prelude = 'export WINEDEBUG=-all; wineserver -p60; ' if runner.startswith('wine') else ''
+wine = runner.startswith('wine')
+prelude = 'export WINEDEBUG=-all; wineserver -p; ' if wine else ''
+postlude = 'wineserver -k; ' if wine else ''
 if unit_bins:
     unit_cmd = ('rc=0; for t in %s; do echo "== $$t"; %s./$$t || rc=1; done'
                 % (' '.join(shlex.quote(b) for b in unit_bins), runner))
@@ -466,9 +469,9 @@ if target and not runner:  # the examples' generated C links too; nothing runs
                                                  shlex.quote(bld('examples')), args.target))
     unit_cmd = spec_cmd = link_cmd
     test_cmds = [link_cmd]
-rule('unit', prelude + unit_cmd + '; exit $$rc', pool='console', description='UNIT')
-rule('spec', prelude + 'rc=0; ' + spec_cmd + '; exit $$rc', pool='console', description='SPEC')
-rule('test', prelude + '; '.join(test_cmds + ['exit $$rc']), pool='console', description='TEST')
+rule('unit', prelude + unit_cmd + '; ' + postlude + 'exit $$rc', pool='console', description='UNIT')
+rule('spec', prelude + 'rc=0; ' + spec_cmd + '; ' + postlude + 'exit $$rc', pool='console', description='SPEC')
+rule('test', prelude + '; '.join(test_cmds + [postlude + 'exit $$rc']), pool='console', description='TEST')
 build(['unit'], 'unit', implicit=unit_bins)
 build(['spec'], 'spec', implicit=all_targets)
 build(['test'], 'test', implicit=all_targets)
