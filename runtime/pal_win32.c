@@ -7,7 +7,8 @@
  * deadline to whole ms rounded up (never early; Windows' waits are in
  * ms) and reports a timeout only once tml_now_ns() reached the deadline,
  * so a wait that the OS ended a little early is a spurious wake-up.
- * The clock is QueryPerformanceCounter.
+ * The clock is QueryPerformanceCounter; a worker asks for the 1 ms system
+ * timer (timeBeginPeriod), the counterpart of Linux's timer slack.
  *
  * Threads: _beginthreadex (the C runtime's per-thread state is set up,
  * unlike CreateThread) through a trampoline that owns {fn, arg}.
@@ -30,6 +31,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <mmsystem.h>
 
 #include <fcntl.h>
 #include <io.h>
@@ -147,6 +149,7 @@ void pal_thread_join(pal_thread t) {
 }
 
 void pal_thread_precise_timers(void) {
+    timeBeginPeriod(1); /* the system timer at 1 ms, not 15.6: process-wide, counted per call */
 }
 
 void pal_yield(void) {
