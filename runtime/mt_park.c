@@ -10,9 +10,10 @@
  * park returned true: the unparker no longer touches it (block_on keeps
  * its parker on the stack and relies on this). A parker parked in the I/O
  * reactor (mt_parker_park_in, the driver) records that reactor in
- * `blocked_in`, under the mutex, and unpark then writes the reactor's
- * eventfd (io_reactor_wake) instead of signalling: a wake written before
- * the poll starts makes it return at once, so none is lost.
+ * `blocked_in`, under the mutex, and unpark then wakes the reactor
+ * (io_reactor_wake: the backend's eventfd, EVFILT_USER or completion
+ * packet) instead of signalling: a wake before the poll starts makes it
+ * return at once, so none is lost.
  *
  * mt_idle: one atomic word `state` = CLOSED | unparked << 32 | searching,
  * and a stack of parked workers under `lock`. `unparked` counts workers

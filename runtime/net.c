@@ -14,12 +14,14 @@
  *   2. the winner registers the fd (edge-triggered, both directions),
  *      counts it in rt->io_sources (so running workers poll the reactor
  *      at their fairness ticks), stores `rt`, then publishes the source
- *      with a release store; everyone reads `rt` after an acquire load.
+ *      with a CAS (a release and more: see "Close"); everyone reads `rt`
+ *      after an acquire load.
  * Registering at the first EAGAIN rather than at creation saves the
- * epoll_ctl of sockets that never wait (a short request answered at once)
- * and binds the source to the runtime that actually polls it. No edge is
- * lost by registering late: epoll reports an fd that is already ready as
- * soon as it is added. Rejected: a mutex per handle for step 1 (40 bytes
+ * registration of sockets that never wait (a short request answered at
+ * once) and binds the source to the runtime that actually polls it. No
+ * edge is lost by registering late: every backend reports an fd that is
+ * already ready as soon as it is added (epoll and kqueue report the
+ * current state; an AFD poll is level-triggered when it is issued). Rejected: a mutex per handle for step 1 (40 bytes
  * per connection for a race that needs two first waits at once).
  *
  * Readiness (drive), Tokio's loop over ScheduledIo (io_reactor.h):
