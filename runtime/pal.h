@@ -285,7 +285,9 @@ int pal_tcp_set_nodelay(io_fd fd, bool on);
 /* The local (peer false) or peer address of `fd` into *out. */
 int pal_socket_addr(io_fd fd, bool peer, tml_sockaddr *out);
 /* Blocks until `fd` is readable (write false) or writable, or reports a
- * hang-up or error (so the next call sees it). 0 or -errno. */
+ * hang-up or error (so the next call sees it); Win32 also returns after
+ * 100 ms (a listener's shutdown wakes nothing there), so callers loop.
+ * 0 or -errno. */
 int pal_socket_wait(io_fd fd, bool write);
 
 /* Address text: parses "a.b.c.d" (v6 false) or an IPv6 literal into

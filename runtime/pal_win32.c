@@ -413,9 +413,18 @@ int pal_socket_addr(io_fd fd, bool peer, tml_sockaddr *out) {
     return 0;
 }
 
+/* A shutdown from another thread does not wake WSAPoll on a listening
+ * socket (Windows has no shutdown for listeners), so the wait ends every
+ * WAIT_SLICE_MS and the caller (net.c's blocking forms, on plain threads)
+ * re-checks its `closed` flag: a close that races a blocking accept costs
+ * that much latency, and an idle blocked thread ten wake-ups a second.
+ * Rejected: an event per handle signalled by close (WSAEventSelect:
+ * state in every handle for the blocking forms alone). */
+#define WAIT_SLICE_MS 100
+
 int pal_socket_wait(io_fd fd, bool write) {
     WSAPOLLFD p = {.fd = fd, .events = write ? POLLOUT : POLLIN};
-    return WSAPoll(&p, 1, -1) < 0 ? fail() : 0;
+    return WSAPoll(&p, 1, WAIT_SLICE_MS) < 0 ? fail() : 0;
 }
 
 bool pal_ip_parse(bool v6, const char *text, uint8_t *ip) {
