@@ -360,12 +360,16 @@ void mt_runtime_check_quiet(mt_runtime *rt) {
 }
 
 /* Runs rt's loop on the calling thread (a current-thread runtime's
- * driver) until `done(arg)` holds. drive_lock held. */
+ * driver) until `done(arg)` holds. `done` is asked again between a step
+ * that found nothing to run and the wait: the step may have fired the
+ * timer that makes it true (drive_quiet's alarm, whose wake runs
+ * nothing), and the wait after it would have no deadline left. drive_lock
+ * held. */
 static void drive(mt_runtime *rt, bool (*done)(void *), void *arg) {
     mt_worker *w = &rt->workers[0];
     mt_worker_set_current(w);
     while (!done(arg)) {
-        if (!mt_worker_step(w))
+        if (!mt_worker_step(w) && !done(arg))
             mt_worker_wait(w);
     }
     mt_worker_set_current(NULL);
