@@ -168,6 +168,11 @@ def install_deps(cc):
     if not missing:
         print('configure.py: build dependencies already installed')
         return
+    install_apt(missing)
+
+
+def install_apt(missing):
+    """apt-get update, then install the Debian packages `missing`."""
     sudo = [] if os.geteuid() == 0 else ['sudo']
     env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
     print('configure.py: installing ' + ' '.join(missing), flush=True)
@@ -182,13 +187,10 @@ def install_target_deps(t):
     if t.get('apt'):
         missing = [p for p in t['apt'] if not dpkg_installed(p)]
         if missing:
-            env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-            print('configure.py: installing ' + ' '.join(missing), flush=True)
-            subprocess.run(['apt-get', 'install', '-y'] + missing, env=env, check=True,
-                           stdin=subprocess.DEVNULL)
+            install_apt(missing)
     if t.get('npm') and not os.path.exists('.deps/zig'):
         if shutil.which('npm') is None:
-            subprocess.run(['apt-get', 'install', '-y', 'npm'], check=True, stdin=subprocess.DEVNULL)
+            install_apt(['npm'])
         subprocess.run(['npm', 'install', '--prefix', '.deps', '--no-audit', '--no-fund', t['npm']],
                        check=True, stdin=subprocess.DEVNULL)
         os.symlink(os.path.join('node_modules', *t['npm'].split('/'), 'zig'), '.deps/zig')
