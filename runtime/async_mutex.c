@@ -75,7 +75,7 @@ struct tml_mutex {
 tml_mutex *tml_mutex_new(size_t value_size, const void *init, void (*value_drop)(void *)) {
     void *p = NULL;
     if (value_size > SIZE_MAX - sizeof(tml_mutex) ||
-        posix_memalign(&p, MT_CACHE_LINE, sizeof(tml_mutex) + value_size) != 0)
+        !(p = pal_aligned_alloc(MT_CACHE_LINE, sizeof(tml_mutex) + value_size)))
         tml_panic_at(NULL, 0, 0, "out of memory");
     tml_mutex *m = p;
     mt_sem_init(&m->sem, 1);
@@ -99,7 +99,7 @@ void tml_mutex_release(tml_mutex *m) {
     MT_ASSERT(!m->sem.waiters.head); /* waiting leaves' owners hold references */
     if (m->value_drop)
         m->value_drop(m->value);
-    free(m);
+    pal_aligned_free(m);
 }
 
 void *tml_mutex_value(tml_mutex *m) {

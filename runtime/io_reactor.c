@@ -89,18 +89,18 @@ struct io_source {
     mt_atomic word;     /* gen << 32 | tick << 8 | ready */
     mt_spin lock;       /* guards waker[] */
     tml_waker waker[2]; /* [0] read, [1] write; 0 = empty */
-    int32_t fd;         /* slab lock (written), owner (read) */
+    io_fd fd;           /* slab lock (written), owner (read) */
     uint32_t link;      /* in use: own index; free: next free; slab lock */
 };
 
-_Static_assert(sizeof(struct io_source) == 40, "io_source grew: it is per connection");
+_Static_assert(sizeof(struct io_source) == (sizeof(io_fd) == 4 ? 40 : 48), "io_source grew: it is per connection");
 
 struct io_reactor {
     io_backend *os;
     mt_atomic wake_pending;               /* W1-W3 */
     mt_atomic polling;                    /* debug: a thread is in io_reactor_poll */
     mt_atomic chunks[MT_SLAB_CHUNKS];     /* io_source *, published once */
-    pthread_mutex_t lock;                 /* guards the fields below */
+    pal_mutex lock;                 /* guards the fields below */
     uint32_t free_head;                   /* free list through link */
     uint32_t fresh;                       /* slots [0, fresh) were handed out */
     bool cancelled;                       /* cancel_all ran */
@@ -172,10 +172,10 @@ static void release_slot(io_reactor *r, io_source *s, uint32_t index) {
     }
     s->waker[0] = s->waker[1] = 0; /* invariant 2 */
     mt_spin_unlock(&s->lock);
-    pthread_mutex_lock(&r->lock);
+    pal_mutex_lock(&r->lock);
     s->link = r->free_head;
     r->free_head = index;
-    pthread_mutex_unlock(&r->lock);
+    pal_mutex_unlock(&r->lock);
 }
 
 int io_reactor_new(io_reactor **out) {
@@ -188,7 +188,7 @@ int io_reactor_new(io_reactor **out) {
         free(r);
         return err;
     }
-    pthread_mutex_init(&r->lock, NULL);
+    pal_mutex_init(&r->lock);
     r->free_head = NO_SLOT;
     *out = r;
     return 0;
@@ -199,15 +199,15 @@ void io_reactor_destroy(io_reactor *r) {
     io_backend_destroy(r->os);
     for (unsigned k = 0; k < MT_SLAB_CHUNKS; k++)
         free((void *)(uintptr_t)mt_atomic_load(&r->chunks[k])); /* relaxed: no other thread */
-    pthread_mutex_destroy(&r->lock);
+    pal_mutex_fini(&r->lock);
     free(r);
 }
 
-int io_reactor_register(io_reactor *r, int fd, io_source **out) {
-    MT_ASSERT(r && fd >= 0 && out);
+int io_reactor_register(io_reactor *r, io_fd fd, io_source **out) {
+    MT_ASSERT(r && fd != IO_FD_NONE && out);
     uint32_t index, gen = 0;
     io_source *s = NULL;
-    pthread_mutex_lock(&r->lock);
+    pal_mutex_lock(&r->lock);
     int err = take_slot(r, &index);
     if (err == 0) {
         s = slot_at(r, index);
@@ -218,7 +218,7 @@ int io_reactor_register(io_reactor *r, int fd, io_source **out) {
         s->fd = fd;
         s->link = index;
     }
-    pthread_mutex_unlock(&r->lock);
+    pal_mutex_unlock(&r->lock);
     if (err < 0)
         return err;
     if ((err = io_backend_add(r->os, fd, (uint64_t)index << 32 | gen)) < 0) {
@@ -231,7 +231,8 @@ int io_reactor_register(io_reactor *r, int fd, io_source **out) {
 
 void io_reactor_deregister(io_reactor *r, io_source *s) {
     MT_ASSERT(r && s);
-    io_backend_del(r->os, s->fd); /* first: then only taken events name it (invariant 1) */
+    uint64_t token = (uint64_t)s->link << 32 | gen_of(mt_atomic_load(&s->word)); /* relaxed: only release_slot changes gen */
+    io_backend_del(r->os, s->fd, token); /* first: then only taken events name it (invariant 1) */
     release_slot(r, s, s->link);
 }
 
@@ -255,25 +256,30 @@ unsigned io_source_poll_ready(io_source *s, unsigned interest, tml_waker waker, 
     return ready_of(w) & mask;
 }
 
-/* Clears `clear` from s's ready bits unless an event came since `tick`. */
-static void clear_bits(io_source *s, uint64_t clear, uint32_t tick) {
+/* Clears `clear` from s's ready bits unless an event came since `tick`;
+ * where the backend re-arms (IO_BACKEND_REARMS), a clear that took a
+ * direction bit asks it for that direction's next readiness. */
+static void clear_bits(io_reactor *r, io_source *s, unsigned interest, uint64_t clear, uint32_t tick) {
     uint64_t w = mt_atomic_load(&s->word); /* relaxed: the CAS re-checks */
     while (tick_of(w) == (tick & TICK_MASK) && (w & clear)) {
         uint64_t seen = mt_atomic_cas(&s->word, w, w & ~clear); /* pairs with dispatch's CAS */
-        if (seen == w)
+        if (seen == w) {
+            if (IO_BACKEND_REARMS && (w & interest))
+                io_backend_rearm(r->os, s->fd, (uint64_t)s->link << 32 | gen_of(w), (unsigned)(w & interest));
             return;
+        }
         w = seen; /* an event (new tick: keep its bits) or a concurrent clear */
     }
 }
 
-void io_source_clear_ready(io_source *s, unsigned interest, uint32_t tick) {
-    MT_ASSERT(s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
-    clear_bits(s, interest | IO_ERROR, tick);
+void io_source_clear_ready(io_reactor *r, io_source *s, unsigned interest, uint32_t tick) {
+    MT_ASSERT(r && s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
+    clear_bits(r, s, interest, interest | IO_ERROR, tick);
 }
 
-void io_source_clear_drained(io_source *s, unsigned interest, uint32_t tick) {
-    MT_ASSERT(s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
-    clear_bits(s, interest, tick);
+void io_source_clear_drained(io_reactor *r, io_source *s, unsigned interest, uint32_t tick) {
+    MT_ASSERT(r && s && interest && !(interest & ~(IO_READABLE | IO_WRITABLE)));
+    clear_bits(r, s, interest, interest, tick);
 }
 
 void io_source_drop_waiter(io_source *s, unsigned interest) {
@@ -318,6 +324,11 @@ static bool set_ready(io_source *s, uint32_t gen, bool any, unsigned bits) {
     return true;
 }
 
+void io_source_hang_up(io_source *s) {
+    MT_ASSERT(s);
+    set_ready(s, 0, true, IO_HUP);
+}
+
 bool io_reactor_dispatch(io_reactor *r, uint64_t token, unsigned bits) {
     MT_ASSERT(token != IO_WAKE_TOKEN && !(bits & ~READY_MASK));
     io_source *s = slot_at(r, (uint32_t)(token >> 32));
@@ -352,10 +363,10 @@ void io_reactor_wake(io_reactor *r) {
 
 void io_reactor_cancel_all(io_reactor *r) {
     MT_ASSERT(r);
-    pthread_mutex_lock(&r->lock);
+    pal_mutex_lock(&r->lock);
     r->cancelled = true;
     uint32_t n = r->fresh;
-    pthread_mutex_unlock(&r->lock);
+    pal_mutex_unlock(&r->lock);
     for (uint32_t i = 0; i < n; i++) {
         io_source *s = slot_at(r, i);
         set_ready(s, 0, true, IO_CANCELLED); /* free slots too: register resets them */

@@ -19,14 +19,15 @@
  *         ssize_t n = read(fd, buf, len);    // HUP/ERROR: the syscall says why
  *         if (n >= 0 || errno != EAGAIN)
  *             return done(n);
- *         io_source_clear_ready(s, IO_READABLE, tick);
+ *         io_source_clear_ready(r, s, IO_READABLE, tick);
  *     }
  *
- * The interface carries no epoll type: io_reactor.c holds everything that
+ * The interface carries no OS type: io_reactor.c holds everything that
  * does not depend on the OS (sources, readiness, wakers, cancellation,
  * wake-up coalescing) and calls a backend through the contract at the end
- * of this header; io_reactor_epoll.c is the Linux backend, and a kqueue or
- * IOCP one would implement the same few functions.
+ * of this header. configure.py compiles one backend per target:
+ * io_reactor_epoll.c (Linux), io_reactor_kqueue.c (macOS, the BSDs),
+ * io_reactor_iocp.c (Windows).
  *
  * Threads: every function may be called from any thread, except
  * io_reactor_poll (one polling thread at a time: the runtime guarantees it,
@@ -39,6 +40,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pal.h"
 #include "tml/rt.h"
 
 typedef struct io_reactor io_reactor;
@@ -75,7 +77,7 @@ void io_reactor_destroy(io_reactor *r);
  * cancelled. Threads: any. Returns 0, or -errno from the backend
  * (-EEXIST: fd already registered; -EBADF; -EPERM: a regular file) or
  * -ENOSPC past 2^24 live sources. */
-int io_reactor_register(io_reactor *r, int fd, io_source **out);
+int io_reactor_register(io_reactor *r, io_fd fd, io_source **out);
 
 /* Removes `s` from the OS poller and releases it; the caller closes the
  * fd afterwards (closing it first is tolerated). Safe while another
@@ -103,7 +105,7 @@ unsigned io_source_poll_ready(io_source *s, unsigned interest, tml_waker waker, 
  * Otherwise it changes nothing and the next poll_ready reports the new
  * readiness, so an edge that came between the syscall and this call is
  * never lost. Threads: any; lock-free (one CAS). */
-void io_source_clear_ready(io_source *s, unsigned interest, uint32_t tick);
+void io_source_clear_ready(io_reactor *r, io_source *s, unsigned interest, uint32_t tick);
 
 /* Called by an operation that moved fewer bytes than it asked for: on a
  * stream socket a short read has drained the receive buffer and a short
@@ -114,7 +116,12 @@ void io_source_clear_ready(io_source *s, unsigned interest, uint32_t tick);
  * IO_ERROR: a successful transfer does not show that no error is pending.
  * Saves the next operation a syscall that would only return EAGAIN.
  * Threads: any; lock-free (one CAS). */
-void io_source_clear_drained(io_source *s, unsigned interest, uint32_t tick);
+void io_source_clear_drained(io_reactor *r, io_source *s, unsigned interest, uint32_t tick);
+
+/* Marks `s` IO_HUP (final) and wakes its waiters, as the OS reports a
+ * socket shut down: for a close the OS may not report (a listener; AFD
+ * polls). Threads: any, while `s` is registered. */
+void io_source_hang_up(io_source *s);
 
 /* Empties the waker slot of each direction of `interest`, for a future
  * dropped while it waits; never wakes. Threads: any. */
@@ -144,10 +151,19 @@ void io_reactor_wake(io_reactor *r);
 void io_reactor_cancel_all(io_reactor *r);
 
 /* ------------------------------------------------------------------------
- * Backend contract: implemented once per OS (io_reactor_epoll.c); called
- * only by io_reactor.c, with the threading rules of the function above
- * that calls it. Tokens are opaque 64-bit values the backend hands back
- * with each event. */
+ * Backend contract: implemented once per OS; called only by io_reactor.c,
+ * with the threading rules of the function above that calls it. Tokens
+ * are 64-bit values the backend hands back with each event: index << 32 |
+ * generation, where index is dense (below 2^24, reused after a del), so
+ * a backend may keep per-registration state in an array by index.
+ *
+ * Edge-triggered OS pollers (epoll, kqueue EV_CLEAR) report each new
+ * readiness by themselves. A one-shot poller (Windows' AFD poll) reports
+ * a direction once and must be asked again: it defines
+ * IO_BACKEND_REARMS 1, and io_reactor.c calls io_backend_rearm whenever
+ * an operation found a direction not ready (io_source_clear_ready or
+ * _drained took its bit: the EAGAIN of the loop above), as mio
+ * re-registers on WouldBlock. */
 
 typedef struct io_backend io_backend;
 
@@ -159,11 +175,11 @@ void io_backend_destroy(io_backend *b);
 
 /* Starts reporting `fd` (both directions, edge-triggered, plus peer
  * shutdown) with `token`. Returns 0 or -errno. */
-int io_backend_add(io_backend *b, int fd, uint64_t token);
+int io_backend_add(io_backend *b, io_fd fd, uint64_t token);
 
 /* Stops reporting `fd`; errors (fd already closed) are ignored. After it
  * returns, only events the poller already took can still name the fd. */
-void io_backend_del(io_backend *b, int fd);
+void io_backend_del(io_backend *b, io_fd fd, uint64_t token);
 
 /* Waits as io_reactor_poll says and calls io_reactor_dispatch(r, token,
  * bits) for each I/O event (bits: IO_* above). A wake-up is consumed
@@ -171,8 +187,36 @@ void io_backend_del(io_backend *b, int fd);
  * number of dispatches that found a live source, or -errno. */
 int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woken);
 
+/* For a backend's wait loop: the deadline of a wait of `timeout_ns` (> 0)
+ * starting now, saturated at INT64_MAX. */
+static inline int64_t io_wait_deadline(int64_t timeout_ns) {
+    int64_t now = tml_now_ns();
+    return now > INT64_MAX - timeout_ns ? INT64_MAX : now + timeout_ns;
+}
+
+/* After the OS wait was interrupted (EINTR): whether to wait again, with
+ * *timeout_ns set to what is left until `deadline` (io_wait_deadline; a
+ * negative timeout, no limit, stays as it is). False for a poll (0) and
+ * once the deadline passed. */
+static inline bool io_wait_again(int64_t *timeout_ns, int64_t deadline) {
+    if (*timeout_ns == 0)
+        return false;
+    return *timeout_ns < 0 || (*timeout_ns = deadline - tml_now_ns()) > 0;
+}
+
 /* Makes the current or next io_backend_wait return. Threads: any. */
 void io_backend_wake(io_backend *b);
+
+#ifdef _WIN32
+#define IO_BACKEND_REARMS 1
+#else
+#define IO_BACKEND_REARMS 0
+#endif
+
+/* One-shot backends only: the directions `interest` of `fd` (token
+ * `token`) were found not ready; report their next readiness. Errors
+ * (the fd was closed) are ignored: the close reports itself. Threads: any. */
+void io_backend_rearm(io_backend *b, io_fd fd, uint64_t token, unsigned interest);
 
 /* Applies one event: if `token` still names a live registration, sets
  * `bits`, bumps the tick and wakes the ready directions' wakers. Returns

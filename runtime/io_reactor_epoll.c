@@ -20,8 +20,6 @@
  * a poll never returns before its timeout. EINTR is retried with the time
  * left until the deadline. Rejected: a timerfd in the epoll set (two more
  * syscalls per timed poll). */
-#ifdef __linux__
-
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -69,12 +67,13 @@ void io_backend_destroy(io_backend *b) {
     free(b);
 }
 
-int io_backend_add(io_backend *b, int fd, uint64_t token) {
+int io_backend_add(io_backend *b, io_fd fd, uint64_t token) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = token};
     return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-void io_backend_del(io_backend *b, int fd) {
+void io_backend_del(io_backend *b, io_fd fd, uint64_t token) {
+    (void)token;
     struct epoll_event ev = {0}; /* kernels before 2.6.9 wanted non-NULL */
     (void)epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, &ev); /* EBADF/ENOENT: fd closed first */
 }
@@ -128,19 +127,13 @@ static int wait_once(io_backend *b, int64_t timeout_ns) {
 }
 
 int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woken) {
-    int64_t deadline = 0;
-    if (timeout_ns > 0) {
-        int64_t now = tml_now_ns();
-        deadline = now > INT64_MAX - timeout_ns ? INT64_MAX : now + timeout_ns;
-    }
+    int64_t deadline = timeout_ns > 0 ? io_wait_deadline(timeout_ns) : 0;
     int n;
     while ((n = wait_once(b, timeout_ns)) < 0) {
         if (errno != EINTR)
             return -errno;
-        if (timeout_ns == 0)
-            return 0;
-        if (timeout_ns > 0 && (timeout_ns = deadline - tml_now_ns()) <= 0)
-            return 0; /* the deadline passed while interrupted */
+        if (!io_wait_again(&timeout_ns, deadline))
+            return 0; /* a poll, or the deadline passed while interrupted */
     }
     int dispatched = 0;
     for (int i = 0; i < n; i++) {
@@ -158,6 +151,3 @@ int io_backend_wait(io_backend *b, int64_t timeout_ns, io_reactor *r, bool *woke
     return dispatched;
 }
 
-#else /* !__linux__: kqueue and IOCP backends would go in their own files */
-typedef int io_reactor_epoll_unused;
-#endif

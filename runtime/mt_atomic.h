@@ -38,7 +38,7 @@
 #endif
 
 #include <atomic_ops.h>
-#include <sched.h>
+#include "pal.h"
 
 _Static_assert(sizeof(AO_t) == sizeof(uint64_t), "mt_atomic needs a 64-bit AO_t");
 
@@ -117,7 +117,7 @@ static inline void mt_spin_wait(unsigned *steps) {
         for (unsigned i = 0; i < (1u << (*steps < 6 ? *steps : 6)); i++)
             mt_cpu_relax();
     } else {
-        sched_yield();
+        pal_yield();
     }
 }
 

@@ -9,11 +9,10 @@
 #include "mt_chaos.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "mt_atomic.h"
+#include "pal.h"
 
 /* Injections per 1024 asks, by point. Chosen so that every point fires
  * thousands of times in the suite while programs still finish: a delayed
@@ -30,7 +29,7 @@ static const uint16_t rate[MT_CHAOS_NPOINTS] = {
     [MT_CHAOS_EAGAIN] = 128,
 };
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pal_once once = PAL_ONCE_INIT;
 static bool enabled;
 static uint64_t seed;
 static mt_atomic threads_seen; /* threads that seeded a stream so far */
@@ -71,7 +70,7 @@ static uint64_t next(void) {
 }
 
 bool mt_chaos(mt_chaos_point point) {
-    pthread_once(&once, read_seed);
+    pal_once_run(&once, read_seed);
     if (!enabled)
         return false;
     return (next() >> 54) < rate[point]; /* the top 10 bits: 0..1023 */
@@ -83,8 +82,7 @@ uint64_t mt_chaos_below(uint64_t n) {
 
 void mt_chaos_stall(uint64_t max_us) {
     uint64_t us = 1 + mt_chaos_below(max_us);
-    struct timespec ts = {0, (long)(us * 1000)};
-    nanosleep(&ts, NULL);
+    pal_sleep_until(pal_now_ns() + (int64_t)us * 1000);
 }
 #else
 typedef int mt_chaos_unused; /* ISO C wants a declaration in every file */

@@ -22,13 +22,13 @@
 #ifndef MT_INTERNAL_H
 #define MT_INTERNAL_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "io_reactor.h"
 #include "mt_atomic.h"
+#include "pal.h"
 #include "mt_chaos.h"
 #include "timer_wheel.h"
 #include "tml/rt.h"
@@ -67,8 +67,8 @@ static inline uint32_t mt_token_gen(tml_waker t) { return (uint32_t)t; }
  * on a condition variable or, for the driver, in the I/O reactor.
  * The notification is sticky: an unpark before the park is not lost. */
 typedef struct mt_parker {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;     /* CLOCK_MONOTONIC */
+    pal_mutex lock;
+    pal_cond cond;     /* CLOCK_MONOTONIC */
     bool notified;           /* under lock */
     bool idle;               /* counted out of *activity until woken; lock */
     io_reactor *blocked_in;  /* the reactor it is parked in, or NULL; lock */
@@ -84,9 +84,6 @@ typedef struct mt_parker {
 static inline uint32_t mt_activity_active(uint64_t word) { return (uint32_t)word & 0x7fffffffu; }
 
 int mt_parker_init(mt_parker *p);
-/* Initialises `c` to time its waits on CLOCK_MONOTONIC (deadlines in
- * this runtime are monotonic ns). Returns 0 or -errno from pthread. */
-int mt_cond_init_monotonic(pthread_cond_t *c);
 void mt_parker_fini(mt_parker *p);
 bool mt_parker_park(mt_parker *p, int64_t deadline_ns);
 bool mt_parker_park_in(mt_parker *p, io_reactor *r, int64_t deadline_ns);
@@ -97,7 +94,7 @@ bool mt_parker_idle(mt_parker *p, uint64_t *word);
 typedef struct mt_idle {
     _Alignas(MT_CACHE_LINE) mt_atomic state; /* CLOSED | unparked << 32 | searching */
     unsigned nworkers;
-    pthread_mutex_t lock;
+    pal_mutex lock;
     unsigned *sleepers; /* parked worker indices, most recent last; lock */
     unsigned nsleepers; /* lock */
 } mt_idle;
@@ -146,8 +143,8 @@ typedef struct mt_queue {
     uint64_t mask;        /* capacity - 1 */
     mt_atomic spilled;    /* == over_len, readable without the lock */
     _Alignas(MT_CACHE_LINE) mt_atomic waiters; /* threads blocked in mt_queue_pop: every push RMWs it */
-    pthread_mutex_t lock; /* the overflow list; the waiters' condvar */
-    pthread_cond_t nonempty; /* CLOCK_MONOTONIC */
+    pal_mutex lock; /* the overflow list; the waiters' condvar */
+    pal_cond nonempty; /* CLOCK_MONOTONIC */
     tml_join **over;      /* overflow FIFO ring of over_cap; lock */
     size_t over_cap, over_head, over_len; /* lock */
 } mt_queue;
@@ -275,7 +272,7 @@ typedef struct mt_slab {
     mt_atomic chunks[MT_SLAB_CHUNKS]; /* mt_slot *, published once */
     uint32_t local_free;              /* owner's free list; owner only */
     _Alignas(MT_CACHE_LINE) mt_atomic remote_free; /* tag << 32 | head */
-    pthread_mutex_t lock;             /* guards the fields below */
+    pal_mutex lock;             /* guards the fields below */
     uint32_t fresh;                   /* slots [0, fresh) were handed out */
     uint32_t gen_floor;               /* generation of never-used slots */
 } mt_slab;
@@ -429,7 +426,7 @@ typedef struct mt_block_cache {
 } mt_block_cache;
 
 typedef struct mt_block_pool {
-    pthread_mutex_t lock;            /* guards the fields below */
+    pal_mutex lock;            /* guards the fields below */
     void *batches[MT_BLOCK_CLASSES]; /* batches linked through their second word */
     uint32_t nbatches[MT_BLOCK_CLASSES];
 } mt_block_pool;
@@ -518,7 +515,7 @@ struct mt_worker {
     bool help_deferred;  /* a notification was held back while fresh: retried after */
     mt_stats stats;
     mt_block_cache blocks; /* freed task blocks for this worker's spawns */
-    pthread_t thread;
+    pal_thread thread;
     _Alignas(MT_CACHE_LINE) mt_parker parker; /* touched by unparkers */
     _Alignas(MT_CACHE_LINE) mt_slab slab;
     mt_deque local; /* aligned: touched by thieves */
@@ -639,9 +636,9 @@ struct mt_runtime {
     mt_atomic io_sources;   /* registered fds: the driver polls I/O */
     _Alignas(MT_CACHE_LINE) mt_atomic activity; /* epoch | WATCHED | active threads (mt_deadlock.c) */
     mt_atomic next_slab;    /* round robin for spawns from outside */
-    pthread_mutex_t quiet_lock; /* shutdown waits for quiescence under it */
-    pthread_cond_t quiet_cond;  /* signalled when no task is live */
-    pthread_mutex_t drive_lock; /* current-thread: one driver at a time */
+    pal_mutex quiet_lock; /* shutdown waits for quiescence under it */
+    pal_cond quiet_cond;  /* signalled when no task is live */
+    pal_mutex drive_lock; /* current-thread: one driver at a time */
 };
 
 /* `timeout_ns` (>= 0) after `now_ns` (a tml_now_ns reading), saturating
@@ -675,21 +672,11 @@ void mt_deadlock_watch(mt_runtime *rt);
 mt_atomic *mt_deadlock_activity(mt_runtime *rt);
 void mt_deadlock_idle(mt_runtime *rt, mt_parker *p);
 
-/* ---------------------------------------------------------- mt_signal.c */
-
-void mt_signal_start(void);
-void mt_signal_stop(void);
 
 /* ----------------------------------------------------------- mt_stack.c */
 
-/* A thread's alternate signal stack, on which a stack overflow is
- * reported (mt_stack.c). `mem` is NULL when the thread has none. */
-typedef struct mt_alt_stack {
-    void *mem;
-} mt_alt_stack;
-
-void mt_stack_thread_begin(mt_alt_stack *alt);
-void mt_stack_thread_end(mt_alt_stack *alt);
+void mt_stack_thread_begin(pal_stack_guard *g);
+void mt_stack_thread_end(pal_stack_guard *g);
 
 /* --------------------------------------------------------- async_sync.c */
 

@@ -2,7 +2,7 @@
  * created by tml_main_enter from the environment (TML_WORKERS,
  * TML_SHUTDOWN_TIMEOUT_MS) and shut down and destroyed by tml_main_exit
  * (TML_STATS=1 prints the workers' counters first), keeping the output of
- * a program killed by a signal (mt_signal.c), with the deadlock
+ * a program killed by a signal (pal_exit_signals_start), with the deadlock
  * report when the program asks for it (tml_main_watch_deadlocks,
  * mt_deadlock.c); the calling thread's runtime (mt_runtime_current);
  * per-worker metrics.
@@ -13,14 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "mt_internal.h"
 
 /* Set by tml_main_enter before the program starts other threads; read by
  * threads that are not workers (workers use their own runtime). */
 static mt_runtime *process_rt;
-static mt_alt_stack main_alt; /* the main thread's, while process_rt lives */
+static pal_stack_guard main_alt; /* the main thread's, while process_rt lives */
 
 /* The runtime of the calling thread: its worker's, else the process
  * runtime. Errors: panics when there is none. */
@@ -77,8 +76,7 @@ static void print_stats(mt_runtime *rt) {
 }
 
 uint32_t tml_available_parallelism(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (uint32_t)n;
+    return pal_cpu_count();
 }
 
 /* TML_WORKERS, else the online cores; clamped to MT_MAX_WORKERS (token
@@ -117,10 +115,13 @@ void tml_main_enter(int argc, char **argv) {
     (void)argc; /* reserved for runtime flags */
     (void)argv;
     MT_ASSERT(!process_rt);
-    mt_signal_start(); /* before the workers: they inherit its mask */
+    pal_process_init();
+    int err = pal_exit_signals_start(); /* before the workers: they inherit its mask */
+    if (err < 0)
+        mt_panic_err("starting the signal thread", err);
     mt_stack_thread_begin(&main_alt); /* sync main's recursion too */
     int64_t timeout_ns = shutdown_timeout_from_env();
-    int err = mt_runtime_new(workers_from_env(), &process_rt);
+    err = mt_runtime_new(workers_from_env(), &process_rt);
     if (err)
         mt_panic_err("cannot start the runtime", err);
     mt_runtime_set_shutdown_timeout(process_rt, timeout_ns);
@@ -141,6 +142,6 @@ int tml_main_exit(int status) {
     process_rt = NULL;
     mt_stack_thread_end(&main_alt);
     fflush(stdout);
-    mt_signal_stop();
+    pal_exit_signals_stop();
     return status;
 }

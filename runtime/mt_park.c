@@ -10,9 +10,10 @@
  * park returned true: the unparker no longer touches it (block_on keeps
  * its parker on the stack and relies on this). A parker parked in the I/O
  * reactor (mt_parker_park_in, the driver) records that reactor in
- * `blocked_in`, under the mutex, and unpark then writes the reactor's
- * eventfd (io_reactor_wake) instead of signalling: a wake written before
- * the poll starts makes it return at once, so none is lost.
+ * `blocked_in`, under the mutex, and unpark then wakes the reactor
+ * (io_reactor_wake: the backend's eventfd, EVFILT_USER or completion
+ * packet) instead of signalling: a wake before the poll starts makes it
+ * return at once, so none is lost.
  * Activity (mt_deadlock.c): a parker with an `activity` word counts its
  * thread out of it in mt_parker_idle, just before the park, unless a
  * notification is already pending, and in again when it wakes: whoever
@@ -81,28 +82,15 @@
  * burnt while idle). */
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "mt_internal.h"
 
-int mt_cond_init_monotonic(pthread_cond_t *c) {
-    pthread_condattr_t attr;
-    int err = pthread_condattr_init(&attr);
-    if (err)
-        return -err;
-    err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (!err)
-        err = pthread_cond_init(c, &attr);
-    pthread_condattr_destroy(&attr);
-    return -err;
-}
-
-/* Initialises `p` un-notified. Returns 0 or -errno from pthread. */
+/* Initialises `p` un-notified. Returns 0 or -errno (pal_cond_init). */
 int mt_parker_init(mt_parker *p) {
-    int err = mt_cond_init_monotonic(&p->cond);
+    int err = pal_cond_init(&p->cond);
     if (err)
         return err;
-    pthread_mutex_init(&p->lock, NULL);
+    pal_mutex_init(&p->lock);
     p->notified = p->idle = false;
     p->blocked_in = NULL;
     p->activity = NULL;
@@ -124,19 +112,19 @@ static void wake_locked(mt_parker *p) {
 bool mt_parker_idle(mt_parker *p, uint64_t *word) {
     if (!p->activity)
         return false;
-    pthread_mutex_lock(&p->lock);
+    pal_mutex_lock(&p->lock);
     p->idle = !p->notified;
     if (p->idle) /* RMW, acq_rel: the checker that reads 0 sees every write before each idle */
         *word = mt_atomic_fetch_add(p->activity, (uint64_t)-MT_ACTIVITY_ONE) - MT_ACTIVITY_ONE;
     bool idle = p->idle;
-    pthread_mutex_unlock(&p->lock);
+    pal_mutex_unlock(&p->lock);
     return idle;
 }
 
 /* Destroys `p`. Threads: no thread may be parked on it or unparking it. */
 void mt_parker_fini(mt_parker *p) {
-    pthread_cond_destroy(&p->cond);
-    pthread_mutex_destroy(&p->lock);
+    pal_cond_fini(&p->cond);
+    pal_mutex_fini(&p->lock);
 }
 
 /* Blocks the calling thread until `p` is notified or the monotonic clock
@@ -145,19 +133,14 @@ void mt_parker_fini(mt_parker *p) {
  * Threads: one parking thread per parker at a time. */
 bool mt_parker_park(mt_parker *p, int64_t deadline_ns) {
     MT_ASSERT(deadline_ns >= 0);
-    struct timespec ts = {(time_t)(deadline_ns / 1000000000), (long)(deadline_ns % 1000000000)};
     int err = 0;
-    pthread_mutex_lock(&p->lock);
-    while (!p->notified && err != ETIMEDOUT) {
-        if (deadline_ns == MT_NO_DEADLINE)
-            pthread_cond_wait(&p->cond, &p->lock);
-        else
-            err = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-    }
+    pal_mutex_lock(&p->lock);
+    while (!p->notified && err != -ETIMEDOUT)
+        err = pal_cond_wait_until(&p->cond, &p->lock, deadline_ns);
     bool notified = p->notified;
     p->notified = false;
     wake_locked(p); /* timed out */
-    pthread_mutex_unlock(&p->lock);
+    pal_mutex_unlock(&p->lock);
     return notified;
 }
 
@@ -166,27 +149,27 @@ bool mt_parker_park(mt_parker *p, int64_t deadline_ns) {
  * io_reactor_wake. Returns true when notified, false on a timeout or an
  * I/O event. Threads: the runtime's driver (one poller per reactor). */
 bool mt_parker_park_in(mt_parker *p, io_reactor *r, int64_t deadline_ns) {
-    pthread_mutex_lock(&p->lock);
+    pal_mutex_lock(&p->lock);
     if (!p->notified)
         p->blocked_in = r;
-    pthread_mutex_unlock(&p->lock);
+    pal_mutex_unlock(&p->lock);
     if (p->blocked_in) { /* only this thread writes it */
         int64_t timeout = -1;
         if (deadline_ns != MT_NO_DEADLINE) {
             timeout = deadline_ns - tml_now_ns();
             timeout = timeout < 0 ? 0 : timeout;
         }
-        /* an unpark from here on writes the reactor's eventfd: not lost */
+        /* an unpark from here on signals the reactor (io_reactor_wake): not lost */
         int n = io_reactor_poll(r, timeout);
         if (n < 0)
             mt_panic_err("polling for I/O", n);
     }
-    pthread_mutex_lock(&p->lock);
+    pal_mutex_lock(&p->lock);
     p->blocked_in = NULL;
     bool notified = p->notified;
     p->notified = false;
     wake_locked(p); /* a timeout or I/O */
-    pthread_mutex_unlock(&p->lock);
+    pal_mutex_unlock(&p->lock);
     return notified;
 }
 
@@ -194,14 +177,14 @@ bool mt_parker_park_in(mt_parker *p, io_reactor *r, int64_t deadline_ns) {
 void mt_parker_unpark(mt_parker *p) {
     if (mt_chaos(MT_CHAOS_UNPARK_DELAY))
         mt_chaos_stall(50);
-    pthread_mutex_lock(&p->lock);
+    pal_mutex_lock(&p->lock);
     p->notified = true;
     wake_locked(p);
     if (p->blocked_in)
         io_reactor_wake(p->blocked_in);
     else
-        pthread_cond_signal(&p->cond);
-    pthread_mutex_unlock(&p->lock);
+        pal_cond_signal(&p->cond);
+    pal_mutex_unlock(&p->lock);
 }
 
 #define SEARCHING_ONE UINT64_C(1)
@@ -216,7 +199,7 @@ int mt_idle_init(mt_idle *idle, unsigned nworkers) {
     idle->sleepers = malloc(nworkers * sizeof *idle->sleepers);
     if (!idle->sleepers)
         return -ENOMEM;
-    pthread_mutex_init(&idle->lock, NULL);
+    pal_mutex_init(&idle->lock);
     idle->nworkers = nworkers;
     idle->nsleepers = 0;
     mt_atomic_store(&idle->state, nworkers * UNPARKED_ONE); /* relaxed: before any thread starts */
@@ -225,7 +208,7 @@ int mt_idle_init(mt_idle *idle, unsigned nworkers) {
 
 /* Frees the set. Threads: no worker may use it any more. */
 void mt_idle_fini(mt_idle *idle) {
-    pthread_mutex_destroy(&idle->lock);
+    pal_mutex_fini(&idle->lock);
     free(idle->sleepers);
 }
 
@@ -254,12 +237,12 @@ bool mt_idle_stop_search(mt_idle *idle) {
  * Threads: that worker. */
 unsigned mt_idle_park(mt_idle *idle, unsigned index, bool searching) {
     uint64_t delta = UNPARKED_ONE + (searching ? SEARCHING_ONE : 0);
-    pthread_mutex_lock(&idle->lock);
+    pal_mutex_lock(&idle->lock);
     MT_ASSERT(idle->nsleepers < idle->nworkers);
     /* RMW: the protocol's ordering point with N1 */
     uint64_t now = mt_atomic_fetch_add(&idle->state, -delta) - delta;
     idle->sleepers[idle->nsleepers++] = index;
-    pthread_mutex_unlock(&idle->lock);
+    pal_mutex_unlock(&idle->lock);
     return (mt_idle_n_searching(now) == 0 ? MT_IDLE_RECHECK : 0) | (now & CLOSED ? MT_IDLE_CLOSED : 0);
 }
 
@@ -269,7 +252,7 @@ unsigned mt_idle_park(mt_idle *idle, unsigned index, bool searching) {
  * Threads: that worker. */
 bool mt_idle_unparked(mt_idle *idle, unsigned index) {
     bool notified = true;
-    pthread_mutex_lock(&idle->lock);
+    pal_mutex_lock(&idle->lock);
     for (unsigned i = 0; i < idle->nsleepers; i++) {
         if (idle->sleepers[i] == index) {
             idle->sleepers[i] = idle->sleepers[--idle->nsleepers];
@@ -278,7 +261,7 @@ bool mt_idle_unparked(mt_idle *idle, unsigned index) {
             break;
         }
     }
-    pthread_mutex_unlock(&idle->lock);
+    pal_mutex_unlock(&idle->lock);
     return notified;
 }
 
@@ -291,14 +274,14 @@ bool mt_idle_notify(mt_idle *idle, unsigned *index) {
     if (mt_idle_n_searching(s) != 0 || mt_idle_n_unparked(s) == idle->nworkers)
         return false;
     bool found = false;
-    pthread_mutex_lock(&idle->lock);
+    pal_mutex_lock(&idle->lock);
     s = mt_atomic_load(&idle->state); /* relaxed: N2 re-check, a coalescing hint */
     if (mt_idle_n_searching(s) == 0 && idle->nsleepers > 0) {
         mt_atomic_fetch_add(&idle->state, UNPARKED_ONE + SEARCHING_ONE);
         *index = idle->sleepers[--idle->nsleepers];
         found = true;
     }
-    pthread_mutex_unlock(&idle->lock);
+    pal_mutex_unlock(&idle->lock);
     return found;
 }
 

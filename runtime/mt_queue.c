@@ -51,7 +51,6 @@
  * locked spill keeps the common path lock-free and allocation-free). */
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "mt_internal.h"
 
@@ -61,12 +60,12 @@
  * of two) before it spills. Returns 0, or -ENOMEM / -errno. */
 int mt_queue_init(mt_queue *q, size_t capacity) {
     MT_ASSERT(capacity > 0 && (capacity & (capacity - 1)) == 0);
-    int err = mt_cond_init_monotonic(&q->nonempty);
+    int err = pal_cond_init(&q->nonempty);
     if (err)
         return err;
     q->cells = malloc(capacity * sizeof *q->cells);
     if (!q->cells) {
-        pthread_cond_destroy(&q->nonempty);
+        pal_cond_fini(&q->nonempty);
         return -ENOMEM;
     }
     for (size_t i = 0; i < capacity; i++)
@@ -76,7 +75,7 @@ int mt_queue_init(mt_queue *q, size_t capacity) {
     mt_atomic_store(&q->tail, 0);
     mt_atomic_store(&q->spilled, 0);
     mt_atomic_store(&q->waiters, 0);
-    pthread_mutex_init(&q->lock, NULL);
+    pal_mutex_init(&q->lock);
     q->over = NULL;
     q->over_cap = q->over_head = q->over_len = 0;
     return 0;
@@ -85,8 +84,8 @@ int mt_queue_init(mt_queue *q, size_t capacity) {
 /* Frees the queue; tasks still queued are forgotten (the caller owns
  * them). Threads: no other thread may use `q` any more. */
 void mt_queue_fini(mt_queue *q) {
-    pthread_mutex_destroy(&q->lock);
-    pthread_cond_destroy(&q->nonempty);
+    pal_mutex_fini(&q->lock);
+    pal_cond_fini(&q->nonempty);
     free(q->over);
     free(q->cells);
 }
@@ -180,9 +179,9 @@ static size_t unspill_locked(mt_queue *q, tml_join **out, size_t max) {
 static void signal_waiters(mt_queue *q) {
     if (mt_atomic_fetch_add(&q->waiters, 0) == 0) /* RMW: pairs with the waiter's */
         return;
-    pthread_mutex_lock(&q->lock);
-    pthread_cond_broadcast(&q->nonempty);
-    pthread_mutex_unlock(&q->lock);
+    pal_mutex_lock(&q->lock);
+    pal_cond_broadcast(&q->nonempty);
+    pal_mutex_unlock(&q->lock);
 }
 
 /* Pushes ts[0..n) into the ring as far as it has room; returns how many. */
@@ -217,9 +216,9 @@ int mt_queue_push_batch(mt_queue *q, tml_join *const *ts, size_t n) {
     if (mt_atomic_load(&q->spilled) == 0) /* relaxed: a hint, see "Overflow" */
         done = ring_push(q, ts, n);
     if (done < n) {
-        pthread_mutex_lock(&q->lock);
+        pal_mutex_lock(&q->lock);
         err = spill_locked(q, ts + done, n - done);
-        pthread_mutex_unlock(&q->lock);
+        pal_mutex_unlock(&q->lock);
     }
     signal_waiters(q);
     return err;
@@ -244,11 +243,11 @@ static size_t take(mt_queue *q, tml_join **out, size_t max, bool locked) {
     if (n > 0 || mt_atomic_load(&q->spilled) == 0) /* relaxed: a hint */
         return n;
     if (!locked)
-        pthread_mutex_lock(&q->lock);
+        pal_mutex_lock(&q->lock);
     half = (q->over_len + 1) / 2;
     n = unspill_locked(q, out, half < max ? (size_t)half : max);
     if (!locked)
-        pthread_mutex_unlock(&q->lock);
+        pal_mutex_unlock(&q->lock);
     return n;
 }
 
@@ -273,18 +272,13 @@ bool mt_queue_pop(mt_queue *q, tml_join **out, int64_t deadline_ns) {
     MT_ASSERT(deadline_ns >= 0);
     if (take(q, out, 1, false) == 1)
         return true;
-    struct timespec ts = {(time_t)(deadline_ns / 1000000000), (long)(deadline_ns % 1000000000)};
     int err = 0;
     bool found;
     mt_atomic_fetch_add(&q->waiters, 1); /* RMW: pairs with signal_waiters */
-    pthread_mutex_lock(&q->lock);
-    while (!(found = take(q, out, 1, true) == 1) && err != ETIMEDOUT) {
-        if (deadline_ns == MT_NO_DEADLINE)
-            pthread_cond_wait(&q->nonempty, &q->lock);
-        else
-            err = pthread_cond_timedwait(&q->nonempty, &q->lock, &ts);
-    }
-    pthread_mutex_unlock(&q->lock);
+    pal_mutex_lock(&q->lock);
+    while (!(found = take(q, out, 1, true) == 1) && err != -ETIMEDOUT)
+        err = pal_cond_wait_until(&q->nonempty, &q->lock, deadline_ns);
+    pal_mutex_unlock(&q->lock);
     mt_atomic_fetch_add(&q->waiters, (uint64_t)-1);
     return found;
 }

@@ -121,15 +121,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "mt_internal.h"
 
 #define GLOBAL_QUEUE_CAP 4096                 /* ring cells; spills beyond */
 #define CLOSING (UINT64_C(1) << 63)            /* in rt->foreign, above the count */
 
-static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pal_rwlock registry_lock = PAL_RWLOCK_INIT;
 static mt_worker *registry[MT_MAX_WORKERS]; /* by worker id; registry_lock */
 static uint32_t gen_floors[MT_MAX_WORKERS]; /* by worker id; write lock */
 
@@ -144,7 +142,7 @@ typedef struct block_wait {
     mt_worker *worker;  /* the worker of rt it blocks, or NULL */
 } block_wait;
 
-static pthread_mutex_t waits_lock = PTHREAD_MUTEX_INITIALIZER;
+static pal_mutex waits_lock = PAL_MUTEX_INIT;
 static block_wait *waits; /* every runtime's; waits_lock */
 
 /* Panics with "what: reason" for a negative errno `err` from the runtime
@@ -157,7 +155,7 @@ _Noreturn void mt_panic_err(const char *what, int err) {
     case -EDEADLK: why = "a blocking wait inside a task needs TML_WORKERS >= 2"; break;
     case -ECANCELED: why = "the shutdown deadline ended the wait"; break;
     case -ENOSPC: why = "too many live tasks on one worker"; break;
-    default: why = strerror_r(-err, buf, sizeof buf); break;
+    default: why = pal_strerror(-err, buf, sizeof buf); break;
     }
     snprintf(msg, sizeof msg, "%s: %s", what, why);
     tml_panic_at(NULL, 0, 0, msg);
@@ -189,7 +187,7 @@ static int free_ids(unsigned n) {
 /* Takes ids for rt's workers and initialises them. Returns 0 or -errno. */
 static int register_workers(mt_runtime *rt) {
     int err = 0;
-    pthread_rwlock_wrlock(&registry_lock);
+    pal_rwlock_wrlock(&registry_lock);
     int base = free_ids(rt->nworkers);
     if (base < 0) {
         err = base;
@@ -209,18 +207,18 @@ static int register_workers(mt_runtime *rt) {
     for (unsigned k = 0; k < rt->nworkers; k++)
         registry[rt->id_base + k] = &rt->workers[k];
 out:
-    pthread_rwlock_unlock(&registry_lock);
+    pal_rwlock_wrunlock(&registry_lock);
     return err;
 }
 
 /* Returns rt's ids and frees its workers (their threads have exited). */
 static void unregister_workers(mt_runtime *rt) {
-    pthread_rwlock_wrlock(&registry_lock);
+    pal_rwlock_wrlock(&registry_lock);
     for (unsigned k = 0; k < rt->nworkers; k++) {
         registry[rt->id_base + k] = NULL;
         gen_floors[rt->id_base + k] = mt_worker_fini(&rt->workers[k]);
     }
-    pthread_rwlock_unlock(&registry_lock);
+    pal_rwlock_wrunlock(&registry_lock);
 }
 
 /* ------------------------------------------------------ create, destroy */
@@ -228,7 +226,7 @@ static void unregister_workers(mt_runtime *rt) {
 /* Allocates the worker array, global queue, idle set, timers, block pool. */
 static int init_core(mt_runtime *rt) {
     int err = -ENOMEM;
-    rt->workers = aligned_alloc(_Alignof(mt_worker), rt->nworkers * sizeof *rt->workers);
+    rt->workers = pal_aligned_alloc(_Alignof(mt_worker), rt->nworkers * sizeof *rt->workers);
     if (!rt->workers)
         goto fail_workers;
     memset(rt->workers, 0, rt->nworkers * sizeof *rt->workers);
@@ -240,13 +238,13 @@ static int init_core(mt_runtime *rt) {
         goto fail_reactor;
     mt_timers_init(&rt->timers);
     mt_block_pool_init(&rt->blocks);
-    pthread_mutex_init(&rt->quiet_lock, NULL);
-    if ((err = mt_cond_init_monotonic(&rt->quiet_cond)) < 0) /* timed by shutdown */
+    pal_mutex_init(&rt->quiet_lock);
+    if ((err = pal_cond_init(&rt->quiet_cond)) < 0) /* timed by shutdown */
         goto fail_cond;
-    pthread_mutex_init(&rt->drive_lock, NULL);
+    pal_mutex_init(&rt->drive_lock);
     return 0;
 fail_cond:
-    pthread_mutex_destroy(&rt->quiet_lock);
+    pal_mutex_fini(&rt->quiet_lock);
     mt_block_pool_fini(&rt->blocks);
     mt_timers_fini(&rt->timers);
     io_reactor_destroy(rt->reactor);
@@ -255,21 +253,21 @@ fail_reactor:
 fail_idle:
     mt_queue_fini(&rt->global);
 fail_queue:
-    free(rt->workers);
+    pal_aligned_free(rt->workers);
 fail_workers:
     return err;
 }
 
 static void fini_core(mt_runtime *rt) {
-    pthread_mutex_destroy(&rt->drive_lock);
-    pthread_cond_destroy(&rt->quiet_cond);
-    pthread_mutex_destroy(&rt->quiet_lock);
+    pal_mutex_fini(&rt->drive_lock);
+    pal_cond_fini(&rt->quiet_cond);
+    pal_mutex_fini(&rt->quiet_lock);
     mt_block_pool_fini(&rt->blocks);
     mt_timers_fini(&rt->timers);
     io_reactor_destroy(rt->reactor);
     mt_idle_fini(&rt->idle);
     mt_queue_fini(&rt->global);
-    free(rt->workers);
+    pal_aligned_free(rt->workers);
 }
 
 /* Shutdown step 3 for the first `n` workers, whose threads run: each
@@ -357,19 +355,23 @@ bool mt_runtime_quiet(mt_runtime *rt) {
 /* Wakes the thread waiting for quiescence if no task is live. Called by
  * workers that park while the runtime closes. Threads: any. */
 void mt_runtime_check_quiet(mt_runtime *rt) {
-    pthread_mutex_lock(&rt->quiet_lock); /* a waiter between check and wait holds it */
+    pal_mutex_lock(&rt->quiet_lock); /* a waiter between check and wait holds it */
     if (mt_runtime_quiet(rt))
-        pthread_cond_broadcast(&rt->quiet_cond);
-    pthread_mutex_unlock(&rt->quiet_lock);
+        pal_cond_broadcast(&rt->quiet_cond);
+    pal_mutex_unlock(&rt->quiet_lock);
 }
 
 /* Runs rt's loop on the calling thread (a current-thread runtime's
- * driver) until `done(arg)` holds. drive_lock held. */
+ * driver) until `done(arg)` holds. `done` is asked again between a step
+ * that found nothing to run and the wait: the step may have fired the
+ * timer that makes it true (drive_quiet's alarm, whose wake runs
+ * nothing), and the wait after it would have no deadline left. drive_lock
+ * held. */
 static void drive(mt_runtime *rt, bool (*done)(void *), void *arg) {
     mt_worker *w = &rt->workers[0];
     mt_worker_set_current(w);
     while (!done(arg)) {
-        if (!mt_worker_step(w))
+        if (!mt_worker_step(w) && !done(arg))
             mt_worker_wait(w);
     }
     mt_worker_set_current(NULL);
@@ -389,16 +391,14 @@ void mt_runtime_set_shutdown_timeout(mt_runtime *rt, int64_t ns) {
  * clock passes `deadline` (MT_NO_DEADLINE: no limit). Returns whether no
  * task is live. */
 static bool wait_quiet(mt_runtime *rt, int64_t deadline) {
-    struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
     int err = 0;
-    pthread_mutex_lock(&rt->quiet_lock);
-    while (!mt_runtime_quiet(rt) && err != ETIMEDOUT) {
-        err = deadline == MT_NO_DEADLINE ? pthread_cond_wait(&rt->quiet_cond, &rt->quiet_lock)
-                                         : pthread_cond_timedwait(&rt->quiet_cond, &rt->quiet_lock, &ts);
-        MT_ASSERT(err == 0 || err == ETIMEDOUT); /* EINVAL: a bad deadline, a busy loop */
+    pal_mutex_lock(&rt->quiet_lock);
+    while (!mt_runtime_quiet(rt) && err != -ETIMEDOUT) {
+        err = pal_cond_wait_until(&rt->quiet_cond, &rt->quiet_lock, deadline);
+        MT_ASSERT(err == 0 || err == -ETIMEDOUT); /* EINVAL: a bad deadline, a busy loop */
     }
     bool quiet = mt_runtime_quiet(rt);
-    pthread_mutex_unlock(&rt->quiet_lock);
+    pal_mutex_unlock(&rt->quiet_lock);
     return quiet;
 }
 
@@ -453,19 +453,19 @@ static void cancel_wait(mt_runtime *rt, block_wait *b) {
 /* Step 3 past the deadline: steps a-d of "Blocking waits". */
 static void stop_late(mt_runtime *rt) {
     bool joined[MT_MAX_WORKERS] = {false};
-    pthread_mutex_lock(&waits_lock); /* a */
+    pal_mutex_lock(&waits_lock); /* a */
     mt_atomic_store_release(&rt->stopping, 2); /* pairs with the acquire in park */
-    pthread_mutex_unlock(&waits_lock);
+    pal_mutex_unlock(&waits_lock);
     for (unsigned k = 0; k < rt->nworkers; k++) /* b */
         mt_parker_unpark(&rt->workers[k].parker);
     for (;;) {
-        pthread_mutex_lock(&waits_lock);
+        pal_mutex_lock(&waits_lock);
         unsigned k = 0;
         while (k < rt->nworkers && (joined[k] || blocked(&rt->workers[k])))
             k++;
         if (k == rt->nworkers)
             break; /* waits_lock held: every worker left is blocked */
-        pthread_mutex_unlock(&waits_lock);
+        pal_mutex_unlock(&waits_lock);
         mt_worker_join(&rt->workers[k]);
         joined[k] = true;
     }
@@ -473,7 +473,7 @@ static void stop_late(mt_runtime *rt) {
         if (b->rt == rt)
             cancel_wait(rt, b);
     }
-    pthread_mutex_unlock(&waits_lock);
+    pal_mutex_unlock(&waits_lock);
     for (unsigned k = 0; k < rt->nworkers; k++) { /* d */
         if (!joined[k])
             mt_worker_join(&rt->workers[k]);
@@ -516,10 +516,10 @@ void mt_runtime_shutdown(mt_runtime *rt) {
             drop_unfinished(rt);
         }
     } else {
-        pthread_mutex_lock(&rt->drive_lock);
+        pal_mutex_lock(&rt->drive_lock);
         if (!drive_quiet(rt, deadline))
             drop_unfinished(rt);
-        pthread_mutex_unlock(&rt->drive_lock);
+        pal_mutex_unlock(&rt->drive_lock);
     }
     rt->stopped = true;
 }
@@ -623,13 +623,13 @@ static int block_on_here(mt_runtime *rt, const tml_task_vt *vt, const void *fram
     if (mt_atomic_load(&rt->foreign) & CLOSING) /* relaxed: the caller ordered shutdown */
         return -ESHUTDOWN;
     tml_join *j;
-    pthread_mutex_lock(&rt->drive_lock);
+    pal_mutex_lock(&rt->drive_lock);
     mt_worker_set_current(&rt->workers[0]); /* the task is spawned from inside */
     int err = spawn(rt, vt, frame, NULL, &j);
     if (err == 0)
         drive(rt, done_pred, j);
     mt_worker_set_current(NULL);
-    pthread_mutex_unlock(&rt->drive_lock);
+    pal_mutex_unlock(&rt->drive_lock);
     if (err == 0) {
         mt_join_take(j, out);
         tml_join_release(j);
@@ -641,7 +641,7 @@ static int block_on_here(mt_runtime *rt, const tml_task_vt *vt, const void *fram
  * `waits`; -ECANCELED past the deadline (step a), else as spawn(). */
 static int wait_begin(block_wait *b, const tml_task_vt *vt, const void *frame, mt_parker *parker) {
     int err = -ECANCELED;
-    pthread_mutex_lock(&waits_lock);
+    pal_mutex_lock(&waits_lock);
     /* relaxed: stopping = 2 is stored under waits_lock */
     if (mt_atomic_load(&b->rt->stopping) != 2 && (err = spawn(b->rt, vt, frame, parker, &b->task)) == 0) {
         b->prev = NULL;
@@ -650,7 +650,7 @@ static int wait_begin(block_wait *b, const tml_task_vt *vt, const void *frame, m
             waits->prev = b;
         waits = b;
     }
-    pthread_mutex_unlock(&waits_lock);
+    pal_mutex_unlock(&waits_lock);
     return err;
 }
 
@@ -658,14 +658,14 @@ static int wait_begin(block_wait *b, const tml_task_vt *vt, const void *frame, m
  * `out`. Returns 0, or -ECANCELED when the deadline dropped the task
  * (step c); then a blocked worker stops at its next task search. */
 static int wait_end(block_wait *b, void *out) {
-    pthread_mutex_lock(&waits_lock);
+    pal_mutex_lock(&waits_lock);
     if (b->prev)
         b->prev->next = b->next;
     else
         waits = b->next;
     if (b->next)
         b->next->prev = b->prev;
-    pthread_mutex_unlock(&waits_lock);
+    pal_mutex_unlock(&waits_lock);
     int32_t got = mt_join_take(b->task, out);
     tml_join_release(b->task);
     if (got != TML_JOIN_NO_RESULT)
@@ -777,11 +777,11 @@ static inline __attribute__((always_inline)) void signal_task(tml_waker t, uint3
         wake_in(cur->rt, t, cur, add);
         return;
     }
-    pthread_rwlock_rdlock(&registry_lock);
+    pal_rwlock_rdlock(&registry_lock);
     mt_worker *owner = registry[mt_token_worker(t)];
     if (owner)
         wake_in(owner->rt, t, NULL, add);
-    pthread_rwlock_unlock(&registry_lock);
+    pal_rwlock_rdunlock(&registry_lock);
 }
 
 void tml_wake(tml_waker t) {
@@ -806,11 +806,11 @@ void mt_runtime_visit(tml_waker t, void (*fn)(mt_runtime *rt, void *arg), void *
         fn(cur->rt, arg);
         return;
     }
-    pthread_rwlock_rdlock(&registry_lock);
+    pal_rwlock_rdlock(&registry_lock);
     mt_worker *owner = registry[mt_token_worker(t)];
     if (owner)
         fn(owner->rt, arg);
-    pthread_rwlock_unlock(&registry_lock);
+    pal_rwlock_rdunlock(&registry_lock);
 }
 
 tml_join *tml_spawn(const tml_task_vt *vt, const void *frame) {

@@ -143,7 +143,7 @@ void mt_slab_init(mt_slab *s, uint32_t gen_floor) {
     for (unsigned k = 0; k < MT_SLAB_CHUNKS; k++)
         mt_atomic_store(&s->chunks[k], 0); /* relaxed, all: before the slab is shared */
     mt_atomic_store(&s->remote_free, NO_SLOT);
-    pthread_mutex_init(&s->lock, NULL);
+    pal_mutex_init(&s->lock);
     s->local_free = NO_SLOT;
     s->fresh = 0;
     s->gen_floor = gen_floor == 0 ? 1 : gen_floor;
@@ -224,7 +224,7 @@ uint32_t mt_slab_fini(mt_slab *s) {
         }
         free(chunk);
     }
-    pthread_mutex_destroy(&s->lock);
+    pal_mutex_fini(&s->lock);
     return next_gen(floor + ahead);
 }
 
@@ -252,7 +252,7 @@ static uint32_t link_gen(uint64_t link) { return (uint32_t)(link >> 32); }
  * with *err set (-ENOSPC: all 2^24 slots in use; -ENOMEM). */
 static uint32_t take_fresh(mt_slab *s, uint32_t max, int *err) {
     uint32_t first = NO_SLOT;
-    pthread_mutex_lock(&s->lock);
+    pal_mutex_lock(&s->lock);
     uint32_t i = s->fresh;
     if (i == MT_MAX_SLOTS) {
         *err = -ENOSPC;
@@ -266,7 +266,7 @@ static uint32_t take_fresh(mt_slab *s, uint32_t max, int *err) {
         s->fresh = i + n;
         first = i;
     }
-    pthread_mutex_unlock(&s->lock);
+    pal_mutex_unlock(&s->lock);
     return first;
 }
 
@@ -398,7 +398,7 @@ static void free_list(void *b) {
 }
 
 void mt_block_pool_init(mt_block_pool *p) {
-    pthread_mutex_init(&p->lock, NULL);
+    pal_mutex_init(&p->lock);
     for (unsigned c = 0; c < MT_BLOCK_CLASSES; c++) {
         p->batches[c] = NULL;
         p->nbatches[c] = 0;
@@ -413,7 +413,7 @@ void mt_block_pool_fini(mt_block_pool *p) {
             free_list(b);
         }
     }
-    pthread_mutex_destroy(&p->lock);
+    pal_mutex_fini(&p->lock);
 }
 
 /* Frees a worker's cached blocks (its thread has exited). */
@@ -436,14 +436,14 @@ static void spill(mt_worker *w, unsigned c) {
     k->len[c] -= BATCH;
     *next_of(last) = NULL;
     mt_block_pool *p = &w->rt->blocks;
-    pthread_mutex_lock(&p->lock);
+    pal_mutex_lock(&p->lock);
     bool kept = p->nbatches[c] < POOL_MAX;
     if (kept) {
         *next_batch_of(batch) = p->batches[c];
         p->batches[c] = batch;
         p->nbatches[c]++;
     }
-    pthread_mutex_unlock(&p->lock);
+    pal_mutex_unlock(&p->lock);
     if (!kept)
         free_list(batch);
 }
@@ -451,13 +451,13 @@ static void spill(mt_worker *w, unsigned c) {
 /* List c of w's cache is empty: takes a batch from the pool, if any. */
 static void refill(mt_worker *w, unsigned c) {
     mt_block_pool *p = &w->rt->blocks;
-    pthread_mutex_lock(&p->lock);
+    pal_mutex_lock(&p->lock);
     void *batch = p->batches[c];
     if (batch) {
         p->batches[c] = *next_batch_of(batch);
         p->nbatches[c]--;
     }
-    pthread_mutex_unlock(&p->lock);
+    pal_mutex_unlock(&p->lock);
     if (batch) {
         w->blocks.head[c] = batch;
         w->blocks.len[c] = BATCH;

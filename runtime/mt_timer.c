@@ -29,16 +29,11 @@
  * deadline, and tml_sleep_poll re-checks the clock on every poll. */
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "mt_internal.h"
 
-#define NS_PER_S 1000000000
-
 int64_t tml_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+    return pal_now_ns();
 }
 
 /* Initialises an empty timer set. Never fails, never allocates. */
@@ -217,9 +212,5 @@ void tml_sleep_drop(tml_sleep_fut *f) {
 void tml_sleep_blocking(int64_t duration_ns) {
     tml_sleep_fut f;
     tml_sleep_init(&f, duration_ns);
-    int64_t deadline = f.timer.deadline_ns;
-    struct timespec ts = {(time_t)(deadline / NS_PER_S), (long)(deadline % NS_PER_S)};
-    /* absolute deadline: an interrupted sleep resumes without drift */
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-    }
+    pal_sleep_until(f.timer.deadline_ns); /* absolute: an interrupted sleep resumes without drift */
 }

@@ -123,7 +123,6 @@
 #include <sched.h>
 #include <stdio.h>
 
-#include <sys/prctl.h>
 
 #include "mt_internal.h"
 
@@ -610,12 +609,12 @@ void mt_worker_wait(mt_worker *w) {
 
 static void *worker_main(void *arg) {
     mt_worker *w = arg;
-    mt_alt_stack alt;
-    mt_stack_thread_begin(&alt); /* a stack overflow in a task is reported */
+    pal_stack_guard guard;
+    mt_stack_thread_begin(&guard); /* a stack overflow in a task is reported */
     mt_current_worker = w;
     /* Linux lets a timed wait end up to 50 us late by default ("timer
      * slack"); timers here promise better, so ask for 1 ns */
-    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    pal_thread_precise_timers();
     while (mt_worker_step(w) || park(w)) {
         if (mt_chaos(MT_CHAOS_PARK) && !mt_atomic_load_acquire(&w->rt->stopping)) {
             mt_worker_offload(w); /* others must run them meanwhile */
@@ -624,25 +623,21 @@ static void *worker_main(void *arg) {
         }
     }
     mt_current_worker = NULL;
-    mt_stack_thread_end(&alt);
+    mt_stack_thread_end(&guard);
     return NULL;
 }
 
-/* Starts w's thread. Returns 0 or -errno from pthread_create. */
+/* Starts w's thread. Returns 0 or -errno from pal_thread_start. */
 int mt_worker_start(mt_worker *w) {
-    int err = pthread_create(&w->thread, NULL, worker_main, w);
-    if (err)
-        return -err;
     char name[16];
     snprintf(name, sizeof name, "tml-worker-%u", w->id);
-    pthread_setname_np(w->thread, name); /* best effort: only for debuggers */
-    return 0;
+    return pal_thread_start(&w->thread, worker_main, w, name);
 }
 
 /* Waits for w's thread to exit (after the runtime set `stopping` and
  * unparked it). */
 void mt_worker_join(mt_worker *w) {
-    pthread_join(w->thread, NULL);
+    pal_thread_join(w->thread);
 }
 
 /* ------------------------------------------------------ budget, yield */
@@ -666,5 +661,5 @@ tml_poll tml_yield_poll(tml_yield_fut *f, tml_cx *cx) {
 }
 
 void tml_yield_blocking(void) {
-    sched_yield();
+    pal_yield();
 }

@@ -14,12 +14,14 @@
  *   2. the winner registers the fd (edge-triggered, both directions),
  *      counts it in rt->io_sources (so running workers poll the reactor
  *      at their fairness ticks), stores `rt`, then publishes the source
- *      with a release store; everyone reads `rt` after an acquire load.
+ *      with a CAS (a release and more: see "Close"); everyone reads `rt`
+ *      after an acquire load.
  * Registering at the first EAGAIN rather than at creation saves the
- * epoll_ctl of sockets that never wait (a short request answered at once)
- * and binds the source to the runtime that actually polls it. No edge is
- * lost by registering late: epoll reports an fd that is already ready as
- * soon as it is added. Rejected: a mutex per handle for step 1 (40 bytes
+ * registration of sockets that never wait (a short request answered at
+ * once) and binds the source to the runtime that actually polls it. No
+ * edge is lost by registering late: every backend reports an fd that is
+ * already ready as soon as it is added (epoll and kqueue report the
+ * current state; an AFD poll is level-triggered when it is issued). Rejected: a mutex per handle for step 1 (40 bytes
  * per connection for a race that needs two first waits at once).
  *
  * Readiness (drive), Tokio's loop over ScheduledIo (io_reactor.h):
@@ -40,29 +42,29 @@
  * is tried without a readiness check: a read of data already there costs
  * one recv.
  *
- * Close: sets `closed` and shutdown(SHUT_RDWR)s the socket; the kernel's
- * state change is an edge for every waiter, whose next poll sees
- * `closed`. The fd is closed (and deregistered) only by the last release,
- * so no thread that holds the handle can see its number reused.
+ * Close: sets `closed` (a CAS), shuts the socket down (both directions)
+ * and hangs its source up (io_source_hang_up: IO_HUP, final), which wakes
+ * every waiter, whose next poll sees `closed`. Not every OS reports the
+ * shutdown as an edge (a listener; Windows' AFD poll), so the reactor is
+ * told directly. A leaf that registers the socket meanwhile publishes its
+ * source with a CAS too, then re-checks `closed`: of the two RMWs, the
+ * later one's thread sees the other's write (no store-buffer race), so
+ * either close finds the source or the leaf finds `closed`. The fd is
+ * closed (and deregistered) only by the last release, so no thread that
+ * holds the handle can see its number reused.
  *
  * Drop: a leaf that stored its waker (phase WAITING) empties its
  * direction's slot; connect also releases its half-made socket. One slot
  * per direction means a second concurrent waiter on the same direction
  * replaces the first's waker (rt.h: last waiter wins).
  *
- * Blocking forms: the same system calls, waiting with poll(2) on the
- * socket; they never touch the reactor, so they work on any thread,
+ * Blocking forms: the same system calls, waiting with pal_socket_wait
+ * (poll(2) on POSIX) on the socket; they never touch the reactor, so they work on any thread,
  * with or without a runtime. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "mt_internal.h"
 
@@ -75,7 +77,7 @@ struct tml_tcp {
     mt_atomic src;    /* io_source *, REGISTERING, or 0 */
     mt_atomic closed; /* 1 once tml_tcp_close ran */
     mt_runtime *rt;   /* src's runtime; written before src is published */
-    int fd;
+    io_fd fd;
 };
 
 /* A leaf's phase. */
@@ -129,48 +131,6 @@ static void need(const void *p, const char *what) {
 
 /* ------------------------------------------------------------ SocketAddr */
 
-/* Fills *ss from `a`; returns its length, or 0 when `a` is no address. */
-static socklen_t to_os(const tml_sockaddr *a, struct sockaddr_storage *ss) {
-    memset(ss, 0, sizeof *ss);
-    if (a->family == TML_AF_IPV4) {
-        struct sockaddr_in *in = (struct sockaddr_in *)ss;
-        in->sin_family = AF_INET;
-        in->sin_port = htons(a->port);
-        memcpy(&in->sin_addr, a->ip, 4);
-        return sizeof *in;
-    }
-    if (a->family == TML_AF_IPV6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(a->port);
-        in6->sin6_scope_id = a->scope_id;
-        memcpy(&in6->sin6_addr, a->ip, 16);
-        return sizeof *in6;
-    }
-    return 0;
-}
-
-/* Converts an OS address; false for a family TML has no SocketAddr for. */
-static bool from_os(const struct sockaddr_storage *ss, tml_sockaddr *a) {
-    tml_sockaddr r = {0};
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        r.family = TML_AF_IPV4;
-        r.port = ntohs(in->sin_port);
-        memcpy(r.ip, &in->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        r.family = TML_AF_IPV6;
-        r.port = ntohs(in6->sin6_port);
-        r.scope_id = in6->sin6_scope_id;
-        memcpy(r.ip, &in6->sin6_addr, 16);
-    } else {
-        return false;
-    }
-    *a = r;
-    return true;
-}
-
 /* Parses a decimal number of 1..10 digits spanning [s, end) into *out. */
 static bool parse_digits(const char *s, const char *end, uint32_t max, uint32_t *out) {
     if (s == end || end - s > 10)
@@ -189,14 +149,14 @@ static bool parse_digits(const char *s, const char *end, uint32_t max, uint32_t 
 
 /* "[v6%zone]" of length n at t (brackets included) into r. */
 static bool parse_v6(const char *t, size_t n, tml_sockaddr *r) {
-    char host[INET6_ADDRSTRLEN];
+    char host[PAL_IP_TEXT_MAX];
     const char *in = t + 1, *end = t + n - 1, *pct = memchr(in, '%', (size_t)(end - in));
     const char *host_end = pct ? pct : end;
     if ((size_t)(host_end - in) >= sizeof host)
         return false;
     memcpy(host, in, (size_t)(host_end - in));
     host[host_end - in] = '\0';
-    if (inet_pton(AF_INET6, host, r->ip) != 1)
+    if (!pal_ip_parse(true, host, r->ip))
         return false;
     r->family = TML_AF_IPV6;
     return !pct || parse_digits(pct + 1, end, UINT32_MAX, &r->scope_id);
@@ -207,7 +167,9 @@ int32_t tml_sockaddr_parse(const tml_str *text, tml_sockaddr *out) {
     need(out, "address output");
     const char *t = text->ptr;
     size_t n = (size_t)text->len;
-    const char *colon = n ? memrchr(t, ':', n) : NULL;
+    const char *colon = NULL;
+    for (size_t i = n; i > 0 && !colon; i--)
+        colon = t[i - 1] == ':' ? t + i - 1 : NULL;
     if (!colon || memchr(t, '\0', n))
         return TML_NET_INVALID_INPUT;
     tml_sockaddr r = {0};
@@ -220,12 +182,12 @@ int32_t tml_sockaddr_parse(const tml_str *text, tml_sockaddr *out) {
         if (!parse_v6(t, hn, &r))
             return TML_NET_INVALID_INPUT;
     } else {
-        char host[INET_ADDRSTRLEN];
+        char host[16]; /* INET_ADDRSTRLEN */
         if (hn >= sizeof host)
             return TML_NET_INVALID_INPUT;
         memcpy(host, t, hn);
         host[hn] = '\0';
-        if (inet_pton(AF_INET, host, r.ip) != 1)
+        if (!pal_ip_parse(false, host, r.ip))
             return TML_NET_INVALID_INPUT;
         r.family = TML_AF_IPV4;
     }
@@ -235,13 +197,13 @@ int32_t tml_sockaddr_parse(const tml_str *text, tml_sockaddr *out) {
 
 tml_str *tml_sockaddr_to_string(const tml_sockaddr *a) {
     need(a, "address");
-    char host[INET6_ADDRSTRLEN], text[INET6_ADDRSTRLEN + 24];
+    char host[PAL_IP_TEXT_MAX], text[PAL_IP_TEXT_MAX + 24];
     int n;
     if (a->family == TML_AF_IPV4) {
-        inet_ntop(AF_INET, a->ip, host, sizeof host);
+        pal_ip_format(false, a->ip, host, sizeof host);
         n = snprintf(text, sizeof text, "%s:%u", host, (unsigned)a->port);
     } else if (a->family == TML_AF_IPV6) {
-        inet_ntop(AF_INET6, a->ip, host, sizeof host);
+        pal_ip_format(true, a->ip, host, sizeof host);
         if (a->scope_id)
             n = snprintf(text, sizeof text, "[%s%%%u]:%u", host, (unsigned)a->scope_id, (unsigned)a->port);
         else
@@ -254,7 +216,7 @@ tml_str *tml_sockaddr_to_string(const tml_sockaddr *a) {
 
 /* ---------------------------------------------------------------- handle */
 
-static tml_tcp *tcp_new(int fd) {
+static tml_tcp *tcp_new(io_fd fd) {
     tml_tcp *s = tml_alloc(sizeof *s);
     /* relaxed: the handle is published to other threads by whatever
      * hands it over (a channel, spawn), which orders these stores */
@@ -282,7 +244,7 @@ void tml_tcp_release(tml_tcp *s) {
         io_reactor_deregister(s->rt->reactor, (io_source *)(uintptr_t)v);
         mt_atomic_fetch_add(&s->rt->io_sources, (uint64_t)-1);
     }
-    close(s->fd); /* Linux frees the fd even when close reports EINTR */
+    pal_socket_close(s->fd);
     tml_free(s);
 }
 
@@ -315,7 +277,8 @@ static int attach(tml_tcp *s, tml_cx *cx, io_source **out) {
         mt_atomic_fetch_add(&rt->io_sources, 1); /* the driver polls I/O from now on */
         s->rt = rt;
         v = (uintptr_t)src;
-        mt_atomic_store_release(&s->src, v); /* publishes s->rt; pairs with the acquires */
+        /* publishes s->rt; pairs with the acquires; an RMW: see "Close" */
+        mt_atomic_cas(&s->src, REGISTERING, v);
     }
     if (v == REGISTERING) {
         *out = NULL;
@@ -330,16 +293,19 @@ static int attach(tml_tcp *s, tml_cx *cx, io_source **out) {
 void tml_tcp_close(tml_tcp *s) {
     need(s, "TCP handle");
     /* the CAS makes it idempotent; pairs with is_closed's acquire */
-    if (mt_atomic_cas(&s->closed, 0, 1) == 0)
-        (void)shutdown(s->fd, SHUT_RDWR); /* ENOTCONN: never connected or reset: no waiter to wake */
+    if (mt_atomic_cas(&s->closed, 0, 1) == 0) {
+        pal_socket_shutdown(s->fd);
+        io_source *src = source(s); /* after the CAS: see "Close" */
+        if (src)
+            io_source_hang_up(src);
+    }
 }
 
 int32_t tml_tcp_set_nodelay(tml_tcp *s, bool on) {
     need(s, "TCP handle");
     if (is_closed(s))
         return TML_NET_OTHER;
-    int v = on;
-    return setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0 ? kind_of(errno) : TML_NET_OK;
+    return kind_of(-pal_tcp_set_nodelay(s->fd, on));
 }
 
 /* local_addr (peer false) or peer_addr of `s` into *out. */
@@ -348,13 +314,10 @@ static int32_t addr_of(tml_tcp *s, tml_sockaddr *out, bool peer) {
     need(out, "address output");
     if (is_closed(s))
         return TML_NET_OTHER;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int rc = peer ? getpeername(s->fd, (struct sockaddr *)&ss, &len)
-                  : getsockname(s->fd, (struct sockaddr *)&ss, &len);
-    if (rc < 0)
-        return kind_of(errno);
-    return from_os(&ss, out) ? TML_NET_OK : TML_NET_OTHER;
+    int err = pal_socket_addr(s->fd, peer, out);
+    if (err < 0)
+        return kind_of(-err);
+    return out->family ? TML_NET_OK : TML_NET_OTHER;
 }
 
 int32_t tml_tcp_local_addr(tml_tcp *s, tml_sockaddr *out) { return addr_of(s, out, false); }
@@ -363,20 +326,10 @@ int32_t tml_tcp_peer_addr(tml_tcp *s, tml_sockaddr *out) { return addr_of(s, out
 int32_t tml_tcp_bind(const tml_sockaddr *a, tml_tcp **out) {
     need(a, "address");
     need(out, "listener output");
-    struct sockaddr_storage ss;
-    socklen_t len = to_os(a, &ss);
-    if (len == 0)
-        return TML_NET_INVALID_INPUT;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return kind_of(errno);
-    int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, BACKLOG) < 0) {
-        int err = errno;
-        close(fd);
-        return kind_of(err);
-    }
+    io_fd fd;
+    int err = pal_tcp_listen(a, BACKLOG, &fd);
+    if (err < 0)
+        return kind_of(-err);
     *out = tcp_new(fd);
     return TML_NET_OK;
 }
@@ -385,18 +338,14 @@ int32_t tml_tcp_bind(const tml_sockaddr *a, tml_tcp **out) {
 
 /* One try of a leaf's system call on `fd`: a count >= 0, or -errno
  * (-EAGAIN: not ready; -EINTR: try again). */
-typedef int64_t (*io_op)(int fd, void *arg);
-
-static int64_t fail(void) {
-    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-}
+typedef int64_t (*io_op)(io_fd fd, void *arg);
 
 /* Runs op(fd, arg) once, or (chaos build) fails it as the kernel could:
  * -EINTR anywhere, -EAGAIN only while `may_block_spuriously`, i.e. while
  * nothing but a readiness check follows that can see the socket ready
  * (before its reactor registration, which reports a ready socket at
  * once, and in the blocking forms, whose poll(2) does). */
-static int64_t try_op(io_op op, int fd, void *arg, bool may_block_spuriously) {
+static int64_t try_op(io_op op, io_fd fd, void *arg, bool may_block_spuriously) {
     if (mt_chaos(MT_CHAOS_EINTR))
         return -EINTR;
     if (may_block_spuriously && mt_chaos(MT_CHAOS_EAGAIN))
@@ -404,12 +353,11 @@ static int64_t try_op(io_op op, int fd, void *arg, bool may_block_spuriously) {
     return op(fd, arg);
 }
 
-static int64_t op_recv(int fd, void *arg) {
+static int64_t op_recv(io_fd fd, void *arg) {
     tml_buffer *b = arg;
-    ssize_t n = recv(fd, b->bytes + b->len, (size_t)(b->cap - b->len), 0);
-    if (n < 0)
-        return fail();
-    b->len += n;
+    int64_t n = pal_recv(fd, b->bytes + b->len, (size_t)(b->cap - b->len));
+    if (n > 0)
+        b->len += n;
     return n;
 }
 
@@ -418,69 +366,35 @@ typedef struct span {
     size_t len;
 } span;
 
-static int64_t op_send(int fd, void *arg) {
+static int64_t op_send(io_fd fd, void *arg) {
     span *sp = arg;
-    ssize_t n = send(fd, sp->p, sp->len, MSG_NOSIGNAL); /* EPIPE, never SIGPIPE */
-    return n < 0 ? fail() : n;
+    return pal_send(fd, sp->p, sp->len); /* EPIPE, never SIGPIPE */
 }
 
 typedef struct accepted {
-    int fd;
-    struct sockaddr_storage peer;
+    io_fd fd;
+    tml_sockaddr peer; /* family 0: TML has no SocketAddr for it */
 } accepted;
 
-static int64_t op_accept(int fd, void *arg) {
+static int64_t op_accept(io_fd fd, void *arg) {
     accepted *a = arg;
-    socklen_t len = sizeof a->peer;
-    a->fd = accept4(fd, (struct sockaddr *)&a->peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (a->fd >= 0)
-        return 0;
-    switch (errno) {
-    /* the connection died in the queue, or Linux passed on a network
-     * error pending on it (accept(2), "Error handling"): take the next */
-    case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
-    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
-        return -EINTR;
-    default:
-        return fail();
-    }
+    return pal_tcp_accept(fd, &a->fd, &a->peer); /* -EINTR: died in the queue, take the next */
 }
 
 /* Whether a non-blocking connect finished: 0 connected, -EAGAIN still in
- * progress, or -errno of the failure. The TCP state, not SO_ERROR alone,
- * decides "in progress": a spurious writable edge leaves it SYN_SENT
- * (Go checks getpeername for the same reason). */
-static int64_t op_connected(int fd, void *arg) {
+ * progress (a spurious writable edge), or -errno of the failure. */
+static int64_t op_connected(io_fd fd, void *arg) {
     (void)arg;
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-        return fail();
-    if (ti.tcpi_state == TCP_SYN_SENT)
-        return -EAGAIN;
-    int err = 0;
-    len = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        return fail();
-    return err ? -err : 0;
+    return pal_tcp_connect_result(fd);
 }
 
 /* Creates a socket for `a` and starts connecting. Returns 0 with the
  * handle in *out (connected or in progress), or -errno. */
 static int start_connect(const tml_sockaddr *a, tml_tcp **out) {
-    struct sockaddr_storage ss;
-    socklen_t len = to_os(a, &ss);
-    if (len == 0)
-        return -EINVAL;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    /* EINTR: the connect goes on asynchronously, as EINPROGRESS */
-    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS && errno != EINTR) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
+    io_fd fd;
+    int err = pal_tcp_connect_start(a, &fd);
+    if (err < 0)
+        return err;
     *out = tcp_new(fd);
     return 0;
 }
@@ -518,12 +432,12 @@ static bool drive(tml_tcp *s, tml_cx *cx, unsigned interest, int32_t *phase, io_
             continue;
         if (n != -EAGAIN) {
             if (src && n > 0 && n < want) /* step 4 */
-                io_source_clear_drained(src, interest, tick);
+                io_source_clear_drained(s->rt->reactor, src, interest, tick);
             *res = n;
             return true;
         }
         if (src) {
-            io_source_clear_ready(src, interest, tick);
+            io_source_clear_ready(s->rt->reactor, src, interest, tick);
             continue;
         }
         int err = attach(s, cx, &src);
@@ -578,8 +492,7 @@ tml_poll tml_accept_poll(tml_accept_fut *f, tml_cx *cx) {
         return TML_PENDING;
     if (res >= 0) {
         f->stream = tcp_new(a.fd);
-        if (!from_os(&a.peer, &f->peer))
-            f->peer = (tml_sockaddr){0};
+        f->peer = a.peer;
     }
     return done(&f->status, &f->phase, res, cx);
 }
@@ -705,9 +618,10 @@ void tml_write_all_drop(tml_write_all_fut *f) {
 
 /* -------------------------------------------------------- blocking forms */
 
-/* drive's blocking twin: runs op(fd, arg), waiting for `events` with
- * poll(2) on EAGAIN. Returns the op's result, or ERR_CLOSED. */
-static int64_t block(tml_tcp *s, short events, io_op op, void *arg) {
+/* drive's blocking twin: runs op(fd, arg), waiting with pal_socket_wait
+ * for the direction (`write`) on EAGAIN. Returns the op's result, or
+ * ERR_CLOSED. */
+static int64_t block(tml_tcp *s, bool write, io_op op, void *arg) {
     for (;;) {
         if (is_closed(s))
             return ERR_CLOSED;
@@ -716,10 +630,10 @@ static int64_t block(tml_tcp *s, short events, io_op op, void *arg) {
             continue;
         if (n != -EAGAIN)
             return n;
-        /* a close from another thread shuts the socket down: POLLHUP */
-        struct pollfd p = {.fd = s->fd, .events = events};
-        if (poll(&p, 1, -1) < 0 && errno != EINTR)
-            return -errno;
+        /* a close from another thread shuts the socket down: a hang-up */
+        int err = pal_socket_wait(s->fd, write);
+        if (err < 0)
+            return err;
     }
 }
 
@@ -727,12 +641,12 @@ int32_t tml_tcp_accept_blocking(tml_tcp *l, tml_tcp **out, tml_sockaddr *peer) {
     need(l, "listener");
     need(out, "stream output");
     accepted a;
-    int64_t res = block(l, POLLIN, op_accept, &a);
+    int64_t res = block(l, false, op_accept, &a);
     if (res < 0)
         return status_of(res);
     *out = tcp_new(a.fd);
-    if (peer && !from_os(&a.peer, peer))
-        *peer = (tml_sockaddr){0};
+    if (peer)
+        *peer = a.peer;
     return TML_NET_OK;
 }
 
@@ -743,7 +657,7 @@ int32_t tml_tcp_connect_blocking(const tml_sockaddr *addr, tml_tcp **out) {
     int64_t res = start_connect(addr, &s);
     if (res < 0)
         return status_of(res);
-    if ((res = block(s, POLLOUT, op_connected, NULL)) < 0) {
+    if ((res = block(s, true, op_connected, NULL)) < 0) {
         tml_tcp_release(s);
         return status_of(res);
     }
@@ -755,7 +669,7 @@ int32_t tml_tcp_read_blocking(tml_tcp *s, tml_buffer *buf, int64_t *n) {
     need(s, "stream");
     need(buf, "buffer");
     need(n, "count output");
-    int64_t res = buf->len < buf->cap ? block(s, POLLIN, op_recv, buf) : 0;
+    int64_t res = buf->len < buf->cap ? block(s, false, op_recv, buf) : 0;
     *n = res > 0 ? res : 0;
     return status_of(res);
 }
@@ -765,7 +679,7 @@ int32_t tml_tcp_write_blocking(tml_tcp *s, tml_buffer *buf, int64_t *n) {
     need(buf, "buffer");
     need(n, "count output");
     span sp = {buf->bytes, (size_t)buf->len};
-    int64_t res = sp.len > 0 ? block(s, POLLOUT, op_send, &sp) : 0;
+    int64_t res = sp.len > 0 ? block(s, true, op_send, &sp) : 0;
     *n = res > 0 ? res : 0;
     return status_of(res);
 }
@@ -775,7 +689,7 @@ int32_t tml_tcp_write_all_blocking(tml_tcp *s, tml_buffer *buf) {
     need(buf, "buffer");
     for (int64_t sent = 0; sent < buf->len;) {
         span sp = {buf->bytes + sent, (size_t)(buf->len - sent)};
-        int64_t res = block(s, POLLOUT, op_send, &sp);
+        int64_t res = block(s, true, op_send, &sp);
         if (res < 0)
             return status_of(res);
         sent += res;

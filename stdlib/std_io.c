@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "pal.h"
 #include "tml/rt.h"
 
 void tml_print(const tml_str *s) {
@@ -17,10 +17,10 @@ void tml_print(const tml_str *s) {
 }
 
 void tml_println(const tml_str *s) {
-    flockfile(stdout);
-    fwrite_unlocked(s->ptr, 1, (size_t)s->len, stdout);
-    putc_unlocked('\n', stdout);
-    funlockfile(stdout);
+    pal_file_lock(stdout);
+    pal_fwrite_unlocked(s->ptr, (size_t)s->len, stdout);
+    pal_putc_unlocked('\n', stdout);
+    pal_file_unlock(stdout);
 }
 
 static _Noreturn void panic_out(const char *file, int line, int col,
@@ -31,7 +31,7 @@ static _Noreturn void panic_out(const char *file, int line, int col,
     else
         fprintf(stderr, "panic: %.*s\n", len, msg);
     fflush(stderr);
-    _exit(101);
+    pal_exit_now(101);
 }
 
 _Noreturn void tml_panic_at(const char *file, int line, int col, const char *msg) {

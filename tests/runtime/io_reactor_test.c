@@ -122,6 +122,7 @@ typedef struct io_result {
  * on EAGAIN with the tick. */
 typedef struct reader_frame {
     uint32_t state;
+    io_reactor *r;
     io_source *s;
     int fd;
     int64_t want;
@@ -153,7 +154,7 @@ static tml_poll transfer_poll(reader_frame *f, tml_cx *cx, unsigned interest) {
             f->res.err = errno;
             return TML_READY;
         }
-        io_source_clear_ready(f->s, interest, tick);
+        io_source_clear_ready(f->r, f->s, interest, tick);
     }
 }
 
@@ -195,7 +196,7 @@ Test(io_reactor, readable_wakes_the_waiting_task_and_rearms_after_eagain, .timeo
     cr_assert_eq(io_reactor_register(r, sv[0], &s), 0);
     latch waits;
     latch_init(&waits);
-    tml_join *h = tml_spawn(&reader_vt, &(reader_frame){.s = s, .fd = sv[0], .want = 3, .waits = &waits});
+    tml_join *h = tml_spawn(&reader_vt, &(reader_frame){.r = r, .s = s, .fd = sv[0], .want = 3, .waits = &waits});
     for (int i = 1; i <= 3; i++) { /* each byte after the task went Pending: a new edge */
         cr_assert(latch_wait(&waits, i), "round %d: the task never waited", i);
         cr_assert_eq(write(sv[1], "x", 1), 1);
@@ -225,7 +226,7 @@ Test(io_reactor, writable_wakes_the_writer_after_the_buffer_fills_and_drains, .t
     cr_assert_eq(io_reactor_register(r, sv[0], &s), 0);
     latch waits;
     latch_init(&waits);
-    tml_join *h = tml_spawn(&writer_vt, &(reader_frame){.s = s, .fd = sv[0], .want = TOTAL, .waits = &waits});
+    tml_join *h = tml_spawn(&writer_vt, &(reader_frame){.r = r, .s = s, .fd = sv[0], .want = TOTAL, .waits = &waits});
     cr_assert(latch_wait(&waits, 1), "the writer never filled the buffer");
     static char buf[65536];
     int64_t got = 0;
@@ -266,13 +267,13 @@ Test(io_reactor, clear_with_a_stale_tick_keeps_the_readiness, .timeout = 10) {
     cr_assert_eq(errno, EAGAIN);
     cr_assert_eq(write(sv[1], "b", 1), 1); /* ... an edge arrives ... */
     cr_assert_eq(io_reactor_poll(r, 0), 1);
-    io_source_clear_ready(s, IO_READABLE, t0); /* ... then the clear: stale */
+    io_source_clear_ready(r, s, IO_READABLE, t0); /* ... then the clear: stale */
     cr_assert_eq(io_source_poll_ready(s, IO_READABLE, 0, &t1), IO_READABLE, "the edge was lost");
     cr_assert_neq(t1, t0);
     cr_assert_eq(read(sv[0], &c, 1), 1);
     cr_assert_eq(c, 'b');
     cr_assert_eq(read(sv[0], &c, 1), -1);
-    io_source_clear_ready(s, IO_READABLE, t1); /* current tick: clears */
+    io_source_clear_ready(r, s, IO_READABLE, t1); /* current tick: clears */
     cr_assert_eq(io_source_poll_ready(s, IO_READABLE, 0, &t2), 0);
     cr_assert_eq(t2, t1);
     cr_assert_eq(write(sv[1], "c", 1), 1); /* edge-triggered: re-armed */
@@ -280,7 +281,7 @@ Test(io_reactor, clear_with_a_stale_tick_keeps_the_readiness, .timeout = 10) {
     cr_assert_eq(io_source_poll_ready(s, IO_READABLE, 0, NULL), IO_READABLE);
     /* a clear of one direction leaves the other */
     cr_assert_eq(io_source_poll_ready(s, IO_WRITABLE, 0, &t2), IO_WRITABLE);
-    io_source_clear_ready(s, IO_READABLE, t2);
+    io_source_clear_ready(r, s, IO_READABLE, t2);
     cr_assert_eq(io_source_poll_ready(s, IO_READABLE | IO_WRITABLE, 0, NULL), IO_WRITABLE);
     io_reactor_deregister(r, s);
     io_reactor_destroy(r);
@@ -694,7 +695,7 @@ Test(io_reactor, cancel_all_wakes_waiters_and_reports_cancelled, .timeout = 10) 
     cr_assert_eq(io_reactor_register(r, sv[0], &s), 0);
     latch waits;
     latch_init(&waits);
-    tml_join *h = tml_spawn(&reader_vt, &(reader_frame){.s = s, .fd = sv[0], .want = 1, .waits = &waits});
+    tml_join *h = tml_spawn(&reader_vt, &(reader_frame){.r = r, .s = s, .fd = sv[0], .want = 1, .waits = &waits});
     cr_assert(latch_wait(&waits, 1));
     io_reactor_cancel_all(r); /* no poller runs: cancel_all wakes by itself */
     io_result res = join(h);
@@ -705,7 +706,7 @@ Test(io_reactor, cancel_all_wakes_waiters_and_reports_cancelled, .timeout = 10) 
     io_source *late;
     cr_assert_eq(io_reactor_register(r, sv[1], &late), 0);
     cr_assert_eq(io_source_poll_ready(late, IO_READABLE, 0, NULL), IO_CANCELLED);
-    io_source_clear_ready(late, IO_READABLE, 0); /* final: never cleared */
+    io_source_clear_ready(r, late, IO_READABLE, 0); /* final: never cleared */
     cr_assert_eq(io_source_poll_ready(late, IO_READABLE, 0, NULL), IO_CANCELLED);
     io_reactor_cancel_all(r); /* idempotent */
     io_reactor_deregister(r, late);
@@ -728,7 +729,7 @@ Test(io_reactor, peer_close_wakes_the_reader_with_hup, .timeout = 10) {
     cr_assert_eq(io_reactor_register(r, sv[0], &s), 0);
     latch waits;
     latch_init(&waits);
-    tml_join *h = tml_spawn(&reader_vt, &(reader_frame){.s = s, .fd = sv[0], .want = 100, .waits = &waits});
+    tml_join *h = tml_spawn(&reader_vt, &(reader_frame){.r = r, .s = s, .fd = sv[0], .want = 100, .waits = &waits});
     cr_assert(latch_wait(&waits, 1));
     close(sv[1]);
     io_result res = join(h);
@@ -740,7 +741,7 @@ Test(io_reactor, peer_close_wakes_the_reader_with_hup, .timeout = 10) {
     /* HUP is reported to writers too, and is final */
     uint32_t tick;
     cr_assert(io_source_poll_ready(s, IO_WRITABLE, 0, &tick) & IO_HUP);
-    io_source_clear_ready(s, IO_READABLE | IO_WRITABLE, tick);
+    io_source_clear_ready(r, s, IO_READABLE | IO_WRITABLE, tick);
     cr_assert_eq(io_source_poll_ready(s, IO_READABLE | IO_WRITABLE, 0, NULL), IO_READ_CLOSED | IO_HUP);
     io_reactor_deregister(r, s);
     io_reactor_destroy(r);

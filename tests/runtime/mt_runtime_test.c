@@ -321,9 +321,13 @@ Test(mt_runtime, tml_workers_garbage_panics, .timeout = 10, .exit_code = 101) {
     enter_with_workers("4x");
 }
 
+/* Windows' C runtime cannot hold an empty variable (setting one deletes
+ * it), so there the case does not arise. */
+#ifndef _WIN32
 Test(mt_runtime, tml_workers_empty_panics, .timeout = 10, .exit_code = 101) {
     enter_with_workers("");
 }
+#endif
 
 /* async func whoami() -> U32: the worker id in the task's own token. */
 static tml_poll whoami_poll(void *frame, tml_cx *cx) {

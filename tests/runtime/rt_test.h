@@ -20,6 +20,10 @@
 
 #define WAIT_MS 5000 /* bound on any single wait; well under .timeout */
 
+#ifdef _WIN32 /* the C runtime has no setenv; every caller overwrites */
+#define setenv(name, value, overwrite) _putenv_s((name), (value))
+#endif
+
 /* ThreadSanitizer makes every atomic access ~10x slower: stress tests
  * divide their counts by TEST_SCALE there (same paths, fewer rounds). */
 #ifdef MT_THREAD_SANITIZER
@@ -44,41 +48,40 @@
 
 /* A counter that threads bump and a test waits on. */
 typedef struct latch {
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    pal_mutex lock;
+    pal_cond cond; /* monotonic deadlines */
     int64_t count;
 } latch;
 
 static inline void latch_init(latch *l) {
-    cr_assert_eq(mt_cond_init_monotonic(&l->cond), 0);
-    pthread_mutex_init(&l->lock, NULL);
+    cr_assert_eq(pal_cond_init(&l->cond), 0);
+    pal_mutex_init(&l->lock);
     l->count = 0;
 }
 
 static inline void latch_add(latch *l, int64_t n) {
-    pthread_mutex_lock(&l->lock);
+    pal_mutex_lock(&l->lock);
     l->count += n;
-    pthread_cond_broadcast(&l->cond);
-    pthread_mutex_unlock(&l->lock);
+    pal_cond_broadcast(&l->cond);
+    pal_mutex_unlock(&l->lock);
 }
 
 static inline int64_t latch_count(latch *l) {
-    pthread_mutex_lock(&l->lock);
+    pal_mutex_lock(&l->lock);
     int64_t n = l->count;
-    pthread_mutex_unlock(&l->lock);
+    pal_mutex_unlock(&l->lock);
     return n;
 }
 
 /* Waits until the count reaches `target`; false after WAIT_MS. */
 static inline bool latch_wait(latch *l, int64_t target) {
     int64_t deadline = tml_now_ns() + (int64_t)WAIT_MS * 1000000;
-    struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
     int err = 0;
-    pthread_mutex_lock(&l->lock);
+    pal_mutex_lock(&l->lock);
     while (l->count < target && err == 0)
-        err = pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+        err = pal_cond_wait_until(&l->cond, &l->lock, deadline);
     bool reached = l->count >= target;
-    pthread_mutex_unlock(&l->lock);
+    pal_mutex_unlock(&l->lock);
     return reached;
 }
 

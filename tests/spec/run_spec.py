@@ -18,7 +18,9 @@ os.cpu_count() programs at a time, and checks:
 FILE.skip-SANITIZER (e.g. FILE.skip-thread), when present, holds the reason
 the program cannot run under that sanitizer; with `--sanitizer SANITIZER`
 (configure.py passes it to a sanitizer build's runner) the program is
-listed as `skip NAME: reason` and not run.
+listed as `skip NAME: reason` and not run. FILE.skip-OS (e.g.
+FILE.skip-windows) does the same for `--target-os OS`, which a cross
+build's runner gets (its programs run under wine: `tml run` starts them).
 
 FILE.env, when present, holds KEY=VALUE lines added to the environment of
 `tml run` (and so of the program), e.g. TML_WORKERS=1. The generated C is
@@ -316,6 +318,7 @@ def main():
                     help='the tml compiler (default: build/tml)')
     ap.add_argument('-j', '--jobs', type=int, default=os.cpu_count() or 1)
     ap.add_argument('--sanitizer', help='the sanitizer tml was built with: skips FILE.skip-SANITIZER')
+    ap.add_argument('--target-os', help='the OS tml builds for (a cross build): skips FILE.skip-OS')
     ap.add_argument('filters', nargs='*', help='run only programs whose name contains one')
     args = ap.parse_args()
     timeout = float(os.environ.get('TML_SPEC_TIMEOUT') or 60)
@@ -328,10 +331,11 @@ def main():
                     if any(f in os.path.basename(p) for f in args.filters)]
     known_ids = spec_ids()
     passed = failed = 0
-    if args.sanitizer:
+    skip_tag = args.sanitizer or args.target_os
+    if skip_tag:
         kept = []
         for p in programs:
-            reason = read(p[:-len('.tml')] + '.skip-' + args.sanitizer)
+            reason = read(p[:-len('.tml')] + '.skip-' + skip_tag)
             if reason is None:
                 kept.append(p)
             else:

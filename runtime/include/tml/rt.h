@@ -558,7 +558,7 @@ void tml_notified_blocking(tml_notify *n);
 /* Called first by a generated `main`: creates the process runtime with
  * TML_WORKERS workers (default: online cores; at least 1). Until
  * tml_main_exit, SIGTERM, SIGINT and SIGHUP flush stdout and end the
- * process with status 128 + the signal's number (mt_signal.c): the
+ * process with status 128 + the signal's number (pal_exit_signals_start in runtime/pal.h): the
  * calling thread and the threads it creates afterwards keep them
  * blocked. Panics with a
  * message when TML_WORKERS is not a positive integer or threads cannot

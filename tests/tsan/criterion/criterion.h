@@ -1,20 +1,27 @@
-/* criterion.h - Criterion's test API, for ThreadSanitizer builds only.
+/* criterion.h - Criterion's test API, for ThreadSanitizer builds and the
+ * cross targets (Windows, macOS).
  *
  * Why this exists: Criterion 2.4 cannot start under ThreadSanitizer. Its
  * BoxFort "inheritable arena" is mmap'ed at random fixed addresses that
  * TSan's shadow memory already owns, so every run aborts with "Could not
- * initialize inheritable arena" (Snaipe/Criterion#274, open). The plain
- * and ASan builds use the real Criterion; `./configure.py
- * --sanitize=thread` puts tests/tsan/ first on the include path instead,
- * so the same test sources run here unchanged.
+ * initialize inheritable arena" (Snaipe/Criterion#274, open). Nor is it
+ * packaged for mingw-w64. The plain and ASan builds use the real
+ * Criterion; `./configure.py --sanitize=thread` and `--target=...` put
+ * tests/tsan/ first on the include path instead, so the same test
+ * sources run there unchanged.
  *
  * Supported: Test(suite, name, .timeout = S, .init = f, .fini = f,
  * .disabled = b, .exit_code = N, .signal = S), cr_assert / cr_expect and their _eq _neq _lt _leq _gt
  * _geq _null _not_null _not _str_eq _str_neq forms with optional printf
  * messages, cr_fail, cr_skip_test, cr_log_info / cr_log_warn, and the
- * options --filter PATTERN (fnmatch(3) on `suite/name`) and --verbose.
- * Each test runs in its own forked child (the parent stays
+ * options --filter PATTERN (a glob, `*` and `?`, on `suite/name`) and
+ * --verbose. Each test runs in its own forked child (the parent stays
  * single-threaded, as TSan requires to fork), killed after its timeout.
+ * Windows has no fork: the binary starts itself once per test
+ * (`--cr-run suite/name`, CreateProcess), waits for it with the timeout,
+ * and reads its exit code; a test expecting `.signal = SIGSEGV` passes on
+ * an access violation (0xC0000005). A skipped test exits with
+ * CR_SHIM_SKIPPED, printing its reason itself with --verbose.
  * Output follows Criterion's: a line per failure and the closing
  * `[====] Synthesis:` line, where a skipped test is not counted as tested
  * (its `[SKIP] suite::name: why` line shows only with --verbose, as in
@@ -23,16 +30,26 @@
 #ifndef TML_TSAN_CRITERION_H
 #define TML_TSAN_CRITERION_H
 
-#include <fnmatch.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#else
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
+
+#define CR_SHIM_SKIPPED 77 /* a skipped test's exit status */
+#ifdef __MINGW_PRINTF_FORMAT /* mingw's printf: gnu_printf with its ANSI stdio */
+#define CR_SHIM_PRINTF __MINGW_PRINTF_FORMAT
+#else
+#define CR_SHIM_PRINTF printf
+#endif
 
 struct cr_shim_opts {
     double timeout;             /* seconds; 0 = none */
@@ -52,12 +69,8 @@ struct cr_shim_test {
 
 static struct cr_shim_test *cr_shim_tests, **cr_shim_tail = &cr_shim_tests;
 static int cr_shim_failed;      /* in the child: a non-fatal check failed */
-
-/* Shared with the forked child: set by cr_skip_test, with its reason. */
-static struct cr_shim_skip {
-    int skipped;
-    char why[512];
-} *cr_shim_skip;
+static bool cr_shim_verbose;    /* --verbose */
+static struct cr_shim_test *cr_shim_current; /* in the child: its test */
 
 #define Test(suite, name, ...)                                                      \
     static void suite##_##name##_impl(void);                                        \
@@ -73,7 +86,7 @@ static struct cr_shim_skip {
 /* Reports a failed check: the user's message when given, else `text`.
  * `fmt` is the user's format behind a one-character marker, so that an
  * absent message is not a zero-length format. */
-__attribute__((format(printf, 6, 7))) static inline void
+__attribute__((format(CR_SHIM_PRINTF, 6, 7))) static inline void
 cr_shim_check(bool ok, bool fatal, const char *file, int line, const char *text,
               const char *fmt, ...) {
     if (ok)
@@ -123,25 +136,90 @@ cr_shim_check(bool ok, bool fatal, const char *file, int line, const char *text,
 #define cr_assert_fail(...) CR_SHIM_(1, false, "cr_assert_fail", __VA_ARGS__)
 /* Ends the test as skipped, `fmt` saying why (Criterion's cr_skip_test);
  * as failed when a cr_expect failed before. */
-__attribute__((format(printf, 1, 2), noreturn)) static inline void cr_skip_test(const char *fmt, ...) {
-    if (cr_shim_skip && !cr_shim_failed) {
+__attribute__((format(CR_SHIM_PRINTF, 1, 2), noreturn)) static inline void cr_skip_test(const char *fmt, ...) {
+    if (!cr_shim_failed && cr_shim_verbose) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(cr_shim_skip->why, sizeof cr_shim_skip->why, fmt, ap);
+        fprintf(stderr, "[SKIP] %s::%s: ", cr_shim_current->suite, cr_shim_current->name);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
         va_end(ap);
-        cr_shim_skip->skipped = 1;
     }
     fflush(NULL);
-    _exit(cr_shim_failed);
+    _exit(cr_shim_failed ? 1 : CR_SHIM_SKIPPED);
 }
 
 #define cr_log_info(...) (fprintf(stderr, "[----] " __VA_ARGS__), fputc('\n', stderr))
 #define cr_log_warn(...) cr_log_info(__VA_ARGS__)
 
+/* The test's own process: runs it and exits with its result. */
+static inline _Noreturn void cr_shim_child(struct cr_shim_test *t) {
+    cr_shim_current = t;
+    if (t->opts.init)
+        t->opts.init();
+    t->fn();
+    if (t->opts.fini)
+        t->opts.fini();
+    fflush(NULL);
+    _exit(cr_shim_failed);
+}
+
+/* Whether `s` matches the glob `p` (`*`: any run, `?`: one character). */
+static inline bool cr_shim_match(const char *p, const char *s) {
+    if (*p == '*')
+        return cr_shim_match(p + 1, s) || (*s && cr_shim_match(p, s + 1));
+    if (!*p)
+        return !*s;
+    return *s && (*p == '?' || *p == *s) && cr_shim_match(p + 1, s + 1);
+}
+
+#ifdef _WIN32
+/* Runs one test in a process of its own; returns 0 passed, 1 failed,
+ * 2 crashed, 3 skipped. */
+static inline int cr_shim_run(struct cr_shim_test *t) {
+    char self[MAX_PATH], cmd[MAX_PATH + 300];
+    GetModuleFileNameA(NULL, self, sizeof self);
+    snprintf(cmd, sizeof cmd, "\"%s\" --cr-run %s/%s%s", self, t->suite, t->name,
+             cr_shim_verbose ? " --verbose" : "");
+    fflush(NULL);
+    STARTUPINFOA si = {.cb = sizeof si};
+    PROCESS_INFORMATION pi;
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+        fprintf(stderr, "[----] %s::%s: cannot start: error %lu\n", t->suite, t->name, GetLastError());
+        return 2;
+    }
+    DWORD ms = t->opts.timeout > 0 ? (DWORD)(t->opts.timeout * 1000) : INFINITE;
+    bool timed_out = WaitForSingleObject(pi.hProcess, ms) == WAIT_TIMEOUT;
+    if (timed_out) {
+        TerminateProcess(pi.hProcess, 2);
+        WaitForSingleObject(pi.hProcess, INFINITE);
+    }
+    DWORD code = 2;
+    GetExitCodeProcess(pi.hProcess, &code);
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    if (timed_out) {
+        fprintf(stderr, "[----] %s::%s: CRASH (timed out)\n", t->suite, t->name);
+        return 2;
+    }
+    if (code == CR_SHIM_SKIPPED)
+        return 3;
+    if (t->opts.signal)
+        return t->opts.signal == SIGSEGV && code == 0xC0000005 ? 0 : 1;
+    if (code == (DWORD)t->opts.exit_code)
+        return 0;
+    if (code >= 0xC0000000) {
+        fprintf(stderr, "[----] %s::%s: CRASH (exception %#lx)\n", t->suite, t->name, code);
+        return 2;
+    }
+    if (code != 1)
+        fprintf(stderr, "[----] %s::%s: exit status %lu\n", t->suite, t->name, code);
+    return code == 1 ? 1 : 2;
+}
+#else
 /* Runs one test in a forked child; returns 0 passed, 1 failed, 2 crashed,
  * 3 skipped. */
 static inline int cr_shim_run(struct cr_shim_test *t) {
-    cr_shim_skip->skipped = 0;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -151,18 +229,12 @@ static inline int cr_shim_run(struct cr_shim_test *t) {
     if (pid == 0) {
         if (t->opts.timeout > 0)
             alarm((unsigned)(t->opts.timeout + 0.999));
-        if (t->opts.init)
-            t->opts.init();
-        t->fn();
-        if (t->opts.fini)
-            t->opts.fini();
-        fflush(NULL);
-        _exit(cr_shim_failed);
+        cr_shim_child(t);
     }
     int st;
     while (waitpid(pid, &st, 0) < 0)
         ;
-    if (cr_shim_skip->skipped)
+    if (WIFEXITED(st) && WEXITSTATUS(st) == CR_SHIM_SKIPPED)
         return 3;
     if (t->opts.signal)
         return WIFSIGNALED(st) && WTERMSIG(st) == t->opts.signal ? 0 : 1;
@@ -178,39 +250,46 @@ static inline int cr_shim_run(struct cr_shim_test *t) {
                 WEXITSTATUS(st), WEXITSTATUS(st) == 66 ? " (ThreadSanitizer report)" : "");
     return WEXITSTATUS(st) == 1 ? 1 : 2;
 }
+#endif
 
-__attribute__((weak)) int main(int argc, char **argv) {
-    const char *filter = NULL;
-    bool verbose = false;
+/* Weak where the object format has weak definitions (not PE). */
+#ifndef _WIN32
+__attribute__((weak))
+#endif
+int main(int argc, char **argv) {
+    const char *filter = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--verbose")) {
-            verbose = true;
+            cr_shim_verbose = true;
         } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
             filter = argv[++i];
         } else if (!strncmp(argv[i], "--filter=", 9)) {
             filter = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--cr-run") && i + 1 < argc) {
+            only = argv[++i]; /* Windows: this process is one test's */
         } else {
             fprintf(stderr, "usage: %s [--filter PATTERN] [--verbose]\n", argv[0]);
             return 2;
         }
     }
-    cr_shim_skip = mmap(NULL, sizeof *cr_shim_skip, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (cr_shim_skip == MAP_FAILED) {
-        perror("mmap");
-        return 2;
-    }
+#ifdef _WIN32
+    /* a crash ends the process with its exception code, with no dialog or debugger */
+    SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
+#endif
     int tested = 0, passing = 0, failing = 0, crashing = 0;
     for (struct cr_shim_test *t = cr_shim_tests; t; t = t->next) {
         char full[256];
         snprintf(full, sizeof full, "%s/%s", t->suite, t->name);
-        if (t->opts.disabled || (filter && fnmatch(filter, full, 0) != 0))
-            continue;
-        int r = cr_shim_run(t);
-        if (r == 3) {
-            if (verbose)
-                fprintf(stderr, "[SKIP] %s::%s: %s\n", t->suite, t->name, cr_shim_skip->why);
+        if (only) {
+            if (!strcmp(only, full))
+                cr_shim_child(t);
             continue;
         }
+        if (t->opts.disabled || (filter && !cr_shim_match(filter, full)))
+            continue;
+        int r = cr_shim_run(t);
+        if (r == 3)
+            continue;
         tested++;
         if (r == 0) {
             passing++;
@@ -221,6 +300,10 @@ __attribute__((weak)) int main(int argc, char **argv) {
             failing++;
         else
             crashing++;
+    }
+    if (only) {
+        fprintf(stderr, "no test %s\n", only);
+        return 2;
     }
     printf("[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | Crashing: %d \n", tested,
            passing, failing, crashing);

@@ -1,5 +1,6 @@
-/* mt_signal_test.c - mt_signal.c: a program killed by SIGTERM, SIGINT or
- * SIGHUP keeps its buffered stdout and exits with 128 + the signal. */
+/* mt_main_test.c - mt_main.c, the process runtime: a program killed by
+ * SIGTERM, SIGINT or SIGHUP keeps its buffered stdout and exits with
+ * 128 + the signal (pal_exit_signals_start). */
 #include <signal.h>
 #include <stdio.h>
 
@@ -19,7 +20,7 @@ static void killed_program(int sig) {
 }
 
 // RT-SIGNAL-1: SIGTERM, SIGINT and SIGHUP flush stdout and exit with 128 + the signal
-Test(mt_signal, kill_keeps_buffered_output_and_exits_128_plus_signal, .timeout = 10) {
+Test(mt_main, kill_keeps_buffered_output_and_exits_128_plus_signal, .timeout = 10) {
     int sigs[] = {SIGTERM, SIGINT, SIGHUP};
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
         char buf[256];
