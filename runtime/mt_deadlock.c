@@ -98,7 +98,7 @@ static _Noreturn void report(mt_runtime *rt) {
     for (unsigned k = 0; k < rt->nworkers; k++) /* no thread runs: step 1's RMW acquired their writes */
         mt_slab_count_waiting(&rt->workers[k].slab, n);
     fflush(stdout);
-    flockfile(stderr);
+    pal_file_lock(stderr); /* held to the exit: no other line splits the report */
     fputs("fatal error: all tasks are asleep - deadlock!\n\n", stderr);
     for (unsigned kind = 0; kind < MT_WAIT_KINDS; kind++) {
         if (n[kind])
@@ -106,7 +106,7 @@ static _Noreturn void report(mt_runtime *rt) {
                     kind_names[kind]);
     }
     fflush(stderr);
-    _exit(101);
+    pal_exit_now(101);
 }
 
 /* The calling thread is about to park on `p` (a parker of rt's, whose

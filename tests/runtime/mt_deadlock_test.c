@@ -2,7 +2,7 @@
  * tasks by kind, and never fires in a runtime nobody watches. A
  * deadlocked program runs in a child process (the report ends it), its
  * stderr captured. */
-#include "rt_test.h"
+#include "rt_child.h"
 
 /* async func wait_on(kind, obj): awaits one leaf of MT_WAIT_* `kind` on
  * `obj` (a channel to send to, a mutex, a semaphore, a Notify). */

@@ -4,7 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "rt_test.h"
+#include "rt_child.h"
 
 /* The program, in a child whose stdout is a pipe (fully buffered):
  * enters the runtime, prints a line and sends itself `sig`
