@@ -292,7 +292,8 @@ static Node *arm_body(Parser *p) {
 }
 
 // arm = pattern { ( "," | "|" ) pattern } [ "if" expr ] "=>" arm_body
-static Node *when_arm(Parser *p) {
+static Node *when_arm(Parser *p, Node *when) {
+    (void)when;
     Node *arm = parse_node(ND_ARM, parse_peek(p));
     p->nl_quiet++;
     do
@@ -304,6 +305,28 @@ static Node *when_arm(Parser *p) {
     p->nl_quiet--;
     arm->body = arm_body(p);
     return arm;
+}
+
+// arm_list = "{" { arm ( "," | NL ) } "}": each arm of n parsed by `arm`
+// (NULL: nothing to add); an arm with an error is skipped to its end.
+static void arm_list(Parser *p, Node *n, Node *(*arm)(Parser *p, Node *n)) {
+    parse_expect(p, "{");
+    parse_skip_nl(p);
+    while (!parse_is(p, "}") && parse_peek(p)->kind != TK_EOF) {
+        int before = p->pos;
+        Node *a = arm(p, n);
+        if (a)
+            vec_push(&n->args, a);
+        parse_accept(p, ",");
+        parse_skip_nl(p);
+        if (p->panic) {
+            parse_recover(p);
+            parse_skip_nl(p);
+        }
+        if (p->pos == before)
+            parse_next(p);
+    }
+    parse_expect(p, "}");
 }
 
 // sel_arm = ( ident | "_" ) "=" expr [ "," "if" expr ] "=>" arm_body
@@ -342,23 +365,7 @@ static Node *select_expr(Parser *p) {
     parse_expect(p, "!");
     int quiet = p->nl_quiet;
     p->nl_quiet = 0;
-    parse_expect(p, "{");
-    parse_skip_nl(p);
-    while (!parse_is(p, "}") && parse_peek(p)->kind != TK_EOF) {
-        int before = p->pos;
-        Node *arm = select_arm(p, n);
-        if (arm)
-            vec_push(&n->args, arm);
-        parse_accept(p, ",");
-        parse_skip_nl(p);
-        if (p->panic) {
-            parse_recover(p);
-            parse_skip_nl(p);
-        }
-        if (p->pos == before)
-            parse_next(p);
-    }
-    parse_expect(p, "}");
+    arm_list(p, n, select_arm);
     p->nl_quiet = quiet;
     return n;
 }
@@ -369,21 +376,7 @@ static Node *when_expr(Parser *p) {
     int quiet = p->nl_quiet;
     p->nl_quiet = 0;
     n->cond = parse_expr(p);
-    parse_expect(p, "{");
-    parse_skip_nl(p);
-    while (!parse_is(p, "}") && parse_peek(p)->kind != TK_EOF) {
-        int before = p->pos;
-        vec_push(&n->args, when_arm(p));
-        parse_accept(p, ",");
-        parse_skip_nl(p);
-        if (p->panic) {
-            parse_recover(p);
-            parse_skip_nl(p);
-        }
-        if (p->pos == before)
-            parse_next(p);
-    }
-    parse_expect(p, "}");
+    arm_list(p, n, when_arm);
     p->nl_quiet = quiet;
     return n;
 }
