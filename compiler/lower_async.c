@@ -127,6 +127,7 @@ typedef struct CNode {
     Word *live, *defined;       /* live-in; maybe defined at entry */
     int succ[2], nsucc;
     MAwait *aw;                 /* an await */
+    bool reached;               /* on some path from the entry */
 } CNode;
 
 typedef struct Cfg {
@@ -377,11 +378,13 @@ static void liveness(Cfg *g) {
     }
 }
 
-/* defined-in of a successor |= defined-in | may, from the entry. */
+/* defined-in of a successor |= defined-in | may, from the entry; and
+ * which nodes the entry reaches. */
 static void maybe_defined(Cfg *g, int entry) {
     MFunc *mf = g->mf;
     if (entry < 0)
         return;
+    at(g, entry)->reached = true;
     for (int i = 0; i < mf->locals.n; i++)
         if (((MLocal *)mf->locals.v[i])->param)
             set_bit(at(g, entry)->defined, i + 1);
@@ -389,13 +392,16 @@ static void maybe_defined(Cfg *g, int entry) {
         changed = false;
         for (int i = g->nodes.n - 1; i >= 0; i--) {
             CNode *c = at(g, i);
-            for (int k = 0; k < c->nsucc; k++)
+            for (int k = 0; k < c->nsucc; k++) {
+                CNode *s = at(g, c->succ[k]);
+                changed |= c->reached && !s->reached;
+                s->reached |= c->reached;
                 for (int w = 0; w < g->words; w++) {
-                    CNode *s = at(g, c->succ[k]);
                     Word d = s->defined[w] | c->defined[w] | c->may[w];
                     changed |= d != s->defined[w];
                     s->defined[w] = d;
                 }
+            }
         }
     }
 }
@@ -419,8 +425,11 @@ static void place(MFunc *mf) {
         CNode *c = at(&g, i);
         if (!c->aw)
             continue;
+        /* An await no path reaches (after a return or break) still has
+         * its case in the drop function, which names what it reads: those
+         * live there go in the frame, though nothing defines them. */
         for (int k = 0; k < mf->locals.n; k++)
-            if (has_bit(c->live, k + 1) && has_bit(c->defined, k + 1))
+            if (has_bit(c->live, k + 1) && (has_bit(c->defined, k + 1) || !c->reached))
                 ((MLocal *)mf->locals.v[k])->in_frame = true;
     }
 }
