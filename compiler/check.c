@@ -15,7 +15,8 @@
  * variable used after it moved into another one, assignment to an
  * immutable binding, break/continue outside a loop.
  * Integer widths are lax as upstream TML: any integer converts to any
- * other (emit_c inserts the cast), also inside tuples; never int <-> float. */
+ * other (lower inserts the cast, lower.c coerce), also inside tuples; never
+ * int <-> float. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

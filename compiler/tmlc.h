@@ -281,7 +281,7 @@ struct Type {
     StructDecl *sd;             /* TY_STRUCT */
     Func *fn;                   /* TY_FUTURE: the async function called */
     const char *mangled;        /* unique C-safe name, e.g. Outcome_I64_Str */
-    bool emitted;               /* emit_c: C definition written */
+    bool emitted;               /* emit_types.c: C definition written */
 };
 
 Type *ty_prim(TypeKind k);
