@@ -191,6 +191,16 @@ void own_in_scope(Fn *F, MExpr *place, Type *ty) {
 
 void scope_pop(Fn *F) { drop_scope_vars(F, F->scopes.v[--F->scopes.n]); }
 
+/* Appends to *out everything the open scopes own, outermost first: what
+ * a drop of a frame suspended here releases (innermost first). */
+void owned_now(Fn *F, Vec *out) {
+    for (int i = 0; i < F->scopes.n; i++) {
+        LScope *sc = F->scopes.v[i];
+        for (int k = 0; k < sc->owned.n; k++)
+            vec_push(out, sc->owned.v[k]);
+    }
+}
+
 int hold_mark(Fn *F) { return ((LScope *)F->scopes.v[F->scopes.n - 1])->owned.n; }
 
 Val hold(Fn *F, Val v, Type *t) {

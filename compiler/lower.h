@@ -101,6 +101,7 @@ void release(Fn *F, Val v, Type *t);
 void discard(Fn *F, Val v, Type *t);
 Val coerce(Fn *F, Val v, Type *from, Type *to);
 Val take(Fn *F, Node *n, Type *to);
+void owned_now(Fn *F, Vec *out);
 int hold_mark(Fn *F);
 Val hold(Fn *F, Val v, Type *t);
 void settle(Fn *F, int mark);

@@ -54,11 +54,7 @@ static Val branch(Fn *F, MAwait *sel, int i, Node *cond, Node *at, MBlock *resul
 
 /* The select point: what the scopes own there, then the MS_SELECT. */
 static MExpr *suspend_all(Fn *F, MAwait *sel, Loc loc) {
-    for (int i = 0; i < F->scopes.n; i++) {
-        LScope *sc = F->scopes.v[i];
-        for (int k = 0; k < sc->owned.n; k++)
-            vec_push(&sel->owned, sc->owned.v[k]);
-    }
+    owned_now(F, &sel->owned);
     MStmt *s = ms_new(MS_SELECT);
     s->aw = sel;
     s->loc = loc;

@@ -61,11 +61,7 @@ static void suspend(Fn *F, Node *at, MAwait *aw) {
         F->cur = F->sel->result;
         return;
     }
-    for (int i = 0; i < F->scopes.n; i++) {
-        LScope *sc = F->scopes.v[i];
-        for (int k = 0; k < sc->owned.n; k++)
-            vec_push(&aw->owned, sc->owned.v[k]);
-    }
+    owned_now(F, &aw->owned);
     MStmt *s = ms_new(MS_AWAIT);
     s->aw = aw;
     put(F, s);
