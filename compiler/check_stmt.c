@@ -53,6 +53,15 @@ Type *check_if_expr(Checker *c, Node *n, Type *want) {
     return check_join_types(n->els, a, b, discard);
 }
 
+/* The type of a when or select! arm's `body` joined with the arms'
+ * `result` so far (Never: none yet; an assignment is Unit). */
+static Type *arm_result(Checker *c, Node *body, Type *result, Type *want, bool discard) {
+    Type *t = check_expr(c, body, result->kind == TY_NEVER ? want : result);
+    if (t->kind == TY_FUTURE)
+        t = check_value(c, body, NULL);
+    return check_join_types(body, result, body->kind == ND_ASSIGN ? T(TY_UNIT) : t, discard);
+}
+
 Type *check_when_expr(Checker *c, Node *n, Type *want) {
     bool discard = check_discarded(c, n, want);
     int errors = diag_count();
@@ -75,11 +84,7 @@ Type *check_when_expr(Checker *c, Node *n, Type *want) {
         }
         if (arm->cond)
             check_expect_type(c, arm->cond, T(TY_BOOL));
-        Type *t = check_expr(c, arm->body, result->kind == TY_NEVER ? want : result);
-        if (t->kind == TY_FUTURE)
-            t = check_value(c, arm->body, NULL);
-        result = check_join_types(arm->body, result, arm->body->kind == ND_ASSIGN ? T(TY_UNIT) : t,
-                            discard);
+        result = arm_result(c, arm->body, result, want, discard);
         check_pop_scope(c);
     }
     return n->args.n ? result : T(TY_UNIT);
@@ -150,18 +155,10 @@ Type *check_select(Checker *c, Node *n, Type *want) {
             check_never_pattern(c, p);
         else
             check_pattern(c, p, t);
-        Type *bt = check_expr(c, arm->body, result->kind == TY_NEVER ? want : result);
-        if (bt->kind == TY_FUTURE)
-            bt = check_value(c, arm->body, NULL);
-        result = check_join_types(arm->body, result, arm->body->kind == ND_ASSIGN ? T(TY_UNIT) : bt,
-                                  discard);
+        result = arm_result(c, arm->body, result, want, discard);
         check_pop_scope(c);
     }
-    if (n->els) {
-        Type *et = check_value(c, n->els, result->kind == TY_NEVER ? want : result);
-        result = check_join_types(n->els, result, n->els->kind == ND_ASSIGN ? T(TY_UNIT) : et, discard);
-    }
-    return result;
+    return n->els ? arm_result(c, n->els, result, want, discard) : result;
 }
 
 Type *check_loop_body(Checker *c, Node *body) {
