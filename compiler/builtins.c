@@ -68,7 +68,7 @@ static const Builtin rows[] = {
     F(NULL, "channel", BI_CHANNEL, 0, 1, P("I64"), "(Sender[T], Receiver[T])",
       .hook = BH_CHANNEL, .leaf = "chan_new"),
     F(NULL, "yield_now", BI_YIELD, 0, 0, P0, "()", .waits = true, .leaf = "yield",
-      .blocking = "yield_blocking"),
+      .blocking = "yield_blocking", .flags = BF_NO_DROP),
     F(NULL, "runtime_metrics", BI_METRICS, 0, 0, P0, "RuntimeMetrics", .leaf = "metrics_total",
       .flags = BF_CALL),
     F(NULL, "timeout", BI_TIMEOUT, 2, 2, P0, "Outcome[T, TimeoutError]",
@@ -296,6 +296,13 @@ void bi_check_table(void) {
         (void)first;
         (void)whole_hook;
     }
+}
+
+bool bi_leaf_drops(const char *leaf) {
+    for (int i = 0; i < NROWS; i++)
+        if (same_str(rows[i].leaf, leaf) && (rows[i].flags & BF_NO_DROP))
+            return false;
+    return true;
 }
 
 bool bi_waits(int id) {

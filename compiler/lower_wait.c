@@ -72,7 +72,7 @@ static void suspend(Fn *F, Node *at, MAwait *aw) {
  * caller to add to before it suspends. Returns the future. */
 static MExpr *await_leaf_init(Fn *F, Node *at, const char *leaf, const char *init, int n,
                               MExpr **args, MAwait **out) {
-    MAwait *aw = new_await(F, at, leaf, strcmp(leaf, "yield") != 0, NULL);
+    MAwait *aw = new_await(F, at, leaf, bi_leaf_drops(leaf), NULL);
     MExpr *fut = aw_ref(F, at);
     Vec a = {0};
     vec_push(&a, mx_addr(fut));
@@ -209,6 +209,19 @@ static Val net_io(Fn *F, Node *at, Node *m) {
     return r;
 }
 
+/* m's receiver, held, waited on: awaited at `at` as the row's leaf, else
+ * blocking the thread in its blocking form (lock, acquire, notified).
+ * Returns the receiver; the caller settles and releases it. */
+static Val wait_on(Fn *F, Node *at, Node *m) {
+    const Builtin *b = bi_info(m->builtin);
+    Val h = hold(F, lower_expr(F, m->lhs), m->lhs->ty);
+    if (at)
+        await_leaf(F, at, b->leaf, 1, &h.e, NULL);
+    else
+        eval(F, mx_call(arena_printf("tml_%s", b->blocking), 1, h.e));
+    return h;
+}
+
 /* m.lock(): a MutexGuard. It borrows the mutex when `m` is an immutable
  * variable (a parameter or `let`): the guard is declared after it in
  * the same or an inner scope, so it is released first, and moving the
@@ -219,11 +232,7 @@ static Val lock(Fn *F, Node *at, Node *m) {
     Node *r = m->lhs;
     bool borrow = r->kind == ND_PATH && r->var && !r->var->mutable_ && !r->var->const_init;
     int mark = hold_mark(F);
-    Val mv = hold(F, lower_expr(F, m->lhs), m->lhs->ty);
-    if (at)
-        await_leaf(F, at, "lock", 1, &mv.e, NULL);
-    else
-        eval(F, mx_call("tml_mutex_lock_blocking", 1, mv.e));
+    Val mv = wait_on(F, at, m);
     MExpr *gc = borrow ? mv.e : mx_call("tml_guard_owning", 1, mv.e);
     if (at && timed(F, at))     /* the timer won: no lock, no reference */
         gc = mx_cond(mx_local(F->tmo->expired), mx_sym("NULL"), gc);
@@ -236,12 +245,7 @@ static Val lock(Fn *F, Node *at, Node *m) {
 /* s.acquire() / n.notified(): Unit once a permit (notification) is ours. */
 static Val permit(Fn *F, Node *at, Node *m) {
     int mark = hold_mark(F);
-    Val h = hold(F, lower_expr(F, m->lhs), m->lhs->ty);
-    bool sem = m->builtin == BI_ACQUIRE;
-    if (at)
-        await_leaf(F, at, sem ? "acquire" : "notified", 1, &h.e, NULL);
-    else
-        eval(F, mx_call(sem ? "tml_sem_acquire_blocking" : "tml_notified_blocking", 1, h.e));
+    Val h = wait_on(F, at, m);
     settle(F, mark);
     release(F, h, m->lhs->ty);
     return unit_val();

@@ -368,6 +368,8 @@ enum {
     BF_CALL = 8,                /* lowered to tml_<leaf>(receiver, arguments...),
                                    whose C result is the TML result (void: Unit);
                                    without it, a case of lower_lib.c / lower_wait.c */
+    BF_NO_DROP = 16,            /* its leaf future has no tml_<leaf>_drop (nothing
+                                   to cancel: yield_now) */
 };
 #define BI_FUNC TY_UNIT         /* Builtin.recv of a function (Unit has no methods) */
 #define BI_PRINTABLE TY_NEVER   /* Builtin.recv of to_string: any printable type */
@@ -406,6 +408,9 @@ typedef Type *(*BiPrelude)(void *ctx, const char *name);
 void bi_check_table(void);
 const Builtin *bi_row(int i);           /* the i-th row, NULL past the last */
 const Builtin *bi_info(int id);         /* the first row of id (not BI_NONE), or NULL */
+/* Whether runtime leaf tml_<leaf>_fut has a drop function (no row with
+ * that leaf says BF_NO_DROP). */
+bool bi_leaf_drops(const char *leaf);
 bool bi_waits(int id);                  /* is id a wait-capable operation? */
 /* The function `qual::name` (qual NULL: bare): the qualifier's own row,
  * else, unless the qualifier is closed, a free function's; or NULL. */

@@ -59,6 +59,7 @@ Test(builtins, methods_by_receiver) {
     cr_assert(bi_waits(BI_RECV) && bi_waits(BI_SLEEP_UNTIL) && bi_waits(BI_CONNECT));
     cr_assert(!bi_waits(BI_TRY_RECV) && !bi_waits(BI_NONE));
     cr_assert_str_eq(bi_info(BI_RECV)->leaf, "recv");
+    cr_assert(bi_leaf_drops("recv") && bi_leaf_drops("sleep") && !bi_leaf_drops("yield"));
     cr_assert_str_eq(bi_info(BI_RECV)->blocking, "chan_recv_blocking");
 }
 
