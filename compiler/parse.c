@@ -342,16 +342,19 @@ static Node *stmt(Parser *p) {
         return let_stmt(p);
     if (parse_is(p, "const"))
         return const_decl(p);
-    Node *e = parse_expr(p);
-    if (parse_is_assign_op(parse_peek(p))) {
-        Node *a = parse_node(ND_ASSIGN, parse_next(p));
-        a->op = p->toks[p->pos - 1].str;
-        a->lhs = e;
-        parse_skip_nl(p);
-        a->rhs = parse_expr(p);
-        return a;
-    }
-    return e;
+    return parse_assignment(p, parse_expr(p));
+}
+
+// assignment = lhs [ assign_op expr ]   (lhs already parsed)
+Node *parse_assignment(Parser *p, Node *lhs) {
+    if (!parse_is_assign_op(parse_peek(p)))
+        return lhs;
+    Node *a = parse_node(ND_ASSIGN, parse_next(p));
+    a->op = p->toks[p->pos - 1].str;
+    a->lhs = lhs;
+    parse_skip_nl(p);
+    a->rhs = parse_expr(p);
+    return a;
 }
 
 // block = "{" { stmt ( NL | ";" ) } [ expr ] "}"

@@ -51,6 +51,7 @@ bool parse_misnamed_use(Parser *p);
  * expressions and patterns (parse_expr.c). */
 TypeExpr *parse_type_expr(Parser *p);
 Node *parse_block(Parser *p);
+Node *parse_assignment(Parser *p, Node *lhs);
 Node *parse_expr(Parser *p);
 Node *parse_binary(Parser *p, int level);
 Node *parse_postfix(Parser *p);

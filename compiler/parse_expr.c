@@ -279,19 +279,7 @@ Node *parse_if_expr(Parser *p) {
     return n;
 }
 
-// arm_body = expr [ assign_op expr ]
-static Node *arm_body(Parser *p) {
-    Node *body = parse_expr(p);
-    if (!parse_is_assign_op(parse_peek(p)))
-        return body;
-    Node *a = parse_node(ND_ASSIGN, parse_next(p));
-    a->op = p->toks[p->pos - 1].str;
-    a->lhs = body;
-    a->rhs = parse_expr(p);
-    return a;
-}
-
-// arm = pattern { ( "," | "|" ) pattern } [ "if" expr ] "=>" arm_body
+// arm = pattern { ( "," | "|" ) pattern } [ "if" expr ] "=>" assignment
 static Node *when_arm(Parser *p, Node *when) {
     (void)when;
     Node *arm = parse_node(ND_ARM, parse_peek(p));
@@ -303,7 +291,7 @@ static Node *when_arm(Parser *p, Node *when) {
         arm->cond = parse_expr(p);
     parse_expect(p, "=>");
     p->nl_quiet--;
-    arm->body = arm_body(p);
+    arm->body = parse_assignment(p, parse_expr(p));
     return arm;
 }
 
@@ -329,8 +317,8 @@ static void arm_list(Parser *p, Node *n, Node *(*arm)(Parser *p, Node *n)) {
     parse_expect(p, "}");
 }
 
-// sel_arm = ( ident | "_" ) "=" expr [ "," "if" expr ] "=>" arm_body
-//         | "else" "=>" arm_body
+// sel_arm = ( ident | "_" ) "=" expr [ "," "if" expr ] "=>" assignment
+//         | "else" "=>" assignment
 // The awaitable is held as `await expr`: a branch waits as await does.
 static Node *select_arm(Parser *p, Node *sel) {
     Tok *t = parse_peek(p);
@@ -338,7 +326,7 @@ static Node *select_arm(Parser *p, Node *sel) {
         parse_expect(p, "=>");
         if (sel->els)
             parse_error_at(p, t, "a select! has one 'else' branch");
-        sel->els = arm_body(p);
+        sel->els = parse_assignment(p, parse_expr(p));
         return NULL;
     }
     Node *arm = parse_node(ND_ARM, t);
@@ -353,7 +341,7 @@ static Node *select_arm(Parser *p, Node *sel) {
     }
     parse_expect(p, "=>");
     p->nl_quiet--;
-    arm->body = arm_body(p);
+    arm->body = parse_assignment(p, parse_expr(p));
     return arm;
 }
 
