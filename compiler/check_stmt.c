@@ -90,25 +90,19 @@ Type *check_when_expr(Checker *c, Node *n, Type *want) {
     return n->args.n ? result : T(TY_UNIT);
 }
 
+static bool find_await(Node *n, void *ctx) {
+    Node **found = ctx;
+    if (!*found && (n->kind == ND_AWAIT || n->kind == ND_SELECT))
+        *found = n;
+    return !*found;
+}
+
 /* An await (or select!) inside n, else NULL; an async block's awaits
  * are in a function of their own. */
 Node *check_first_await(Node *n) {
-    if (!n || n->kind == ND_AWAIT || n->kind == ND_SELECT)
-        return n;
-    if (n->kind == ND_ASYNC_BLOCK || (n->kind == ND_CALL && n->fn && n->fn->outer))
-        return NULL;                    /* its awaits are its own function's */
-    Node *kids[] = {n->lhs, n->rhs, n->cond, n->then, n->els, n->body, n->init};
-    for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++) {
-        Node *a = check_first_await(kids[i]);
-        if (a)
-            return a;
-    }
-    for (int i = 0; i < n->args.n; i++) {
-        Node *a = check_first_await(n->args.v[i]);
-        if (a)
-            return a;
-    }
-    return NULL;
+    Node *found = NULL;
+    parse_walk(n, find_await, &found);
+    return found;
 }
 
 /* A select! branch's awaitable (arm->init, an ND_AWAIT): typed as

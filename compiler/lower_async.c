@@ -74,26 +74,21 @@ static void strongconnect(Tarjan *t, Func *f) {
     } while (g != f);
 }
 
-/* Adds to f->callees the async function each await under n calls
- * (through `timeout(d, fut)`), once each. */
-static void find_callees(Func *f, Node *n) {
-    if (!n)
-        return;
-    if (n->kind == ND_AWAIT) {
-        Node *e = n->lhs;
-        while (e->builtin == BI_TIMEOUT && e->args.n == 2)
-            e = e->args.v[1];
-        bool known = !(e->kind == ND_CALL && e->fn && e->fn->is_async);
-        for (int i = 0; !known && i < f->callees.n; i++)
-            known = f->callees.v[i] == e->fn;
-        if (!known)
-            vec_push(&f->callees, e->fn);
-    }
-    Node *kids[] = {n->lhs, n->rhs, n->cond, n->then, n->els, n->body, n->init};
-    for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++)
-        find_callees(f, kids[i]);
-    for (int i = 0; i < n->args.n; i++)
-        find_callees(f, n->args.v[i]);
+/* Adds to f (ctx) the async function the await n calls (through
+ * `timeout(d, fut)`), once. */
+static bool add_callee(Node *n, void *ctx) {
+    Func *f = ctx;
+    if (n->kind != ND_AWAIT)
+        return true;
+    Node *e = n->lhs;
+    while (e->builtin == BI_TIMEOUT && e->args.n == 2)
+        e = e->args.v[1];
+    bool known = !(e->kind == ND_CALL && e->fn && e->fn->is_async);
+    for (int i = 0; !known && i < f->callees.n; i++)
+        known = f->callees.v[i] == e->fn;
+    if (!known)
+        vec_push(&f->callees, e->fn);
+    return true;
 }
 
 void lower_async_graph(Program *prog) {
@@ -101,7 +96,7 @@ void lower_async_graph(Program *prog) {
     for (int i = 0; i < n; i++) {
         Func *f = prog->funcs.v[i];
         if (f->is_async)
-            find_callees(f, f->body);
+            parse_walk(f->body, add_callee, f);
     }
     Tarjan t = {.prog = prog};
     t.index = arena_alloc(sizeof(int) * (size_t)(n + 1));

@@ -701,6 +701,17 @@ static bool declares(Program *prog, const char *name) {
 
 bool parse_is_prelude(const Loc *loc) { return loc->src == &prelude; }
 
+void parse_walk(Node *n, bool (*visit)(Node *n, void *ctx), void *ctx) {
+    if (!n || !visit(n, ctx))
+        return;
+    bool block = n->kind == ND_ASYNC_BLOCK || (n->kind == ND_CALL && n->fn && n->fn->outer);
+    Node *kids[] = {n->lhs, n->rhs, n->cond, n->then, n->els, block ? NULL : n->body, n->init};
+    for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++)
+        parse_walk(kids[i], visit, ctx);
+    for (int i = 0; i < n->args.n; i++)
+        parse_walk(n->args.v[i], visit, ctx);
+}
+
 Program *parse(Source *src) {
     Program *prog = parse_source(src);
     prelude.len = parse_prelude_len;

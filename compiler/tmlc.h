@@ -256,6 +256,11 @@ typedef struct Program {
 /* Parses `src` and adds the prelude's library types it does not shadow. */
 Program *parse(Source *src);
 bool parse_is_prelude(const Loc *loc);   /* declared by the prelude? */
+/* Calls visit(n, ctx) on n and, while it returns true, on the nodes under
+ * it, pre-order (lhs, rhs, cond, then, els, body, init, then args). The
+ * body of an async block is not under it: check makes it a function of
+ * its own (Func.outer). */
+void parse_walk(Node *n, bool (*visit)(Node *n, void *ctx), void *ctx);
 
 /* The prelude's TML source, stdlib/prelude.tml, compiled in at build time
  * (compiler/embed.py writes $builddir/gen/prelude_tml.c): `_len` bytes
